@@ -1,0 +1,158 @@
+//! The baseline: the same chat store in plaintext SQLite (rusqlite, bundled),
+//! with the schema a careful app would use and the same logical work per
+//! call as chatvault: dedup by external id, per-conversation sequence
+//! numbers, message counts and activity order.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+pub struct Plain {
+    pub conn: Connection,
+}
+
+/// A message as the baseline returns it (owned, like chatvault's `Message`).
+#[allow(dead_code)]
+pub struct PlainMessage {
+    pub seq: i64,
+    pub external_id: Option<String>,
+    pub sender: String,
+    pub sent_at_ms: i64,
+    pub text: String,
+    pub reply_to: Option<i64>,
+    pub edited_at_ms: Option<i64>,
+    pub extra: Vec<u8>,
+}
+
+pub struct PlainNew<'a> {
+    pub external_id: Option<&'a str>,
+    pub sender: &'a str,
+    pub sent_at_ms: i64,
+    pub text: &'a str,
+    pub reply_to: Option<i64>,
+}
+
+impl Plain {
+    /// `synchronous` is "FULL" or "NORMAL", as chatvault's `Durability`.
+    pub fn create(path: &std::path::Path, synchronous: &str) -> Plain {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
+             CREATE TABLE conversation (
+               id INTEGER PRIMARY KEY AUTOINCREMENT, external_id TEXT UNIQUE, title TEXT NOT NULL,
+               members TEXT NOT NULL, app_data BLOB NOT NULL, created_at_ms INTEGER NOT NULL,
+               read_up_to INTEGER, next_seq INTEGER NOT NULL, message_count INTEGER NOT NULL,
+               activity INTEGER NOT NULL);
+             CREATE INDEX conversation_by_activity ON conversation (activity);
+             CREATE TABLE message (
+               conversation INTEGER NOT NULL, seq INTEGER NOT NULL, external_id TEXT,
+               sender TEXT NOT NULL, sent_at_ms INTEGER NOT NULL, text TEXT NOT NULL,
+               reply_to INTEGER, edited_at_ms INTEGER, extra BLOB NOT NULL,
+               PRIMARY KEY (conversation, seq)) WITHOUT ROWID;
+             CREATE UNIQUE INDEX message_by_external_id ON message (conversation, external_id)
+               WHERE external_id IS NOT NULL;"
+        ))
+        .unwrap();
+        Plain { conn }
+    }
+
+    pub fn create_conversation(
+        &self,
+        external_id: &str,
+        title: &str,
+        members: &str,
+        created_at_ms: i64,
+    ) -> i64 {
+        self.conn
+            .execute(
+                "INSERT INTO conversation (external_id, title, members, app_data, created_at_ms, next_seq, message_count, activity)
+                 VALUES (?1, ?2, ?3, x'', ?4, 1, 0, (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation))",
+                params![external_id, title, members, created_at_ms],
+            )
+            .unwrap();
+        self.conn.last_insert_rowid()
+    }
+
+    /// Appends messages in one transaction; returns their sequence numbers.
+    pub fn append_batch(&mut self, batch: &[(i64, PlainNew<'_>)]) -> Vec<i64> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        let mut out = Vec::with_capacity(batch.len());
+        // Per conversation: the first index in this batch, in order.
+        let mut convs: Vec<i64> = Vec::new();
+        for (c, _) in batch {
+            if !convs.contains(c) {
+                convs.push(*c);
+            }
+        }
+        for c in convs {
+            let mut next: i64 = tx
+                .prepare_cached("SELECT next_seq FROM conversation WHERE id = ?1")
+                .unwrap()
+                .query_row([c], |r| r.get(0))
+                .unwrap();
+            let mut added = 0;
+            for (mc, m) in batch.iter().filter(|(mc, _)| *mc == c) {
+                if let Some(ext) = m.external_id {
+                    let existing: Option<i64> = tx
+                        .prepare_cached(
+                            "SELECT seq FROM message WHERE conversation = ?1 AND external_id = ?2",
+                        )
+                        .unwrap()
+                        .query_row(params![mc, ext], |r| r.get(0))
+                        .optional()
+                        .unwrap();
+                    if let Some(seq) = existing {
+                        out.push(seq);
+                        continue;
+                    }
+                }
+                tx.prepare_cached(
+                    "INSERT INTO message (conversation, seq, external_id, sender, sent_at_ms, text, reply_to, extra)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, x'')",
+                )
+                .unwrap()
+                .execute(params![mc, next, m.external_id, m.sender, m.sent_at_ms, m.text, m.reply_to])
+                .unwrap();
+                out.push(next);
+                next += 1;
+                added += 1;
+            }
+            tx.prepare_cached(
+                "UPDATE conversation SET next_seq = ?2, message_count = message_count + ?3,
+                   activity = (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation) WHERE id = ?1",
+            )
+            .unwrap()
+            .execute(params![c, next, added])
+            .unwrap();
+        }
+        tx.commit().unwrap();
+        out
+    }
+
+    /// The newest `limit` messages before `before` (or the newest overall), oldest first.
+    pub fn page(&self, c: i64, before: Option<i64>, limit: i64) -> Vec<PlainMessage> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, external_id, sender, sent_at_ms, text, reply_to, edited_at_ms, extra FROM message
+                 WHERE conversation = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+            )
+            .unwrap();
+        let mut page: Vec<PlainMessage> = stmt
+            .query_map(params![c, before.unwrap_or(i64::MAX), limit], |r| {
+                Ok(PlainMessage {
+                    seq: r.get(0)?,
+                    external_id: r.get(1)?,
+                    sender: r.get(2)?,
+                    sent_at_ms: r.get(3)?,
+                    text: r.get(4)?,
+                    reply_to: r.get(5)?,
+                    edited_at_ms: r.get(6)?,
+                    extra: r.get(7)?,
+                })
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        page.reverse();
+        page
+    }
+}

@@ -1,0 +1,60 @@
+//! Key derivation: Argon2id for passphrases, HKDF-SHA256 for subkeys,
+//! HMAC-SHA256 for keyed hashes of identifiers.
+
+use ring::{hkdf, hmac};
+
+use super::Key32;
+use crate::error::{Error, Result};
+
+/// Argon2id (v0x13) of `passphrase` under `salt`, 32 bytes of output.
+pub(crate) fn argon2id(passphrase: &[u8], salt: &[u8], m_kib: u32, t: u32, p: u32) -> Result<Key32> {
+    let params = argon2::Params::new(m_kib, t, p, Some(Key32::LEN))
+        .map_err(|e| Error::invalid(format!("Argon2id parameters rejected: {e}")))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = Key32::from_bytes([0; 32]);
+    argon
+        .hash_password_into(passphrase, salt, out.expose_mut())
+        .map_err(|e| Error::invalid(format!("Argon2id failed: {e}")))?;
+    Ok(out)
+}
+
+struct Len32;
+
+impl hkdf::KeyType for Len32 {
+    fn len(&self) -> usize {
+        Key32::LEN
+    }
+}
+
+/// HKDF-SHA256 (RFC 5869): extract with `salt`, expand with `info`, 32 bytes.
+pub(crate) fn hkdf_sha256(ikm: &Key32, salt: &[u8], info: &[u8]) -> Key32 {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(ikm.expose());
+    let mut out = Key32::from_bytes([0; 32]);
+    prk.expand(&[info], Len32)
+        .and_then(|okm| okm.fill(out.expose_mut()))
+        .unwrap_or_else(|_| unreachable!("32 bytes is far below HKDF-SHA256's 8160-byte limit"));
+    out
+}
+
+/// HMAC-SHA256 truncated to 16 bytes, with the key's inner and outer
+/// states computed once. (ring does not zeroize those states; they let one
+/// compute hashes, exactly as the key does, and live as long as the store.)
+pub(crate) struct Hmac16(hmac::Key);
+
+impl Hmac16 {
+    pub(crate) fn new(key: &Key32) -> Self {
+        Hmac16(hmac::Key::new(hmac::HMAC_SHA256, key.expose()))
+    }
+
+    /// The first 16 bytes of HMAC-SHA256 over the concatenated `parts`.
+    pub(crate) fn hash(&self, parts: &[&[u8]]) -> [u8; 16] {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for p in parts {
+            ctx.update(p);
+        }
+        let tag = ctx.sign();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&tag.as_ref()[..16]);
+        out
+    }
+}

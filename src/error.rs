@@ -1,0 +1,245 @@
+//! The one error type every chatvault operation returns.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::ids::{ConversationId, MessageId};
+
+/// The result type of every fallible chatvault operation.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in chatvault.
+///
+/// Variants keep distinct what a caller handles differently: a wrong key, a
+/// store that was tampered with ([`Error::Authentication`]), a store that is
+/// damaged ([`Error::Corrupt`]), a full disk, a busy database, and mistakes in
+/// the call itself. No variant ever carries key material or message text.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The root key or passphrase does not open this store.
+    #[error("wrong key or passphrase for this store (or its key header was tampered with)")]
+    WrongKey,
+
+    /// The file exists but is not a chatvault store.
+    #[error("{path} is not a chatvault store")]
+    NotAStore {
+        /// The file that was opened.
+        path: PathBuf,
+    },
+
+    /// There is no store at the path given to [`crate::Store::open`].
+    #[error("no chatvault store at {path}: create one with Store::create")]
+    NoSuchStore {
+        /// The path that was opened.
+        path: PathBuf,
+    },
+
+    /// [`crate::Store::create`] found a file already at the path.
+    #[error("{path} already exists: open it with Store::open, or choose another path")]
+    AlreadyExists {
+        /// The path that was given.
+        path: PathBuf,
+    },
+
+    /// The store was written by a newer chatvault whose format this one cannot read.
+    #[error(
+        "store format version {found} is newer than this chatvault supports ({supported}): upgrade chatvault"
+    )]
+    UnsupportedVersion {
+        /// The format version found in the file.
+        found: u32,
+        /// The newest format version this build reads.
+        supported: u32,
+    },
+
+    /// A sealed value failed authentication: the file was modified, a value
+    /// was moved to another place, or the disk corrupted it.
+    #[error("{record} failed authentication: the store was modified or damaged (run verify)")]
+    Authentication {
+        /// Which sealed record failed.
+        record: RecordRef,
+    },
+
+    /// The store's structure is damaged in a way authentication cannot explain
+    /// (a missing key row, an impossible sequence range, out-of-range settings).
+    #[error("the store is damaged: {detail} (in {record})")]
+    Corrupt {
+        /// Where the damage was found.
+        record: RecordRef,
+        /// What was wrong.
+        detail: String,
+    },
+
+    /// A conversation or message does not exist (or no longer exists).
+    #[error("{0} not found")]
+    NotFound(Missing),
+
+    /// A conversation with this external id already exists.
+    #[error("a conversation with this external id already exists ({0}): use find_conversation to get it")]
+    ConversationExists(ConversationId),
+
+    /// An input exceeds a documented size limit.
+    #[error("{what} is {len} bytes, over the limit of {limit} bytes")]
+    TooLarge {
+        /// What was too large.
+        what: &'static str,
+        /// Its size in bytes.
+        len: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+
+    /// An argument is invalid; the message says which and why.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The device is out of space, or the database reached its size limit.
+    /// The store is unchanged and readable; free space and retry.
+    #[error("storage is full: the write was rolled back; free space and retry")]
+    StorageFull,
+
+    /// Another process held the database lock for longer than the busy timeout.
+    #[error("the store is locked by another process: retry later or raise the busy timeout")]
+    Busy,
+
+    /// The change was committed, but another process kept a read open on
+    /// the store long enough that its WAL could not be emptied, so removed
+    /// data may linger there. Call [`crate::Store::scrub`] once it is done.
+    #[error(
+        "the change was committed, but the write-ahead log could not be scrubbed while another process reads the store: call Store::scrub() later"
+    )]
+    ScrubIncomplete,
+
+    /// The operating system's random generator failed.
+    #[error("the system random number generator failed")]
+    Random,
+
+    /// A file-system error.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// An error reported by SQLite that is none of the above.
+    #[error("database error: {0}")]
+    Database(#[source] DatabaseError),
+}
+
+impl Error {
+    pub(crate) fn invalid(msg: impl Into<String>) -> Self {
+        Error::InvalidArgument(msg.into())
+    }
+
+    pub(crate) fn corrupt(record: RecordRef, detail: impl Into<String>) -> Self {
+        Error::Corrupt { record, detail: detail.into() }
+    }
+}
+
+/// What [`Error::NotFound`] could not find.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Missing {
+    /// A conversation.
+    Conversation(ConversationId),
+    /// A message.
+    Message(MessageId),
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Conversation(c) => write!(f, "conversation {c}"),
+            Missing::Message(m) => write!(f, "message {m}"),
+        }
+    }
+}
+
+/// The kinds of sealed record a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// The master key, sealed under the root key.
+    MasterKey,
+    /// A conversation key, sealed under the wrap key.
+    ConversationKey,
+    /// A conversation's metadata.
+    ConversationMeta,
+    /// A segment of messages.
+    Segment,
+    /// The store's header row (plaintext settings).
+    Header,
+}
+
+/// Names a sealed record in an error, without revealing anything secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef {
+    /// The kind of record.
+    pub kind: RecordKind,
+    /// Its conversation, if it belongs to one.
+    pub conversation: Option<ConversationId>,
+    /// The key epoch it is sealed under (0 where not applicable).
+    pub epoch: u32,
+    /// The sequence range it holds, for segments.
+    pub seqs: Option<(u64, u64)>,
+}
+
+impl RecordRef {
+    pub(crate) fn header() -> Self {
+        Self::store(RecordKind::Header)
+    }
+
+    pub(crate) fn store(kind: RecordKind) -> Self {
+        RecordRef { kind, conversation: None, epoch: 0, seqs: None }
+    }
+}
+
+impl fmt::Display for RecordRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self.kind {
+            RecordKind::MasterKey => "the master key",
+            RecordKind::ConversationKey => "a conversation key",
+            RecordKind::ConversationMeta => "conversation metadata",
+            RecordKind::Segment => "a message segment",
+            RecordKind::Header => "the store header",
+        };
+        f.write_str(name)?;
+        if let Some(c) = self.conversation {
+            write!(f, " of conversation {c} (key epoch {})", self.epoch)?;
+        }
+        if let Some((first, last)) = self.seqs {
+            write!(f, ", messages {first}..={last}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An SQLite error that chatvault does not map to a more specific variant.
+///
+/// Opaque so that chatvault's API does not depend on rusqlite's version.
+#[derive(Debug)]
+pub struct DatabaseError(rusqlite::Error);
+
+impl fmt::Display for DatabaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DatabaseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        if let rusqlite::Error::SqliteFailure(f, _) = &e {
+            match f.code {
+                ErrorCode::DiskFull => return Error::StorageFull,
+                ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
+                _ => {}
+            }
+        }
+        Error::Database(DatabaseError(e))
+    }
+}

@@ -1,0 +1,77 @@
+//! chatvault: an embedded, encrypted, on-device message store for chat apps.
+//!
+//! Every conversation has its own key. Messages are sealed with AES-256-GCM
+//! in segments, bound by associated data to their store, conversation, key
+//! epoch and sequence range, so a ciphertext moved anywhere else fails to
+//! open. Deleting a conversation deletes its key, and the store scrubs the
+//! database file and its write-ahead log before the call returns, so no copy
+//! of the conversation can be read again. Nothing the user wrote reaches disk
+//! unencrypted.
+//!
+//! ```
+//! use chatvault::{NewConversation, NewMessage, Page, Store, StoreKey};
+//!
+//! # fn main() -> chatvault::Result<()> {
+//! # let dir = tempfile::tempdir()?;
+//! # let path = dir.path().join("chats.chatvault");
+//! // The app keeps this key in the iOS Keychain or the Android Keystore.
+//! let key = [7u8; 32];
+//! let store = Store::create(&path, StoreKey::raw(key))?;
+//!
+//! let alice = store.create_conversation(NewConversation {
+//!     external_id: Some("wxid_alice".into()),
+//!     title: "Alice".into(),
+//!     ..Default::default()
+//! })?;
+//! let hello = store.append(alice, NewMessage {
+//!     external_id: Some("srv-1".into()),
+//!     sender: "alice".into(),
+//!     sent_at_ms: 1_700_000_000_000,
+//!     text: "bonjour 你好 👋".into(),
+//!     ..Default::default()
+//! })?;
+//!
+//! // A sync retry delivers the same message again: nothing new is stored.
+//! let again = store.append(alice, NewMessage {
+//!     external_id: Some("srv-1".into()),
+//!     sender: "alice".into(),
+//!     text: "bonjour 你好 👋".into(),
+//!     ..Default::default()
+//! })?;
+//! assert_eq!(hello, again);
+//!
+//! let page = store.messages(alice, Page::latest(50))?;
+//! assert_eq!(page[0].text, "bonjour 你好 👋");
+//!
+//! drop(store);
+//! let store = Store::open(&path, StoreKey::raw(key))?;
+//! assert_eq!(store.find_conversation("wxid_alice")?, Some(alice));
+//! store.delete_conversation(alice)?; // its key is gone, and the WAL is scrubbed
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The layers, bottom up: [`format`](crate::format) (byte layouts, from
+//! docs/DESIGN.md), `crypto` (primitives over ring and argon2), `keys` (the
+//! key hierarchy), `store` (SQLite and the operations), and this crate's
+//! re-exports (the API).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod crypto;
+mod error;
+pub mod format;
+mod ids;
+mod keys;
+mod store;
+mod types;
+
+pub use error::{DatabaseError, Error, Missing, RecordKind, RecordRef, Result};
+pub use ids::{ConversationId, KeyEpoch, MessageId};
+pub use keys::{KdfParams, StoreKey};
+pub use store::Store;
+pub use types::{
+    Conversation, ConversationSummary, ConversationUpdate, Durability, Message, NewConversation, NewMessage,
+    Page, StoreOptions, limits,
+};

@@ -1,0 +1,404 @@
+//! Conversations: their rows, keys and sealed metadata.
+
+use std::sync::Arc;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::segments::{self, Keys, SegmentRow};
+use super::{Ctx, Store, row};
+use crate::crypto::{Aead, Key32};
+use crate::error::{Error, Missing, Result};
+use crate::format::envelope::Place;
+use crate::format::records::{self, ConversationMeta};
+use crate::ids::{ConversationId, KeyEpoch, MessageId};
+use crate::keys::SEAL_LIMIT;
+use crate::types::{Conversation, ConversationSummary, ConversationUpdate, NewConversation, limits};
+
+/// A conversation row's plaintext state, loaded for a write and saved back.
+pub(crate) struct ConvState {
+    pub(crate) id: ConversationId,
+    pub(crate) epoch: KeyEpoch,
+    seals: u64,
+    pub(crate) next_seq: u64,
+    pub(crate) message_count: u64,
+}
+
+impl ConvState {
+    pub(crate) fn load(ctx: &Ctx<'_>, c: ConversationId) -> Result<Self> {
+        let missing = || Error::NotFound(Missing::Conversation(c));
+        let row_id = c.row().ok_or_else(missing)?;
+        let rec = Place::conversation_meta(c, KeyEpoch::FIRST).record();
+        ctx.conn
+            .prepare_cached("SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1")?
+            .query_row([row_id], |r| {
+                Ok((|| {
+                    Ok(ConvState {
+                        id: c,
+                        epoch: row::epoch(r, 0, rec)?,
+                        seals: row::uint(r, 1, rec)?,
+                        next_seq: row::uint(r, 2, rec)?,
+                        message_count: row::uint(r, 3, rec)?,
+                    })
+                })())
+            })
+            .optional()?
+            .ok_or_else(missing)?
+    }
+
+    /// Writes the state back; `active` stamps the conversation as the most
+    /// recently active one.
+    pub(crate) fn save(&self, ctx: &Ctx<'_>, active: bool) -> Result<()> {
+        let sql = if active {
+            "UPDATE conversation SET epoch = ?2, seals = ?3, next_seq = ?4, message_count = ?5,
+               activity = (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation)
+             WHERE id = ?1"
+        } else {
+            "UPDATE conversation SET epoch = ?2, seals = ?3, next_seq = ?4, message_count = ?5 WHERE id = ?1"
+        };
+        ctx.conn.prepare_cached(sql)?.execute(params![
+            row::sql_int(self.id.get())?,
+            self.epoch.get(),
+            row::sql_int(self.seals)?,
+            row::sql_int(self.next_seq)?,
+            row::sql_int(self.message_count)?,
+        ])?;
+        Ok(())
+    }
+
+    /// Reserves `n` seals under the current key, starting a new key epoch
+    /// first if the key would pass its seal limit. Returns the AEAD to seal with.
+    pub(crate) fn reserve_seals(&mut self, ctx: &mut Ctx<'_>, n: u64) -> Result<Aead> {
+        if self.seals.saturating_add(n) > SEAL_LIMIT {
+            self.rotate(ctx)?;
+        }
+        self.seals = self.seals.saturating_add(n);
+        ctx.aead(self.id, self.epoch)
+    }
+
+    /// Starts a new key epoch: a new random key, wrapped and stored, and the
+    /// metadata resealed under it.
+    pub(crate) fn rotate(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
+        let meta = self.meta(ctx)?;
+        let epoch = self.epoch.next().ok_or_else(|| {
+            Error::corrupt(Place::conversation_meta(self.id, self.epoch).record(), "key epochs exhausted")
+        })?;
+        self.add_key(ctx, epoch)?;
+        self.epoch = epoch;
+        self.seals = 0;
+        self.set_meta(ctx, &meta)
+    }
+
+    fn add_key(&self, ctx: &mut Ctx<'_>, epoch: KeyEpoch) -> Result<()> {
+        let key = Arc::new(Key32::random(ctx.store.sealer().rng())?);
+        let wrapped = ctx.store.subkeys().wrap_conversation_key(ctx.store.sealer(), self.id, epoch, &key)?;
+        ctx.conn
+            .prepare_cached(
+                "INSERT INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![row::sql_int(self.id.get())?, epoch.get(), wrapped])?;
+        ctx.remember_key(self.id, epoch, key);
+        Ok(())
+    }
+
+    /// Reads and opens the metadata.
+    pub(crate) fn meta(&self, ctx: &mut Ctx<'_>) -> Result<ConversationMeta> {
+        let sealed: Vec<u8> = ctx
+            .conn
+            .prepare_cached("SELECT meta FROM conversation WHERE id = ?1")?
+            .query_row([row::sql_int(self.id.get())?], |r| Ok(r.get_ref(0)?.as_blob().map(<[u8]>::to_vec)))?
+            .map_err(|_| {
+                Error::corrupt(Place::conversation_meta(self.id, self.epoch).record(), "not a blob")
+            })?;
+        open_meta(ctx, self.id, self.epoch, sealed)
+    }
+
+    /// Seals `meta` under the current key and stores it.
+    pub(crate) fn set_meta(&mut self, ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<()> {
+        let aead = self.reserve_seals(ctx, 1)?;
+        let plain = records::encode(meta);
+        let sealed = ctx.store.sealer().seal(&aead, Place::conversation_meta(self.id, self.epoch), &plain)?;
+        ctx.conn
+            .prepare_cached("UPDATE conversation SET meta = ?2 WHERE id = ?1")?
+            .execute(params![row::sql_int(self.id.get())?, sealed])?;
+        Ok(())
+    }
+}
+
+fn open_meta(
+    ctx: &mut Ctx<'_>,
+    c: ConversationId,
+    epoch: KeyEpoch,
+    sealed: Vec<u8>,
+) -> Result<ConversationMeta> {
+    let place = Place::conversation_meta(c, epoch);
+    let aead = ctx.aead(c, epoch)?;
+    let plain = ctx.store.sealer().open(&aead, place, sealed)?;
+    records::decode(&plain).ok_or_else(|| Error::corrupt(place.record(), "metadata does not decode"))
+}
+
+fn check_meta(meta: &ConversationMeta) -> Result<()> {
+    if let Some(id) = &meta.external_id {
+        check_external_id(id)?;
+    }
+    let len = meta.title.len()
+        + meta.members.iter().map(String::len).sum::<usize>()
+        + meta.external_id.as_ref().map_or(0, String::len)
+        + meta.app_data.len();
+    if len > limits::MAX_METADATA_BYTES {
+        return Err(Error::TooLarge {
+            what: "conversation metadata",
+            len,
+            limit: limits::MAX_METADATA_BYTES,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn check_external_id(id: &str) -> Result<()> {
+    if id.len() > limits::MAX_EXTERNAL_ID_BYTES {
+        return Err(Error::TooLarge {
+            what: "external id",
+            len: id.len(),
+            limit: limits::MAX_EXTERNAL_ID_BYTES,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Store {
+    /// Creates a conversation with a fresh key.
+    ///
+    /// Fails with [`Error::ConversationExists`] if one with the same
+    /// external id exists.
+    pub fn create_conversation(&self, new: NewConversation) -> Result<ConversationId> {
+        let meta = ConversationMeta {
+            external_id: new.external_id,
+            title: new.title,
+            members: new.members,
+            app_data: new.app_data,
+            created_at_ms: new.created_at_ms.unwrap_or_else(now_ms),
+            read_up_to: None,
+        };
+        check_meta(&meta)?;
+        let hash = meta.external_id.as_deref().map(|e| self.subkeys().conversation_hash(e));
+        self.write(|ctx| {
+            if let Some(hash) = &hash
+                && let Some(existing) = find_by_hash(ctx, hash)?
+            {
+                return Err(Error::ConversationExists(existing));
+            }
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO conversation (ext_hash, epoch, seals, next_seq, message_count, activity, meta)
+                     VALUES (?1, 0, 0, 1, 0, (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation), x'')",
+                )?
+                .execute(params![hash.as_ref().map(|h| &h[..])])?;
+            let id = u64::try_from(ctx.conn.last_insert_rowid())
+                .map_err(|_| Error::invalid("conversation id out of range"))?;
+            let mut state = ConvState {
+                id: ConversationId::from_raw(id),
+                epoch: KeyEpoch::FIRST,
+                seals: 0,
+                next_seq: 1,
+                message_count: 0,
+            };
+            state.add_key(ctx, KeyEpoch::FIRST)?;
+            state.set_meta(ctx, &meta)?;
+            state.save(ctx, false)?;
+            Ok(state.id)
+        })
+    }
+
+    /// Finds a conversation by the app's external id.
+    pub fn find_conversation(&self, external_id: &str) -> Result<Option<ConversationId>> {
+        check_external_id(external_id)?;
+        let hash = self.subkeys().conversation_hash(external_id);
+        self.read(|ctx| find_by_hash(ctx, &hash))
+    }
+
+    /// A conversation's metadata.
+    pub fn conversation(&self, c: ConversationId) -> Result<Conversation> {
+        self.read(|ctx| {
+            let state = ConvState::load(ctx, c)?;
+            let meta = state.meta(ctx)?;
+            Ok(to_conversation(&state, meta))
+        })
+    }
+
+    /// Every conversation, most recently active first, each with its last
+    /// message and unread count.
+    pub fn conversations(&self) -> Result<Vec<ConversationSummary>> {
+        self.summaries(None)
+    }
+
+    /// The `limit` most recently active conversations, as [`Store::conversations`].
+    pub fn recent_conversations(&self, limit: usize) -> Result<Vec<ConversationSummary>> {
+        self.summaries(Some(limit))
+    }
+
+    fn summaries(&self, limit: Option<usize>) -> Result<Vec<ConversationSummary>> {
+        let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
+        self.read(|ctx| {
+            let ids: Vec<i64> = ctx
+                .conn
+                .prepare_cached("SELECT id FROM conversation ORDER BY activity DESC, id DESC LIMIT ?1")?
+                .query_map([limit], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                let c = ConversationId::from_raw(
+                    u64::try_from(id).map_err(|_| Error::invalid("negative conversation id"))?,
+                );
+                out.push(summary(ctx, c)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Changes a conversation's title, members or app data.
+    pub fn update_conversation(&self, c: ConversationId, update: ConversationUpdate) -> Result<()> {
+        self.write(|ctx| {
+            let mut state = ConvState::load(ctx, c)?;
+            let mut meta = state.meta(ctx)?;
+            if let Some(title) = update.title {
+                meta.title = title;
+            }
+            if let Some(members) = update.members {
+                meta.members = members;
+            }
+            if let Some(app_data) = update.app_data {
+                meta.app_data = app_data;
+            }
+            check_meta(&meta)?;
+            state.set_meta(ctx, &meta)?;
+            state.save(ctx, false)
+        })
+    }
+
+    /// Marks every message up to and including `m` as read. The marker only
+    /// moves forward: marking an older message changes nothing.
+    pub fn mark_read(&self, c: ConversationId, m: MessageId) -> Result<()> {
+        if m.conversation() != c {
+            return Err(Error::invalid(format!("message {m} is not in conversation {c}")));
+        }
+        self.write(|ctx| {
+            let mut state = ConvState::load(ctx, c)?;
+            if m.seq() == 0 || m.seq() >= state.next_seq {
+                return Err(Error::NotFound(Missing::Message(m)));
+            }
+            let mut meta = state.meta(ctx)?;
+            if meta.read_up_to.is_some_and(|r| r >= m.seq()) {
+                return Ok(());
+            }
+            meta.read_up_to = Some(m.seq());
+            state.set_meta(ctx, &meta)?;
+            state.save(ctx, false)
+        })
+    }
+
+    /// Starts a new key epoch for a conversation: new messages are sealed
+    /// under a new key. Returns the new epoch.
+    pub fn rotate_conversation_key(&self, c: ConversationId) -> Result<KeyEpoch> {
+        self.write(|ctx| {
+            let mut state = ConvState::load(ctx, c)?;
+            state.rotate(ctx)?;
+            state.save(ctx, false)?;
+            Ok(state.epoch)
+        })
+    }
+
+    /// Deletes a conversation: its keys, messages, metadata and row, in one
+    /// transaction, then scrubs the file and the WAL. When this returns, no
+    /// copy of its key or its sealed bytes is left in either.
+    pub fn delete_conversation(&self, c: ConversationId) -> Result<()> {
+        self.key_cache().forget(c);
+        self.recent_refs().forget(c);
+        let result = self.write(|ctx| {
+            let row_id = c.row().ok_or(Error::NotFound(Missing::Conversation(c)))?;
+            let deleted = ctx.conn.execute("DELETE FROM conversation WHERE id = ?1", [row_id])?;
+            if deleted == 0 {
+                return Err(Error::NotFound(Missing::Conversation(c)));
+            }
+            for table in ["segment", "recent_ref", "message_ref", "conversation_key"] {
+                ctx.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [row_id])?;
+            }
+            ctx.request_scrub();
+            Ok(())
+        });
+        self.key_cache().forget(c);
+        self.recent_refs().forget(c);
+        result
+    }
+}
+
+fn find_by_hash(ctx: &Ctx<'_>, hash: &[u8; 16]) -> Result<Option<ConversationId>> {
+    let id: Option<i64> = ctx
+        .conn
+        .prepare_cached("SELECT id FROM conversation WHERE ext_hash = ?1")?
+        .query_row([&hash[..]], |r| r.get(0))
+        .optional()?;
+    Ok(id.and_then(|i| u64::try_from(i).ok()).map(ConversationId::from_raw))
+}
+
+fn to_conversation(state: &ConvState, meta: ConversationMeta) -> Conversation {
+    Conversation {
+        id: state.id,
+        external_id: meta.external_id,
+        title: meta.title,
+        members: meta.members,
+        app_data: meta.app_data,
+        created_at_ms: meta.created_at_ms,
+        read_up_to: meta.read_up_to.map(|s| MessageId::new(state.id, s)),
+        message_count: state.message_count,
+    }
+}
+
+/// One line of the conversation list.
+fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> {
+    let state = ConvState::load(ctx, c)?;
+    let meta = state.meta(ctx)?;
+    let row_id = row::sql_int(c.get())?;
+    let mut keys = Keys::new(c);
+
+    let last = ctx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {} FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
+            segments::COLUMNS
+        ))?
+        .query_row([row_id], |r| Ok(SegmentRow::from_row(c, r)))
+        .optional()?
+        .transpose()?;
+    let last_message = match last {
+        Some(seg) => keys.open(ctx, seg)?.into_messages(c).next_back(),
+        None => None,
+    };
+
+    let unread_count = match meta.read_up_to {
+        None => state.message_count,
+        Some(read) => {
+            let after: i64 = ctx
+                .conn
+                .prepare_cached(
+                    "SELECT COALESCE(SUM(count), 0) FROM segment WHERE conversation = ?1 AND first_seq > ?2",
+                )?
+                .query_row(params![row_id, row::sql_int(read)?], |r| r.get(0))?;
+            let straddling = match segments::containing(ctx, c, read)? {
+                Some(seg) if seg.last > read => {
+                    let open = keys.open(ctx, seg)?;
+                    open.messages.iter().filter(|m| open.seq_of(m) > read).count() as u64
+                }
+                _ => 0,
+            };
+            u64::try_from(after).unwrap_or(0) + straddling
+        }
+    };
+
+    Ok(ConversationSummary { conversation: to_conversation(&state, meta), last_message, unread_count })
+}

@@ -1,0 +1,304 @@
+//! Messages: appending, paging, editing and deleting.
+
+use rusqlite::params;
+
+use super::conversations::{ConvState, check_external_id, now_ms};
+use super::refs::Refs;
+use super::segments::{self, Keys, SegmentRow};
+use super::{Ctx, Store, row};
+use crate::error::{Error, Missing, Result};
+use crate::format::records::StoredMessage;
+use crate::ids::{ConversationId, MessageId};
+use crate::types::{Anchor, Message, NewMessage, Page, limits};
+
+/// Checks a message against the size limits and its conversation.
+fn check_message(c: ConversationId, m: &NewMessage) -> Result<()> {
+    if let Some(id) = &m.external_id {
+        check_external_id(id)?;
+    }
+    let len = m.text.len() + m.sender.len() + m.extra.len() + m.external_id.as_ref().map_or(0, String::len);
+    if len > limits::MAX_MESSAGE_BYTES {
+        return Err(Error::TooLarge { what: "message", len, limit: limits::MAX_MESSAGE_BYTES });
+    }
+    if let Some(r) = m.reply_to
+        && r.conversation() != c
+    {
+        return Err(Error::invalid(format!("message replies to {r}, which is not in conversation {c}")));
+    }
+    Ok(())
+}
+
+/// Rough plaintext size of a stored message, for splitting batches.
+fn approx_len(m: &NewMessage) -> usize {
+    m.text.len() + m.sender.len() + m.extra.len() + m.external_id.as_ref().map_or(0, String::len) + 32
+}
+
+fn stored(offset: u64, m: &NewMessage) -> StoredMessage {
+    StoredMessage {
+        offset,
+        external_id: m.external_id.clone(),
+        sender: m.sender.clone(),
+        sent_at_ms: m.sent_at_ms,
+        text: m.text.clone(),
+        reply_to: m.reply_to.map(MessageId::seq),
+        edited_at_ms: None,
+        extra: m.extra.clone(),
+    }
+}
+
+/// Appends the messages of one conversation from a batch: dedups them,
+/// assigns sequence numbers, seals them into segments of bounded size, and
+/// saves the conversation's state once. Returns one id per input message.
+fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Result<Vec<MessageId>> {
+    let mut state = ConvState::load(ctx, c)?;
+    let mut ids = Vec::with_capacity(msgs.len());
+    let mut fresh: Vec<(u64, &NewMessage)> = Vec::with_capacity(msgs.len());
+    let mut refs = None;
+    for &m in msgs {
+        if let Some(ext) = &m.external_id {
+            let refs = match &mut refs {
+                Some(r) => r,
+                None => refs.insert(Refs::begin(ctx, c)?),
+            };
+            let hash = ctx.store.subkeys().message_hash(c, ext);
+            if let Some(seq) = refs.find(ctx, &hash)? {
+                ids.push(MessageId::new(c, seq));
+                continue;
+            }
+            refs.add(ctx, hash, state.next_seq)?;
+        }
+        ids.push(MessageId::new(c, state.next_seq));
+        fresh.push((state.next_seq, m));
+        state.next_seq += 1;
+    }
+    if let Some(refs) = refs {
+        refs.finish(ctx)?;
+    }
+    if fresh.is_empty() {
+        return Ok(ids);
+    }
+
+    // Split into segments of at most MAX_SEGMENT_PLAINTEXT (or one message).
+    let mut groups: Vec<&[(u64, &NewMessage)]> = Vec::new();
+    let mut start = 0;
+    let mut size = 0;
+    for (i, (_, m)) in fresh.iter().enumerate() {
+        let len = approx_len(m);
+        if i > start && size + len > limits::MAX_SEGMENT_PLAINTEXT {
+            groups.push(&fresh[start..i]);
+            start = i;
+            size = 0;
+        }
+        size += len;
+    }
+    groups.push(&fresh[start..]);
+
+    let aead = state.reserve_seals(ctx, groups.len() as u64)?;
+    for group in groups {
+        let (Some((first, _)), Some((last, _))) = (group.first(), group.last()) else {
+            continue;
+        };
+        let body: Vec<StoredMessage> = group.iter().map(|(seq, m)| stored(seq - first, m)).collect();
+        let sealed = segments::seal(ctx, &aead, c, state.epoch, (*first, *last), &body)?;
+        segments::insert(ctx, c, (*first, *last), state.epoch, body.len(), &sealed)?;
+    }
+    state.message_count += fresh.len() as u64;
+    state.save(ctx, true)?;
+    Ok(ids)
+}
+
+impl Store {
+    /// Appends a message to conversation `c` and returns its id.
+    ///
+    /// If `msg` has an external id the conversation already holds (or held:
+    /// deleted messages count), this returns that message's id and stores
+    /// nothing.
+    pub fn append(&self, c: ConversationId, msg: NewMessage) -> Result<MessageId> {
+        check_message(c, &msg)?;
+        let ids = self.write(|ctx| append_to(ctx, c, &[&msg]))?;
+        ids.into_iter().next().ok_or_else(|| Error::invalid("append produced no id"))
+    }
+
+    /// Appends many messages, to any conversations, in one transaction: all
+    /// or none are stored. Each conversation gets one segment per batch (more
+    /// if its messages exceed 64 KiB). Returns ids in input order.
+    pub fn append_batch(&self, batch: &[(ConversationId, NewMessage)]) -> Result<Vec<MessageId>> {
+        for (c, m) in batch {
+            check_message(*c, m)?;
+        }
+        // Group by conversation, keeping each conversation's input order and
+        // the conversations in order of first appearance.
+        let mut order: Vec<(ConversationId, Vec<usize>)> = Vec::new();
+        for (i, (c, _)) in batch.iter().enumerate() {
+            match order.iter_mut().find(|(oc, _)| oc == c) {
+                Some((_, idx)) => idx.push(i),
+                None => order.push((*c, vec![i])),
+            }
+        }
+        self.write(|ctx| {
+            let mut ids = vec![MessageId::new(ConversationId::from_raw(0), 0); batch.len()];
+            for (c, idx) in &order {
+                let msgs: Vec<&NewMessage> = idx.iter().map(|&i| &batch[i].1).collect();
+                for (&i, id) in idx.iter().zip(append_to(ctx, *c, &msgs)?) {
+                    ids[i] = id;
+                }
+            }
+            Ok(ids)
+        })
+    }
+
+    /// One message.
+    pub fn message(&self, m: MessageId) -> Result<Message> {
+        self.read(|ctx| {
+            let (open, pos) = segments::open_containing(ctx, m)?;
+            open.into_messages(m.conversation()).nth(pos).ok_or(Error::NotFound(Missing::Message(m)))
+        })
+    }
+
+    /// A page of a conversation's messages, oldest first. Decrypts only the
+    /// segments the page needs.
+    pub fn messages(&self, c: ConversationId, page: Page) -> Result<Vec<Message>> {
+        if let Anchor::Before(m) | Anchor::After(m) = page.anchor
+            && m.conversation() != c
+        {
+            return Err(Error::invalid(format!("message {m} is not in conversation {c}")));
+        }
+        self.read(|ctx| {
+            let page = read_page(ctx, c, page)?;
+            if page.is_empty() {
+                // No segments: is there a conversation at all?
+                ConvState::load(ctx, c)?;
+            }
+            Ok(page)
+        })
+    }
+
+    /// Replaces a message's text and stamps it edited. The old text is
+    /// scrubbed from the file and the WAL before this returns.
+    pub fn edit_message(&self, m: MessageId, text: &str) -> Result<()> {
+        self.rewrite_message(m, |msgs, pos| {
+            let msg = msgs.get_mut(pos).ok_or(Error::NotFound(Missing::Message(m)))?;
+            let len = text.len()
+                + msg.sender.len()
+                + msg.extra.len()
+                + msg.external_id.as_ref().map_or(0, String::len);
+            if len > limits::MAX_MESSAGE_BYTES {
+                return Err(Error::TooLarge { what: "message", len, limit: limits::MAX_MESSAGE_BYTES });
+            }
+            msg.text = text.to_owned();
+            msg.edited_at_ms = Some(now_ms());
+            Ok(0)
+        })
+    }
+
+    /// Deletes a message. Its content is removed from its segment (not
+    /// flagged) and scrubbed from the file and the WAL before this returns;
+    /// afterwards [`Store::message`] reports [`Error::NotFound`].
+    pub fn delete_message(&self, m: MessageId) -> Result<()> {
+        self.rewrite_message(m, |msgs, pos| {
+            if pos >= msgs.len() {
+                return Err(Error::NotFound(Missing::Message(m)));
+            }
+            msgs.remove(pos);
+            Ok(1)
+        })
+    }
+
+    /// Opens the segment holding `m`, lets `change` modify its messages
+    /// (returning how many it removed), and reseals it under the current key,
+    /// or deletes the row if it became empty. Then scrubs.
+    fn rewrite_message(
+        &self,
+        m: MessageId,
+        change: impl FnOnce(&mut Vec<StoredMessage>, usize) -> Result<u64>,
+    ) -> Result<()> {
+        let c = m.conversation();
+        self.write(|ctx| {
+            let mut state = ConvState::load(ctx, c)?;
+            let (mut open, pos) = segments::open_containing(ctx, m)?;
+            let removed = change(&mut open.messages, pos)?;
+            if open.messages.is_empty() {
+                segments::rewrite(ctx, c, open.first, state.epoch, 0, None)?;
+            } else {
+                let aead = state.reserve_seals(ctx, 1)?;
+                let sealed =
+                    segments::seal(ctx, &aead, c, state.epoch, (open.first, open.last), &open.messages)?;
+                segments::rewrite(ctx, c, open.first, state.epoch, open.messages.len(), Some(&sealed))?;
+            }
+            state.message_count = state.message_count.saturating_sub(removed);
+            state.save(ctx, false)?;
+            ctx.request_scrub();
+            Ok(())
+        })
+    }
+}
+
+/// Reads one page. Walks segments away from the anchor, decrypting each,
+/// until the page is full.
+fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Result<Vec<Message>> {
+    if page.limit == 0 {
+        return Ok(Vec::new());
+    }
+    let row_id = row::sql_int(c.get())?;
+    let cols = segments::COLUMNS;
+    // (sql, bound seq, descending, keep message with this seq?)
+    let (sql, bound, descending): (String, i64, bool) = match page.anchor {
+        Anchor::Latest => (
+            format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND ?2 = ?2 ORDER BY first_seq DESC"),
+            0,
+            true,
+        ),
+        Anchor::Oldest => (
+            format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND ?2 = ?2 ORDER BY first_seq ASC"),
+            0,
+            false,
+        ),
+        Anchor::Before(m) => (
+            format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND first_seq < ?2 ORDER BY first_seq DESC"),
+            seq_bound(m.seq()),
+            true,
+        ),
+        Anchor::After(m) => (
+            format!(
+                "SELECT {cols} FROM segment WHERE conversation = ?1 AND first_seq >=
+                   COALESCE((SELECT MAX(first_seq) FROM segment WHERE conversation = ?1 AND first_seq <= ?2), 0)
+                 ORDER BY first_seq ASC"
+            ),
+            seq_bound(m.seq()),
+            false,
+        ),
+    };
+    let wanted = |seq: u64| match page.anchor {
+        Anchor::Latest | Anchor::Oldest => true,
+        Anchor::Before(m) => seq < m.seq(),
+        Anchor::After(m) => seq > m.seq(),
+    };
+
+    let mut keys = Keys::new(c);
+    let mut out: Vec<Message> = Vec::with_capacity(page.limit.min(1024));
+    let conn = ctx.conn;
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params![row_id, bound])?;
+    while out.len() < page.limit {
+        let Some(r) = rows.next()? else { break };
+        let seg = SegmentRow::from_row(c, r)?;
+        let open = keys.open(ctx, seg)?;
+        let take = page.limit - out.len();
+        let selected = open.into_messages(c).filter(|m| wanted(m.id.seq()));
+        if descending {
+            out.extend(selected.rev().take(take));
+        } else {
+            out.extend(selected.take(take));
+        }
+    }
+    if descending {
+        out.reverse();
+    }
+    Ok(out)
+}
+
+/// A sequence number as an SQL bound; those past `i64::MAX` clamp (no row
+/// holds them).
+fn seq_bound(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}

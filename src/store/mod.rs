@@ -1,0 +1,417 @@
+//! The store: opening and creating it, transactions, and scrubbing. The
+//! operations on conversations and messages live in the sibling modules.
+
+mod conn;
+mod conversations;
+mod ctx;
+mod messages;
+mod refs;
+mod row;
+mod segments;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::crypto::{self, Key32};
+use crate::error::{Error, RecordRef, Result};
+use crate::format::FORMAT_VERSION;
+use crate::format::envelope::STORE_ID_LEN;
+use crate::format::schema;
+use crate::keys::{KdfHeader, KdfParams, KeyCache, Sealer, StoreKey, Subkeys};
+use crate::types::StoreOptions;
+
+pub(crate) use ctx::Ctx;
+
+/// An open chatvault store.
+///
+/// `Store` is `Send + Sync`: share one (in an `Arc`) between threads. Writes
+/// are serialised inside the store; reads run in parallel with each other and
+/// with writes (docs/DESIGN.md, "Concurrency").
+pub struct Store {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    readers: conn::ReaderPool,
+    /// Reads hold it shared; a scrub holds it exclusively (see `scrub_on`).
+    gate: RwLock<()>,
+    sealer: Sealer,
+    master: Key32,
+    subkeys: Subkeys,
+    keys: KeyCache,
+    recent_refs: refs::RecentCache,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// The writer connection, and the `PRAGMA data_version` it last saw: a
+/// change means another connection wrote, and caches of disk state are stale.
+struct Writer {
+    conn: Connection,
+    seen_version: Option<i64>,
+}
+
+/// The store's header row.
+struct Header {
+    store_id: [u8; STORE_ID_LEN],
+    kdf: KdfHeader,
+    master: Vec<u8>,
+}
+
+impl Store {
+    /// Creates a new store at `path`, protected by `key`.
+    ///
+    /// Fails with [`Error::AlreadyExists`] if anything is at `path` already.
+    pub fn create(path: impl AsRef<Path>, key: StoreKey) -> Result<Store> {
+        Self::create_with(path, key, StoreOptions::default())
+    }
+
+    /// [`Store::create`] with options.
+    pub fn create_with(path: impl AsRef<Path>, key: StoreKey, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref();
+        let mut store_id = [0u8; STORE_ID_LEN];
+        let sealer_rng = ring::rand::SystemRandom::new();
+        crypto::fill_random(&sealer_rng, &mut store_id)?;
+        let sealer = Sealer::new(store_id);
+        // Derive before touching the file system, so a bad key leaves nothing behind.
+        let kdf = KdfHeader::fresh(&key, sealer.rng())?;
+        let root = kdf.root_key(&key)?;
+        let master = Key32::random(sealer.rng())?;
+        let sealed_master = sealer.seal_master(&root, &master)?;
+
+        reserve(path)?;
+        let writer = match initialise(path, &options, &store_id, &kdf, &sealed_master) {
+            Ok(conn) => conn,
+            Err(e) => {
+                remove_store_files(path);
+                return Err(e);
+            }
+        };
+        Ok(Store::assemble(path, options, writer, sealer, master))
+    }
+
+    /// Opens the store at `path` with `key`.
+    ///
+    /// Fails with [`Error::NoSuchStore`] if there is nothing at `path`,
+    /// [`Error::NotAStore`] if it is not a chatvault store,
+    /// [`Error::UnsupportedVersion`] if a newer chatvault wrote it, and
+    /// [`Error::WrongKey`] if `key` does not open it.
+    pub fn open(path: impl AsRef<Path>, key: StoreKey) -> Result<Store> {
+        Self::open_with(path, key, StoreOptions::default())
+    }
+
+    /// [`Store::open`] with options.
+    pub fn open_with(path: impl AsRef<Path>, key: StoreKey, options: StoreOptions) -> Result<Store> {
+        let path = path.as_ref();
+        match std::fs::metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NoSuchStore { path: path.to_path_buf() });
+            }
+            Err(e) => return Err(e.into()),
+            Ok(m) if !m.is_file() => {
+                return Err(Error::NotAStore { path: path.to_path_buf() });
+            }
+            Ok(_) => {}
+        }
+        let writer = conn::open(path, &options)?;
+        let header = read_header(&writer, path)?;
+        header.kdf.check()?;
+        let root = header.kdf.root_key(&key)?;
+        let sealer = Sealer::new(header.store_id);
+        let master = sealer.open_master(&root, &header.master)?;
+        Ok(Store::assemble(path, options, writer, sealer, master))
+    }
+
+    fn assemble(
+        path: &Path,
+        options: StoreOptions,
+        writer: Connection,
+        sealer: Sealer,
+        master: Key32,
+    ) -> Store {
+        let subkeys = Subkeys::derive(&master, sealer.store_id());
+        Store {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Writer { conn: writer, seen_version: None }),
+            readers: conn::ReaderPool::new(path.to_path_buf(), options),
+            gate: RwLock::new(()),
+            sealer,
+            master,
+            subkeys,
+            keys: KeyCache::new(),
+            recent_refs: refs::RecentCache::new(),
+        }
+    }
+
+    /// The path of the store's database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Protects the store with a new key or passphrase. Only the wrapped
+    /// master key is rewritten; the old wrapping is scrubbed from the file and
+    /// the WAL before this returns.
+    pub fn change_key(&self, key: StoreKey) -> Result<()> {
+        let kdf = KdfHeader::fresh(&key, self.sealer.rng())?;
+        let root = kdf.root_key(&key)?;
+        let sealed = self.sealer.seal_master(&root, &self.master)?;
+        self.write(|ctx| {
+            let (kind, salt, params) = kdf_columns(&kdf);
+            ctx.conn.execute(
+                "UPDATE store SET kdf = ?1, kdf_salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, master = ?6
+                 WHERE id = 1",
+                params![
+                    kind,
+                    salt,
+                    params.map(|p| p.memory_kib),
+                    params.map(|p| p.iterations),
+                    params.map(|p| p.parallelism),
+                    sealed
+                ],
+            )?;
+            ctx.request_scrub();
+            Ok(())
+        })
+    }
+
+    /// Removes every trace of deleted data from the database file and the
+    /// WAL: frees unused pages and checkpoints and empties the WAL.
+    ///
+    /// Operations that delete data (`delete_message`, `edit_message`,
+    /// `delete_conversation`, `change_key`) already do this before they
+    /// return; call it yourself only after an [`Error::ScrubIncomplete`].
+    pub fn scrub(&self) -> Result<()> {
+        let writer = self.lock_writer();
+        self.scrub_on(&writer.conn)
+    }
+
+    /// Closes the store, checkpointing and removing the WAL. Dropping a
+    /// `Store` does the same but cannot report errors.
+    pub fn close(self) -> Result<()> {
+        let Store { writer, readers, .. } = self;
+        drop(readers);
+        let writer = writer.into_inner().unwrap_or_else(PoisonError::into_inner);
+        writer.conn.close().map_err(|(_, e)| e.into())
+    }
+
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        // A panic while holding the writer rolls its transaction back as the
+        // Transaction unwinds; the connection itself stays usable.
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`). Keys `f`
+    /// unwrapped or created enter the cache only once the commit succeeds;
+    /// if `f` asked for a scrub, it runs after the commit.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
+        let mut guard = self.lock_writer();
+        let writer = &mut *guard;
+        let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Under the write lock, so nobody else can commit until we are done.
+        let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        if writer.seen_version != Some(version) {
+            self.recent_refs.clear();
+            writer.seen_version = Some(version);
+        }
+        let mut ctx = Ctx::new(&tx, self, true);
+        let out = f(&mut ctx)?;
+        let done = ctx.finish();
+        tx.commit()?;
+        for (c, epoch, key) in done.new_keys {
+            self.keys.insert(c, epoch, key);
+        }
+        for (c, recent) in done.refs {
+            self.recent_refs.put(c, recent);
+        }
+        if done.scrub {
+            self.scrub_on(&writer.conn)?;
+        }
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction on a pooled reader connection: it sees
+    /// one committed snapshot throughout.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let mut pooled = self.readers.get()?;
+        let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
+        let tx = ReadTx::begin(conn)?;
+        let mut ctx = Ctx::new(tx.0, self, false);
+        f(&mut ctx)
+    }
+
+    /// Frees pages, then checkpoints the WAL into the database and truncates
+    /// it, with reads held back so they cannot pin the WAL.
+    fn scrub_on(&self, writer: &Connection) -> Result<()> {
+        writer.execute_batch("PRAGMA incremental_vacuum;")?;
+        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+        let busy: i64 = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+        if busy != 0 {
+            return Err(Error::ScrubIncomplete);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.sealer
+    }
+
+    pub(crate) fn subkeys(&self) -> &Subkeys {
+        &self.subkeys
+    }
+
+    pub(crate) fn key_cache(&self) -> &KeyCache {
+        &self.keys
+    }
+
+    pub(crate) fn recent_refs(&self) -> &refs::RecentCache {
+        &self.recent_refs
+    }
+}
+
+/// A read transaction, ended (rolled back: it wrote nothing) when dropped,
+/// also if the operation failed or panicked, so a pooled connection is
+/// always returned without one open. Statements are cached: a page read is
+/// short enough for parsing BEGIN to show.
+struct ReadTx<'c>(&'c Connection);
+
+impl<'c> ReadTx<'c> {
+    fn begin(conn: &'c Connection) -> Result<Self> {
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(ReadTx(conn))
+    }
+}
+
+impl Drop for ReadTx<'_> {
+    fn drop(&mut self) {
+        // Fails only if no transaction is open, which is what we want anyway.
+        let _ = self.0.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+    }
+}
+
+/// Claims `path` for a new store, atomically: fails if anything is there.
+fn reserve(path: &Path) -> Result<()> {
+    let exists = |p: &Path| std::fs::symlink_metadata(p).is_ok();
+    if exists(&sidecar(path, "-wal")) || exists(&sidecar(path, "-journal")) {
+        return Err(Error::AlreadyExists { path: path.to_path_buf() });
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::AlreadyExists { path: path.to_path_buf() })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn remove_store_files(path: &Path) {
+    for p in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn kdf_columns(kdf: &KdfHeader) -> (i64, Option<&[u8]>, Option<KdfParams>) {
+    match kdf {
+        KdfHeader::Raw => (schema::KDF_RAW, None, None),
+        KdfHeader::Argon2id { salt, params } => (schema::KDF_ARGON2ID, Some(salt), Some(*params)),
+    }
+}
+
+/// Lays out a new, empty database: settings, schema and header row, in one
+/// transaction.
+fn initialise(
+    path: &Path,
+    options: &StoreOptions,
+    store_id: &[u8; STORE_ID_LEN],
+    kdf: &KdfHeader,
+    sealed_master: &[u8],
+) -> Result<Connection> {
+    let mut conn = conn::open(path, options)?;
+    conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(schema::CREATE)?;
+    let (kind, salt, params) = kdf_columns(kdf);
+    tx.execute(
+        "INSERT INTO store (id, store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            &store_id[..],
+            kind,
+            salt,
+            params.map(|p| p.memory_kib),
+            params.map(|p| p.iterations),
+            params.map(|p| p.parallelism),
+            sealed_master
+        ],
+    )?;
+    tx.pragma_update(None, "application_id", schema::APPLICATION_ID)?;
+    tx.pragma_update(None, "user_version", FORMAT_VERSION)?;
+    tx.commit()?;
+    Ok(conn)
+}
+
+/// Reads and checks the database header and the `store` row.
+fn read_header(conn: &Connection, path: &Path) -> Result<Header> {
+    let app_id: i64 =
+        conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| conn::at_open(path, e))?;
+    if app_id != i64::from(schema::APPLICATION_ID) {
+        return Err(Error::NotAStore { path: path.to_path_buf() });
+    }
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let rec = RecordRef::header();
+    let version = u32::try_from(version).map_err(|_| Error::corrupt(rec, "format version out of range"))?;
+    if version > FORMAT_VERSION {
+        return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
+    }
+    if version == 0 {
+        return Err(Error::corrupt(rec, "format version is 0"));
+    }
+    conn.query_row(
+        "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
+        [],
+        |r| Ok(parse_header(r)),
+    )
+    .optional()
+    .map_err(|e| match e {
+        rusqlite::Error::SqliteFailure(..) => Error::corrupt(rec, format!("cannot read the header: {e}")),
+        other => other.into(),
+    })?
+    .ok_or_else(|| Error::corrupt(rec, "the header row is missing"))?
+}
+
+fn parse_header(r: &rusqlite::Row<'_>) -> Result<Header> {
+    let rec = RecordRef::header();
+    let store_id: [u8; STORE_ID_LEN] =
+        row::blob(r, 0, rec)?.try_into().map_err(|_| Error::corrupt(rec, "store id is not 16 bytes"))?;
+    let kind = row::int(r, 1, rec)?;
+    let u32_col = |i| -> Result<u32> {
+        u32::try_from(row::int(r, i, rec)?).map_err(|_| Error::corrupt(rec, "KDF parameter out of range"))
+    };
+    let kdf = match kind {
+        schema::KDF_RAW => KdfHeader::Raw,
+        schema::KDF_ARGON2ID => KdfHeader::Argon2id {
+            salt: row::blob(r, 2, rec)?,
+            params: KdfParams { memory_kib: u32_col(3)?, iterations: u32_col(4)?, parallelism: u32_col(5)? },
+        },
+        _ => return Err(Error::corrupt(rec, "unknown key-derivation kind")),
+    };
+    Ok(Header { store_id, kdf, master: row::blob(r, 6, rec)? })
+}
+
+// Compile-time check of the promise in the docs: a Store can be shared across threads.
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Store>();
+    assert_send_sync::<Arc<Store>>();
+};

@@ -1,0 +1,366 @@
+//! The external-id index (docs/DESIGN.md, "External-id index").
+//!
+//! Keyed hashes are random, so a hash-ordered index takes each insert to a
+//! different page: a batch of 1,000 messages would rewrite about 1,000 pages
+//! of it. Instead new references go to `recent_ref`, ordered by sequence
+//! number (a batch fills a page or two per conversation), and an in-memory
+//! set answers lookups in it. When a conversation has enough recent
+//! references (`RECENT_MIN` or more) they move, in one statement, to the hash-ordered
+//! `message_ref`, which then rewrites each of its pages once for thousands
+//! of references. A Bloom filter over a conversation's `message_ref` rows
+//! spares a new message's lookup (nearly always a miss) a random page read.
+//!
+//! The in-memory state is a cache of what is on disk. It is filled from disk
+//! when missing, changed only after the write that changed the disk commits,
+//! and dropped whole whenever another connection has written to the file
+//! (`PRAGMA data_version`, checked at the start of every write).
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use rusqlite::{OptionalExtension, params};
+
+use super::{Ctx, row};
+use crate::error::{Error, RecordRef, Result};
+use crate::format::envelope::Place;
+use crate::ids::{ConversationId, KeyEpoch};
+
+/// Recent references a conversation collects before they move to
+/// `message_ref`: an eighth of what is there already, within these bounds.
+/// Moving k references rewrites up to every page of the conversation's
+/// `message_ref` rows, so k growing with them keeps the pages rewritten per
+/// reference roughly constant, while memory stays bounded.
+pub(crate) const RECENT_MIN: usize = 4096;
+const RECENT_MAX: usize = 64 * 1024;
+const RECENT_FRACTION: usize = 8;
+/// Memory the cached sets and filters may use, in bytes (approximate).
+const CACHE_BYTES: usize = 8 << 20;
+/// Bytes a cached recent reference costs (hash-map slot and control byte at
+/// the map's typical load).
+const ENTRY_BYTES: usize = 24;
+
+type Hash = [u8; 16];
+
+/// A Bloom filter over 16-byte keyed hashes, which are already uniformly
+/// random: the probe positions come straight from their bits.
+#[derive(Clone)]
+struct Bloom {
+    bits: Vec<u64>,
+    /// Keys it was sized for; past this its false-positive rate climbs.
+    capacity: usize,
+    len: usize,
+}
+
+impl Bloom {
+    const PROBES: u64 = 7;
+    /// About 1% false positives at capacity.
+    const BITS_PER_KEY: usize = 10;
+
+    fn with_capacity(capacity: usize) -> Self {
+        let capacity = capacity.max(RECENT_MIN);
+        let words = (capacity * Self::BITS_PER_KEY).div_ceil(64).next_power_of_two();
+        Bloom { bits: vec![0; words], capacity, len: 0 }
+    }
+
+    fn positions(&self, h: &Hash) -> impl Iterator<Item = (usize, u64)> + use<> {
+        let (a, b) = h.split_at(8);
+        let h1 = u64::from_le_bytes(a.try_into().unwrap_or_default());
+        let h2 = u64::from_le_bytes(b.try_into().unwrap_or_default()) | 1;
+        let mask = (self.bits.len() as u64 * 64) - 1;
+        (0..Self::PROBES).map(move |i| {
+            let bit = h1.wrapping_add(i.wrapping_mul(h2)) & mask;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn insert(&mut self, h: &Hash) {
+        for (w, m) in self.positions(h) {
+            if let Some(word) = self.bits.get_mut(w) {
+                *word |= m;
+            }
+        }
+        self.len += 1;
+    }
+
+    fn may_contain(&self, h: &Hash) -> bool {
+        self.positions(h).all(|(w, m)| self.bits.get(w).is_some_and(|word| word & m != 0))
+    }
+
+    fn bytes(&self) -> usize {
+        self.bits.len() * 8
+    }
+}
+
+/// The first 8 bytes of a keyed hash, as the in-memory key. Two recent
+/// references sharing them (chance about n²/2^65) are told apart on disk.
+fn short(h: &Hash) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// A conversation's index state, in memory.
+pub(crate) struct Recent {
+    /// Its `recent_ref` rows: short hash to sequence number.
+    map: HashMap<u64, u64>,
+    /// Its `message_ref` rows.
+    settled: Bloom,
+}
+
+impl Recent {
+    fn bytes(&self) -> usize {
+        self.map.len() * ENTRY_BYTES + self.settled.bytes()
+    }
+}
+
+/// The cached states, by conversation, with a use stamp for LRU eviction.
+pub(crate) struct RecentCache(Mutex<CacheInner>);
+
+#[derive(Default)]
+struct CacheInner {
+    map: HashMap<ConversationId, (u64, Recent)>,
+    bytes: usize,
+    clock: u64,
+}
+
+impl RecentCache {
+    pub(crate) fn new() -> Self {
+        RecentCache(Mutex::new(CacheInner::default()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn take(&self, c: ConversationId) -> Option<Recent> {
+        let mut inner = self.lock();
+        let (_, recent) = inner.map.remove(&c)?;
+        inner.bytes -= recent.bytes();
+        Some(recent)
+    }
+
+    /// Puts back a conversation's state after its write committed, evicting
+    /// the least recently used others if the cache is over budget.
+    pub(crate) fn put(&self, c: ConversationId, recent: Recent) {
+        let mut inner = self.lock();
+        inner.clock += 1;
+        inner.bytes += recent.bytes();
+        let stamp = inner.clock;
+        if let Some((_, old)) = inner.map.insert(c, (stamp, recent)) {
+            inner.bytes -= old.bytes();
+        }
+        while inner.bytes > CACHE_BYTES && inner.map.len() > 1 {
+            let victim = inner
+                .map
+                .iter()
+                .filter(|(k, _)| **k != c)
+                .min_by_key(|(_, (used, _))| *used)
+                .map(|(k, _)| *k);
+            let Some(victim) = victim else { break };
+            if let Some((_, r)) = inner.map.remove(&victim) {
+                inner.bytes -= r.bytes();
+            }
+        }
+    }
+
+    pub(crate) fn forget(&self, c: ConversationId) {
+        self.take(c);
+    }
+
+    /// Drops everything: another connection wrote to the store.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.map.clear();
+        inner.bytes = 0;
+    }
+}
+
+/// One conversation's external-id index during one write transaction.
+pub(crate) struct Refs {
+    c: ConversationId,
+    recent: Recent,
+    /// References added by this transaction, not yet in `recent`.
+    staged: Vec<(Hash, u64)>,
+}
+
+fn record(c: ConversationId) -> RecordRef {
+    Place::conversation_meta(c, KeyEpoch::FIRST).record()
+}
+
+fn hash_col(r: &rusqlite::Row<'_>, i: usize, c: ConversationId) -> Result<Hash> {
+    row::blob(r, i, record(c))?
+        .try_into()
+        .map_err(|_| Error::corrupt(record(c), "external-id hash is not 16 bytes"))
+}
+
+impl Refs {
+    /// The conversation's index state: cached, or loaded from disk.
+    pub(crate) fn begin(ctx: &Ctx<'_>, c: ConversationId) -> Result<Refs> {
+        let recent = match ctx.store.recent_refs().take(c) {
+            Some(r) => r,
+            None => load(ctx, c)?,
+        };
+        Ok(Refs { c, recent, staged: Vec::new() })
+    }
+
+    /// The sequence number of the message with this external-id hash, if any.
+    pub(crate) fn find(&self, ctx: &Ctx<'_>, hash: &Hash) -> Result<Option<u64>> {
+        if let Some((_, seq)) = self.staged.iter().find(|(h, _)| h == hash) {
+            return Ok(Some(*seq));
+        }
+        let c = row::sql_int(self.c.get())?;
+        if let Some(&seq) = self.recent.map.get(&short(hash)) {
+            let stored: Option<Vec<u8>> = ctx
+                .conn
+                .prepare_cached("SELECT ext_hash FROM recent_ref WHERE conversation = ?1 AND seq = ?2")?
+                .query_row(params![c, row::sql_int(seq)?], |r| r.get(0))
+                .optional()?;
+            if stored.as_deref() == Some(&hash[..]) {
+                return Ok(Some(seq));
+            }
+            // Two recent hashes share their first 8 bytes: look on disk.
+            let seq: Option<i64> = ctx
+                .conn
+                .prepare_cached("SELECT seq FROM recent_ref WHERE conversation = ?1 AND ext_hash = ?2")?
+                .query_row(params![c, &hash[..]], |r| r.get(0))
+                .optional()?;
+            if let Some(seq) = seq {
+                return Ok(u64::try_from(seq).ok());
+            }
+        }
+        if !self.recent.settled.may_contain(hash) {
+            return Ok(None);
+        }
+        let seq: Option<i64> = ctx
+            .conn
+            .prepare_cached("SELECT seq FROM message_ref WHERE conversation = ?1 AND ext_hash = ?2")?
+            .query_row(params![c, &hash[..]], |r| r.get(0))
+            .optional()?;
+        Ok(seq.and_then(|s| u64::try_from(s).ok()))
+    }
+
+    pub(crate) fn add(&mut self, ctx: &Ctx<'_>, hash: Hash, seq: u64) -> Result<()> {
+        ctx.conn
+            .prepare_cached("INSERT INTO recent_ref (conversation, seq, ext_hash) VALUES (?1, ?2, ?3)")?
+            .execute(params![row::sql_int(self.c.get())?, row::sql_int(seq)?, &hash[..]])?;
+        self.staged.push((hash, seq));
+        Ok(())
+    }
+
+    /// Ends the write: moves the recent references to `message_ref` if there
+    /// are enough, and hands the state to `ctx` to cache once the commit succeeds.
+    pub(crate) fn finish(mut self, ctx: &mut Ctx<'_>) -> Result<()> {
+        self.recent.map.extend(self.staged.drain(..).map(|(h, s)| (short(&h), s)));
+        let limit = (self.recent.settled.len / RECENT_FRACTION).clamp(RECENT_MIN, RECENT_MAX);
+        if self.recent.map.len() >= limit {
+            let c = row::sql_int(self.c.get())?;
+            let total = self.recent.settled.len + self.recent.map.len();
+            if total > self.recent.settled.capacity {
+                // Grow the filter: rebuilt below from everything moved.
+                self.recent.settled = Bloom::with_capacity(total + total / 2);
+                self.recent.settled.add_all(ctx, self.c, "message_ref")?;
+            }
+            self.recent.settled.add_all(ctx, self.c, "recent_ref")?;
+            ctx.conn
+                .prepare_cached(
+                    "INSERT INTO message_ref (conversation, ext_hash, seq)
+                     SELECT conversation, ext_hash, seq FROM recent_ref WHERE conversation = ?1",
+                )?
+                .execute([c])?;
+            ctx.conn.prepare_cached("DELETE FROM recent_ref WHERE conversation = ?1")?.execute([c])?;
+            self.recent.map.clear();
+        }
+        ctx.after_commit_refs(self.c, self.recent);
+        Ok(())
+    }
+}
+
+/// Loads a conversation's index state from disk.
+fn load(ctx: &Ctx<'_>, c: ConversationId) -> Result<Recent> {
+    let mut map = HashMap::new();
+    let mut stmt = ctx.conn.prepare_cached("SELECT ext_hash, seq FROM recent_ref WHERE conversation = ?1")?;
+    let mut rows = stmt.query([row::sql_int(c.get())?])?;
+    while let Some(r) = rows.next()? {
+        map.insert(short(&hash_col(r, 0, c)?), row::uint(r, 1, record(c))?);
+    }
+    let settled_count: i64 = ctx
+        .conn
+        .prepare_cached("SELECT COUNT(*) FROM message_ref WHERE conversation = ?1")?
+        .query_row([row::sql_int(c.get())?], |r| r.get(0))?;
+    let count = usize::try_from(settled_count).unwrap_or(0);
+    let mut settled = Bloom::with_capacity(count + count / 2);
+    settled.add_all(ctx, c, "message_ref")?;
+    Ok(Recent { map, settled })
+}
+
+impl Bloom {
+    /// Adds every hash of conversation `c` in `table` (`recent_ref` or `message_ref`).
+    fn add_all(&mut self, ctx: &Ctx<'_>, c: ConversationId, table: &str) -> Result<()> {
+        let mut stmt =
+            ctx.conn.prepare_cached(&format!("SELECT ext_hash FROM {table} WHERE conversation = ?1"))?;
+        let mut rows = stmt.query([row::sql_int(c.get())?])?;
+        while let Some(r) = rows.next()? {
+            self.insert(&hash_col(r, 0, c)?);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(i: u64) -> Hash {
+        // Spread like a keyed hash.
+        let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i >> 7);
+        let y = x.rotate_left(29).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&x.to_le_bytes());
+        out[8..].copy_from_slice(&y.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn bloom_has_no_false_negatives_and_few_false_positives() {
+        let mut b = Bloom::with_capacity(10_000);
+        for i in 0..10_000 {
+            b.insert(&h(i));
+        }
+        assert!((0..10_000).all(|i| b.may_contain(&h(i))));
+        let false_positives = (10_000..110_000).filter(|&i| b.may_contain(&h(i))).count();
+        assert!(false_positives < 2_000, "{false_positives} false positives in 100,000");
+    }
+}
+
+#[cfg(test)]
+mod collision_tests {
+    use super::*;
+    use crate::{NewMessage, Store, StoreKey};
+
+    fn msg(ext: &str) -> NewMessage {
+        NewMessage { external_id: Some(ext.into()), text: ext.into(), ..Default::default() }
+    }
+
+    #[test]
+    fn a_short_hash_shared_by_two_references_is_resolved_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::create(dir.path().join("s"), StoreKey::raw([1; 32])).unwrap();
+        let c = store.create_conversation(Default::default()).unwrap();
+        let a = store.append(c, msg("a")).unwrap();
+        let b = store.append(c, msg("b")).unwrap();
+        // Make "b"'s short hash point at "a", as a collision of the first
+        // 8 bytes would.
+        let hb = store.subkeys().message_hash(c, "b");
+        let mut recent = store.recent_refs().take(c).expect("cached after the appends");
+        recent.map.insert(short(&hb), a.seq());
+        store.recent_refs().put(c, recent);
+        assert_eq!(store.append(c, msg("b")).unwrap(), b, "found on disk, not the colliding entry");
+        assert_eq!(store.append(c, msg("a")).unwrap(), a);
+        let hc = store.subkeys().message_hash(c, "c");
+        let mut recent = store.recent_refs().take(c).unwrap();
+        recent.map.insert(short(&hc), a.seq());
+        store.recent_refs().put(c, recent);
+        let new = store.append(c, msg("c")).unwrap();
+        assert_eq!(new.seq(), 3, "a colliding short hash does not make a new message a duplicate");
+    }
+}

@@ -1,0 +1,186 @@
+//! The values the public API takes and returns.
+
+use std::time::Duration;
+
+use crate::ids::{ConversationId, MessageId};
+
+/// Size limits, checked before anything is written (docs/DESIGN.md, "Limits").
+pub mod limits {
+    /// Largest message: text, sender, external id and extra together.
+    pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+    /// Largest external id (conversation or message).
+    pub const MAX_EXTERNAL_ID_BYTES: usize = 1 << 10;
+    /// Largest conversation metadata: title, members, external id and app data together.
+    pub const MAX_METADATA_BYTES: usize = 1 << 20;
+    /// `append_batch` starts a new segment rather than grow one past this
+    /// much plaintext.
+    pub const MAX_SEGMENT_PLAINTEXT: usize = 64 << 10;
+}
+
+/// A conversation to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewConversation {
+    /// The app's id for it (a chat or group id). Unique in the store; the
+    /// store keeps only a keyed hash of it in the clear.
+    pub external_id: Option<String>,
+    /// Its display title.
+    pub title: String,
+    /// Member ids or names.
+    pub members: Vec<String>,
+    /// Opaque app data, sealed with the conversation.
+    pub app_data: Vec<u8>,
+    /// Creation time in milliseconds since the Unix epoch; `None` means now.
+    pub created_at_ms: Option<i64>,
+}
+
+/// Changes to a conversation's metadata; `None` fields stay as they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConversationUpdate {
+    /// A new title.
+    pub title: Option<String>,
+    /// A new member list.
+    pub members: Option<Vec<String>>,
+    /// New app data.
+    pub app_data: Option<Vec<u8>>,
+}
+
+/// A conversation's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conversation {
+    /// Its id.
+    pub id: ConversationId,
+    /// The app's id for it.
+    pub external_id: Option<String>,
+    /// Its title.
+    pub title: String,
+    /// Its members.
+    pub members: Vec<String>,
+    /// Opaque app data.
+    pub app_data: Vec<u8>,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// The last message marked read, if any.
+    pub read_up_to: Option<MessageId>,
+    /// How many messages it holds.
+    pub message_count: u64,
+}
+
+/// A line of the conversation list: [`crate::Store::conversations`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationSummary {
+    /// The conversation.
+    pub conversation: Conversation,
+    /// Its newest message, if it has any.
+    pub last_message: Option<Message>,
+    /// Messages after the read marker (all of them if none was marked read).
+    pub unread_count: u64,
+}
+
+/// A message to append.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The server's or sender's id for it. Appending an external id the
+    /// conversation already has returns the existing message's id and stores
+    /// nothing: sync retries are safe.
+    pub external_id: Option<String>,
+    /// Who sent it.
+    pub sender: String,
+    /// When it was sent, milliseconds since the Unix epoch.
+    pub sent_at_ms: i64,
+    /// Its text.
+    pub text: String,
+    /// The message it replies to, in the same conversation.
+    pub reply_to: Option<MessageId>,
+    /// Opaque app data (attachment references, reactions, ...).
+    pub extra: Vec<u8>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// Its id.
+    pub id: MessageId,
+    /// The server's or sender's id for it.
+    pub external_id: Option<String>,
+    /// Who sent it.
+    pub sender: String,
+    /// When it was sent, milliseconds since the Unix epoch.
+    pub sent_at_ms: i64,
+    /// Its text.
+    pub text: String,
+    /// The message it replies to.
+    pub reply_to: Option<MessageId>,
+    /// When its text was last edited, milliseconds since the Unix epoch.
+    pub edited_at_ms: Option<i64>,
+    /// Opaque app data.
+    pub extra: Vec<u8>,
+}
+
+/// Which messages of a conversation to read. A page is always returned
+/// oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub(crate) anchor: Anchor,
+    pub(crate) limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Anchor {
+    Latest,
+    Oldest,
+    Before(MessageId),
+    After(MessageId),
+}
+
+impl Page {
+    /// The newest `limit` messages.
+    pub fn latest(limit: usize) -> Self {
+        Page { anchor: Anchor::Latest, limit }
+    }
+
+    /// The oldest `limit` messages.
+    pub fn oldest(limit: usize) -> Self {
+        Page { anchor: Anchor::Oldest, limit }
+    }
+
+    /// Up to `limit` messages just before `m` (which need not still exist).
+    pub fn before(m: MessageId, limit: usize) -> Self {
+        Page { anchor: Anchor::Before(m), limit }
+    }
+
+    /// Up to `limit` messages just after `m` (which need not still exist).
+    pub fn after(m: MessageId, limit: usize) -> Self {
+        Page { anchor: Anchor::After(m), limit }
+    }
+}
+
+/// When a committed write is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Every commit is synced to storage before it returns: an acknowledged
+    /// write survives a crash of the app and of the device (SQLite
+    /// `synchronous = FULL`).
+    #[default]
+    Full,
+    /// Commits survive a crash of the app; a power loss or OS crash may roll
+    /// back the last few (SQLite `synchronous = NORMAL` in WAL mode). Faster
+    /// on slow flash.
+    Normal,
+}
+
+/// Settings for opening or creating a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// How long an operation waits for another process's lock before failing
+    /// with [`crate::Error::Busy`].
+    pub busy_timeout: Duration,
+    /// When commits are durable.
+    pub durability: Durability,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { busy_timeout: Duration::from_secs(5), durability: Durability::Full }
+    }
+}

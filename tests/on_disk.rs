@@ -1,0 +1,188 @@
+//! What reaches disk: no plaintext ever, and nothing of a deleted
+//! conversation or message after the call that deleted it returns.
+
+mod common;
+
+use chatvault::{ConversationUpdate, NewConversation, NewMessage, Page, Store, StoreKey};
+use common::spec::{Root, SpecStore};
+use common::{KEY, TestStore, contains, disk_bytes, msg};
+
+/// Every file SQLite keeps for the store: database, WAL and shared memory.
+fn all_files(t: &TestStore) -> Vec<u8> {
+    let mut bytes = disk_bytes(&t.path);
+    let mut shm = t.path.as_os_str().to_owned();
+    shm.push("-shm");
+    bytes.extend(std::fs::read(std::path::PathBuf::from(shm)).unwrap_or_default());
+    bytes
+}
+
+#[test]
+fn nothing_the_user_wrote_is_on_disk_in_plaintext() {
+    let mut t = TestStore::new();
+    let secrets: &[&str] = &[
+        "QuixoticTitleMarker",
+        "wxid_conversation_extid_marker",
+        "member_name_marker",
+        "AppDataMarkerBytes",
+        "server-message-id-marker",
+        "SenderNameMarker",
+        "The purple elephant dances at midnight",
+        "独特的中文短语标记",
+        "très spécial, n'est-ce pas",
+        "ExtraBytesMarker",
+        "EditedTextMarker",
+        "RenamedTitleMarker",
+    ];
+    let c = t
+        .create_conversation(NewConversation {
+            external_id: Some(secrets[1].into()),
+            title: secrets[0].into(),
+            members: vec![secrets[2].into()],
+            app_data: secrets[3].as_bytes().to_vec(),
+            created_at_ms: None,
+        })
+        .unwrap();
+    let mut ids = Vec::new();
+    for i in 0..50 {
+        ids.push(
+            t.append(
+                c,
+                NewMessage {
+                    external_id: Some(format!("{}-{i}", secrets[4])),
+                    sender: secrets[5].into(),
+                    sent_at_ms: 1_700_000_000_000 + i,
+                    text: format!("{} {} {}", secrets[6], secrets[7], secrets[8]),
+                    reply_to: None,
+                    extra: secrets[9].as_bytes().to_vec(),
+                },
+            )
+            .unwrap(),
+        );
+    }
+    let batch: Vec<_> = (0..50).map(|_| (c, msg(secrets[5], secrets[6]))).collect();
+    t.append_batch(&batch).unwrap();
+    t.edit_message(ids[0], secrets[10]).unwrap();
+    t.update_conversation(c, ConversationUpdate { title: Some(secrets[11].into()), ..Default::default() })
+        .unwrap();
+    t.mark_read(c, ids[10]).unwrap();
+    t.append(c, msg(secrets[5], secrets[7])).unwrap();
+
+    let check = |bytes: &[u8], when: &str| {
+        assert!(bytes.len() > 10_000, "{when}: the files hold the data");
+        for s in secrets {
+            assert!(!contains(bytes, s.as_bytes()), "{when}: {s:?} found on disk");
+            // Also a distinctive 8-byte piece of it.
+            let piece = &s.as_bytes()[s.len() / 2 - 4..s.len() / 2 + 4];
+            assert!(!contains(bytes, piece), "{when}: part of {s:?} found on disk");
+        }
+        assert!(!contains(bytes, &KEY), "{when}: the root key is on disk");
+    };
+    check(&all_files(&t), "while open, WAL not checkpointed");
+    t.reopen();
+    check(&all_files(&t), "after close and reopen");
+    assert_eq!(t.messages(c, Page::latest(200)).unwrap().len(), 101);
+
+    // A passphrase store: the passphrase is not on disk either.
+    let path = t.dir.path().join("pw.chatvault");
+    let s = Store::create(&path, StoreKey::passphrase("PassphraseMarker-42")).unwrap();
+    let c = s.create_conversation(NewConversation::default()).unwrap();
+    s.append(c, msg("x", secrets[6])).unwrap();
+    let bytes = disk_bytes(&path);
+    assert!(!contains(&bytes, b"PassphraseMarker"));
+    assert!(!contains(&bytes, secrets[6].as_bytes()));
+}
+
+/// Non-overlapping 16-byte pieces of `bytes`: random data of that length does
+/// not occur by chance, so finding none of them means no copy survives, in
+/// whole or in part.
+fn pieces(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    bytes.chunks_exact(16)
+}
+
+#[test]
+fn deleting_a_conversation_shreds_its_key_and_bytes_from_file_and_wal() {
+    let t = TestStore::new();
+    let doomed = t.new_conv("doomed");
+    let kept = t.new_conv("kept");
+    for i in 0..300 {
+        t.append(doomed, msg("d", &format!("doomed message {i} {}", "padding ".repeat(i % 20)))).unwrap();
+        if i % 10 == 0 {
+            t.append(kept, msg("k", &format!("kept {i}"))).unwrap();
+        }
+    }
+    let batch: Vec<_> = (0..100).map(|i| (doomed, msg("d", &format!("batched {i}")))).collect();
+    t.append_batch(&batch).unwrap();
+    t.rotate_conversation_key(doomed).unwrap();
+    t.append(doomed, msg("d", "under the second key")).unwrap();
+
+    // Read the doomed conversation's secrets by the document's rules.
+    let spec = SpecStore::open(&t.path, Root::Raw(KEY));
+    let d = doomed.get();
+    let keys = [spec.conversation_key(d, 0), spec.conversation_key(d, 1)];
+    let wrapped = [spec.wrapped_key(d, 0), spec.wrapped_key(d, 1)];
+    let meta: Vec<u8> =
+        spec.conn.query_row("SELECT meta FROM conversation WHERE id = ?1", [d as i64], |r| r.get(0)).unwrap();
+    let bodies: Vec<Vec<u8>> = spec.segments(d).into_iter().map(|s| s.3).collect();
+    assert_eq!(spec.messages(d).len(), 401);
+    drop(spec);
+
+    // The test can fail: before the delete, the secrets are on disk.
+    let before = disk_bytes(&t.path);
+    assert!(contains(&before, &wrapped[0][..16]));
+    assert!(bodies.iter().all(|b| contains(&before, &b[..16])));
+
+    t.delete_conversation(doomed).unwrap();
+
+    let after = disk_bytes(&t.path);
+    let wal_len = std::fs::metadata(format!("{}-wal", t.path.display())).map_or(0, |m| m.len());
+    assert_eq!(wal_len, 0, "the WAL was truncated");
+    for k in &keys {
+        assert!(!contains(&after, k), "an unwrapped key survived");
+        assert!(pieces(k).all(|p| !contains(&after, p)), "part of an unwrapped key survived");
+    }
+    for v in wrapped.iter().chain([&meta]).chain(&bodies) {
+        for p in pieces(v) {
+            assert!(!contains(&after, p), "sealed bytes of the deleted conversation survived");
+        }
+    }
+    // The other conversation is untouched.
+    assert_eq!(t.messages(kept, Page::latest(100)).unwrap().len(), 30);
+    drop(t);
+}
+
+#[test]
+fn deleting_or_editing_a_message_leaves_no_copy_of_its_old_segment() {
+    let t = TestStore::new();
+    let c = t.new_conv("c");
+    let ids: Vec<_> =
+        (0..200).map(|i| t.append(c, msg("s", &format!("message number {i}"))).unwrap()).collect();
+    let body_of = |seq: u64| -> Vec<u8> {
+        t.raw_sql()
+            .query_row("SELECT body FROM segment WHERE first_seq = ?1", [seq as i64], |r| r.get(0))
+            .unwrap()
+    };
+    let deleted = body_of(ids[50].seq());
+    let edited = body_of(ids[60].seq());
+    let before = disk_bytes(&t.path);
+    assert!(contains(&before, &deleted[..16]) && contains(&before, &edited[..16]));
+
+    t.delete_message(ids[50]).unwrap();
+    t.edit_message(ids[60], "new words").unwrap();
+
+    let after = disk_bytes(&t.path);
+    for v in [&deleted, &edited] {
+        assert!(pieces(v).all(|p| !contains(&after, p)), "an old sealed copy survived");
+    }
+    assert_eq!(t.message(ids[60]).unwrap().text, "new words");
+}
+
+#[test]
+fn changing_the_key_leaves_no_copy_of_the_old_wrapping() {
+    let t = TestStore::new();
+    let c = t.new_conv("c");
+    t.append(c, msg("s", "x")).unwrap();
+    let old: Vec<u8> = t.raw_sql().query_row("SELECT master FROM store", [], |r| r.get(0)).unwrap();
+    t.change_key(StoreKey::raw([9; 32])).unwrap();
+    let after = disk_bytes(&t.path);
+    assert!(pieces(&old).all(|p| !contains(&after, p)), "the old wrapped master key survived");
+}
