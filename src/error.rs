@@ -99,13 +99,15 @@ pub enum Error {
     #[error("storage is full: the write was rolled back; free space and retry")]
     StorageFull,
 
-    /// Another process held the database lock for longer than the busy timeout.
-    #[error("the store is locked by another process: retry later or raise the busy timeout")]
+    /// Another process (or another connection to the same file) held the
+    /// database lock for longer than the busy timeout.
+    #[error("the store is locked by another connection: retry later or raise the busy timeout")]
     Busy,
 
-    /// The change was committed, but another process kept a read open on
-    /// the store long enough that its WAL could not be emptied, so removed
-    /// data may linger there. Call [`crate::Store::scrub`] once it is done.
+    /// The change was committed, but the WAL could not be emptied afterwards
+    /// (usually because another process kept a read open), so removed data
+    /// may linger there. Call [`crate::Store::scrub`] later; it reports the
+    /// underlying error if it fails again.
     #[error(
         "the change was committed, but the write-ahead log could not be scrubbed while another process reads the store: call Store::scrub() later"
     )]
@@ -167,6 +169,8 @@ pub enum RecordKind {
     Segment,
     /// The store's header row (plaintext settings).
     Header,
+    /// The external-id index (keyed hashes, in the clear).
+    ExternalIdIndex,
 }
 
 /// Names a sealed record in an error, without revealing anything secret.
@@ -200,6 +204,7 @@ impl fmt::Display for RecordRef {
             RecordKind::ConversationMeta => "conversation metadata",
             RecordKind::Segment => "a message segment",
             RecordKind::Header => "the store header",
+            RecordKind::ExternalIdIndex => "the external-id index",
         };
         f.write_str(name)?;
         if let Some(c) = self.conversation {

@@ -163,7 +163,11 @@ impl KdfHeader {
     /// reverse) is the wrong key.
     pub(crate) fn root_key(&self, key: &StoreKey) -> Result<Key32> {
         match (self, &key.0) {
-            (KdfHeader::Raw, KeySource::Raw(k)) => Ok(Key32::from_bytes(*k.expose())),
+            (KdfHeader::Raw, KeySource::Raw(k)) => {
+                let mut root = Key32::from_bytes([0; 32]);
+                root.expose_mut().copy_from_slice(k.expose());
+                Ok(root)
+            }
             (KdfHeader::Argon2id { salt, params }, KeySource::Passphrase { passphrase, .. }) => {
                 crypto::argon2id(
                     passphrase.as_bytes(),
@@ -269,35 +273,51 @@ impl Subkeys {
 /// Unwrapped conversation keys, so hot paths skip the unwrap. Bounded; keys
 /// are zeroized when the last reference drops.
 pub(crate) struct KeyCache {
-    map: Mutex<HashMap<(ConversationId, KeyEpoch), Arc<Key32>>>,
+    inner: Mutex<CachedKeys>,
+}
+
+#[derive(Default)]
+struct CachedKeys {
+    map: HashMap<(ConversationId, KeyEpoch), Arc<Key32>>,
+    /// Deleted conversations: a read that began before the delete must not
+    /// put their keys back (ids are never reused).
+    deleted: std::collections::HashSet<ConversationId>,
 }
 
 impl KeyCache {
     const CAPACITY: usize = 4096;
 
     pub(crate) fn new() -> Self {
-        KeyCache { map: Mutex::new(HashMap::new()) }
+        KeyCache { inner: Mutex::new(CachedKeys::default()) }
     }
 
     pub(crate) fn get(&self, c: ConversationId, epoch: KeyEpoch) -> Option<Arc<Key32>> {
-        self.lock().get(&(c, epoch)).cloned()
+        self.lock().map.get(&(c, epoch)).cloned()
     }
 
     /// Caches a key. Call only once the transaction that made it has committed.
     pub(crate) fn insert(&self, c: ConversationId, epoch: KeyEpoch, key: Arc<Key32>) {
-        let mut map = self.lock();
-        if map.len() >= Self::CAPACITY {
-            map.clear();
+        let mut inner = self.lock();
+        if inner.deleted.contains(&c) {
+            return;
         }
-        map.insert((c, epoch), key);
+        if inner.map.len() >= Self::CAPACITY {
+            inner.map.clear();
+        }
+        inner.map.insert((c, epoch), key);
     }
 
-    pub(crate) fn forget(&self, c: ConversationId) {
-        self.lock().retain(|(cached, _), _| *cached != c);
+    /// Drops a conversation's keys; with `deleted`, keeps them out for good.
+    pub(crate) fn forget(&self, c: ConversationId, deleted: bool) {
+        let mut inner = self.lock();
+        inner.map.retain(|(cached, _), _| *cached != c);
+        if deleted {
+            inner.deleted.insert(c);
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(ConversationId, KeyEpoch), Arc<Key32>>> {
-        // The map holds no invariant a panicking holder could break.
-        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedKeys> {
+        // The cache holds no invariant a panicking holder could break.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

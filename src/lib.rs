@@ -51,7 +51,7 @@
 //! # }
 //! ```
 //!
-//! The layers, bottom up: [`format`](crate::format) (byte layouts, from
+//! The layers, bottom up: `format` (byte layouts, from
 //! docs/DESIGN.md), `crypto` (primitives over ring and argon2), `keys` (the
 //! key hierarchy), `store` (SQLite and the operations), and this crate's
 //! re-exports (the API).
@@ -61,13 +61,14 @@
 
 mod crypto;
 mod error;
-pub mod format;
+mod format;
 mod ids;
 mod keys;
 mod store;
 mod types;
 
 pub use error::{DatabaseError, Error, Missing, RecordKind, RecordRef, Result};
+pub use format::FORMAT_VERSION;
 pub use ids::{ConversationId, KeyEpoch, MessageId};
 pub use keys::{KdfParams, StoreKey};
 pub use store::Store;

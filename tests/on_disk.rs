@@ -136,9 +136,11 @@ fn deleting_a_conversation_shreds_its_key_and_bytes_from_file_and_wal() {
     let after = disk_bytes(&t.path);
     let wal_len = std::fs::metadata(format!("{}-wal", t.path.display())).map_or(0, |m| m.len());
     assert_eq!(wal_len, 0, "the WAL was truncated");
+    // Unwrapped keys never reach disk at all, before or after.
     for k in &keys {
-        assert!(!contains(&after, k), "an unwrapped key survived");
-        assert!(pieces(k).all(|p| !contains(&after, p)), "part of an unwrapped key survived");
+        for bytes in [&before, &after] {
+            assert!(pieces(k).all(|p| !contains(bytes, p)), "an unwrapped key is on disk");
+        }
     }
     for v in wrapped.iter().chain([&meta]).chain(&bodies) {
         for p in pieces(v) {
@@ -185,4 +187,63 @@ fn changing_the_key_leaves_no_copy_of_the_old_wrapping() {
     t.change_key(StoreKey::raw([9; 32])).unwrap();
     let after = disk_bytes(&t.path);
     assert!(pieces(&old).all(|p| !contains(&after, p)), "the old wrapped master key survived");
+}
+
+#[test]
+fn deletes_return_pages_to_the_file_system() {
+    let t = TestStore::new();
+    let c = t.new_conv("big");
+    let keep = t.new_conv("small");
+    for chunk in 0..20 {
+        let batch: Vec<_> =
+            (0..500).map(|i| (c, msg("s", &format!("{chunk}-{i} {}", "words ".repeat(i % 30))))).collect();
+        t.append_batch(&batch).unwrap();
+    }
+    t.append(keep, msg("s", "kept")).unwrap();
+    t.scrub().unwrap();
+    let before = std::fs::metadata(&t.path).unwrap().len();
+    t.delete_conversation(c).unwrap();
+    let after = std::fs::metadata(&t.path).unwrap().len();
+    let free: i64 = t.raw_sql().query_row("PRAGMA freelist_count", [], |r| r.get(0)).unwrap();
+    assert_eq!(free, 0, "every freed page was returned");
+    assert!(after * 4 < before, "the file shrank from {before} to {after} bytes");
+    assert_eq!(t.messages(keep, chatvault::Page::latest(5)).unwrap().len(), 1);
+}
+
+#[test]
+fn a_read_held_open_elsewhere_delays_the_scrub_until_scrub_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.chatvault");
+    let options =
+        chatvault::StoreOptions { busy_timeout: std::time::Duration::from_millis(300), ..Default::default() };
+    let store = Store::create_with(&path, StoreKey::raw(KEY), options).unwrap();
+    let c = store.create_conversation(NewConversation::default()).unwrap();
+    let keep = store.create_conversation(NewConversation::default()).unwrap();
+    for i in 0..50 {
+        store.append(c, msg("s", &format!("doomed {i}"))).unwrap();
+    }
+    store.append(keep, msg("s", "kept")).unwrap();
+    let body: Vec<u8> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT body FROM segment WHERE conversation = ?1 LIMIT 1", [c.get() as i64], |r| r.get(0))
+        .unwrap();
+
+    // Another connection (as another process would) holds a read snapshot.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN").unwrap();
+    let _: i64 = other.query_row("SELECT COUNT(*) FROM segment", [], |r| r.get(0)).unwrap();
+
+    let started = std::time::Instant::now();
+    assert!(matches!(store.delete_conversation(c), Err(chatvault::Error::ScrubIncomplete)));
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "gave up after about the busy timeout");
+    // The delete itself is committed.
+    assert!(matches!(store.conversation(c), Err(chatvault::Error::NotFound(_))));
+    // Reads in this process were not blocked meanwhile, and still work.
+    assert_eq!(store.messages(keep, chatvault::Page::latest(5)).unwrap().len(), 1);
+
+    other.execute_batch("COMMIT").unwrap();
+    drop(other);
+    store.scrub().unwrap();
+    let after = disk_bytes(&path);
+    assert!(pieces(&body).all(|p| !contains(&after, p)), "the scrub finished the job");
 }

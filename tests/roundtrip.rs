@@ -549,4 +549,31 @@ fn errors_name_no_secrets_and_keys_do_not_print() {
     let t = TestStore::new();
     let shown = format!("{:?}", *t);
     assert!(!shown.contains("66, 66"), "{shown}");
+
+    // Real errors from a damaged store name the record, not its contents.
+    let c = t
+        .create_conversation(NewConversation {
+            external_id: Some("SecretExternalId".into()),
+            title: "SecretTitle".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let m = t.append(c, msg("SecretSender", "SecretText")).unwrap();
+    let raw = t.raw_sql();
+    let mut body: Vec<u8> = raw.query_row("SELECT body FROM segment", [], |r| r.get(0)).unwrap();
+    body[20] ^= 0xFF;
+    raw.execute("UPDATE segment SET body = ?1", [body]).unwrap();
+    raw.execute("UPDATE conversation SET next_seq = -1", []).unwrap();
+    let auth = t.message(m).unwrap_err();
+    assert!(matches!(auth, Error::Authentication { .. }), "{auth:?}");
+    let corrupt = t.conversation(c).unwrap_err();
+    assert!(matches!(corrupt, Error::Corrupt { .. }), "{corrupt:?}");
+    for e in [auth, corrupt] {
+        assert!(e.to_string().contains(&format!("conversation {c}")), "names the record: {e}");
+        for shown in [e.to_string(), format!("{e:?}")] {
+            for secret in ["Secret", "66, 66", "4242"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+        }
+    }
 }

@@ -30,11 +30,14 @@ pub(crate) struct StoredMessage {
     pub extra: Vec<u8>,
 }
 
-/// Encodes a record; the buffer is wiped when dropped.
-pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Zeroizing<Vec<u8>> {
-    // postcard's only serialisation errors concern fixed-size buffers and
-    // unsupported serde types, neither of which these records use.
-    Zeroizing::new(postcard::to_allocvec(value).unwrap_or_default())
+/// Encodes a record into a buffer of exactly its size (so no reallocation
+/// leaves a plaintext copy behind), wiped when dropped. `None` only if
+/// postcard refuses the value, which these record types never cause.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Option<Zeroizing<Vec<u8>>> {
+    let size = postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).ok()?;
+    let mut buf = Zeroizing::new(vec![0u8; size]);
+    postcard::to_slice(value, buf.as_mut_slice()).ok()?;
+    Some(buf)
 }
 
 /// Decodes a record, rejecting trailing bytes. `None` if malformed.
@@ -61,7 +64,7 @@ mod tests {
             edited_at_ms: Some(300),
             extra: vec![9],
         };
-        let bytes = encode(&vec![m.clone()]);
+        let bytes = encode(&vec![m.clone()]).unwrap();
         // 1 message; offset 1; Some "x"; "al"; zigzag(-2)=3; "hé" (3 bytes);
         // None; Some zigzag(300)=600 = varint d8 04; extra [9].
         let expected: &[u8] =
@@ -72,7 +75,7 @@ mod tests {
 
     #[test]
     fn decode_rejects_trailing_and_truncated_bytes() {
-        let bytes = encode(&vec![7u64]);
+        let bytes = encode(&vec![7u64]).unwrap();
         let mut longer = bytes.to_vec();
         longer.push(0);
         assert_eq!(decode::<Vec<u64>>(&longer), None);

@@ -83,7 +83,9 @@ impl Pooled<'_> {
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        // A connection whose read transaction could not be ended would pin an
+        // old snapshot: close it rather than reuse it.
+        if let Some(conn) = self.conn.take().filter(Connection::is_autocommit) {
             let mut idle = self.pool.idle.lock().unwrap_or_else(PoisonError::into_inner);
             if idle.len() < MAX_IDLE_READERS {
                 idle.push(conn);

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, params};
 use super::segments::{self, Keys, SegmentRow};
 use super::{Ctx, Store, row};
 use crate::crypto::{Aead, Key32};
-use crate::error::{Error, Missing, Result};
+use crate::error::{Error, Missing, RecordKind, Result};
 use crate::format::envelope::Place;
 use crate::format::records::{self, ConversationMeta};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
@@ -115,7 +115,7 @@ impl ConvState {
     /// Seals `meta` under the current key and stores it.
     pub(crate) fn set_meta(&mut self, ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<()> {
         let aead = self.reserve_seals(ctx, 1)?;
-        let plain = records::encode(meta);
+        let plain = records::encode(meta).ok_or_else(|| Error::invalid("metadata cannot be encoded"))?;
         let sealed = ctx.store.sealer().seal(&aead, Place::conversation_meta(self.id, self.epoch), &plain)?;
         ctx.conn
             .prepare_cached("UPDATE conversation SET meta = ?2 WHERE id = ?1")?
@@ -252,9 +252,12 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                let c = ConversationId::from_raw(
-                    u64::try_from(id).map_err(|_| Error::invalid("negative conversation id"))?,
-                );
+                let c = ConversationId::from_raw(u64::try_from(id).map_err(|_| {
+                    Error::corrupt(
+                        crate::error::RecordRef::store(RecordKind::ConversationMeta),
+                        "negative conversation id",
+                    )
+                })?);
                 out.push(summary(ctx, c)?);
             }
             Ok(out)
@@ -317,7 +320,7 @@ impl Store {
     /// transaction, then scrubs the file and the WAL. When this returns, no
     /// copy of its key or its sealed bytes is left in either.
     pub fn delete_conversation(&self, c: ConversationId) -> Result<()> {
-        self.key_cache().forget(c);
+        self.key_cache().forget(c, false);
         self.recent_refs().forget(c);
         let result = self.write(|ctx| {
             let row_id = c.row().ok_or(Error::NotFound(Missing::Conversation(c)))?;
@@ -331,7 +334,8 @@ impl Store {
             ctx.request_scrub();
             Ok(())
         });
-        self.key_cache().forget(c);
+        let committed = matches!(result, Ok(()) | Err(Error::ScrubIncomplete));
+        self.key_cache().forget(c, committed);
         self.recent_refs().forget(c);
         result
     }

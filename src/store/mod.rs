@@ -12,6 +12,7 @@ mod segments;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -32,6 +33,7 @@ pub(crate) use ctx::Ctx;
 /// with writes (docs/DESIGN.md, "Concurrency").
 pub struct Store {
     path: PathBuf,
+    busy_timeout: Duration,
     writer: Mutex<Writer>,
     readers: conn::ReaderPool,
     /// Reads hold it shared; a scrub holds it exclusively (see `scrub_on`).
@@ -48,6 +50,9 @@ impl fmt::Debug for Store {
         f.debug_struct("Store").field("path", &self.path).finish_non_exhaustive()
     }
 }
+
+/// The longest a scrub's checkpoint attempt holds this process's reads back.
+const SCRUB_SLICE: Duration = Duration::from_millis(50);
 
 /// The writer connection, and the `PRAGMA data_version` it last saw: a
 /// change means another connection wrote, and caches of disk state are stale.
@@ -120,6 +125,12 @@ impl Store {
         }
         let writer = conn::open(path, &options)?;
         let header = read_header(&writer, path)?;
+        // A copy restored without its WAL setting would make the reader pool
+        // and the writer lock each other out.
+        let mode: String = writer.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
+        }
         header.kdf.check()?;
         let root = header.kdf.root_key(&key)?;
         let sealer = Sealer::new(header.store_id);
@@ -137,6 +148,7 @@ impl Store {
         let subkeys = Subkeys::derive(&master, sealer.store_id());
         Store {
             path: path.to_path_buf(),
+            busy_timeout: options.busy_timeout,
             writer: Mutex::new(Writer { conn: writer, seen_version: None }),
             readers: conn::ReaderPool::new(path.to_path_buf(), options),
             gate: RwLock::new(()),
@@ -161,19 +173,7 @@ impl Store {
         let root = kdf.root_key(&key)?;
         let sealed = self.sealer.seal_master(&root, &self.master)?;
         self.write(|ctx| {
-            let (kind, salt, params) = kdf_columns(&kdf);
-            ctx.conn.execute(
-                "UPDATE store SET kdf = ?1, kdf_salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, master = ?6
-                 WHERE id = 1",
-                params![
-                    kind,
-                    salt,
-                    params.map(|p| p.memory_kib),
-                    params.map(|p| p.iterations),
-                    params.map(|p| p.parallelism),
-                    sealed
-                ],
-            )?;
+            write_key_header(ctx.conn, &kdf, &sealed)?;
             ctx.request_scrub();
             Ok(())
         })
@@ -229,7 +229,9 @@ impl Store {
             self.recent_refs.put(c, recent);
         }
         if done.scrub {
-            self.scrub_on(&writer.conn)?;
+            // The change is committed whatever happens here; say so, and
+            // let `scrub()` report the underlying error when retried.
+            self.scrub_on(&writer.conn).map_err(|_| Error::ScrubIncomplete)?;
         }
         Ok(out)
     }
@@ -246,15 +248,37 @@ impl Store {
     }
 
     /// Frees pages, then checkpoints the WAL into the database and truncates
-    /// it, with reads held back so they cannot pin the WAL.
+    /// it, with this process's reads held back so they cannot pin the WAL.
+    ///
+    /// Another process's read can pin it too; then the checkpoint is retried,
+    /// each attempt holding reads back for at most `SCRUB_SLICE`, until the
+    /// busy timeout has passed, and the result is `ScrubIncomplete`.
     fn scrub_on(&self, writer: &Connection) -> Result<()> {
-        writer.execute_batch("PRAGMA incremental_vacuum;")?;
-        let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
-        let busy: i64 = writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-        if busy != 0 {
-            return Err(Error::ScrubIncomplete);
+        // The pragma frees one page per result row: step it to the end.
+        {
+            let mut stmt = writer.prepare_cached("PRAGMA incremental_vacuum")?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
         }
-        Ok(())
+        let deadline = Instant::now() + self.busy_timeout;
+        writer.busy_timeout(SCRUB_SLICE)?;
+        let result = loop {
+            let attempt = {
+                let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
+                writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
+            };
+            match attempt.map_err(Error::from) {
+                Ok(0) => break Ok(()),
+                Ok(_) | Err(Error::Busy) => {}
+                Err(other) => break Err(other),
+            }
+            if Instant::now() >= deadline {
+                break Err(Error::ScrubIncomplete);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        writer.busy_timeout(self.busy_timeout)?;
+        result
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {
@@ -321,11 +345,25 @@ fn remove_store_files(path: &Path) {
     }
 }
 
-fn kdf_columns(kdf: &KdfHeader) -> (i64, Option<&[u8]>, Option<KdfParams>) {
-    match kdf {
+/// Writes how the root key is derived and the master key sealed under it.
+fn write_key_header(conn: &Connection, kdf: &KdfHeader, sealed_master: &[u8]) -> Result<()> {
+    let (kind, salt, params) = match kdf {
         KdfHeader::Raw => (schema::KDF_RAW, None, None),
         KdfHeader::Argon2id { salt, params } => (schema::KDF_ARGON2ID, Some(salt), Some(*params)),
-    }
+    };
+    conn.execute(
+        "UPDATE store SET kdf = ?1, kdf_salt = ?2, kdf_m_kib = ?3, kdf_t = ?4, kdf_p = ?5, master = ?6
+         WHERE id = 1",
+        params![
+            kind,
+            salt,
+            params.map(|p| p.memory_kib),
+            params.map(|p| p.iterations),
+            params.map(|p| p.parallelism),
+            sealed_master
+        ],
+    )?;
+    Ok(())
 }
 
 /// Lays out a new, empty database: settings, schema and header row, in one
@@ -341,20 +379,8 @@ fn initialise(
     conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(schema::CREATE)?;
-    let (kind, salt, params) = kdf_columns(kdf);
-    tx.execute(
-        "INSERT INTO store (id, store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            &store_id[..],
-            kind,
-            salt,
-            params.map(|p| p.memory_kib),
-            params.map(|p| p.iterations),
-            params.map(|p| p.parallelism),
-            sealed_master
-        ],
-    )?;
+    tx.execute("INSERT INTO store (id, store_id, kdf, master) VALUES (1, ?1, 0, x'')", [&store_id[..]])?;
+    write_key_header(&tx, kdf, sealed_master)?;
     tx.pragma_update(None, "application_id", schema::APPLICATION_ID)?;
     tx.pragma_update(None, "user_version", FORMAT_VERSION)?;
     tx.commit()?;

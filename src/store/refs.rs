@@ -21,9 +21,8 @@ use std::sync::{Mutex, PoisonError};
 use rusqlite::{OptionalExtension, params};
 
 use super::{Ctx, row};
-use crate::error::{Error, RecordRef, Result};
-use crate::format::envelope::Place;
-use crate::ids::{ConversationId, KeyEpoch};
+use crate::error::{Error, RecordKind, RecordRef, Result};
+use crate::ids::ConversationId;
 
 /// Recent references a conversation collects before they move to
 /// `message_ref`: an eighth of what is there already, within these bounds.
@@ -184,7 +183,7 @@ pub(crate) struct Refs {
 }
 
 fn record(c: ConversationId) -> RecordRef {
-    Place::conversation_meta(c, KeyEpoch::FIRST).record()
+    RecordRef { kind: RecordKind::ExternalIdIndex, conversation: Some(c), epoch: 0, seqs: None }
 }
 
 fn hash_col(r: &rusqlite::Row<'_>, i: usize, c: ConversationId) -> Result<Hash> {

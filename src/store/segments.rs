@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Ctx, row};
 use crate::crypto::Aead;
-use crate::error::{Error, Missing, Result};
+use crate::error::{Error, Missing, RecordKind, RecordRef, Result};
 use crate::format::envelope::Place;
 use crate::format::records::{self, StoredMessage};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
@@ -26,7 +26,7 @@ pub(crate) struct SegmentRow {
 
 impl SegmentRow {
     pub(crate) fn from_row(c: ConversationId, r: &Row<'_>) -> Result<Self> {
-        let rec = Place::segment(c, KeyEpoch::FIRST, 0, 0).record();
+        let rec = RecordRef { kind: RecordKind::Segment, conversation: Some(c), epoch: 0, seqs: None };
         let first = row::uint(r, 0, rec)?;
         let last = row::uint(r, 1, rec)?;
         let epoch = row::epoch(r, 2, rec)?;
@@ -163,7 +163,7 @@ pub(crate) fn seal(
     (first, last): (u64, u64),
     messages: &[StoredMessage],
 ) -> Result<Vec<u8>> {
-    let plain = records::encode(messages);
+    let plain = records::encode(messages).ok_or_else(|| Error::invalid("messages cannot be encoded"))?;
     ctx.store.sealer().seal(aead, Place::segment(c, epoch, first, last), &plain)
 }
 
