@@ -211,14 +211,14 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
         let mut guard = self.lock_writer();
         let writer = &mut *guard;
-        let tx = writer.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = Tx::begin(&writer.conn, "BEGIN IMMEDIATE")?;
         // Under the write lock, so nobody else can commit until we are done.
-        let version: i64 = tx.query_row("PRAGMA data_version", [], |r| r.get(0))?;
+        let version: i64 = tx.0.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
         if writer.seen_version != Some(version) {
             self.recent_refs.clear();
             writer.seen_version = Some(version);
         }
-        let mut ctx = Ctx::new(&tx, self, true);
+        let mut ctx = Ctx::new(tx.0, self, true);
         let out = f(&mut ctx)?;
         let done = ctx.finish();
         tx.commit()?;
@@ -242,7 +242,7 @@ impl Store {
         let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let mut pooled = self.readers.get()?;
         let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
-        let tx = ReadTx::begin(conn)?;
+        let tx = Tx::begin(conn, "BEGIN")?;
         let mut ctx = Ctx::new(tx.0, self, false);
         f(&mut ctx)
     }
@@ -298,23 +298,32 @@ impl Store {
     }
 }
 
-/// A read transaction, ended (rolled back: it wrote nothing) when dropped,
-/// also if the operation failed or panicked, so a pooled connection is
-/// always returned without one open. Statements are cached: a page read is
-/// short enough for parsing BEGIN to show.
-struct ReadTx<'c>(&'c Connection);
+/// A transaction that rolls back when dropped uncommitted, also if the
+/// operation failed or panicked, so a connection never stays inside one.
+/// Its statements are cached: a single append or page read is short enough
+/// for parsing BEGIN and COMMIT to show.
+struct Tx<'c>(&'c Connection);
 
-impl<'c> ReadTx<'c> {
-    fn begin(conn: &'c Connection) -> Result<Self> {
-        conn.prepare_cached("BEGIN")?.execute([])?;
-        Ok(ReadTx(conn))
+impl<'c> Tx<'c> {
+    /// `begin` is "BEGIN" (a read) or "BEGIN IMMEDIATE" (a write).
+    fn begin(conn: &'c Connection, begin: &str) -> Result<Self> {
+        conn.prepare_cached(begin)?.execute([])?;
+        Ok(Tx(conn))
+    }
+
+    fn commit(self) -> Result<()> {
+        self.0.prepare_cached("COMMIT")?.execute([])?;
+        Ok(())
     }
 }
 
-impl Drop for ReadTx<'_> {
+impl Drop for Tx<'_> {
     fn drop(&mut self) {
-        // Fails only if no transaction is open, which is what we want anyway.
-        let _ = self.0.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+        if !self.0.is_autocommit() {
+            // If this fails the connection is unusable anyway; the pool
+            // closes connections left inside a transaction.
+            let _ = self.0.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+        }
     }
 }
 
