@@ -44,7 +44,9 @@ enum KeySource {
 }
 
 impl StoreKey {
-    /// A raw 256-bit key. No key derivation runs at open.
+    /// A raw 256-bit key. No key derivation runs at open. The key is copied
+    /// into a wiping container; wipe your own copy (for example with the
+    /// `zeroize` crate) once the store has it.
     pub fn raw(bytes: [u8; 32]) -> Self {
         StoreKey(KeySource::Raw(Key32::from_bytes(bytes)))
     }
