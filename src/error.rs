@@ -109,7 +109,7 @@ pub enum Error {
     /// may linger there. Call [`crate::Store::scrub`] later; it reports the
     /// underlying error if it fails again.
     #[error(
-        "the change was committed, but the write-ahead log could not be scrubbed while another process reads the store: call Store::scrub() later"
+        "the change was committed, but the write-ahead log could not be scrubbed (another process may be reading the store): call Store::scrub() later"
     )]
     ScrubIncomplete,
 
