@@ -5,117 +5,14 @@
 
 #[path = "common/plain.rs"]
 mod plain;
+#[path = "common/setup.rs"]
+mod setup;
 
-use std::path::Path;
-
-use chatvault::{
-    ConversationId, Durability, MessageId, NewConversation, NewMessage, Page, Store, StoreKey, StoreOptions,
-};
-use chatvault_corpus::{ConversationSpec, MessageSpec};
+use chatvault::{Durability, MessageId, NewConversation, Page, Store, StoreKey};
+use chatvault_corpus::MessageSpec;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use plain::{Plain, PlainNew};
-
-const SEED: u64 = 2026;
-const BATCH: usize = 1000;
-
-fn options(durability: Durability) -> StoreOptions {
-    StoreOptions { durability, ..StoreOptions::default() }
-}
-
-fn sync_name(d: Durability) -> &'static str {
-    match d {
-        Durability::Full => "FULL",
-        _ => "NORMAL",
-    }
-}
-
-struct Corpus {
-    convs: Vec<ConversationSpec>,
-    /// (conversation index, message) in arrival order, interleaved.
-    stream: Vec<(usize, MessageSpec)>,
-}
-
-/// `n` messages over 50 conversations, interleaved as a sync would deliver them.
-fn corpus(n: usize) -> Corpus {
-    let convs = chatvault_corpus::conversations(SEED, 50, n);
-    let mut per: Vec<std::vec::IntoIter<MessageSpec>> =
-        convs.iter().map(|c| chatvault_corpus::messages(c).collect::<Vec<_>>().into_iter()).collect();
-    let mut rng = chatvault_corpus::Rng::new(SEED);
-    let mut stream = Vec::with_capacity(n);
-    let mut remaining: Vec<usize> = convs.iter().map(|c| c.messages).collect();
-    while stream.len() < n {
-        // Weighted by remaining messages, so big conversations stay busy.
-        let total: usize = remaining.iter().sum();
-        let mut pick = rng.below(total as u64) as usize;
-        let i = remaining.iter().position(|&r| {
-            if pick < r {
-                true
-            } else {
-                pick -= r;
-                false
-            }
-        });
-        let Some(i) = i else { break };
-        remaining[i] -= 1;
-        if let Some(m) = per[i].next() {
-            stream.push((i, m));
-        }
-    }
-    Corpus { convs, stream }
-}
-
-/// The corpus is replayed in rounds when criterion asks for more iterations
-/// than it holds; `round` keeps external ids unique, so every append stores
-/// a new message rather than hitting the dedup path.
-fn new_message(m: &MessageSpec, round: usize) -> NewMessage {
-    NewMessage {
-        external_id: Some(format!("{}#{round}", m.external_id)),
-        sender: m.sender.clone(),
-        sent_at_ms: m.sent_at_ms,
-        text: m.text.clone(),
-        ..Default::default()
-    }
-}
-
-fn plain_new<'a>(m: &'a MessageSpec, ext: &'a str) -> PlainNew<'a> {
-    PlainNew {
-        external_id: Some(ext),
-        sender: &m.sender,
-        sent_at_ms: m.sent_at_ms,
-        text: &m.text,
-        reply_to: None,
-    }
-}
-
-fn vault(dir: &Path, corpus: &Corpus, durability: Durability) -> (Store, Vec<ConversationId>) {
-    let store = Store::create_with(dir.join("cv"), StoreKey::raw([7; 32]), options(durability)).unwrap();
-    let ids = corpus
-        .convs
-        .iter()
-        .map(|c| {
-            store
-                .create_conversation(NewConversation {
-                    external_id: Some(c.external_id.clone()),
-                    title: c.title.clone(),
-                    members: c.members.clone(),
-                    created_at_ms: Some(c.created_at_ms),
-                    ..Default::default()
-                })
-                .unwrap()
-        })
-        .collect();
-    (store, ids)
-}
-
-fn baseline(dir: &Path, corpus: &Corpus, durability: Durability) -> (Plain, Vec<i64>) {
-    let plain = Plain::create(&dir.join("plain"), sync_name(durability));
-    let ids = corpus
-        .convs
-        .iter()
-        .map(|c| plain.create_conversation(&c.external_id, &c.title, &c.members.join(","), c.created_at_ms))
-        .collect();
-    (plain, ids)
-}
+use plain::Plain;
+use setup::{BATCH, SEED, baseline, corpus, new_message, options, plain_new, sync_name, vault};
 
 fn ingest(c: &mut Criterion) {
     let corpus = corpus(200_000);

@@ -16,6 +16,8 @@ GROUPS = {
     "append_single_NORMAL": "throughput",
     "page_latest_50": "latency",
     "page_deep_50": "latency",
+    "compacted_page_latest_50": "latency",
+    "compacted_page_deep_50": "latency",
 }
 
 

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, Aead, Key32};
 use crate::error::{Error, Result};
-use crate::format::envelope::{Place, STORE_ID_LEN};
+use crate::format::envelope::{self, Place, STORE_ID_LEN};
 use crate::ids::{ConversationId, KeyEpoch};
 
 /// HKDF label of the key that wraps conversation keys.
@@ -203,12 +203,21 @@ impl Sealer {
         &self.rng
     }
 
+    /// Seals a plaintext at `place`, as an envelope of the current version.
     pub(crate) fn seal(&self, aead: &Aead, place: Place, plaintext: &[u8]) -> Result<Vec<u8>> {
-        aead.seal(&self.rng, &place.associated_data(&self.store_id), plaintext)
+        let version = envelope::VERSION;
+        aead.seal(&self.rng, version, &place.associated_data(&self.store_id, version), plaintext)
     }
 
-    pub(crate) fn open(&self, aead: &Aead, place: Place, sealed: Vec<u8>) -> Result<Zeroizing<Vec<u8>>> {
-        aead.open(&place.associated_data(&self.store_id), sealed)
+    /// Opens the value at `place`; returns its envelope version (which
+    /// decides how the plaintext decodes) and the plaintext.
+    pub(crate) fn open(
+        &self,
+        aead: &Aead,
+        place: Place,
+        sealed: Vec<u8>,
+    ) -> Result<(u8, Zeroizing<Vec<u8>>)> {
+        aead.open(|version| place.associated_data(&self.store_id, version), sealed)
             .ok_or(Error::Authentication { record: place.record() })
     }
 
@@ -219,7 +228,7 @@ impl Sealer {
 
     /// Opens the master key; any failure means the root key is wrong.
     pub(crate) fn open_master(&self, root: &Key32, sealed: &[u8]) -> Result<Key32> {
-        let plain =
+        let (_, plain) =
             self.open(&Aead::new(root), Place::master_key(), sealed.to_vec()).map_err(|_| Error::WrongKey)?;
         Key32::from_slice(&plain).ok_or(Error::WrongKey)
     }
@@ -267,7 +276,7 @@ impl Subkeys {
         wrapped: Vec<u8>,
     ) -> Result<Key32> {
         let place = Place::conversation_key(c, epoch);
-        let plain = sealer.open(&Aead::new(&self.wrap), place, wrapped)?;
+        let (_, plain) = sealer.open(&Aead::new(&self.wrap), place, wrapped)?;
         Key32::from_slice(&plain).ok_or_else(|| Error::corrupt(place.record(), "key is not 32 bytes"))
     }
 }
@@ -284,6 +293,8 @@ struct CachedKeys {
     /// Deleted conversations: a read that began before the delete must not
     /// put their keys back (ids are never reused).
     deleted: std::collections::HashSet<ConversationId>,
+    /// Keys destroyed by compaction: they stay out too.
+    destroyed: std::collections::HashSet<(ConversationId, KeyEpoch)>,
 }
 
 impl KeyCache {
@@ -300,13 +311,20 @@ impl KeyCache {
     /// Caches a key. Call only once the transaction that made it has committed.
     pub(crate) fn insert(&self, c: ConversationId, epoch: KeyEpoch, key: Arc<Key32>) {
         let mut inner = self.lock();
-        if inner.deleted.contains(&c) {
+        if inner.deleted.contains(&c) || inner.destroyed.contains(&(c, epoch)) {
             return;
         }
         if inner.map.len() >= Self::CAPACITY {
             inner.map.clear();
         }
         inner.map.insert((c, epoch), key);
+    }
+
+    /// Drops a destroyed key, and keeps it out for good.
+    pub(crate) fn destroy(&self, c: ConversationId, epoch: KeyEpoch) {
+        let mut inner = self.lock();
+        inner.map.remove(&(c, epoch));
+        inner.destroyed.insert((c, epoch));
     }
 
     /// Drops a conversation's keys; with `deleted`, keeps them out for good.

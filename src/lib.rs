@@ -64,6 +64,7 @@ mod error;
 mod format;
 mod ids;
 mod keys;
+mod maintenance;
 mod store;
 mod types;
 
@@ -71,8 +72,12 @@ pub use error::{DatabaseError, Error, Missing, RecordKind, RecordRef, Result};
 pub use format::FORMAT_VERSION;
 pub use ids::{ConversationId, KeyEpoch, MessageId};
 pub use keys::{KdfParams, StoreKey};
+pub use maintenance::{
+    CompactOptions, CompactProgress, CompactReport, EpochStats, Problem, ProblemKind, ProgressFn, Stats,
+    VerifyReport,
+};
 pub use store::Store;
 pub use types::{
-    Conversation, ConversationSummary, ConversationUpdate, Durability, Message, NewConversation, NewMessage,
-    Page, StoreOptions, limits,
+    Clock, Conversation, ConversationSummary, ConversationUpdate, Durability, Message, NewConversation,
+    NewMessage, Page, StoreOptions, limits,
 };

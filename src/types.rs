@@ -1,5 +1,7 @@
 //! The values the public API takes and returns.
 
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ids::{ConversationId, MessageId};
@@ -31,6 +33,9 @@ pub struct NewConversation {
     pub app_data: Vec<u8>,
     /// Creation time in milliseconds since the Unix epoch; `None` means now.
     pub created_at_ms: Option<i64>,
+    /// Disappearing messages: every message appended while this is set
+    /// expires this many milliseconds after its `sent_at_ms`.
+    pub retention_ms: Option<u64>,
 }
 
 /// Changes to a conversation's metadata; `None` fields stay as they are.
@@ -42,6 +47,9 @@ pub struct ConversationUpdate {
     pub members: Option<Vec<String>>,
     /// New app data.
     pub app_data: Option<Vec<u8>>,
+    /// A new retention: `Some(None)` turns disappearing messages off. It
+    /// applies to messages appended from now on.
+    pub retention_ms: Option<Option<u64>>,
 }
 
 /// A conversation's metadata.
@@ -61,8 +69,10 @@ pub struct Conversation {
     pub created_at_ms: i64,
     /// The last message marked read, if any.
     pub read_up_to: Option<MessageId>,
-    /// How many messages it holds.
+    /// How many messages it holds (expired ones excluded).
     pub message_count: u64,
+    /// Its disappearing-message retention, if set.
+    pub retention_ms: Option<u64>,
 }
 
 /// A line of the conversation list: [`crate::Store::conversations`].
@@ -93,6 +103,9 @@ pub struct NewMessage {
     pub reply_to: Option<MessageId>,
     /// Opaque app data (attachment references, reactions, ...).
     pub extra: Vec<u8>,
+    /// When it disappears, milliseconds since the Unix epoch. The
+    /// conversation's retention may set an earlier time.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// A stored message.
@@ -114,6 +127,8 @@ pub struct Message {
     pub edited_at_ms: Option<i64>,
     /// Opaque app data.
     pub extra: Vec<u8>,
+    /// When it disappears, milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// Which messages of a conversation to read. A page is always returned
@@ -169,18 +184,63 @@ pub enum Durability {
     Normal,
 }
 
+/// The wall clock the store reads for expiry and edit times, in
+/// milliseconds since the Unix epoch. The system clock by default; tests and
+/// apps with a trusted server time can supply their own.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> i64 + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Clock(Arc::new(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        }))
+    }
+
+    /// A clock that calls `now_ms`.
+    pub fn new(now_ms: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        Clock(Arc::new(now_ms))
+    }
+
+    /// The current time, milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        (self.0)()
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::system()
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
 /// Settings for opening or creating a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     /// How long an operation waits for another process's lock before failing
     /// with [`crate::Error::Busy`].
     pub busy_timeout: Duration,
     /// When commits are durable.
     pub durability: Durability,
+    /// The clock that decides when messages expire.
+    pub clock: Clock,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { busy_timeout: Duration::from_secs(5), durability: Durability::Full }
+        StoreOptions {
+            busy_timeout: Duration::from_secs(5),
+            durability: Durability::Full,
+            clock: Clock::system(),
+        }
     }
 }

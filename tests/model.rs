@@ -1,12 +1,16 @@
 //! A property test: random sequences of operations run against the store and
-//! against a plain in-memory model, with every read compared after each step
-//! and reopens in between.
+//! against a plain in-memory model, with every read compared after each step,
+//! and reopens, expiry (a clock the test moves), key rotations and
+//! compaction (with small targets and budgets, so it often stops midway)
+//! interleaved at random points.
 
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
 
-use chatvault::{ConversationId, Error, MessageId, NewConversation, NewMessage, Page};
+use chatvault::{
+    CompactOptions, ConversationId, ConversationUpdate, Error, MessageId, NewConversation, NewMessage, Page,
+};
 use common::TestStore;
 use proptest::prelude::*;
 
@@ -16,8 +20,12 @@ const TEXTS: &[&str] =
 #[derive(Debug, Clone)]
 enum Op {
     Create { ext: Option<u8> },
-    Append { conv: usize, ext: Option<u8>, text: usize },
+    Append { conv: usize, ext: Option<u8>, text: usize, ttl: Option<u8> },
     Batch { items: Vec<(usize, Option<u8>, usize)> },
+    SetRetention { conv: usize, ttl: Option<u8> },
+    Advance { secs: u8 },
+    Compact { target: usize, budget: Option<u8> },
+    RotateAll,
     Edit { conv: usize, msg: usize, text: usize },
     Delete { conv: usize, msg: usize },
     DeleteConversation { conv: usize },
@@ -31,7 +39,8 @@ fn op() -> impl Strategy<Value = Op> {
     let text = 0..TEXTS.len();
     prop_oneof![
         2 => ext.clone().prop_map(|ext| Op::Create { ext }),
-        6 => (any::<usize>(), ext.clone(), text.clone()).prop_map(|(conv, ext, text)| Op::Append { conv, ext, text }),
+        6 => (any::<usize>(), ext.clone(), text.clone(), proptest::option::weighted(0.2, 1u8..20))
+            .prop_map(|(conv, ext, text, ttl)| Op::Append { conv, ext, text, ttl }),
         3 => proptest::collection::vec((any::<usize>(), ext, text.clone()), 0..12).prop_map(|items| Op::Batch { items }),
         2 => (any::<usize>(), any::<usize>(), text).prop_map(|(conv, msg, text)| Op::Edit { conv, msg, text }),
         2 => (any::<usize>(), any::<usize>()).prop_map(|(conv, msg)| Op::Delete { conv, msg }),
@@ -39,6 +48,10 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (any::<usize>(), any::<usize>()).prop_map(|(conv, msg)| Op::MarkRead { conv, msg }),
         1 => any::<usize>().prop_map(|conv| Op::Rotate { conv }),
         1 => Just(Op::Reopen),
+        1 => (any::<usize>(), proptest::option::of(1u8..20)).prop_map(|(conv, ttl)| Op::SetRetention { conv, ttl }),
+        1 => (0u8..15).prop_map(|secs| Op::Advance { secs }),
+        2 => (1usize..5, proptest::option::of(1u8..4)).prop_map(|(target, budget)| Op::Compact { target, budget }),
+        1 => Just(Op::RotateAll),
     ]
 }
 
@@ -47,6 +60,13 @@ struct ModelMsg {
     text: String,
     ext: Option<String>,
     edited: bool,
+    expires: Option<i64>,
+}
+
+impl ModelMsg {
+    fn live(&self, now: i64) -> bool {
+        self.expires.is_none_or(|e| e > now)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -57,6 +77,14 @@ struct ModelConv {
     next_seq: u64,
     read_up_to: Option<u64>,
     activity: u64,
+    retention_ms: Option<u64>,
+}
+
+impl ModelConv {
+    /// The messages reads see at `now`.
+    fn live(&self, now: i64) -> impl DoubleEndedIterator<Item = (&u64, &ModelMsg)> {
+        self.messages.iter().filter(move |(_, m)| m.live(now))
+    }
 }
 
 #[derive(Default)]
@@ -64,6 +92,8 @@ struct Model {
     /// Every conversation ever created, in order; deleted ones stay as `None`.
     convs: Vec<(ConversationId, Option<ModelConv>)>,
     clock: u64,
+    /// The store clock, in milliseconds.
+    now: i64,
 }
 
 impl Model {
@@ -78,12 +108,13 @@ impl Model {
 
     /// Applies the appends of one conversation, as the store does: dedup by
     /// external id, then new sequence numbers. Returns the expected ids.
-    fn append(&mut self, ci: usize, items: &[(Option<u8>, usize)]) -> Option<Vec<u64>> {
+    fn append(&mut self, ci: usize, items: &[(Option<u8>, usize, Option<u8>)]) -> Option<Vec<u64>> {
         let stamp = self.clock + 1;
+        let now = self.now;
         let conv = self.convs[ci].1.as_mut()?;
         let mut seqs = Vec::new();
         let mut fresh = false;
-        for (ext, text) in items {
+        for (ext, text, ttl) in items {
             let ext = ext.map(|e| format!("m{e}"));
             if let Some(e) = &ext
                 && let Some(&seq) = conv.refs.get(e)
@@ -96,7 +127,10 @@ impl Model {
             if let Some(e) = &ext {
                 conv.refs.insert(e.clone(), seq);
             }
-            conv.messages.insert(seq, ModelMsg { text: TEXTS[*text].into(), ext, edited: false });
+            let own = ttl.map(|t| now + i64::from(t) * 1000);
+            let by_retention = conv.retention_ms.map(|r| now + r as i64);
+            let expires = [own, by_retention].into_iter().flatten().min();
+            conv.messages.insert(seq, ModelMsg { text: TEXTS[*text].into(), ext, edited: false, expires });
             seqs.push(seq);
             fresh = true;
         }
@@ -108,12 +142,14 @@ impl Model {
     }
 }
 
-fn new_message(ext: Option<u8>, text: usize) -> NewMessage {
+/// A message sent at `now`, expiring `ttl` seconds later if given.
+fn new_message(ext: Option<u8>, text: usize, now: i64, ttl: Option<u8>) -> NewMessage {
     NewMessage {
         external_id: ext.map(|e| format!("m{e}")),
         sender: "s".into(),
-        sent_at_ms: 1,
+        sent_at_ms: now,
         text: TEXTS[text].into(),
+        expires_at_ms: ttl.map(|t| now + i64::from(t) * 1000),
         ..Default::default()
     }
 }
@@ -142,11 +178,12 @@ fn check(t: &TestStore, model: &Model) {
                         text: m.text.clone(),
                         ext: m.external_id.clone(),
                         edited: m.edited_at_ms.is_some(),
+                        expires: m.expires_at_ms,
                     },
                 )
             })
             .collect();
-        let want: Vec<(u64, ModelMsg)> = conv.messages.iter().map(|(s, m)| (*s, m.clone())).collect();
+        let want: Vec<(u64, ModelMsg)> = conv.live(model.now).map(|(s, m)| (*s, m.clone())).collect();
         assert_eq!(got, want);
         // Paging 3 at a time, both ways, gives the same messages.
         let mut back = Vec::new();
@@ -165,7 +202,8 @@ fn check(t: &TestStore, model: &Model) {
         assert_eq!(fwd, all);
 
         let info = t.conversation(*c).unwrap();
-        assert_eq!(info.message_count, conv.messages.len() as u64);
+        assert_eq!(info.message_count, conv.live(model.now).count() as u64);
+        assert_eq!(info.retention_ms, conv.retention_ms);
         assert_eq!(info.read_up_to.map(|m| m.seq()), conv.read_up_to);
         assert_eq!(info.external_id, conv.ext);
         if let Some(ext) = &conv.ext {
@@ -183,15 +221,18 @@ fn check(t: &TestStore, model: &Model) {
         live.iter().map(|(c, _)| **c).collect::<Vec<_>>()
     );
     for (s, (_, m)) in list.iter().zip(&live) {
-        let unread = m.messages.keys().filter(|&&seq| m.read_up_to.is_none_or(|r| seq > r)).count() as u64;
-        assert_eq!(s.unread_count, unread);
-        assert_eq!(s.last_message.as_ref().map(|l| l.id.seq()), m.messages.keys().next_back().copied());
+        let unread = m.live(model.now).filter(|&(&seq, _)| m.read_up_to.is_none_or(|r| seq > r)).count();
+        assert_eq!(s.unread_count, unread as u64);
+        assert_eq!(
+            s.last_message.as_ref().map(|l| l.id.seq()),
+            m.live(model.now).next_back().map(|(s, _)| *s)
+        );
     }
 }
 
 fn run(ops: Vec<Op>) {
     let mut t = TestStore::new();
-    let mut model = Model::default();
+    let mut model = Model { now: t.now(), ..Model::default() };
     for op in ops {
         match op {
             Op::Create { ext } => {
@@ -215,11 +256,11 @@ fn run(ops: Vec<Op>) {
                     }
                 }
             }
-            Op::Append { conv, ext, text } => {
+            Op::Append { conv, ext, text, ttl } => {
                 let Some(ci) = model.pick(conv) else { continue };
                 let c = model.convs[ci].0;
-                let r = t.append(c, new_message(ext, text));
-                match model.append(ci, &[(ext, text)]) {
+                let r = t.append(c, new_message(ext, text, model.now, ttl));
+                match model.append(ci, &[(ext, text, ttl)]) {
                     Some(seqs) => assert_eq!(r.unwrap(), MessageId::new(c, seqs[0])),
                     None => assert!(matches!(r, Err(Error::NotFound(_)))),
                 }
@@ -227,8 +268,10 @@ fn run(ops: Vec<Op>) {
             Op::Batch { items } => {
                 let items: Vec<(usize, Option<u8>, usize)> =
                     items.into_iter().filter_map(|(c, e, x)| model.pick(c).map(|ci| (ci, e, x))).collect();
-                let batch: Vec<_> =
-                    items.iter().map(|&(ci, e, x)| (model.convs[ci].0, new_message(e, x))).collect();
+                let batch: Vec<_> = items
+                    .iter()
+                    .map(|&(ci, e, x)| (model.convs[ci].0, new_message(e, x, model.now, None)))
+                    .collect();
                 let r = t.append_batch(&batch);
                 if items.iter().any(|(ci, _, _)| model.convs[*ci].1.is_none()) {
                     assert!(matches!(r, Err(Error::NotFound(_))));
@@ -245,7 +288,7 @@ fn run(ops: Vec<Op>) {
                 let mut expected = vec![0u64; items.len()];
                 for ci in order {
                     let idx: Vec<usize> = (0..items.len()).filter(|&i| items[i].0 == ci).collect();
-                    let mine: Vec<_> = idx.iter().map(|&i| (items[i].1, items[i].2)).collect();
+                    let mine: Vec<_> = idx.iter().map(|&i| (items[i].1, items[i].2, None)).collect();
                     for (i, seq) in idx.into_iter().zip(model.append(ci, &mine).unwrap()) {
                         expected[i] = seq;
                     }
@@ -259,7 +302,13 @@ fn run(ops: Vec<Op>) {
                     continue;
                 };
                 let r = t.edit_message(MessageId::new(c, seq), TEXTS[text]);
-                match model.convs[ci].1.as_mut().and_then(|m| m.messages.get_mut(&seq)) {
+                let now = model.now;
+                match model.convs[ci]
+                    .1
+                    .as_mut()
+                    .and_then(|m| m.messages.get_mut(&seq))
+                    .filter(|m| m.live(now))
+                {
                     Some(m) => {
                         r.unwrap();
                         m.text = TEXTS[text].into();
@@ -275,8 +324,13 @@ fn run(ops: Vec<Op>) {
                     continue;
                 };
                 let r = t.delete_message(MessageId::new(c, seq));
-                match model.convs[ci].1.as_mut().and_then(|m| m.messages.remove(&seq)) {
-                    Some(_) => r.unwrap(),
+                let now = model.now;
+                let conv = model.convs[ci].1.as_mut();
+                match conv.filter(|m| m.messages.get(&seq).is_some_and(|m| m.live(now))) {
+                    Some(m) => {
+                        r.unwrap();
+                        m.messages.remove(&seq);
+                    }
                     None => assert!(matches!(r, Err(Error::NotFound(_)))),
                 }
             }
@@ -315,6 +369,57 @@ fn run(ops: Vec<Op>) {
                 }
             }
             Op::Reopen => t.reopen(),
+            Op::SetRetention { conv, ttl } => {
+                let Some(ci) = model.pick(conv) else { continue };
+                let retention_ms = ttl.map(|t| u64::from(t) * 1000);
+                let update = ConversationUpdate { retention_ms: Some(retention_ms), ..Default::default() };
+                let r = t.update_conversation(model.convs[ci].0, update);
+                match model.convs[ci].1.as_mut() {
+                    Some(m) => {
+                        r.unwrap();
+                        m.retention_ms = retention_ms;
+                    }
+                    None => assert!(matches!(r, Err(Error::NotFound(_)))),
+                }
+            }
+            Op::Advance { secs } => {
+                t.advance(i64::from(secs) * 1000);
+                model.now += i64::from(secs) * 1000;
+            }
+            Op::Compact { target, budget } => {
+                let mut options = CompactOptions::default().targets(target, 1 << 20);
+                if let Some(b) = budget {
+                    options = options.segment_budget(u64::from(b));
+                }
+                let report = t.compact(&options).unwrap();
+                assert!(
+                    report.work_remains
+                        || budget.is_none()
+                        || report.segments_rewritten < u64::from(budget.unwrap_or(0)) + 256
+                );
+                if budget.is_none() {
+                    assert!(!report.work_remains);
+                    assert_eq!(
+                        t.compact(&options).unwrap().segments_rewritten,
+                        0,
+                        "a finished compaction has nothing left"
+                    );
+                    let stats = t.stats().unwrap();
+                    assert_eq!(stats.segments_uncompacted, 0);
+                    assert_eq!(stats.segments_with_expired, 0);
+                    assert!(
+                        stats.epochs.iter().all(|e| e.keys == e.current_for),
+                        "old keys destroyed: {:?}",
+                        stats.epochs
+                    );
+                }
+                let verify = t.verify().unwrap();
+                assert!(verify.is_ok(), "{:?}", verify.problems);
+            }
+            Op::RotateAll => {
+                let live = model.convs.iter().filter(|(_, m)| m.is_some()).count();
+                assert_eq!(t.rotate_all_keys().unwrap(), live as u64);
+            }
         }
         check(&t, &model);
     }

@@ -40,6 +40,7 @@ fn nothing_the_user_wrote_is_on_disk_in_plaintext() {
             members: vec![secrets[2].into()],
             app_data: secrets[3].as_bytes().to_vec(),
             created_at_ms: None,
+            retention_ms: None,
         })
         .unwrap();
     let mut ids = Vec::new();
@@ -54,6 +55,7 @@ fn nothing_the_user_wrote_is_on_disk_in_plaintext() {
                     text: format!("{} {} {}", secrets[6], secrets[7], secrets[8]),
                     reply_to: None,
                     extra: secrets[9].as_bytes().to_vec(),
+                    expires_at_ms: None,
                 },
             )
             .unwrap(),
@@ -246,4 +248,70 @@ fn a_read_held_open_elsewhere_delays_the_scrub_until_scrub_is_called() {
     store.scrub().unwrap();
     let after = disk_bytes(&path);
     assert!(pieces(&body).all(|p| !contains(&after, p)), "the scrub finished the job");
+}
+
+#[test]
+fn compaction_leaves_no_residue_of_what_it_removed() {
+    let mut t = TestStore::new();
+    let now = t.now();
+    let c = t.new_conv("c");
+    let other = t.new_conv("other");
+    // Distinctive messages: some to delete, some to expire, some to keep.
+    let mut keep = Vec::new();
+    let (mut deleted, mut expired) = (Vec::new(), Vec::new());
+    for i in 0..120 {
+        let text = match i % 3 {
+            0 => format!("KeepMarker{i:03} garder 保留 ✅"),
+            1 => format!("DeleteMarker{i:03} supprimer 删除 🗑"),
+            _ => format!("ExpireMarker{i:03} expirer 过期 ⏳"),
+        };
+        let expires_at_ms = (i % 3 == 2).then_some(now + 1_000);
+        let id = t.append(c, NewMessage { expires_at_ms, ..msg("SenderMarker", &text) }).unwrap();
+        match i % 3 {
+            0 => keep.push(id),
+            1 => deleted.push(id),
+            _ => expired.push(id),
+        }
+    }
+    t.append_batch(&(0..40).map(|i| (other, msg("o", &format!("OtherMarker{i}")))).collect::<Vec<_>>())
+        .unwrap();
+    t.rotate_conversation_key(c).unwrap();
+    assert_eq!(t.rotate_all_keys().unwrap(), 2);
+
+    // Before: the sealed bodies of every segment (all will be merged away or
+    // rewritten), and the old keys, wrapped and unwrapped.
+    t.close();
+    let spec = SpecStore::open(&t.path, Root::Raw(KEY));
+    let bodies: Vec<Vec<u8>> = [c, other].iter().flat_map(|x| spec.segments(x.get())).map(|s| s.3).collect();
+    assert_eq!(bodies.len(), 121);
+    let old_keys: Vec<[u8; 32]> =
+        [(c, 0), (c, 1), (other, 0)].iter().flat_map(|&(x, e)| [spec.conversation_key(x.get(), e)]).collect();
+    let old_wrapped: Vec<Vec<u8>> =
+        [(c, 0), (c, 1), (other, 0)].iter().map(|&(x, e)| spec.wrapped_key(x.get(), e)).collect();
+    drop(spec);
+    t.reopen();
+
+    for &id in &deleted {
+        t.delete_message(id).unwrap();
+    }
+    t.advance(1_000);
+    let report = t.compact(&chatvault::CompactOptions::default()).unwrap();
+    assert_eq!((report.messages_expired, report.keys_destroyed), (40, 3));
+
+    let bytes = all_files(&t);
+    for body in &bodies {
+        assert!(pieces(&body[13..]).all(|p| !contains(&bytes, p)), "a merged-away segment survived");
+    }
+    for (key, wrapped) in old_keys.iter().zip(&old_wrapped) {
+        assert!(!contains(&bytes, key), "a destroyed key is on disk");
+        assert!(pieces(&wrapped[13..]).all(|p| !contains(&bytes, p)), "a destroyed key's wrapping survived");
+    }
+    for marker in ["Marker", "garder", "supprimer", "expirer", "保留", "删除", "过期"] {
+        assert!(!contains(&bytes, marker.as_bytes()), "{marker:?} is on disk in plaintext");
+    }
+    let wal_len = std::fs::metadata(format!("{}-wal", t.path.display())).map_or(0, |m| m.len());
+    assert_eq!(wal_len, 0, "compaction's scrub empties the WAL");
+    let texts: Vec<String> = t.messages(c, Page::oldest(1000)).unwrap().into_iter().map(|m| m.text).collect();
+    assert_eq!(texts.len(), keep.len());
+    assert!(texts.iter().all(|x| x.starts_with("KeepMarker")));
 }

@@ -33,6 +33,7 @@ fn create_then_open_round_trips_everything() {
             members: vec!["me".into(), "alice".into()],
             app_data: vec![0, 1, 2, 255],
             created_at_ms: Some(1_600_000_000_000),
+            retention_ms: None,
         })
         .unwrap();
     let first = t
@@ -44,6 +45,7 @@ fn create_then_open_round_trips_everything() {
                 sent_at_ms: 1_700_000_000_000,
                 text: "bonjour 你好".into(),
                 extra: vec![9, 9, 9],
+                expires_at_ms: None,
                 ..Default::default()
             },
         )
@@ -86,6 +88,7 @@ fn create_then_open_round_trips_everything() {
             reply_to: None,
             edited_at_ms: None,
             extra: vec![9, 9, 9],
+            expires_at_ms: None,
         }
     );
     let r = t.message(reply).unwrap();
@@ -122,9 +125,9 @@ fn store_errors_at_create_and_open() {
     assert!(matches!(Store::open(&other, StoreKey::raw(KEY)), Err(Error::NotAStore { .. })));
 
     // A store written by a future format.
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 2).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 3).unwrap();
     match Store::open(&path, StoreKey::raw(KEY)) {
-        Err(Error::UnsupportedVersion { found: 2, supported: 1 }) => {}
+        Err(Error::UnsupportedVersion { found: 3, supported: 2 }) => {}
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
 
@@ -449,6 +452,7 @@ fn update_rotate_and_delete_conversations() {
             title: Some("renamed 改名".into()),
             members: Some(vec!["x".into()]),
             app_data: None,
+            retention_ms: None,
         },
     )
     .unwrap();

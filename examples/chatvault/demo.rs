@@ -30,6 +30,7 @@ pub fn build(path: &Path, conversations: usize, messages: usize, seed: u64, forc
             members: spec.members.clone(),
             app_data: Vec::new(),
             created_at_ms: Some(spec.created_at_ms),
+            retention_ms: None,
         })?;
         fill(&store, c, spec, &mut rng)?;
     }
@@ -66,6 +67,7 @@ fn fill(
                         text: m.text.clone(),
                         reply_to: m.reply_to.and_then(|i| ids.get(i).copied()),
                         extra: Vec::new(),
+                        expires_at_ms: None,
                     },
                 )
             })

@@ -9,8 +9,17 @@
 
 use crate::ids::{ConversationId, KeyEpoch};
 
-/// The envelope layout version written in byte 0.
-pub(crate) const VERSION: u8 = 1;
+/// The envelope version written in byte 0 of every value sealed now. It is
+/// also bound into the associated data, and selects the plaintext layout
+/// of metadata and segments (docs/DESIGN.md, "Record plaintexts").
+pub(crate) const VERSION: u8 = 2;
+/// The envelope version of values written by format 1, still read.
+pub(crate) const VERSION_1: u8 = 1;
+
+/// Whether this build opens envelopes of `version`.
+pub(crate) fn is_known(version: u8) -> bool {
+    version == VERSION || version == VERSION_1
+}
 pub(crate) const VERSION_LEN: usize = 1;
 pub(crate) const NONCE_LEN: usize = 12;
 pub(crate) const TAG_LEN: usize = 16;
@@ -83,11 +92,12 @@ impl Place {
         Place { kind: Kind::Segment, conversation: Some(c), epoch, seqs: (first, last) }
     }
 
-    /// The associated data binding a value to this place in store `store_id`.
-    pub(crate) fn associated_data(&self, store_id: &[u8; STORE_ID_LEN]) -> [u8; AD_LEN] {
+    /// The associated data binding a value of envelope `version` to this
+    /// place in store `store_id`.
+    pub(crate) fn associated_data(&self, store_id: &[u8; STORE_ID_LEN], version: u8) -> [u8; AD_LEN] {
         let mut ad = [0u8; AD_LEN];
         ad[AD_DOMAIN_OFS..AD_VERSION_OFS].copy_from_slice(AD_DOMAIN);
-        ad[AD_VERSION_OFS] = VERSION;
+        ad[AD_VERSION_OFS] = version;
         ad[AD_KIND_OFS] = self.kind as u8;
         ad[AD_STORE_ID_OFS..AD_CONVERSATION_OFS].copy_from_slice(store_id);
         let conv = self.conversation.map_or(0, ConversationId::get);
@@ -124,9 +134,10 @@ mod tests {
         assert_eq!(AD_LEN, 50);
         let store_id = [0xAA; STORE_ID_LEN];
         let place = Place::segment(ConversationId::from_raw(7), KeyEpoch::FIRST.next().unwrap(), 10, 20);
-        let ad = place.associated_data(&store_id);
+        let ad = place.associated_data(&store_id, VERSION);
         assert_eq!(&ad[0..4], b"cvlt");
-        assert_eq!(ad[4], 1);
+        assert_eq!(ad[4], 2);
+        assert_eq!(place.associated_data(&store_id, VERSION_1)[4], 1);
         assert_eq!(ad[5], 4);
         assert_eq!(&ad[6..22], &store_id);
         assert_eq!(&ad[22..30], &7u64.to_be_bytes());

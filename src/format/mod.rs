@@ -3,8 +3,12 @@
 //! SQL schema. Pure byte and text layouts; no keys and no I/O.
 
 pub(crate) mod envelope;
+pub(crate) mod frame;
 pub(crate) mod records;
 pub(crate) mod schema;
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest store format this build opens (and upgrades).
+pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;

@@ -1,9 +1,13 @@
 //! The plaintext records sealed inside envelopes, postcard-encoded in the
 //! field order docs/DESIGN.md gives ("Record plaintexts"). Changing a field's
-//! type or order is a format change.
+//! type or order is a format change. Envelope version 2 frames them
+//! (`super::frame`); version 1 records, still read, have fewer fields.
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
+
+use super::envelope::{VERSION, VERSION_1};
+use super::frame;
 
 /// A conversation's sealed metadata (record kind 3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,6 +18,19 @@ pub(crate) struct ConversationMeta {
     pub app_data: Vec<u8>,
     pub created_at_ms: i64,
     pub read_up_to: Option<u64>,
+    /// Messages appended while set expire this long after they were sent.
+    pub retention_ms: Option<u64>,
+}
+
+/// [`ConversationMeta`] as envelope version 1 holds it.
+#[derive(Deserialize)]
+struct ConversationMetaV1 {
+    external_id: Option<String>,
+    title: String,
+    members: Vec<String>,
+    app_data: Vec<u8>,
+    created_at_ms: i64,
+    read_up_to: Option<u64>,
 }
 
 /// One message inside a segment (record kind 4 is a `Vec` of these).
@@ -28,6 +45,145 @@ pub(crate) struct StoredMessage {
     pub reply_to: Option<u64>,
     pub edited_at_ms: Option<i64>,
     pub extra: Vec<u8>,
+    /// When it disappears, milliseconds since the Unix epoch.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl StoredMessage {
+    /// Whether it has expired at `now_ms`.
+    pub(crate) fn expired(&self, now_ms: i64) -> bool {
+        self.expires_at_ms.is_some_and(|t| t <= now_ms)
+    }
+
+    /// Rough size of its encoding, for packing segments.
+    pub(crate) fn approx_len(&self) -> usize {
+        self.text.len()
+            + self.sender.len()
+            + self.extra.len()
+            + self.external_id.as_ref().map_or(0, String::len)
+            + 32
+    }
+}
+
+/// A [`StoredMessage`] borrowed from a decoded segment, its strings not yet
+/// checked as UTF-8: a page converts only the messages it returns.
+/// (postcard encodes a string and a byte string alike.)
+#[derive(Deserialize)]
+pub(crate) struct MessageView<'a> {
+    pub offset: u64,
+    #[serde(borrow)]
+    pub external_id: Option<&'a [u8]>,
+    pub sender: &'a [u8],
+    pub sent_at_ms: i64,
+    pub text: &'a [u8],
+    pub reply_to: Option<u64>,
+    pub edited_at_ms: Option<i64>,
+    pub extra: &'a [u8],
+    pub expires_at_ms: Option<i64>,
+}
+
+/// [`MessageView`] of envelope version 1, which has no expiry.
+#[derive(Deserialize)]
+struct MessageViewV1<'a> {
+    offset: u64,
+    #[serde(borrow)]
+    external_id: Option<&'a [u8]>,
+    sender: &'a [u8],
+    sent_at_ms: i64,
+    text: &'a [u8],
+    reply_to: Option<u64>,
+    edited_at_ms: Option<i64>,
+    extra: &'a [u8],
+}
+
+impl MessageView<'_> {
+    /// Whether it has expired at `now_ms`.
+    pub(crate) fn expired(&self, now_ms: i64) -> bool {
+        self.expires_at_ms.is_some_and(|t| t <= now_ms)
+    }
+
+    /// The owned message; `None` if a string is not UTF-8.
+    pub(crate) fn to_owned(&self) -> Option<StoredMessage> {
+        let string = |b: &[u8]| std::str::from_utf8(b).ok().map(str::to_owned);
+        Some(StoredMessage {
+            offset: self.offset,
+            external_id: match self.external_id {
+                Some(e) => Some(string(e)?),
+                None => None,
+            },
+            sender: string(self.sender)?,
+            sent_at_ms: self.sent_at_ms,
+            text: string(self.text)?,
+            reply_to: self.reply_to,
+            edited_at_ms: self.edited_at_ms,
+            extra: self.extra.to_vec(),
+            expires_at_ms: self.expires_at_ms,
+        })
+    }
+}
+
+/// Decodes the messages of a segment whose record is `record` (already
+/// unframed for envelope version 2), borrowing from it.
+pub(crate) fn decode_segment_view(version: u8, record: &[u8]) -> Result<Vec<MessageView<'_>>, &'static str> {
+    let fail = "segment does not decode";
+    match version {
+        VERSION => decode(record).ok_or(fail),
+        VERSION_1 => {
+            let v1: Vec<MessageViewV1<'_>> = decode(record).ok_or(fail)?;
+            Ok(v1
+                .into_iter()
+                .map(|m| MessageView {
+                    offset: m.offset,
+                    external_id: m.external_id,
+                    sender: m.sender,
+                    sent_at_ms: m.sent_at_ms,
+                    text: m.text,
+                    reply_to: m.reply_to,
+                    edited_at_ms: m.edited_at_ms,
+                    extra: m.extra,
+                    expires_at_ms: None,
+                })
+                .collect())
+        }
+        _ => Err("unknown envelope version"),
+    }
+}
+
+/// The record inside a segment's plaintext: unframed for version 2.
+pub(crate) fn segment_record(version: u8, plain: &[u8]) -> Result<frame::Record<'_>, &'static str> {
+    match version {
+        VERSION => frame::unframe(plain),
+        _ => Ok(frame::Record::Stored(plain)),
+    }
+}
+
+/// Encodes and frames a record for envelope version 2, compressing it with
+/// `compressor` if given (and if that makes it shorter).
+pub(crate) fn seal_plaintext<T: Serialize + ?Sized>(
+    value: &T,
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+) -> Option<Zeroizing<Vec<u8>>> {
+    frame::frame(&encode(value)?, compressor)
+}
+
+/// Decodes metadata opened from an envelope of `version`.
+pub(crate) fn decode_meta(version: u8, plain: &[u8]) -> Result<ConversationMeta, &'static str> {
+    match version {
+        VERSION => decode(frame::unframe(plain)?.bytes()).ok_or("metadata does not decode"),
+        VERSION_1 => {
+            let v1: ConversationMetaV1 = decode(plain).ok_or("metadata does not decode")?;
+            Ok(ConversationMeta {
+                external_id: v1.external_id,
+                title: v1.title,
+                members: v1.members,
+                app_data: v1.app_data,
+                created_at_ms: v1.created_at_ms,
+                read_up_to: v1.read_up_to,
+                retention_ms: None,
+            })
+        }
+        _ => Err("unknown envelope version"),
+    }
 }
 
 /// Encodes a record into a buffer of exactly its size (so no reallocation
@@ -63,14 +219,26 @@ mod tests {
             reply_to: None,
             edited_at_ms: Some(300),
             extra: vec![9],
+            expires_at_ms: Some(-1),
         };
         let bytes = encode(&vec![m.clone()]).unwrap();
         // 1 message; offset 1; Some "x"; "al"; zigzag(-2)=3; "hé" (3 bytes);
-        // None; Some zigzag(300)=600 = varint d8 04; extra [9].
-        let expected: &[u8] =
-            &[1, 1, 1, 1, b'x', 2, b'a', b'l', 3, 3, b'h', 0xC3, 0xA9, 0, 1, 0xD8, 0x04, 1, 9];
+        // None; Some zigzag(300)=600 = varint d8 04; extra [9]; Some zigzag(-1)=1.
+        let v1: &[u8] = &[1, 1, 1, 1, b'x', 2, b'a', b'l', 3, 3, b'h', 0xC3, 0xA9, 0, 1, 0xD8, 0x04, 1, 9];
+        let expected = [v1, &[1, 1]].concat();
         assert_eq!(bytes.as_slice(), expected);
-        assert_eq!(decode::<Vec<StoredMessage>>(expected), Some(vec![m]));
+        assert_eq!(decode::<Vec<StoredMessage>>(&expected), Some(vec![m.clone()]));
+        // Version 1 has no expiry field; version 2 frames the record.
+        let owned = |version, plain: &[u8]| -> Result<Vec<StoredMessage>, &'static str> {
+            let record = segment_record(version, plain)?;
+            let views = decode_segment_view(version, record.bytes())?;
+            Ok(views.iter().map(|v| v.to_owned().unwrap()).collect())
+        };
+        assert_eq!(owned(VERSION_1, v1).unwrap(), vec![StoredMessage { expires_at_ms: None, ..m.clone() }]);
+        let framed = seal_plaintext(&vec![m.clone()], None).unwrap();
+        assert_eq!(&framed[..5], &[0, 0, 0, 0, 21]);
+        assert_eq!(owned(VERSION, &framed).unwrap(), vec![m]);
+        assert!(owned(VERSION, v1).is_err());
     }
 
     #[test]

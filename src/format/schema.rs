@@ -1,4 +1,5 @@
-//! The SQL schema of format 1, exactly as docs/DESIGN.md ("Schema") gives it.
+//! The SQL schema of format 2, exactly as docs/DESIGN.md ("Schema") gives
+//! it, and the upgrade from format 1.
 
 /// `PRAGMA application_id` of every chatvault store: ASCII "CVLT".
 pub(crate) const APPLICATION_ID: i32 = 0x4356_4C54;
@@ -28,7 +29,8 @@ CREATE TABLE conversation (
   next_seq  INTEGER NOT NULL,
   message_count INTEGER NOT NULL,
   activity  INTEGER NOT NULL,
-  meta      BLOB    NOT NULL
+  meta      BLOB    NOT NULL,
+  compacted_through INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX conversation_by_activity ON conversation (activity);
 CREATE TABLE conversation_key (
@@ -44,8 +46,10 @@ CREATE TABLE segment (
   epoch        INTEGER NOT NULL,
   count        INTEGER NOT NULL,
   body         BLOB    NOT NULL,
+  expires_at   INTEGER,
   PRIMARY KEY (conversation, first_seq)
 ) WITHOUT ROWID;
+CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
 CREATE TABLE recent_ref (
   conversation INTEGER NOT NULL,
   seq          INTEGER NOT NULL,
@@ -58,4 +62,12 @@ CREATE TABLE message_ref (
   seq          INTEGER NOT NULL,
   PRIMARY KEY (conversation, ext_hash)
 ) WITHOUT ROWID;
+";
+
+/// Upgrades a format-1 schema to format 2 (docs/DESIGN.md, "Upgrading from
+/// format 1"), inside the caller's transaction. Sealed values stay as they are.
+pub(crate) const UPGRADE_1_TO_2: &str = "
+ALTER TABLE conversation ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE segment ADD COLUMN expires_at INTEGER;
+CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
 ";

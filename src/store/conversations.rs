@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use rusqlite::{OptionalExtension, params};
 
-use super::segments::{self, Keys, SegmentRow};
+use super::messages::read_page;
+use super::segments::{self, Keys};
 use super::{Ctx, Store, row};
 use crate::crypto::{Aead, Key32};
 use crate::error::{Error, Missing, RecordKind, Result};
@@ -12,7 +13,7 @@ use crate::format::envelope::Place;
 use crate::format::records::{self, ConversationMeta};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
 use crate::keys::SEAL_LIMIT;
-use crate::types::{Conversation, ConversationSummary, ConversationUpdate, NewConversation, limits};
+use crate::types::{Conversation, ConversationSummary, ConversationUpdate, NewConversation, Page, limits};
 
 /// A conversation row's plaintext state, loaded for a write and saved back.
 pub(crate) struct ConvState {
@@ -115,7 +116,8 @@ impl ConvState {
     /// Seals `meta` under the current key and stores it.
     pub(crate) fn set_meta(&mut self, ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<()> {
         let aead = self.reserve_seals(ctx, 1)?;
-        let plain = records::encode(meta).ok_or_else(|| Error::invalid("metadata cannot be encoded"))?;
+        let plain = records::seal_plaintext(meta, None)
+            .ok_or_else(|| Error::invalid("metadata cannot be encoded"))?;
         let sealed = ctx.store.sealer().seal(&aead, Place::conversation_meta(self.id, self.epoch), &plain)?;
         ctx.conn
             .prepare_cached("UPDATE conversation SET meta = ?2 WHERE id = ?1")?
@@ -130,10 +132,21 @@ fn open_meta(
     epoch: KeyEpoch,
     sealed: Vec<u8>,
 ) -> Result<ConversationMeta> {
-    let place = Place::conversation_meta(c, epoch);
     let aead = ctx.aead(c, epoch)?;
-    let plain = ctx.store.sealer().open(&aead, place, sealed)?;
-    records::decode(&plain).ok_or_else(|| Error::corrupt(place.record(), "metadata does not decode"))
+    open_meta_with(ctx, &aead, c, epoch, sealed)
+}
+
+/// Opens sealed metadata with a given key.
+pub(crate) fn open_meta_with(
+    ctx: &Ctx<'_>,
+    aead: &Aead,
+    c: ConversationId,
+    epoch: KeyEpoch,
+    sealed: Vec<u8>,
+) -> Result<ConversationMeta> {
+    let place = Place::conversation_meta(c, epoch);
+    let (version, plain) = ctx.store.sealer().open(aead, place, sealed)?;
+    records::decode_meta(version, &plain).map_err(|e| Error::corrupt(place.record(), e))
 }
 
 fn check_meta(meta: &ConversationMeta) -> Result<()> {
@@ -165,29 +178,27 @@ pub(crate) fn check_external_id(id: &str) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Store {
     /// Creates a conversation with a fresh key.
     ///
     /// Fails with [`Error::ConversationExists`] if one with the same
     /// external id exists.
     pub fn create_conversation(&self, new: NewConversation) -> Result<ConversationId> {
-        let meta = ConversationMeta {
+        let mut meta = ConversationMeta {
             external_id: new.external_id,
             title: new.title,
             members: new.members,
             app_data: new.app_data,
-            created_at_ms: new.created_at_ms.unwrap_or_else(now_ms),
+            created_at_ms: new.created_at_ms.unwrap_or(0),
             read_up_to: None,
+            retention_ms: new.retention_ms,
         };
         check_meta(&meta)?;
         let hash = meta.external_id.as_deref().map(|e| self.subkeys().conversation_hash(e));
         self.write(|ctx| {
+            if new.created_at_ms.is_none() {
+                meta.created_at_ms = ctx.now;
+            }
             if let Some(hash) = &hash
                 && let Some(existing) = find_by_hash(ctx, hash)?
             {
@@ -227,7 +238,8 @@ impl Store {
         self.read(|ctx| {
             let state = ConvState::load(ctx, c)?;
             let meta = state.meta(ctx)?;
-            Ok(to_conversation(&state, meta))
+            let (expired, _) = segments::expired_counts(ctx, c, None)?;
+            Ok(to_conversation(&state, meta, expired))
         })
     }
 
@@ -252,13 +264,7 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
             let mut out = Vec::with_capacity(ids.len());
             for id in ids {
-                let c = ConversationId::from_raw(u64::try_from(id).map_err(|_| {
-                    Error::corrupt(
-                        crate::error::RecordRef::store(RecordKind::ConversationMeta),
-                        "negative conversation id",
-                    )
-                })?);
-                out.push(summary(ctx, c)?);
+                out.push(summary(ctx, conversation_id(id)?)?);
             }
             Ok(out)
         })
@@ -277,6 +283,9 @@ impl Store {
             }
             if let Some(app_data) = update.app_data {
                 meta.app_data = app_data;
+            }
+            if let Some(retention) = update.retention_ms {
+                meta.retention_ms = retention;
             }
             check_meta(&meta)?;
             state.set_meta(ctx, &meta)?;
@@ -306,13 +315,34 @@ impl Store {
     }
 
     /// Starts a new key epoch for a conversation: new messages are sealed
-    /// under a new key. Returns the new epoch.
+    /// under a new key. Returns the new epoch. [`Store::compact`] then
+    /// reseals the older segments under it and destroys the old keys.
     pub fn rotate_conversation_key(&self, c: ConversationId) -> Result<KeyEpoch> {
         self.write(|ctx| {
             let mut state = ConvState::load(ctx, c)?;
             state.rotate(ctx)?;
             state.save(ctx, false)?;
             Ok(state.epoch)
+        })
+    }
+
+    /// Starts a new key epoch for every conversation, in one transaction.
+    /// Returns how many conversations were rotated. [`Store::compact`] then
+    /// reseals everything under the new keys and destroys the old ones.
+    pub fn rotate_all_keys(&self) -> Result<u64> {
+        self.write(|ctx| {
+            let ids: Vec<i64> = ctx
+                .conn
+                .prepare_cached("SELECT id FROM conversation ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            for &id in &ids {
+                let c = conversation_id(id)?;
+                let mut state = ConvState::load(ctx, c)?;
+                state.rotate(ctx)?;
+                state.save(ctx, false)?;
+            }
+            Ok(ids.len() as u64)
         })
     }
 
@@ -341,6 +371,16 @@ impl Store {
     }
 }
 
+/// A conversation id read from the `conversation` table.
+pub(crate) fn conversation_id(id: i64) -> Result<ConversationId> {
+    u64::try_from(id).map(ConversationId::from_raw).map_err(|_| {
+        Error::corrupt(
+            crate::error::RecordRef::store(RecordKind::ConversationMeta),
+            "negative conversation id",
+        )
+    })
+}
+
 fn find_by_hash(ctx: &Ctx<'_>, hash: &[u8; 16]) -> Result<Option<ConversationId>> {
     let id: Option<i64> = ctx
         .conn
@@ -350,7 +390,8 @@ fn find_by_hash(ctx: &Ctx<'_>, hash: &[u8; 16]) -> Result<Option<ConversationId>
     Ok(id.and_then(|i| u64::try_from(i).ok()).map(ConversationId::from_raw))
 }
 
-fn to_conversation(state: &ConvState, meta: ConversationMeta) -> Conversation {
+/// The API view of a conversation; `expired` messages are not counted.
+fn to_conversation(state: &ConvState, meta: ConversationMeta, expired: u64) -> Conversation {
     Conversation {
         id: state.id,
         external_id: meta.external_id,
@@ -359,7 +400,8 @@ fn to_conversation(state: &ConvState, meta: ConversationMeta) -> Conversation {
         app_data: meta.app_data,
         created_at_ms: meta.created_at_ms,
         read_up_to: meta.read_up_to.map(|s| MessageId::new(state.id, s)),
-        message_count: state.message_count,
+        message_count: state.message_count.saturating_sub(expired),
+        retention_ms: meta.retention_ms,
     }
 }
 
@@ -369,22 +411,10 @@ fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> 
     let meta = state.meta(ctx)?;
     let row_id = row::sql_int(c.get())?;
     let mut keys = Keys::new(c);
+    let last_message = read_page(ctx, c, Page::latest(1))?.pop();
+    let (expired, expired_unread) = segments::expired_counts(ctx, c, meta.read_up_to)?;
 
-    let last = ctx
-        .conn
-        .prepare_cached(&format!(
-            "SELECT {} FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
-            segments::COLUMNS
-        ))?
-        .query_row([row_id], |r| Ok(SegmentRow::from_row(c, r)))
-        .optional()?
-        .transpose()?;
-    let last_message = match last {
-        Some(seg) => keys.open(ctx, seg)?.into_messages(c).next_back(),
-        None => None,
-    };
-
-    let unread_count = match meta.read_up_to {
+    let unread = match meta.read_up_to {
         None => state.message_count,
         Some(read) => {
             let after: i64 = ctx
@@ -404,5 +434,9 @@ fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> 
         }
     };
 
-    Ok(ConversationSummary { conversation: to_conversation(&state, meta), last_message, unread_count })
+    Ok(ConversationSummary {
+        conversation: to_conversation(&state, meta, expired),
+        last_message,
+        unread_count: unread.saturating_sub(expired_unread),
+    })
 }

@@ -14,8 +14,11 @@ use crate::ids::{ConversationId, KeyEpoch};
 pub(crate) struct Ctx<'t> {
     pub(crate) conn: &'t Connection,
     pub(crate) store: &'t Store,
+    /// The store clock's time when the operation began: what has expired.
+    pub(crate) now: i64,
     writing: bool,
     new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>)>,
+    destroyed_keys: Vec<(ConversationId, KeyEpoch)>,
     refs: Vec<(ConversationId, Recent)>,
     scrub: bool,
 }
@@ -23,17 +26,37 @@ pub(crate) struct Ctx<'t> {
 /// What a write context leaves for after its commit.
 pub(crate) struct Finished {
     pub(crate) new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>)>,
+    pub(crate) destroyed_keys: Vec<(ConversationId, KeyEpoch)>,
     pub(crate) refs: Vec<(ConversationId, Recent)>,
     pub(crate) scrub: bool,
 }
 
 impl<'t> Ctx<'t> {
     pub(crate) fn new(conn: &'t Connection, store: &'t Store, writing: bool) -> Self {
-        Ctx { conn, store, writing, new_keys: Vec::new(), refs: Vec::new(), scrub: false }
+        Ctx {
+            conn,
+            store,
+            now: store.now_ms(),
+            writing,
+            new_keys: Vec::new(),
+            destroyed_keys: Vec::new(),
+            refs: Vec::new(),
+            scrub: false,
+        }
     }
 
     pub(crate) fn finish(self) -> Finished {
-        Finished { new_keys: self.new_keys, refs: self.refs, scrub: self.scrub }
+        Finished {
+            new_keys: self.new_keys,
+            destroyed_keys: self.destroyed_keys,
+            refs: self.refs,
+            scrub: self.scrub,
+        }
+    }
+
+    /// Drops a key from the store's cache for good once this write commits.
+    pub(crate) fn after_commit_destroy_key(&mut self, c: ConversationId, epoch: KeyEpoch) {
+        self.destroyed_keys.push((c, epoch));
     }
 
     /// Caches a conversation's recent external-id set once this write commits.

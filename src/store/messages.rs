@@ -2,11 +2,12 @@
 
 use rusqlite::params;
 
-use super::conversations::{ConvState, check_external_id, now_ms};
+use super::conversations::{ConvState, check_external_id};
 use super::refs::Refs;
 use super::segments::{self, Keys, SegmentRow};
 use super::{Ctx, Store, row};
 use crate::error::{Error, Missing, Result};
+use crate::format::frame;
 use crate::format::records::StoredMessage;
 use crate::ids::{ConversationId, MessageId};
 use crate::types::{Anchor, Message, NewMessage, Page, limits};
@@ -33,7 +34,18 @@ fn approx_len(m: &NewMessage) -> usize {
     m.text.len() + m.sender.len() + m.extra.len() + m.external_id.as_ref().map_or(0, String::len) + 32
 }
 
-fn stored(offset: u64, m: &NewMessage) -> StoredMessage {
+/// When a message appended now expires: its own expiry, or its send time
+/// plus the conversation's retention, whichever is earlier.
+fn expiry(m: &NewMessage, retention_ms: Option<u64>) -> Option<i64> {
+    let by_retention =
+        retention_ms.map(|r| m.sent_at_ms.saturating_add(i64::try_from(r).unwrap_or(i64::MAX)));
+    match (m.expires_at_ms, by_retention) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn stored(offset: u64, m: &NewMessage, retention_ms: Option<u64>) -> StoredMessage {
     StoredMessage {
         offset,
         external_id: m.external_id.clone(),
@@ -43,6 +55,7 @@ fn stored(offset: u64, m: &NewMessage) -> StoredMessage {
         reply_to: m.reply_to.map(MessageId::seq),
         edited_at_ms: None,
         extra: m.extra.clone(),
+        expires_at_ms: expiry(m, retention_ms),
     }
 }
 
@@ -93,14 +106,16 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
     }
     groups.push(&fresh[start..]);
 
+    let retention = state.meta(ctx)?.retention_ms;
     let aead = state.reserve_seals(ctx, groups.len() as u64)?;
     for group in groups {
         let (Some((first, _)), Some((last, _))) = (group.first(), group.last()) else {
             continue;
         };
-        let body: Vec<StoredMessage> = group.iter().map(|(seq, m)| stored(seq - first, m)).collect();
-        let sealed = segments::seal(ctx, &aead, c, state.epoch, (*first, *last), &body)?;
-        segments::insert(ctx, c, (*first, *last), state.epoch, body.len(), &sealed)?;
+        let body: Vec<StoredMessage> =
+            group.iter().map(|(seq, m)| stored(seq - first, m, retention)).collect();
+        let sealed = segments::seal(ctx, &aead, c, state.epoch, (*first, *last), &body, None)?;
+        segments::insert(ctx, c, &sealed)?;
     }
     state.message_count += fresh.len() as u64;
     state.save(ctx, true)?;
@@ -150,8 +165,11 @@ impl Store {
     /// One message.
     pub fn message(&self, m: MessageId) -> Result<Message> {
         self.read(|ctx| {
-            let (open, pos) = segments::open_containing(ctx, m)?;
-            open.into_messages(m.conversation()).nth(pos).ok_or(Error::NotFound(Missing::Message(m)))
+            let (open, _) = segments::open_containing(ctx, m)?;
+            let now = ctx.now;
+            open.into_messages(m.conversation(), now)
+                .find(|found| found.id == m)
+                .ok_or(Error::NotFound(Missing::Message(m)))
         })
     }
 
@@ -176,7 +194,7 @@ impl Store {
     /// Replaces a message's text and stamps it edited. The old text is
     /// scrubbed from the file and the WAL before this returns.
     pub fn edit_message(&self, m: MessageId, text: &str) -> Result<()> {
-        self.rewrite_message(m, |msgs, pos| {
+        self.rewrite_message(m, |msgs, pos, now| {
             let msg = msgs.get_mut(pos).ok_or(Error::NotFound(Missing::Message(m)))?;
             let len = text.len()
                 + msg.sender.len()
@@ -186,7 +204,7 @@ impl Store {
                 return Err(Error::TooLarge { what: "message", len, limit: limits::MAX_MESSAGE_BYTES });
             }
             msg.text = text.to_owned();
-            msg.edited_at_ms = Some(now_ms());
+            msg.edited_at_ms = Some(now);
             Ok(0)
         })
     }
@@ -195,7 +213,7 @@ impl Store {
     /// flagged) and scrubbed from the file and the WAL before this returns;
     /// afterwards [`Store::message`] reports [`Error::NotFound`].
     pub fn delete_message(&self, m: MessageId) -> Result<()> {
-        self.rewrite_message(m, |msgs, pos| {
+        self.rewrite_message(m, |msgs, pos, _| {
             if pos >= msgs.len() {
                 return Err(Error::NotFound(Missing::Message(m)));
             }
@@ -206,24 +224,26 @@ impl Store {
 
     /// Opens the segment holding `m`, lets `change` modify its messages
     /// (returning how many it removed), and reseals it under the current key,
-    /// or deletes the row if it became empty. Then scrubs.
+    /// compressed, or deletes the row if it became empty. Then scrubs.
     fn rewrite_message(
         &self,
         m: MessageId,
-        change: impl FnOnce(&mut Vec<StoredMessage>, usize) -> Result<u64>,
+        change: impl FnOnce(&mut Vec<StoredMessage>, usize, i64) -> Result<u64>,
     ) -> Result<()> {
         let c = m.conversation();
         self.write(|ctx| {
             let mut state = ConvState::load(ctx, c)?;
             let (mut open, pos) = segments::open_containing(ctx, m)?;
-            let removed = change(&mut open.messages, pos)?;
+            let removed = change(&mut open.messages, pos, ctx.now)?;
             if open.messages.is_empty() {
-                segments::rewrite(ctx, c, open.first, state.epoch, 0, None)?;
+                segments::remove(ctx, c, open.first)?;
             } else {
                 let aead = state.reserve_seals(ctx, 1)?;
+                let range = (open.first, open.last);
+                let mut compressor = frame::compressor();
                 let sealed =
-                    segments::seal(ctx, &aead, c, state.epoch, (open.first, open.last), &open.messages)?;
-                segments::rewrite(ctx, c, open.first, state.epoch, open.messages.len(), Some(&sealed))?;
+                    segments::seal(ctx, &aead, c, state.epoch, range, &open.messages, compressor.as_mut())?;
+                segments::update(ctx, c, &sealed)?;
             }
             state.message_count = state.message_count.saturating_sub(removed);
             state.save(ctx, false)?;
@@ -234,8 +254,8 @@ impl Store {
 }
 
 /// Reads one page. Walks segments away from the anchor, decrypting each,
-/// until the page is full.
-fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Result<Vec<Message>> {
+/// until the page is full. Expired messages are skipped.
+pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Result<Vec<Message>> {
     if page.limit == 0 {
         return Ok(Vec::new());
     }
@@ -282,14 +302,27 @@ fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Result<Vec<Mes
     while out.len() < page.limit {
         let Some(r) = rows.next()? else { break };
         let seg = SegmentRow::from_row(c, r)?;
-        let open = keys.open(ctx, seg)?;
+        let rec = seg.place(c).record();
         let take = page.limit - out.len();
-        let selected = open.into_messages(c).filter(|m| wanted(m.id.seq()));
-        if descending {
-            out.extend(selected.rev().take(take));
-        } else {
-            out.extend(selected.take(take));
-        }
+        let now = ctx.now;
+        // Only the messages the page returns are copied out.
+        keys.open_view(ctx, seg, |first, views| {
+            let selected = views.iter().filter(|v| !v.expired(now) && wanted(first + v.offset));
+            let convert = |v| {
+                segments::view_to_message(c, first, v)
+                    .ok_or_else(|| Error::corrupt(rec, "a string is not UTF-8"))
+            };
+            if descending {
+                for v in selected.rev().take(take) {
+                    out.push(convert(v)?);
+                }
+            } else {
+                for v in selected.take(take) {
+                    out.push(convert(v)?);
+                }
+            }
+            Ok(())
+        })?;
     }
     if descending {
         out.reverse();

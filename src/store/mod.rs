@@ -1,6 +1,7 @@
 //! The store: opening and creating it, transactions, and scrubbing. The
 //! operations on conversations and messages live in the sibling modules.
 
+mod compact;
 mod conn;
 mod conversations;
 mod ctx;
@@ -8,6 +9,8 @@ mod messages;
 mod refs;
 mod row;
 mod segments;
+mod stats;
+mod verify;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,11 +21,11 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::crypto::{self, Key32};
 use crate::error::{Error, RecordRef, Result};
-use crate::format::FORMAT_VERSION;
 use crate::format::envelope::STORE_ID_LEN;
 use crate::format::schema;
+use crate::format::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 use crate::keys::{KdfHeader, KdfParams, KeyCache, Sealer, StoreKey, Subkeys};
-use crate::types::StoreOptions;
+use crate::types::{Clock, StoreOptions};
 
 pub(crate) use ctx::Ctx;
 
@@ -34,6 +37,7 @@ pub(crate) use ctx::Ctx;
 pub struct Store {
     path: PathBuf,
     busy_timeout: Duration,
+    clock: Clock,
     writer: Mutex<Writer>,
     readers: conn::ReaderPool,
     /// Reads hold it shared; a scrub holds it exclusively (see `scrub_on`).
@@ -124,7 +128,7 @@ impl Store {
             Ok(_) => {}
         }
         let writer = conn::open(path, &options)?;
-        let header = read_header(&writer, path)?;
+        let (header, version) = read_header(&writer, path)?;
         // A copy restored without its WAL setting would make the reader pool
         // and the writer lock each other out.
         let mode: String = writer.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
@@ -135,6 +139,10 @@ impl Store {
         let root = header.kdf.root_key(&key)?;
         let sealer = Sealer::new(header.store_id);
         let master = sealer.open_master(&root, &header.master)?;
+        // Only a holder of the key upgrades the file.
+        if version < FORMAT_VERSION {
+            upgrade(&writer, version)?;
+        }
         Ok(Store::assemble(path, options, writer, sealer, master))
     }
 
@@ -149,6 +157,7 @@ impl Store {
         Store {
             path: path.to_path_buf(),
             busy_timeout: options.busy_timeout,
+            clock: options.clock.clone(),
             writer: Mutex::new(Writer { conn: writer, seen_version: None }),
             readers: conn::ReaderPool::new(path.to_path_buf(), options),
             gate: RwLock::new(()),
@@ -225,6 +234,9 @@ impl Store {
         for (c, epoch, key) in done.new_keys {
             self.keys.insert(c, epoch, key);
         }
+        for (c, epoch) in done.destroyed_keys {
+            self.keys.destroy(c, epoch);
+        }
         for (c, recent) in done.refs {
             self.recent_refs.put(c, recent);
         }
@@ -279,6 +291,11 @@ impl Store {
         };
         writer.busy_timeout(self.busy_timeout)?;
         result
+    }
+
+    /// The store clock's time, milliseconds since the Unix epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {
@@ -396,8 +413,22 @@ fn initialise(
     Ok(conn)
 }
 
-/// Reads and checks the database header and the `store` row.
-fn read_header(conn: &Connection, path: &Path) -> Result<Header> {
+/// Brings a store of an older format `from` up to the current one, in one
+/// transaction (docs/DESIGN.md, "Upgrading from format 1").
+fn upgrade(conn: &Connection, from: u32) -> Result<()> {
+    let tx = Tx::begin(conn, "BEGIN IMMEDIATE")?;
+    // Another process may have upgraded it since we looked.
+    let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if now == i64::from(from) && from == 1 {
+        conn.execute_batch(schema::UPGRADE_1_TO_2)?;
+        conn.pragma_update(None, "user_version", FORMAT_VERSION)?;
+    }
+    tx.commit()
+}
+
+/// Reads and checks the database header and the `store` row; returns it with
+/// the store's format version.
+fn read_header(conn: &Connection, path: &Path) -> Result<(Header, u32)> {
     let app_id: i64 =
         conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| conn::at_open(path, e))?;
     if app_id != i64::from(schema::APPLICATION_ID) {
@@ -409,20 +440,22 @@ fn read_header(conn: &Connection, path: &Path) -> Result<Header> {
     if version > FORMAT_VERSION {
         return Err(Error::UnsupportedVersion { found: version, supported: FORMAT_VERSION });
     }
-    if version == 0 {
-        return Err(Error::corrupt(rec, "format version is 0"));
+    if version < OLDEST_FORMAT_VERSION {
+        return Err(Error::corrupt(rec, format!("format version {version} does not exist")));
     }
-    conn.query_row(
-        "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
-        [],
-        |r| Ok(parse_header(r)),
-    )
-    .optional()
-    .map_err(|e| match e {
-        rusqlite::Error::SqliteFailure(..) => Error::corrupt(rec, format!("cannot read the header: {e}")),
-        other => other.into(),
-    })?
-    .ok_or_else(|| Error::corrupt(rec, "the header row is missing"))?
+    let header = conn
+        .query_row(
+            "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
+            [],
+            |r| Ok(parse_header(r)),
+        )
+        .optional()
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(..) => Error::corrupt(rec, format!("cannot read the header: {e}")),
+            other => other.into(),
+        })?
+        .ok_or_else(|| Error::corrupt(rec, "the header row is missing"))??;
+    Ok((header, version))
 }
 
 fn parse_header(r: &rusqlite::Row<'_>) -> Result<Header> {

@@ -14,6 +14,14 @@ pub(crate) fn uint(row: &Row<'_>, i: usize, rec: RecordRef) -> Result<u64> {
     u64::try_from(int(row, i, rec)?).map_err(|_| Error::corrupt(rec, format!("column {i} is negative")))
 }
 
+pub(crate) fn opt_int(row: &Row<'_>, i: usize, rec: RecordRef) -> Result<Option<i64>> {
+    match row.get_ref(i)? {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        rusqlite::types::ValueRef::Integer(v) => Ok(Some(v)),
+        _ => Err(Error::corrupt(rec, format!("column {i} is not an integer"))),
+    }
+}
+
 pub(crate) fn epoch(row: &Row<'_>, i: usize, rec: RecordRef) -> Result<KeyEpoch> {
     KeyEpoch::from_column(int(row, i, rec)?).ok_or_else(|| Error::corrupt(rec, "key epoch out of range"))
 }

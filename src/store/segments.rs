@@ -8,12 +8,12 @@ use super::{Ctx, row};
 use crate::crypto::Aead;
 use crate::error::{Error, Missing, RecordKind, RecordRef, Result};
 use crate::format::envelope::Place;
-use crate::format::records::{self, StoredMessage};
+use crate::format::records::{self, MessageView, StoredMessage};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
 use crate::types::Message;
 
 /// The columns every segment query selects, in [`SegmentRow::from_row`]'s order.
-pub(crate) const COLUMNS: &str = "first_seq, last_seq, epoch, count, body";
+pub(crate) const COLUMNS: &str = "first_seq, last_seq, epoch, count, body, expires_at";
 
 /// A segment row as read from disk (still sealed).
 pub(crate) struct SegmentRow {
@@ -22,6 +22,8 @@ pub(crate) struct SegmentRow {
     pub(crate) epoch: KeyEpoch,
     pub(crate) count: u64,
     pub(crate) body: Vec<u8>,
+    /// The earliest expiry of its messages, in the clear.
+    pub(crate) expires_at: Option<i64>,
 }
 
 impl SegmentRow {
@@ -32,7 +34,8 @@ impl SegmentRow {
         let epoch = row::epoch(r, 2, rec)?;
         let count = row::uint(r, 3, rec)?;
         let body = row::blob(r, 4, rec)?;
-        Ok(SegmentRow { first, last, epoch, count, body })
+        let expires_at = row::opt_int(r, 5, rec)?;
+        Ok(SegmentRow { first, last, epoch, count, body, expires_at })
     }
 
     pub(crate) fn place(&self, c: ConversationId) -> Place {
@@ -42,6 +45,11 @@ impl SegmentRow {
     pub(crate) fn contains(&self, seq: u64) -> bool {
         (self.first..=self.last).contains(&seq)
     }
+}
+
+/// The earliest expiry among `messages`: a segment's `expires_at` column.
+pub(crate) fn earliest_expiry(messages: &[StoredMessage]) -> Option<i64> {
+    messages.iter().filter_map(|m| m.expires_at_ms).min()
 }
 
 /// Decrypted messages of one segment, with their sequence numbers.
@@ -62,10 +70,15 @@ impl OpenSegment {
         self.messages.binary_search_by_key(&offset, |m| m.offset).ok()
     }
 
-    /// Turns the segment's messages into API messages, without copying.
-    pub(crate) fn into_messages(self, c: ConversationId) -> impl DoubleEndedIterator<Item = Message> {
+    /// Turns the segment's messages that have not expired at `now` into API
+    /// messages, without copying.
+    pub(crate) fn into_messages(
+        self,
+        c: ConversationId,
+        now: i64,
+    ) -> impl DoubleEndedIterator<Item = Message> {
         let first = self.first;
-        self.messages.into_iter().map(move |m| Message {
+        self.messages.into_iter().filter(move |m| !m.expired(now)).map(move |m| Message {
             id: MessageId::new(c, first + m.offset),
             external_id: m.external_id,
             sender: m.sender,
@@ -74,6 +87,7 @@ impl OpenSegment {
             reply_to: m.reply_to.map(|r| MessageId::new(c, r)),
             edited_at_ms: m.edited_at_ms,
             extra: m.extra,
+            expires_at_ms: m.expires_at_ms,
         })
     }
 }
@@ -83,16 +97,27 @@ impl OpenSegment {
 pub(crate) struct Keys {
     c: ConversationId,
     by_epoch: Vec<(KeyEpoch, Aead)>,
+    /// Only the keys given: never the cache or the key table.
+    fixed: bool,
 }
 
 impl Keys {
     pub(crate) fn new(c: ConversationId) -> Self {
-        Keys { c, by_epoch: Vec::new() }
+        Keys { c, by_epoch: Vec::new(), fixed: false }
+    }
+
+    /// Exactly these keys (verification unwraps them itself, bypassing the cache).
+    pub(crate) fn fixed(c: ConversationId, by_epoch: Vec<(KeyEpoch, Aead)>) -> Self {
+        Keys { c, by_epoch, fixed: true }
     }
 
     pub(crate) fn get(&mut self, ctx: &mut Ctx<'_>, epoch: KeyEpoch) -> Result<&Aead> {
         let i = match self.by_epoch.iter().position(|(e, _)| *e == epoch) {
             Some(i) => i,
+            None if self.fixed => {
+                let rec = Place::conversation_key(self.c, epoch).record();
+                return Err(Error::corrupt(rec, "the key for this epoch is missing"));
+            }
             None => {
                 self.by_epoch.push((epoch, ctx.aead(self.c, epoch)?));
                 self.by_epoch.len() - 1
@@ -101,30 +126,68 @@ impl Keys {
         Ok(&self.by_epoch[i].1)
     }
 
-    /// Opens a segment row and checks its contents against its plaintext
-    /// columns: offsets increasing and inside the range, count matching.
-    pub(crate) fn open(&mut self, ctx: &mut Ctx<'_>, seg: SegmentRow) -> Result<OpenSegment> {
+    /// Opens a segment row, checks its contents against its plaintext
+    /// columns (offsets increasing and inside the range, count and earliest
+    /// expiry matching), and passes its messages, borrowed, to `f` with the
+    /// segment's first sequence number.
+    pub(crate) fn open_view<R>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        seg: SegmentRow,
+        f: impl FnOnce(u64, &[MessageView<'_>]) -> Result<R>,
+    ) -> Result<R> {
         let place = seg.place(self.c);
         if seg.first > seg.last || seg.count == 0 {
             return Err(Error::corrupt(place.record(), "impossible sequence range or count"));
         }
         let aead = self.get(ctx, seg.epoch)?;
-        let plain = ctx.store.sealer().open(aead, place, seg.body)?;
-        let messages: Vec<StoredMessage> = records::decode(&plain)
-            .ok_or_else(|| Error::corrupt(place.record(), "segment does not decode"))?;
+        let (version, plain) = ctx.store.sealer().open(aead, place, seg.body)?;
+        let corrupt = |e| Error::corrupt(place.record(), e);
+        let record = records::segment_record(version, &plain).map_err(corrupt)?;
+        let messages = records::decode_segment_view(version, record.bytes()).map_err(corrupt)?;
         let span = seg.last - seg.first;
         let ordered = messages.windows(2).all(|w| w[0].offset < w[1].offset);
         let inside = messages.last().is_some_and(|m| m.offset <= span);
         if !ordered || !inside {
-            return Err(Error::corrupt(place.record(), "messages out of order or outside the range"));
+            return Err(corrupt("messages out of order or outside the range"));
         }
-        if messages.len() as u64 != seg.count {
-            // The count column is not part of the associated data; a mismatch
-            // means it was changed.
+        let earliest = messages.iter().filter_map(|m| m.expires_at_ms).min();
+        if messages.len() as u64 != seg.count || earliest != seg.expires_at {
+            // The count and expiry columns are not part of the associated
+            // data; a mismatch means they were changed.
             return Err(Error::Authentication { record: place.record() });
         }
-        Ok(OpenSegment { first: seg.first, last: seg.last, messages })
+        f(seg.first, &messages)
     }
+
+    /// Opens a segment row (checked as [`Keys::open_view`]) into owned messages.
+    pub(crate) fn open(&mut self, ctx: &mut Ctx<'_>, seg: SegmentRow) -> Result<OpenSegment> {
+        let (first, last, rec) = (seg.first, seg.last, seg.place(self.c).record());
+        let messages = self.open_view(ctx, seg, |_, views| {
+            views
+                .iter()
+                .map(|v| v.to_owned().ok_or_else(|| Error::corrupt(rec, "a string is not UTF-8")))
+                .collect()
+        })?;
+        Ok(OpenSegment { first, last, messages })
+    }
+}
+
+/// An API message from a borrowed one at `first + offset`; `None` if a
+/// string is not UTF-8.
+pub(crate) fn view_to_message(c: ConversationId, first: u64, v: &MessageView<'_>) -> Option<Message> {
+    let m = v.to_owned()?;
+    Some(Message {
+        id: MessageId::new(c, first + m.offset),
+        external_id: m.external_id,
+        sender: m.sender,
+        sent_at_ms: m.sent_at_ms,
+        text: m.text,
+        reply_to: m.reply_to.map(|r| MessageId::new(c, r)),
+        edited_at_ms: m.edited_at_ms,
+        extra: m.extra,
+        expires_at_ms: m.expires_at_ms,
+    })
 }
 
 /// The segment holding `seq`, if any.
@@ -144,17 +207,32 @@ pub(crate) fn containing(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<O
     Ok(seg.filter(|s| s.contains(seq)))
 }
 
-/// Finds and opens the segment holding message `m`; `NotFound` if there is none.
+/// Finds and opens the segment holding message `m`; `NotFound` if there is
+/// none or it has expired.
 pub(crate) fn open_containing(ctx: &mut Ctx<'_>, m: MessageId) -> Result<(OpenSegment, usize)> {
     let c = m.conversation();
     let not_found = || Error::NotFound(Missing::Message(m));
     let seg = containing(ctx, c, m.seq())?.ok_or_else(not_found)?;
     let open = Keys::new(c).open(ctx, seg)?;
     let pos = open.position(m.seq()).ok_or_else(not_found)?;
+    if open.messages.get(pos).is_none_or(|msg| msg.expired(ctx.now)) {
+        return Err(not_found());
+    }
     Ok((open, pos))
 }
 
-/// Seals `messages` (offsets relative to `first`) as a segment of `c`.
+/// A segment ready to store: its range, epoch, messages and sealed body.
+pub(crate) struct Sealed {
+    pub(crate) first: u64,
+    pub(crate) last: u64,
+    pub(crate) epoch: KeyEpoch,
+    pub(crate) count: usize,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) body: Vec<u8>,
+}
+
+/// Seals `messages` (offsets relative to `first`) as a segment of `c`,
+/// compressed with `compressor` if given.
 pub(crate) fn seal(
     ctx: &Ctx<'_>,
     aead: &Aead,
@@ -162,57 +240,81 @@ pub(crate) fn seal(
     epoch: KeyEpoch,
     (first, last): (u64, u64),
     messages: &[StoredMessage],
-) -> Result<Vec<u8>> {
-    let plain = records::encode(messages).ok_or_else(|| Error::invalid("messages cannot be encoded"))?;
-    ctx.store.sealer().seal(aead, Place::segment(c, epoch, first, last), &plain)
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+) -> Result<Sealed> {
+    let plain = records::seal_plaintext(messages, compressor)
+        .ok_or_else(|| Error::invalid("messages cannot be encoded"))?;
+    let body = ctx.store.sealer().seal(aead, Place::segment(c, epoch, first, last), &plain)?;
+    Ok(Sealed { first, last, epoch, count: messages.len(), expires_at: earliest_expiry(messages), body })
 }
 
-pub(crate) fn insert(
-    ctx: &Ctx<'_>,
-    c: ConversationId,
-    (first, last): (u64, u64),
-    epoch: KeyEpoch,
-    count: usize,
-    body: &[u8],
-) -> Result<()> {
+pub(crate) fn insert(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<()> {
     ctx.conn
         .prepare_cached(
-            "INSERT INTO segment (conversation, first_seq, last_seq, epoch, count, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO segment (conversation, first_seq, last_seq, epoch, count, body, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             row::sql_int(c.get())?,
-            row::sql_int(first)?,
-            row::sql_int(last)?,
-            epoch.get(),
-            row::sql_int(count as u64)?,
-            body
+            row::sql_int(seg.first)?,
+            row::sql_int(seg.last)?,
+            seg.epoch.get(),
+            row::sql_int(seg.count as u64)?,
+            seg.body,
+            seg.expires_at,
         ])?;
     Ok(())
 }
 
-/// Rewrites a segment in place (same range), or deletes it if it became empty.
-pub(crate) fn rewrite(
-    ctx: &Ctx<'_>,
-    c: ConversationId,
-    first: u64,
-    epoch: KeyEpoch,
-    count: usize,
-    body: Option<&[u8]>,
-) -> Result<()> {
-    let (c_i, first_i) = (row::sql_int(c.get())?, row::sql_int(first)?);
-    match body {
-        Some(body) => ctx
-            .conn
-            .prepare_cached(
-                "UPDATE segment SET epoch = ?3, count = ?4, body = ?5
-                 WHERE conversation = ?1 AND first_seq = ?2",
-            )?
-            .execute(params![c_i, first_i, epoch.get(), row::sql_int(count as u64)?, body])?,
-        None => ctx
-            .conn
-            .prepare_cached("DELETE FROM segment WHERE conversation = ?1 AND first_seq = ?2")?
-            .execute(params![c_i, first_i])?,
-    };
+/// Rewrites a segment in place (same range).
+pub(crate) fn update(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<()> {
+    ctx.conn
+        .prepare_cached(
+            "UPDATE segment SET epoch = ?3, count = ?4, body = ?5, expires_at = ?6
+             WHERE conversation = ?1 AND first_seq = ?2",
+        )?
+        .execute(params![
+            row::sql_int(c.get())?,
+            row::sql_int(seg.first)?,
+            seg.epoch.get(),
+            row::sql_int(seg.count as u64)?,
+            seg.body,
+            seg.expires_at,
+        ])?;
     Ok(())
+}
+
+/// Deletes the segment starting at `first`.
+pub(crate) fn remove(ctx: &Ctx<'_>, c: ConversationId, first: u64) -> Result<()> {
+    ctx.conn
+        .prepare_cached("DELETE FROM segment WHERE conversation = ?1 AND first_seq = ?2")?
+        .execute(params![row::sql_int(c.get())?, row::sql_int(first)?])?;
+    Ok(())
+}
+
+/// How many of `c`'s messages have expired but are still on disk, in all
+/// and after sequence number `after`: the segments whose `expires_at` has
+/// passed are opened and counted.
+pub(crate) fn expired_counts(ctx: &mut Ctx<'_>, c: ConversationId, after: Option<u64>) -> Result<(u64, u64)> {
+    let rows: Vec<SegmentRow> = ctx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND expires_at <= ?2"
+        ))?
+        .query_map(params![row::sql_int(c.get())?, ctx.now], |r| Ok(SegmentRow::from_row(c, r)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .collect::<Result<_>>()?;
+    let (mut all, mut later) = (0, 0);
+    let mut keys = Keys::new(c);
+    for seg in rows {
+        let open = keys.open(ctx, seg)?;
+        for m in open.messages.iter().filter(|m| m.expired(ctx.now)) {
+            all += 1;
+            if after.is_none_or(|a| open.seq_of(m) > a) {
+                later += 1;
+            }
+        }
+    }
+    Ok((all, later))
 }

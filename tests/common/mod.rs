@@ -2,8 +2,10 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use chatvault::{ConversationId, NewConversation, NewMessage, Store, StoreKey};
+use chatvault::{Clock, ConversationId, NewConversation, NewMessage, Store, StoreKey, StoreOptions};
 use tempfile::TempDir;
 
 pub mod dump;
@@ -11,11 +13,12 @@ pub mod spec;
 
 pub const KEY: [u8; 32] = [0x42; 32];
 
-/// A store in a fresh temporary directory, opened with [`KEY`]. Derefs to
-/// the [`Store`].
+/// A store in a fresh temporary directory, opened with [`KEY`], on a clock
+/// the test controls (starting at the real time). Derefs to the [`Store`].
 pub struct TestStore {
     pub dir: TempDir,
     pub path: PathBuf,
+    pub clock: Arc<AtomicI64>,
     store: Option<Store>,
 }
 
@@ -23,8 +26,9 @@ impl TestStore {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("test.chatvault");
-        let store = Store::create(&path, StoreKey::raw(KEY)).expect("create");
-        TestStore { dir, path, store: Some(store) }
+        let clock = Arc::new(AtomicI64::new(Clock::system().now_ms()));
+        let store = Store::create_with(&path, StoreKey::raw(KEY), options(&clock)).expect("create");
+        TestStore { dir, path, clock, store: Some(store) }
     }
 
     /// Closes the store (checkpointing its WAL) and opens it again.
@@ -32,7 +36,18 @@ impl TestStore {
         if let Some(s) = self.store.take() {
             s.close().expect("close");
         }
-        self.store = Some(Store::open(&self.path, StoreKey::raw(KEY)).expect("reopen"));
+        self.store =
+            Some(Store::open_with(&self.path, StoreKey::raw(KEY), options(&self.clock)).expect("reopen"));
+    }
+
+    /// The store clock's time.
+    pub fn now(&self) -> i64 {
+        self.clock.load(Ordering::SeqCst)
+    }
+
+    /// Moves the store's clock forward.
+    pub fn advance(&self, ms: i64) {
+        self.clock.fetch_add(ms, Ordering::SeqCst);
     }
 
     /// Closes the store; it stays closed until [`TestStore::reopen`].
@@ -56,6 +71,12 @@ impl TestStore {
     pub fn raw_sql(&self) -> rusqlite::Connection {
         rusqlite::Connection::open(&self.path).expect("open raw")
     }
+}
+
+/// Store options whose clock reads `clock`.
+pub fn options(clock: &Arc<AtomicI64>) -> StoreOptions {
+    let clock = Arc::clone(clock);
+    StoreOptions { clock: Clock::new(move || clock.load(Ordering::SeqCst)), ..StoreOptions::default() }
 }
 
 impl std::ops::Deref for TestStore {

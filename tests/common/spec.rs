@@ -1,42 +1,85 @@
 //! An independent reader of the store format, written from docs/DESIGN.md
-//! alone with ring, argon2, postcard and rusqlite: it shares no code with
-//! chatvault, so if the code drifts from the document, tests using this fail.
+//! alone with ring, argon2, postcard, zstd and rusqlite: it shares no code
+//! with chatvault, so if the code drifts from the document, tests using this
+//! fail. It reads formats 1 and 2, and both envelope versions.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::{hkdf, hmac};
 use rusqlite::{Connection, params};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 pub const KIND_MASTER: u8 = 1;
 pub const KIND_CONVERSATION_KEY: u8 = 2;
 pub const KIND_META: u8 = 3;
 pub const KIND_SEGMENT: u8 = 4;
 
+/// "Sealed values": the envelope version of format 1's values, still read.
+pub const ENVELOPE_V1: u8 = 1;
+/// "Sealed values": the envelope version of everything format 2 writes.
+pub const ENVELOPE_V2: u8 = 2;
+
+/// "Record plaintexts": frame codecs.
+pub const CODEC_STORED: u8 = 0;
+pub const CODEC_ZSTD: u8 = 1;
+/// "Record plaintexts": codec byte and u32 payload length.
+pub const FRAME_HEADER: usize = 5;
+/// "Record plaintexts": the most a zstd payload may declare.
+pub const MAX_DECLARED: u64 = 4 << 20;
+
+/// Where a sealed value was found: the associated data without its version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place {
+    pub kind: u8,
+    pub conv: u64,
+    pub epoch: u32,
+    pub first: u64,
+    pub last: u64,
+}
+
+impl Place {
+    pub fn master() -> Place {
+        Place { kind: KIND_MASTER, conv: 0, epoch: 0, first: 0, last: 0 }
+    }
+    pub fn key(conv: u64, epoch: u32) -> Place {
+        Place { kind: KIND_CONVERSATION_KEY, conv, epoch, first: 0, last: 0 }
+    }
+    pub fn meta(conv: u64, epoch: u32) -> Place {
+        Place { kind: KIND_META, conv, epoch, first: 0, last: 0 }
+    }
+    pub fn segment(conv: u64, epoch: u32, first: u64, last: u64) -> Place {
+        Place { kind: KIND_SEGMENT, conv, epoch, first, last }
+    }
+}
+
 /// "Associated data": 50 bytes.
-pub fn ad(kind: u8, store_id: &[u8; 16], conv: u64, epoch: u32, first: u64, last: u64) -> Vec<u8> {
+pub fn ad(version: u8, store_id: &[u8; 16], place: &Place) -> Vec<u8> {
     let mut ad = Vec::with_capacity(50);
     ad.extend_from_slice(b"cvlt");
-    ad.push(1);
-    ad.push(kind);
+    ad.push(version);
+    ad.push(place.kind);
     ad.extend_from_slice(store_id);
-    ad.extend_from_slice(&conv.to_be_bytes());
-    ad.extend_from_slice(&epoch.to_be_bytes());
-    ad.extend_from_slice(&first.to_be_bytes());
-    ad.extend_from_slice(&last.to_be_bytes());
+    ad.extend_from_slice(&place.conv.to_be_bytes());
+    ad.extend_from_slice(&place.epoch.to_be_bytes());
+    ad.extend_from_slice(&place.first.to_be_bytes());
+    ad.extend_from_slice(&place.last.to_be_bytes());
     assert_eq!(ad.len(), 50);
     ad
 }
 
-/// "Sealed values": version 0x01, 12-byte nonce, ciphertext, 16-byte tag.
-pub fn open(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < 29 || sealed[0] != 1 {
+/// "Sealed values": version (0x01 or 0x02), 12-byte nonce, ciphertext,
+/// 16-byte tag, the version bound into the associated data. Returns the
+/// version and the plaintext; `None` if it does not open.
+pub fn open(key: &[u8; 32], store_id: &[u8; 16], place: &Place, sealed: &[u8]) -> Option<(u8, Vec<u8>)> {
+    let version = *sealed.first()?;
+    if sealed.len() < 29 || !(version == ENVELOPE_V1 || version == ENVELOPE_V2) {
         return None;
     }
     let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).ok()?);
     let nonce = Nonce::try_assume_unique_for_key(&sealed[1..13]).ok()?;
     let mut buf = sealed[13..].to_vec();
-    let plain = key.open_in_place(nonce, Aad::from(ad), &mut buf).ok()?;
-    Some(plain.to_vec())
+    let plain = key.open_in_place(nonce, Aad::from(ad(version, store_id, place)), &mut buf).ok()?;
+    Some((version, plain.to_vec()))
 }
 
 struct Len32;
@@ -57,7 +100,103 @@ pub fn hkdf32(ikm: &[u8; 32], salt: &[u8], info: &[u8]) -> [u8; 32] {
     out
 }
 
-/// "Record plaintexts", kind 3.
+/// "Record plaintexts": Padmé, exactly as the document writes it.
+pub fn padme(l: u64) -> u64 {
+    if l < 2 {
+        return l;
+    }
+    let e = u64::from(l.ilog2());
+    let s = u64::from(e.ilog2()) + 1;
+    let z = e - s;
+    let m = (1u64 << z) - 1;
+    (l + m) & !m
+}
+
+/// How a version-2 record was framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    pub codec: u8,
+    /// n: the payload's length.
+    pub payload_len: usize,
+    /// The whole frame, padding included.
+    pub len: usize,
+    /// The postcard record's length (after decompression).
+    pub record_len: usize,
+}
+
+/// "Record plaintexts": checks a frame as a reader must and returns the
+/// postcard record; `Err` names the rule it breaks.
+pub fn unframe(plain: &[u8]) -> Result<(Frame, Vec<u8>), &'static str> {
+    if plain.len() < FRAME_HEADER {
+        return Err("shorter than the frame header");
+    }
+    let codec = plain[0];
+    let n = u32::from_be_bytes(plain[1..5].try_into().unwrap()) as usize;
+    let end = FRAME_HEADER + n;
+    if end > plain.len() {
+        return Err("n past the end");
+    }
+    if plain.len() as u64 != padme(end as u64) {
+        return Err("total length is not padme(5 + n)");
+    }
+    if plain[end..].iter().any(|&b| b != 0) {
+        return Err("non-zero padding");
+    }
+    let payload = &plain[FRAME_HEADER..end];
+    let record = match codec {
+        CODEC_STORED => payload.to_vec(),
+        CODEC_ZSTD => {
+            if zstd::zstd_safe::find_frame_compressed_size(payload) != Ok(n) {
+                return Err("payload is not one zstd frame");
+            }
+            let size = zstd::zstd_safe::get_frame_content_size(payload)
+                .ok()
+                .flatten()
+                .ok_or("zstd frame without a content size")?;
+            if size > MAX_DECLARED {
+                return Err("zstd frame declares more than 4 MiB");
+            }
+            let record = zstd::bulk::decompress(payload, size as usize)
+                .map_err(|_| "zstd frame does not decompress")?;
+            if record.len() as u64 != size {
+                return Err("zstd frame decompresses to another length");
+            }
+            record
+        }
+        _ => return Err("unknown codec"),
+    };
+    Ok((Frame { codec, payload_len: n, len: plain.len(), record_len: record.len() }, record))
+}
+
+/// Decodes a whole postcard record: trailing bytes are not that record.
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> T {
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => value,
+        Ok((_, rest)) => panic!("{what}: {} bytes after the record", rest.len()),
+        Err(e) => panic!("{what} does not decode: {e}"),
+    }
+}
+
+/// A record's plaintext by envelope version: unframed in version 1, framed
+/// in version 2.
+fn record<V1: DeserializeOwned, V2: DeserializeOwned>(
+    version: u8,
+    plain: &[u8],
+    what: &str,
+    upgrade: impl FnOnce(V1) -> V2,
+) -> (Option<Frame>, V2) {
+    match version {
+        ENVELOPE_V1 => (None, upgrade(decode(plain, what))),
+        ENVELOPE_V2 => {
+            let (frame, rec) = unframe(plain).unwrap_or_else(|e| panic!("{what}: bad frame: {e}"));
+            (Some(frame), decode(&rec, what))
+        }
+        v => panic!("{what}: envelope version {v}"),
+    }
+}
+
+/// "Record plaintexts", kind 3 (`retention_ms` only in version 2; `None`
+/// when read from version 1).
 #[derive(Debug, Deserialize, PartialEq)]
 pub struct Meta {
     pub external_id: Option<String>,
@@ -66,10 +205,23 @@ pub struct Meta {
     pub app_data: Vec<u8>,
     pub created_at_ms: i64,
     pub read_up_to: Option<u64>,
+    pub retention_ms: Option<u64>,
 }
 
-/// "Record plaintexts", kind 4 (a segment is a `Vec` of these).
-#[derive(Debug, Deserialize, PartialEq)]
+/// Kind 3 in envelope version 1: the first six fields.
+#[derive(Deserialize)]
+struct MetaV1 {
+    external_id: Option<String>,
+    title: String,
+    members: Vec<String>,
+    app_data: Vec<u8>,
+    created_at_ms: i64,
+    read_up_to: Option<u64>,
+}
+
+/// "Record plaintexts", kind 4 (a segment is a `Vec` of these;
+/// `expires_at_ms` only in version 2, `None` when read from version 1).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct StoredMessage {
     pub offset: u64,
     pub external_id: Option<String>,
@@ -79,6 +231,61 @@ pub struct StoredMessage {
     pub reply_to: Option<u64>,
     pub edited_at_ms: Option<i64>,
     pub extra: Vec<u8>,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// Kind 4 in envelope version 1: the first eight fields.
+#[derive(Deserialize)]
+struct StoredMessageV1 {
+    offset: u64,
+    external_id: Option<String>,
+    sender: String,
+    sent_at_ms: i64,
+    text: String,
+    reply_to: Option<u64>,
+    edited_at_ms: Option<i64>,
+    extra: Vec<u8>,
+}
+
+/// A record read from its envelope, with how it was stored.
+#[derive(Debug)]
+pub struct Record<T> {
+    pub version: u8,
+    /// `None` for version 1 and for kinds 1 and 2, which are never framed.
+    pub frame: Option<Frame>,
+    pub value: T,
+}
+
+/// A `conversation` row's plaintext columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvRow {
+    pub epoch: u32,
+    pub seals: u64,
+    pub next_seq: u64,
+    pub message_count: u64,
+    pub activity: i64,
+    /// 0 in a format-1 file, which has no such column.
+    pub compacted_through: u64,
+}
+
+/// A `segment` row, still sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    pub first: u64,
+    pub last: u64,
+    pub epoch: u32,
+    pub count: u64,
+    /// `None` in a format-1 file, which has no such column.
+    pub expires_at: Option<i64>,
+    pub body: Vec<u8>,
+}
+
+/// One sealed value of the store, opened: see [`SpecStore::read_all`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope {
+    pub place: Place,
+    pub version: u8,
+    pub frame: Option<Frame>,
 }
 
 /// The `store` row: store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master.
@@ -93,8 +300,12 @@ pub enum Root<'a> {
 /// An opened store, read by the document's rules.
 pub struct SpecStore {
     pub conn: Connection,
+    /// `PRAGMA user_version`: 1 or 2.
+    pub format: u32,
     pub store_id: [u8; 16],
     pub master: [u8; 32],
+    /// Envelope version of the sealed master key.
+    pub master_version: u8,
     pub wrap: [u8; 32],
     pub id_key: [u8; 32],
 }
@@ -104,8 +315,8 @@ impl SpecStore {
         let conn = Connection::open(path).unwrap();
         let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(app_id, 0x4356_4C54);
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(version, 1);
+        let format: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert!(format == 1 || format == 2, "format {format}");
         let (store_id, kdf, salt, m, t, p, sealed): HeaderRow = conn
             .query_row(
                 "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
@@ -125,17 +336,56 @@ impl SpecStore {
             }
             _ => panic!("root key kind does not match the store"),
         };
-        let master: [u8; 32] = open(&root, &ad(KIND_MASTER, &store_id, 0, 0, 0, 0), &sealed)
-            .expect("master key opens")
-            .try_into()
-            .unwrap();
+        let (master_version, master) =
+            open(&root, &store_id, &Place::master(), &sealed).expect("master key opens");
+        let master: [u8; 32] = master.try_into().unwrap();
         SpecStore {
             wrap: hkdf32(&master, &store_id, b"chatvault v1 conversation-key wrap"),
             id_key: hkdf32(&master, &store_id, b"chatvault v1 external-id hmac"),
             conn,
+            format,
             store_id,
             master,
+            master_version,
         }
+    }
+
+    /// Every conversation id, ascending.
+    pub fn conversation_ids(&self) -> Vec<u64> {
+        let mut stmt = self.conn.prepare("SELECT id FROM conversation ORDER BY id").unwrap();
+        stmt.query_map([], |r| r.get::<_, i64>(0)).unwrap().map(|id| id.unwrap() as u64).collect()
+    }
+
+    pub fn conversation(&self, conv: u64) -> ConvRow {
+        let through = if self.format >= 2 { "compacted_through" } else { "0" };
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT epoch, seals, next_seq, message_count, activity, {through}
+                     FROM conversation WHERE id = ?1"
+                ),
+                [conv as i64],
+                |r| {
+                    Ok(ConvRow {
+                        epoch: r.get(0)?,
+                        seals: r.get::<_, i64>(1)? as u64,
+                        next_seq: r.get::<_, i64>(2)? as u64,
+                        message_count: r.get::<_, i64>(3)? as u64,
+                        activity: r.get(4)?,
+                        compacted_through: r.get::<_, i64>(5)? as u64,
+                    })
+                },
+            )
+            .unwrap()
+    }
+
+    /// The epochs with a `conversation_key` row, ascending.
+    pub fn key_epochs(&self, conv: u64) -> Vec<u32> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT epoch FROM conversation_key WHERE conversation = ?1 ORDER BY epoch")
+            .unwrap();
+        stmt.query_map([conv as i64], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
     }
 
     pub fn wrapped_key(&self, conv: u64, epoch: u32) -> Vec<u8> {
@@ -148,15 +398,20 @@ impl SpecStore {
             .unwrap()
     }
 
-    pub fn conversation_key(&self, conv: u64, epoch: u32) -> [u8; 32] {
-        let ad = ad(KIND_CONVERSATION_KEY, &self.store_id, conv, epoch, 0, 0);
-        open(&self.wrap, &ad, &self.wrapped_key(conv, epoch))
-            .expect("conversation key opens")
-            .try_into()
-            .unwrap()
+    /// Kind 2: the 32 raw key bytes, sealed under the wrap key.
+    pub fn key_record(&self, conv: u64, epoch: u32) -> Record<[u8; 32]> {
+        let (version, plain) =
+            open(&self.wrap, &self.store_id, &Place::key(conv, epoch), &self.wrapped_key(conv, epoch))
+                .expect("conversation key opens");
+        Record { version, frame: None, value: plain.try_into().expect("a key is 32 bytes") }
     }
 
-    pub fn meta(&self, conv: u64) -> Meta {
+    pub fn conversation_key(&self, conv: u64, epoch: u32) -> [u8; 32] {
+        self.key_record(conv, epoch).value
+    }
+
+    /// Kind 3, under the conversation's current epoch.
+    pub fn meta_record(&self, conv: u64) -> Record<Meta> {
         let (epoch, sealed): (u32, Vec<u8>) = self
             .conn
             .query_row("SELECT epoch, meta FROM conversation WHERE id = ?1", [conv as i64], |r| {
@@ -164,31 +419,115 @@ impl SpecStore {
             })
             .unwrap();
         let key = self.conversation_key(conv, epoch);
-        let plain =
-            open(&key, &ad(KIND_META, &self.store_id, conv, epoch, 0, 0), &sealed).expect("meta opens");
-        postcard::from_bytes(&plain).unwrap()
+        let (version, plain) =
+            open(&key, &self.store_id, &Place::meta(conv, epoch), &sealed).expect("meta opens");
+        let (frame, value) = record(version, &plain, "metadata", |m: MetaV1| Meta {
+            external_id: m.external_id,
+            title: m.title,
+            members: m.members,
+            app_data: m.app_data,
+            created_at_ms: m.created_at_ms,
+            read_up_to: m.read_up_to,
+            retention_ms: None,
+        });
+        Record { version, frame, value }
     }
 
-    /// Every segment of a conversation: (first_seq, last_seq, epoch, sealed body).
-    pub fn segments(&self, conv: u64) -> Vec<(u64, u64, u32, Vec<u8>)> {
+    pub fn meta(&self, conv: u64) -> Meta {
+        self.meta_record(conv).value
+    }
+
+    /// Every segment row of a conversation, by `first_seq`.
+    pub fn segment_rows(&self, conv: u64) -> Vec<Segment> {
+        let expires = if self.format >= 2 { "expires_at" } else { "NULL" };
         self.conn
-            .prepare("SELECT first_seq, last_seq, epoch, body FROM segment WHERE conversation = ?1 ORDER BY first_seq")
+            .prepare(&format!(
+                "SELECT first_seq, last_seq, epoch, count, {expires}, body FROM segment
+                 WHERE conversation = ?1 ORDER BY first_seq"
+            ))
             .unwrap()
-            .query_map([conv as i64], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?)))
+            .query_map([conv as i64], |r| {
+                Ok(Segment {
+                    first: r.get::<_, i64>(0)? as u64,
+                    last: r.get::<_, i64>(1)? as u64,
+                    epoch: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                    expires_at: r.get(4)?,
+                    body: r.get(5)?,
+                })
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
     }
 
+    /// Every segment of a conversation: (first_seq, last_seq, epoch, sealed body).
+    pub fn segments(&self, conv: u64) -> Vec<(u64, u64, u32, Vec<u8>)> {
+        self.segment_rows(conv).into_iter().map(|s| (s.first, s.last, s.epoch, s.body)).collect()
+    }
+
+    /// Kind 4: opens a segment with its epoch's key and checks it against
+    /// its plaintext columns ("Schema", "Record plaintexts").
+    pub fn open_segment(&self, conv: u64, seg: &Segment) -> Record<Vec<StoredMessage>> {
+        let key = self.conversation_key(conv, seg.epoch);
+        let place = Place::segment(conv, seg.epoch, seg.first, seg.last);
+        let (version, plain) = open(&key, &self.store_id, &place, &seg.body).expect("segment opens");
+        let (frame, msgs): (_, Vec<StoredMessage>) =
+            record(version, &plain, "segment", |v1: Vec<StoredMessageV1>| {
+                v1.into_iter()
+                    .map(|m| StoredMessage {
+                        offset: m.offset,
+                        external_id: m.external_id,
+                        sender: m.sender,
+                        sent_at_ms: m.sent_at_ms,
+                        text: m.text,
+                        reply_to: m.reply_to,
+                        edited_at_ms: m.edited_at_ms,
+                        extra: m.extra,
+                        expires_at_ms: None,
+                    })
+                    .collect()
+            });
+        let at = format!("segment ({conv}, {})", seg.first);
+        assert!(seg.first <= seg.last, "{at}: first_seq <= last_seq");
+        assert!(!msgs.is_empty(), "{at}: a segment is never empty");
+        assert_eq!(msgs.len() as u64, seg.count, "{at}: count");
+        assert!(msgs.windows(2).all(|w| w[0].offset < w[1].offset), "{at}: in sequence order");
+        assert!(msgs.iter().all(|m| m.offset <= seg.last - seg.first), "{at}: inside its range");
+        if self.format >= 2 {
+            let earliest = msgs.iter().filter_map(|m| m.expires_at_ms).min();
+            assert_eq!(seg.expires_at, earliest, "{at}: expires_at is the earliest expiry");
+        }
+        Record { version, frame, value: msgs }
+    }
+
     /// Every message of a conversation, decoded: (seq, message).
     pub fn messages(&self, conv: u64) -> Vec<(u64, StoredMessage)> {
         let mut out = Vec::new();
-        for (first, last, epoch, body) in self.segments(conv) {
-            let key = self.conversation_key(conv, epoch);
-            let plain = open(&key, &ad(KIND_SEGMENT, &self.store_id, conv, epoch, first, last), &body)
-                .expect("segment opens");
-            let msgs: Vec<StoredMessage> = postcard::from_bytes(&plain).unwrap();
-            out.extend(msgs.into_iter().map(|m| (first + m.offset, m)));
+        for seg in self.segment_rows(conv) {
+            let msgs = self.open_segment(conv, &seg).value;
+            out.extend(msgs.into_iter().map(|m| (seg.first + m.offset, m)));
+        }
+        out
+    }
+
+    /// Opens every sealed value in the store: the master key, every
+    /// conversation key, metadata and segment.
+    pub fn read_all(&self) -> Vec<Envelope> {
+        let mut out = vec![Envelope { place: Place::master(), version: self.master_version, frame: None }];
+        for conv in self.conversation_ids() {
+            for epoch in self.key_epochs(conv) {
+                let k = self.key_record(conv, epoch);
+                out.push(Envelope { place: Place::key(conv, epoch), version: k.version, frame: k.frame });
+            }
+            let epoch = self.conversation(conv).epoch;
+            let m = self.meta_record(conv);
+            out.push(Envelope { place: Place::meta(conv, epoch), version: m.version, frame: m.frame });
+            for seg in self.segment_rows(conv) {
+                let s = self.open_segment(conv, &seg);
+                let place = Place::segment(conv, seg.epoch, seg.first, seg.last);
+                out.push(Envelope { place, version: s.version, frame: s.frame });
+            }
         }
         out
     }

@@ -1,0 +1,415 @@
+//! Compaction (docs/DESIGN.md, "Compaction"): merging small segments into
+//! compressed ones, dropping expired messages, resealing old key epochs and
+//! destroying their keys, in short transactions, then scrubbing.
+
+use std::time::Instant;
+
+use rusqlite::{OptionalExtension, params};
+
+use super::conversations::{ConvState, conversation_id};
+use super::segments::{self, COLUMNS, Keys, OpenSegment, SegmentRow};
+use super::{Ctx, Store, row, sidecar};
+use crate::error::{Error, Result};
+use crate::format::frame;
+use crate::format::records::StoredMessage;
+use crate::ids::{ConversationId, KeyEpoch};
+use crate::maintenance::{CompactOptions, CompactProgress, CompactReport};
+
+/// Most existing segments one transaction rewrites.
+const STEP_SEGMENTS: usize = 256;
+/// Most sealed bytes one transaction reads (at least one segment is read).
+const STEP_BYTES: usize = 4 << 20;
+
+/// What one transaction did.
+#[derive(Default)]
+struct Step {
+    rewritten: u64,
+    written: u64,
+    expired: u64,
+    keys_destroyed: u64,
+    /// The conversation has no work left.
+    done: bool,
+}
+
+/// Per-conversation position between transactions.
+struct Cursor {
+    c: ConversationId,
+    /// Next `first_seq` to look at among already-compacted segments.
+    old_from: u64,
+}
+
+impl Store {
+    /// Compacts the store: merges small segments into compressed segments of
+    /// the target size, removes expired messages from disk, reseals segments
+    /// of old key epochs under the current key and destroys the old keys,
+    /// then scrubs the file and the WAL.
+    ///
+    /// Each conversation is compacted in short transactions (at most 256
+    /// segments each), so reads and writes carry on meanwhile and a crash
+    /// loses nothing; a later call continues where this one stopped. With a
+    /// budget or a cancel flag, the report's `work_remains` says whether to
+    /// call again.
+    ///
+    /// A conversation that cannot be compacted because it is damaged is
+    /// skipped (run [`Store::verify`] to see why); the others are compacted.
+    /// Like the deleting operations, this returns [`Error::ScrubIncomplete`]
+    /// if another process kept the WAL from being emptied.
+    pub fn compact(&self, options: &CompactOptions) -> Result<CompactReport> {
+        check_targets(options)?;
+        let started = Instant::now();
+        let mut report = CompactReport { bytes_before: self.bytes_on_disk(), ..CompactReport::default() };
+        let todo = self.read(conversations_with_work)?;
+        let total = todo.len() as u64;
+        let mut compressor = frame::compressor();
+        let mut changed = false;
+
+        'conversations: for c in todo {
+            let mut cursor = Cursor { c, old_from: 0 };
+            loop {
+                let over_time = options.time_budget.is_some_and(|b| started.elapsed() >= b);
+                let over_segments = options.segment_budget.is_some_and(|b| report.segments_rewritten >= b);
+                if over_time || over_segments || options.cancelled() {
+                    report.work_remains = true;
+                    break 'conversations;
+                }
+                let step =
+                    match self.write(|ctx| compact_step(ctx, &mut cursor, options, compressor.as_mut())) {
+                        Ok(step) => step,
+                        // Deleted meanwhile, or damaged: leave it, carry on with the others.
+                        Err(Error::NotFound(_) | Error::Authentication { .. } | Error::Corrupt { .. }) => {
+                            break;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                changed |= step.rewritten > 0 || step.keys_destroyed > 0;
+                report.segments_rewritten += step.rewritten;
+                report.segments_written += step.written;
+                report.messages_expired += step.expired;
+                report.keys_destroyed += step.keys_destroyed;
+                if step.done {
+                    report.conversations_compacted += 1;
+                }
+                if let Some(progress) = &options.progress {
+                    progress(&CompactProgress {
+                        conversations_done: report.conversations_compacted,
+                        conversations_total: total,
+                        segments_rewritten: report.segments_rewritten,
+                    });
+                }
+                if step.done {
+                    break;
+                }
+            }
+        }
+        if changed {
+            self.scrub()?;
+        }
+        report.bytes_after = self.bytes_on_disk();
+        Ok(report)
+    }
+
+    /// Bytes of the database file and its WAL.
+    pub(crate) fn bytes_on_disk(&self) -> u64 {
+        let size = |p: &std::path::Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        size(&self.path) + size(&sidecar(&self.path, "-wal"))
+    }
+}
+
+fn check_targets(options: &CompactOptions) -> Result<()> {
+    if !(1..=CompactOptions::MAX_TARGET_MESSAGES).contains(&options.target_messages) {
+        return Err(Error::invalid(format!(
+            "target_messages must be 1..={}, not {}",
+            CompactOptions::MAX_TARGET_MESSAGES,
+            options.target_messages
+        )));
+    }
+    if !(1..=CompactOptions::MAX_TARGET_BYTES).contains(&options.target_bytes) {
+        return Err(Error::invalid(format!(
+            "target_bytes must be 1..={}, not {}",
+            CompactOptions::MAX_TARGET_BYTES,
+            options.target_bytes
+        )));
+    }
+    Ok(())
+}
+
+/// Conversations with work, from plaintext columns: segments appended since
+/// the last compaction, expired segments, or keys of older epochs.
+fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
+    let ids: Vec<i64> = ctx
+        .conn
+        .prepare_cached(
+            "SELECT c.id FROM conversation c WHERE
+               EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.first_seq > c.compacted_through)
+               OR EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?1)
+               OR EXISTS (SELECT 1 FROM conversation_key k WHERE k.conversation = c.id AND k.epoch < c.epoch)
+             ORDER BY c.id",
+        )?
+        .query_map([ctx.now], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    ids.into_iter().map(conversation_id).collect()
+}
+
+fn compacted_through(ctx: &Ctx<'_>, c: ConversationId) -> Result<u64> {
+    let rec = crate::format::envelope::Place::conversation_meta(c, KeyEpoch::FIRST).record();
+    ctx.conn
+        .prepare_cached("SELECT compacted_through FROM conversation WHERE id = ?1")?
+        .query_row([row::sql_int(c.get())?], |r| Ok(row::uint(r, 0, rec)))?
+}
+
+/// One transaction of work on one conversation: old segments that need
+/// resealing or expiring first, then the segments appended since the last
+/// compaction; then destroys keys no segment uses.
+fn compact_step(
+    ctx: &mut Ctx<'_>,
+    cursor: &mut Cursor,
+    options: &CompactOptions,
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+) -> Result<Step> {
+    let c = cursor.c;
+    let mut state = ConvState::load(ctx, c)?;
+    let through = compacted_through(ctx, c)?;
+    let mut step = Step::default();
+
+    let old = old_segments_needing_work(ctx, &state, cursor.old_from, through)?;
+    if let Some(last) = old.last() {
+        cursor.old_from = last.first.saturating_add(1);
+        rewrite_in_place(ctx, &mut state, old, compressor, &mut step)?;
+    } else {
+        let tail = tail_run(ctx, c, through, options.target_messages)?;
+        if let Some(last) = tail.last() {
+            let new_through = last.last.max(through);
+            merge_run(ctx, &mut state, tail, options, compressor, &mut step)?;
+            ctx.conn
+                .prepare_cached("UPDATE conversation SET compacted_through = ?2 WHERE id = ?1")?
+                .execute(params![row::sql_int(c.get())?, row::sql_int(new_through)?])?;
+        } else {
+            step.done = true;
+        }
+    }
+    state.message_count = state.message_count.saturating_sub(step.expired);
+    state.save(ctx, false)?;
+    step.keys_destroyed = destroy_unused_keys(ctx, &state)?;
+    Ok(step)
+}
+
+/// Reads segment rows from a query, stopping at `STEP_SEGMENTS` rows or
+/// `STEP_BYTES` of sealed bodies.
+fn collect_rows(
+    c: ConversationId,
+    rows: &mut rusqlite::Rows<'_>,
+    mut out: Vec<SegmentRow>,
+) -> Result<Vec<SegmentRow>> {
+    let mut bytes: usize = out.iter().map(|s| s.body.len()).sum();
+    while out.len() < STEP_SEGMENTS && (out.is_empty() || bytes < STEP_BYTES) {
+        let Some(r) = rows.next()? else { break };
+        let seg = SegmentRow::from_row(c, r)?;
+        bytes += seg.body.len();
+        out.push(seg);
+    }
+    Ok(out)
+}
+
+/// Already-compacted segments (`first_seq` in `from..=through`) under an
+/// older epoch or holding expired messages.
+fn old_segments_needing_work(
+    ctx: &Ctx<'_>,
+    state: &ConvState,
+    from: u64,
+    through: u64,
+) -> Result<Vec<SegmentRow>> {
+    let c = state.id;
+    let mut stmt = ctx.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM segment
+         WHERE conversation = ?1 AND first_seq >= ?2 AND first_seq <= ?3 AND (epoch < ?4 OR expires_at <= ?5)
+         ORDER BY first_seq"
+    ))?;
+    let mut rows = stmt.query(params![
+        row::sql_int(c.get())?,
+        row::sql_int(from)?,
+        row::sql_int(through)?,
+        state.epoch.get(),
+        ctx.now
+    ])?;
+    collect_rows(c, &mut rows, Vec::new())
+}
+
+/// The segments appended since the last compaction (up to a step's worth),
+/// preceded by the last compacted segment if it has room for more.
+fn tail_run(ctx: &Ctx<'_>, c: ConversationId, through: u64, target: usize) -> Result<Vec<SegmentRow>> {
+    let c_i = row::sql_int(c.get())?;
+    let through_i = row::sql_int(through)?;
+    let mut stmt = ctx.conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND first_seq > ?2 ORDER BY first_seq"
+    ))?;
+    let mut rows = stmt.query(params![c_i, through_i])?;
+    let Some(first) = rows.next()? else { return Ok(Vec::new()) };
+    let first = SegmentRow::from_row(c, first)?;
+    let previous = ctx
+        .conn
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND first_seq <= ?2
+             ORDER BY first_seq DESC LIMIT 1"
+        ))?
+        .query_row(params![c_i, through_i], |r| Ok(SegmentRow::from_row(c, r)))
+        .optional()?
+        .transpose()?
+        .filter(|p| p.count < target as u64);
+    let mut run: Vec<SegmentRow> = previous.into_iter().collect();
+    run.push(first);
+    collect_rows(c, &mut rows, run)
+}
+
+/// Opens a segment and drops its expired messages; counts them in `step`.
+fn open_live(ctx: &mut Ctx<'_>, keys: &mut Keys, seg: SegmentRow, step: &mut Step) -> Result<OpenSegment> {
+    let mut open = keys.open(ctx, seg)?;
+    let before = open.messages.len();
+    let now = ctx.now;
+    open.messages.retain(|m| !m.expired(now));
+    step.expired += (before - open.messages.len()) as u64;
+    step.rewritten += 1;
+    Ok(open)
+}
+
+/// Reseals each segment under the current epoch without its expired
+/// messages, keeping its range (or deletes it if nothing is left).
+fn rewrite_in_place(
+    ctx: &mut Ctx<'_>,
+    state: &mut ConvState,
+    segs: Vec<SegmentRow>,
+    mut compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+    step: &mut Step,
+) -> Result<()> {
+    let c = state.id;
+    let mut keys = Keys::new(c);
+    for seg in segs {
+        let open = open_live(ctx, &mut keys, seg, step)?;
+        if open.messages.is_empty() {
+            segments::remove(ctx, c, open.first)?;
+            continue;
+        }
+        let aead = state.reserve_seals(ctx, 1)?;
+        let range = (open.first, open.last);
+        let sealed =
+            segments::seal(ctx, &aead, c, state.epoch, range, &open.messages, compressor.as_deref_mut())?;
+        segments::update(ctx, c, &sealed)?;
+        step.written += 1;
+    }
+    Ok(())
+}
+
+/// Replaces a run of consecutive segments with segments packed to the
+/// targets, compressed and sealed under the current epoch.
+fn merge_run(
+    ctx: &mut Ctx<'_>,
+    state: &mut ConvState,
+    run: Vec<SegmentRow>,
+    options: &CompactOptions,
+    mut compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+    step: &mut Step,
+) -> Result<()> {
+    let c = state.id;
+    let mut keys = Keys::new(c);
+    // (seq, message) in sequence order.
+    let mut live: Vec<(u64, StoredMessage)> = Vec::new();
+    for seg in run {
+        let first = seg.first;
+        let open = open_live(ctx, &mut keys, seg, step)?;
+        segments::remove(ctx, c, first)?;
+        let base = open.first;
+        live.extend(open.messages.into_iter().map(|m| (base + m.offset, m)));
+    }
+    let chunks = pack(&live, options.target_messages, options.target_bytes);
+    if chunks.is_empty() {
+        return Ok(());
+    }
+    let aead = state.reserve_seals(ctx, chunks.len() as u64)?;
+    let mut rest = live;
+    for len in chunks.into_iter().rev() {
+        // Split from the end so each chunk is moved, not cloned.
+        let chunk = rest.split_off(rest.len() - len);
+        let (Some(&(first, _)), Some(&(last, _))) = (chunk.first(), chunk.last()) else { continue };
+        let messages: Vec<StoredMessage> =
+            chunk.into_iter().map(|(seq, m)| StoredMessage { offset: seq - first, ..m }).collect();
+        let sealed =
+            segments::seal(ctx, &aead, c, state.epoch, (first, last), &messages, compressor.as_deref_mut())?;
+        segments::insert(ctx, c, &sealed)?;
+        step.written += 1;
+    }
+    Ok(())
+}
+
+/// Greedy packing: the lengths of consecutive chunks of at most `max_count`
+/// messages and `max_bytes` of plaintext (a larger message alone).
+fn pack(messages: &[(u64, StoredMessage)], max_count: usize, max_bytes: usize) -> Vec<usize> {
+    let mut chunks = Vec::new();
+    let (mut count, mut bytes) = (0usize, 0usize);
+    for (_, m) in messages {
+        let len = m.approx_len();
+        if count > 0 && (count == max_count || bytes + len > max_bytes) {
+            chunks.push(count);
+            (count, bytes) = (0, 0);
+        }
+        count += 1;
+        bytes += len;
+    }
+    if count > 0 {
+        chunks.push(count);
+    }
+    chunks
+}
+
+/// Deletes the key rows of epochs older than the current one that no
+/// segment uses; returns how many.
+fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
+    let c_i = row::sql_int(state.id.get())?;
+    let rec = crate::format::envelope::Place::conversation_key(state.id, state.epoch).record();
+    let unused: Vec<KeyEpoch> = ctx
+        .conn
+        .prepare_cached(
+            "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch < ?2
+               AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.conversation = ?1 AND s.epoch = k.epoch)",
+        )?
+        .query_map(params![c_i, state.epoch.get()], |r| Ok(row::epoch(r, 0, rec)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .collect::<Result<_>>()?;
+    for &epoch in &unused {
+        ctx.conn
+            .prepare_cached("DELETE FROM conversation_key WHERE conversation = ?1 AND epoch = ?2")?
+            .execute(params![c_i, epoch.get()])?;
+        ctx.after_commit_destroy_key(state.id, epoch);
+    }
+    Ok(unused.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(len: usize) -> StoredMessage {
+        StoredMessage {
+            offset: 0,
+            external_id: None,
+            sender: String::new(),
+            sent_at_ms: 0,
+            text: "x".repeat(len),
+            reply_to: None,
+            edited_at_ms: None,
+            extra: Vec::new(),
+            expires_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn packing_respects_both_targets() {
+        let small: Vec<_> = (0..130).map(|i| (i, msg(8))).collect();
+        assert_eq!(pack(&small, 64, 1 << 20), vec![64, 64, 2]);
+        // 40 bytes each (8 + 32): 100 bytes fit two.
+        assert_eq!(pack(&small[..5], 64, 100), vec![2, 2, 1]);
+        // A message over the byte target goes alone.
+        let mixed = vec![(1, msg(8)), (2, msg(500)), (3, msg(8))];
+        assert_eq!(pack(&mixed, 64, 100), vec![1, 1, 1]);
+        assert!(pack(&[], 64, 100).is_empty());
+    }
+}

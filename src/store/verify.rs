@@ -1,0 +1,258 @@
+//! `Store::verify` (docs/DESIGN.md, "Verification"): opens every sealed
+//! value and cross-checks the plaintext columns, reporting every problem
+//! rather than stopping at the first.
+
+use rusqlite::params;
+
+use super::conversations::{ConvState, conversation_id, open_meta_with};
+use super::segments::{COLUMNS, Keys, SegmentRow};
+use super::{Ctx, Store, row};
+use crate::crypto::Aead;
+use crate::error::{Error, Result};
+use crate::ids::{ConversationId, KeyEpoch};
+use crate::maintenance::{Problem, ProblemKind, VerifyReport};
+
+/// Most `integrity_check` messages reported.
+const MAX_INTEGRITY_MESSAGES: i64 = 100;
+
+/// Tables whose rows belong to a conversation.
+const CHILD_TABLES: [&str; 4] = ["segment", "conversation_key", "recent_ref", "message_ref"];
+
+impl Store {
+    /// Checks the whole store and reports every problem found: SQLite's
+    /// integrity check; every key, metadata and segment opening with its key
+    /// at its place; segment contents matching their plaintext columns;
+    /// sequence ranges not overlapping; counts; keys for every epoch in use;
+    /// rows of conversations that do not exist.
+    ///
+    /// Each conversation is checked in its own read transaction, so writers
+    /// carry on meanwhile. Keys are unwrapped from the file, not taken from
+    /// the in-memory cache. A problem is a finding, not an error: the result
+    /// is `Err` only if the check itself could not run.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        let mut report = VerifyReport::default();
+        let ids = self.read(|ctx| {
+            whole_store(ctx, &mut report.problems)?;
+            let ids: Vec<i64> = ctx
+                .conn
+                .prepare_cached("SELECT id FROM conversation ORDER BY id")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(ids)
+        })?;
+        for id in ids {
+            let c = match conversation_id(id) {
+                Ok(c) => c,
+                Err(e) => {
+                    report.problems.push(problem(ProblemKind::Corrupt, None, None, None, e.to_string()));
+                    continue;
+                }
+            };
+            report.conversations += 1;
+            self.read(|ctx| conversation(ctx, c, &mut report))?;
+        }
+        Ok(report)
+    }
+}
+
+fn problem(
+    kind: ProblemKind,
+    conversation: Option<ConversationId>,
+    seqs: Option<(u64, u64)>,
+    epoch: Option<KeyEpoch>,
+    detail: impl Into<String>,
+) -> Problem {
+    Problem { kind, conversation, seqs, epoch, detail: detail.into() }
+}
+
+/// Turns an error about stored data into a problem; other errors (I/O,
+/// SQLite) stop the verification.
+fn as_problem(e: Error, c: Option<ConversationId>, seqs: Option<(u64, u64)>) -> Result<Problem> {
+    match e {
+        Error::Authentication { record } => Ok(problem(
+            ProblemKind::Authentication,
+            c,
+            seqs.or(record.seqs),
+            KeyEpoch::from_column(i64::from(record.epoch)),
+            format!("{record} does not open"),
+        )),
+        Error::Corrupt { record, detail } => Ok(problem(
+            ProblemKind::Corrupt,
+            c,
+            seqs.or(record.seqs),
+            KeyEpoch::from_column(i64::from(record.epoch)),
+            format!("{detail} (in {record})"),
+        )),
+        other => Err(other),
+    }
+}
+
+fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
+    let messages: Vec<String> = ctx
+        .conn
+        .prepare(&format!("PRAGMA integrity_check({MAX_INTEGRITY_MESSAGES})"))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for m in messages.into_iter().filter(|m| m != "ok") {
+        problems.push(problem(ProblemKind::Integrity, None, None, None, m));
+    }
+    for table in CHILD_TABLES {
+        let orphans: Vec<i64> = ctx
+            .conn
+            .prepare(&format!(
+                "SELECT DISTINCT conversation FROM {table}
+                 WHERE conversation NOT IN (SELECT id FROM conversation) ORDER BY conversation"
+            ))?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for id in orphans {
+            let c = u64::try_from(id).ok().map(ConversationId::from_raw);
+            problems.push(problem(
+                ProblemKind::Orphan,
+                c,
+                None,
+                None,
+                format!("{table} rows belong to conversation {id}, which does not exist"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks one conversation: keys, metadata, segments, counts, index rows.
+fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport) -> Result<()> {
+    let some = Some(c);
+    let state = match ConvState::load(ctx, c) {
+        Ok(s) => s,
+        // Deleted since the list was read.
+        Err(Error::NotFound(_)) => return Ok(()),
+        Err(e) => {
+            report.problems.push(as_problem(e, some, None)?);
+            return Ok(());
+        }
+    };
+    let c_i = row::sql_int(c.get())?;
+
+    // Keys, unwrapped from their rows.
+    let rec = crate::format::envelope::Place::conversation_key(c, state.epoch).record();
+    let wrapped: Vec<(KeyEpoch, Vec<u8>)> = ctx
+        .conn
+        .prepare("SELECT epoch, wrapped FROM conversation_key WHERE conversation = ?1 ORDER BY epoch")?
+        .query_map([c_i], |r| Ok((row::epoch(r, 0, rec), row::blob(r, 1, rec))))?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .map(|(e, w)| Ok((e?, w?)))
+        .collect::<Result<_>>()?;
+    let mut aeads: Vec<(KeyEpoch, Aead)> = Vec::new();
+    for (epoch, w) in wrapped {
+        match ctx.store.subkeys().unwrap_conversation_key(ctx.store.sealer(), c, epoch, w) {
+            Ok(key) => aeads.push((epoch, Aead::new(&key))),
+            Err(e) => report.problems.push(as_problem(e, some, None)?),
+        }
+    }
+
+    // Metadata, under the current epoch.
+    match aeads.iter().find(|(e, _)| *e == state.epoch) {
+        None => report.problems.push(problem(
+            ProblemKind::MissingKey,
+            some,
+            None,
+            Some(state.epoch),
+            "the conversation's current key epoch has no key",
+        )),
+        Some((_, aead)) => {
+            let sealed: Option<Vec<u8>> = ctx
+                .conn
+                .prepare("SELECT meta FROM conversation WHERE id = ?1")?
+                .query_row([c_i], |r| Ok(r.get_ref(0)?.as_blob().ok().map(<[u8]>::to_vec)))?;
+            let opened = match sealed {
+                Some(sealed) => open_meta_with(ctx, aead, c, state.epoch, sealed).map(drop),
+                None => Err(Error::corrupt(rec, "metadata is not a blob")),
+            };
+            if let Err(e) = opened {
+                report.problems.push(as_problem(e, some, None)?);
+            }
+        }
+    }
+    let have_key: Vec<KeyEpoch> = aeads.iter().map(|(e, _)| *e).collect();
+    let mut keys = Keys::fixed(c, aeads);
+
+    // Segments, in order.
+    let conn = ctx.conn;
+    let mut stmt =
+        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE conversation = ?1 ORDER BY first_seq"))?;
+    let mut rows = stmt.query([c_i])?;
+    let mut previous_last: Option<u64> = None;
+    let mut counted: u64 = 0;
+    while let Some(r) = rows.next()? {
+        let seg = match SegmentRow::from_row(c, r) {
+            Ok(seg) => seg,
+            Err(e) => {
+                report.problems.push(as_problem(e, some, None)?);
+                continue;
+            }
+        };
+        report.segments += 1;
+        let range = Some((seg.first, seg.last));
+        if previous_last.is_some_and(|p| seg.first <= p) {
+            report.problems.push(problem(
+                ProblemKind::Overlap,
+                some,
+                range,
+                None,
+                "overlaps the previous segment's range",
+            ));
+        }
+        if seg.last >= state.next_seq {
+            report.problems.push(problem(
+                ProblemKind::Overlap,
+                some,
+                range,
+                None,
+                format!("ends past the next sequence number {}", state.next_seq),
+            ));
+        }
+        previous_last = Some(previous_last.map_or(seg.last, |p| p.max(seg.last)));
+        counted += seg.count;
+        if !have_key.contains(&seg.epoch) {
+            report.problems.push(problem(
+                ProblemKind::MissingKey,
+                some,
+                range,
+                Some(seg.epoch),
+                "the segment's key epoch has no key",
+            ));
+            continue;
+        }
+        match keys.open(ctx, seg) {
+            Ok(open) => report.messages += open.messages.len() as u64,
+            Err(e) => report.problems.push(as_problem(e, some, range)?),
+        }
+    }
+    if counted != state.message_count {
+        report.problems.push(problem(
+            ProblemKind::CountMismatch,
+            some,
+            None,
+            None,
+            format!("message_count is {}, the segments hold {counted}", state.message_count),
+        ));
+    }
+
+    // Index rows pointing past the conversation's end.
+    for table in ["recent_ref", "message_ref"] {
+        let past: i64 = conn
+            .prepare(&format!("SELECT COUNT(*) FROM {table} WHERE conversation = ?1 AND seq >= ?2"))?
+            .query_row(params![c_i, row::sql_int(state.next_seq)?], |r| r.get(0))?;
+        if past > 0 {
+            report.problems.push(problem(
+                ProblemKind::Corrupt,
+                some,
+                None,
+                None,
+                format!("{past} {table} rows point past the next sequence number {}", state.next_seq),
+            ));
+        }
+    }
+    Ok(())
+}

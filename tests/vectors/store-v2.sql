@@ -1,0 +1,69 @@
+-- chatvault store format 2: a test vector (see tests/format_spec.rs).
+-- Passphrase: "chatvault format vector", Argon2id m=19456 KiB, t=2, p=1.
+-- Built with the clock at 1750000000000 ms; read it with that clock.
+PRAGMA application_id = 1129729108;
+PRAGMA user_version = 2;
+CREATE TABLE store (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id    BLOB    NOT NULL,
+  kdf         INTEGER NOT NULL,
+  kdf_salt    BLOB,
+  kdf_m_kib   INTEGER,
+  kdf_t       INTEGER,
+  kdf_p       INTEGER,
+  master      BLOB    NOT NULL
+);
+CREATE TABLE conversation (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  ext_hash  BLOB UNIQUE,
+  epoch     INTEGER NOT NULL,
+  seals     INTEGER NOT NULL,
+  next_seq  INTEGER NOT NULL,
+  message_count INTEGER NOT NULL,
+  activity  INTEGER NOT NULL,
+  meta      BLOB    NOT NULL,
+  compacted_through INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conversation_by_activity ON conversation (activity);
+CREATE TABLE conversation_key (
+  conversation INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  wrapped      BLOB    NOT NULL,
+  PRIMARY KEY (conversation, epoch)
+) WITHOUT ROWID;
+CREATE TABLE segment (
+  conversation INTEGER NOT NULL,
+  first_seq    INTEGER NOT NULL,
+  last_seq     INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  body         BLOB    NOT NULL,
+  expires_at   INTEGER,
+  PRIMARY KEY (conversation, first_seq)
+) WITHOUT ROWID;
+CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE recent_ref (
+  conversation INTEGER NOT NULL,
+  seq          INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  PRIMARY KEY (conversation, seq)
+) WITHOUT ROWID;
+CREATE TABLE message_ref (
+  conversation INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  seq          INTEGER NOT NULL,
+  PRIMARY KEY (conversation, ext_hash)
+) WITHOUT ROWID;
+INSERT INTO store VALUES (1, X'034fa5192c32878c80aa055ccf12b7a5', 1, X'2555c3dadab1a4813f82d16947e9e771', 19456, 2, 1, X'02d904641a689c027db82a16f2590045e89e03ac0d7c454fb6fd82ef9a03fce6f2528cc343ccc7d859e831db1e6d900a483727abe91cd0b77fc611fe0e');
+INSERT INTO conversation VALUES (1, X'ffb5bc6a0a3f6ab0b338e03ef71b07ef', 0, 10, 8, 5, 10, X'02f680eee2d6c5af0f9293b6ca01dd18aa72955830626ad34f803e5d4707bfa497b384ed74cc19ba58bc41ea467fac3f28455586540bcc6584944ef9bd858f7944709e7934d023131e2ecaa382a9e43f1834017fe2', 6);
+INSERT INTO conversation VALUES (2, NULL, 1, 8, 17, 14, 12, X'02046488fdfe2dc3176527d368601c6a745fc8e3963366ba49b15153ca109a37243a32f0e710da1dde6211e31b2df1700d2f788d98f2add8ea4543', 14);
+INSERT INTO conversation_key VALUES (1, 0, X'02c1a1f7760a7f79e965668010e124f1430879433b60da300a58d61664e22273e9f8f8ee7758d3d57b39177149f6f85de47d4af61cd1ff2552bb642ac3');
+INSERT INTO conversation_key VALUES (2, 1, X'02c2a292adbec1657d5614a86a3fbda2a69c7bc8e2c7ef84698152cfa9570d9b7353adb3b03dc535c5170de18d3c5883bd42fd148876c190c07f985a79');
+INSERT INTO segment VALUES (1, 1, 5, 0, 4, X'0274a0ce210e13599e7076a73b1fdfd266061a1548d6990792e50df670b1a99a8e630429bf6c5ac3c23f61c9ca4cae010300e5e2a504da715dedcb53e99cce4ae8d58aa29be1e7278f7efcb78cd248998f69686c1cee8e59eca8f8aaf2a94fc0692b517a49952c1f47c29abeefaa6eba9561e8a23e9d9e3009a64dda30012b6c4ed26f0aa69819dd3160e5bc5dd33d6902ac18258458f941677217574789b332a89c53297a2c853fab915e8434', 4102444800000);
+INSERT INTO segment VALUES (1, 7, 7, 0, 1, X'02c3406acc8f2270fd26a1754882f77f68672b27063926ca1b5f7d4f0a84e522cb557ad73b3d4ed0c93e42713707a4d13553f588474d272cd94c75f5865348f892f46a9c97', NULL);
+INSERT INTO segment VALUES (2, 1, 13, 1, 12, X'02704f5deccc283b7c674fbcfe982b0cea2883dc95887adc330b491bbd87209eb72fa0250055e4254a08bcdadefec4aea3909d5a44f2b01f905902086ba679d038880dd362ea1338f58c0b3880c4d0262732ee1a59409bd88bbd768d9e5a59b6551fcf247bbcd82ae03a45e1e7354fc296abf5fb9f399d65318bfe13a2d7f662b1259086b678630acea7ab985de848da356afe8e814de02c9bd6045129beb3e7f0bfeccccd4e0b893c95905f686f55d121cc4b4207230788ea7b428c760dfbd49a744a422312e929e8b8329cf19ab08012393a6e9f47aa1c85eef93eae1bd10bb73148743821288a1c216bff5844e17c4bea5c6680c5c25ac19744502a', 4102444800000);
+INSERT INTO segment VALUES (2, 15, 15, 1, 1, X'026be8b8bf6938500a3641cf451f10ce66703dd9c3a0fffc6331c2b7f654c36bfb39e4e178c607f6be9582e55044bb15447a0485ea011dd81cf84e44d815c4752e8b86a53f239a6b386da4e139', 4853600001000);
+INSERT INTO segment VALUES (2, 16, 16, 1, 1, X'021d51d28a8dd5e0773f8e0af4eb0a5c53d7f02755ec00647dfa837d659d68418da470c87d2035fa2575bf7891b7000d7dddaa320fe8a75f7f97b3a00722c1a867f87c5be0ad1b919a', 1749999999999);
+INSERT INTO recent_ref VALUES (1, 1, X'2c083adea05bd1d5f80abd02bf30b7e5');
+INSERT INTO recent_ref VALUES (1, 6, X'7d3c488e8a791300af87156dee65a8c9');
+INSERT INTO sqlite_sequence VALUES ('conversation', 2);
