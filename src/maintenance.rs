@@ -131,6 +131,10 @@ pub struct CompactReport {
     /// Whether work is left because a budget ran out or it was cancelled:
     /// call `compact` again to continue.
     pub work_remains: bool,
+    /// Conversations left alone because a sealed value in them does not open
+    /// or is damaged: their expired messages and old keys stay until they
+    /// are repaired or deleted. [`crate::Store::verify`] says what is wrong.
+    pub conversations_skipped: Vec<ConversationId>,
 }
 
 /// What [`crate::Store::verify`] found.

@@ -46,7 +46,9 @@ pub(crate) fn frame(
     record: &[u8],
     compressor: Option<&mut zstd::bulk::Compressor<'static>>,
 ) -> Option<Zeroizing<Vec<u8>>> {
-    if let Some(compressor) = compressor {
+    // A reader refuses zstd frames declaring more than MAX_DECODED, so a
+    // larger record (a segment of several big messages) is stored as is.
+    if let Some(compressor) = compressor.filter(|_| record.len() <= MAX_DECODED) {
         let bound = zstd::zstd_safe::compress_bound(record.len());
         // Sized for the worst case up front, so the buffer never reallocates
         // (which would leave an unwiped copy) and padding fits in place.
@@ -214,6 +216,17 @@ mod tests {
             f.resize(padme(f.len()), 0);
             assert_eq!(unframe(&f).is_ok(), ok);
         }
+    }
+
+    #[test]
+    fn records_too_large_to_decompress_are_stored_uncompressed() {
+        let big = vec![b'a'; MAX_DECODED + 1];
+        let mut c = compressor().unwrap();
+        let f = frame(&big, Some(&mut c)).unwrap();
+        assert_eq!(f[0], CODEC_STORED);
+        assert_eq!(unframe(&f).unwrap().bytes(), &big[..]);
+        let fits = vec![b'a'; MAX_DECODED];
+        assert_eq!(frame(&fits, Some(&mut c)).unwrap()[0], CODEC_ZSTD);
     }
 
     #[test]

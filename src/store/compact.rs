@@ -75,11 +75,20 @@ impl Store {
                 let step =
                     match self.write(|ctx| compact_step(ctx, &mut cursor, options, compressor.as_mut())) {
                         Ok(step) => step,
-                        // Deleted meanwhile, or damaged: leave it, carry on with the others.
-                        Err(Error::NotFound(_) | Error::Authentication { .. } | Error::Corrupt { .. }) => {
+                        // Deleted meanwhile: nothing to do.
+                        Err(Error::NotFound(_)) => break,
+                        // Damaged: leave it, say so, carry on with the others.
+                        Err(Error::Authentication { .. } | Error::Corrupt { .. }) => {
+                            report.conversations_skipped.push(c);
                             break;
                         }
-                        Err(e) => return Err(e),
+                        Err(e) => {
+                            // Scrub what committed before the failure, if possible.
+                            if changed {
+                                let _ = self.scrub();
+                            }
+                            return Err(e);
+                        }
                     };
                 changed |= step.rewritten > 0 || step.keys_destroyed > 0;
                 report.segments_rewritten += step.rewritten;
@@ -176,7 +185,9 @@ fn compact_step(
         cursor.old_from = last.first.saturating_add(1);
         rewrite_in_place(ctx, &mut state, old, compressor, &mut step)?;
     } else {
-        let tail = tail_run(ctx, c, through, options.target_messages)?;
+        // The compacted part is done for this call: later steps skip it.
+        cursor.old_from = through.saturating_add(1);
+        let tail = tail_run(ctx, c, through, options)?;
         if let Some(last) = tail.last() {
             let new_through = last.last.max(through);
             merge_run(ctx, &mut state, tail, options, compressor, &mut step)?;
@@ -235,8 +246,14 @@ fn old_segments_needing_work(
 }
 
 /// The segments appended since the last compaction (up to a step's worth),
-/// preceded by the last compacted segment if it has room for more.
-fn tail_run(ctx: &Ctx<'_>, c: ConversationId, through: u64, target: usize) -> Result<Vec<SegmentRow>> {
+/// preceded by the last compacted segment if it has room for more (fewer
+/// messages than the target, and a sealed size below the byte target).
+fn tail_run(
+    ctx: &Ctx<'_>,
+    c: ConversationId,
+    through: u64,
+    options: &CompactOptions,
+) -> Result<Vec<SegmentRow>> {
     let c_i = row::sql_int(c.get())?;
     let through_i = row::sql_int(through)?;
     let mut stmt = ctx.conn.prepare_cached(&format!(
@@ -254,7 +271,7 @@ fn tail_run(ctx: &Ctx<'_>, c: ConversationId, through: u64, target: usize) -> Re
         .query_row(params![c_i, through_i], |r| Ok(SegmentRow::from_row(c, r)))
         .optional()?
         .transpose()?
-        .filter(|p| p.count < target as u64);
+        .filter(|p| p.count < options.target_messages as u64 && p.body.len() < options.target_bytes);
     let mut run: Vec<SegmentRow> = previous.into_iter().collect();
     run.push(first);
     collect_rows(c, &mut rows, run)
