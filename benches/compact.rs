@@ -10,11 +10,11 @@ mod setup;
 
 use std::path::Path;
 
-use chatvault::{CompactOptions, Durability, MessageId, NewConversation, Page, Store, StoreKey};
+use chatvault::{CompactOptions, Durability, NewConversation, Store, StoreKey};
 use chatvault_corpus::MessageSpec;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use plain::Plain;
-use setup::{BATCH, SEED, baseline, corpus, new_message, options, plain_new, vault};
+use setup::{BATCH, SEED, baseline, corpus, new_message, options, page_group, plain_new, vault};
 
 fn size(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
@@ -129,31 +129,8 @@ fn pages(c: &mut Criterion) {
     }
 
     for (name, deep) in [("compacted_page_latest_50", None), ("compacted_page_deep_50", Some(1_000u64))] {
-        let mut g = c.benchmark_group(name);
-        g.throughput(Throughput::Elements(50));
-        for (label, store, conv) in
-            [("chatvault_before", &raw, convs[0]), ("chatvault_after", &compacted, convs[1])]
-        {
-            let page = match deep {
-                None => Page::latest(50),
-                Some(seq) => Page::before(MessageId::new(conv, seq), 50),
-            };
-            g.bench_function(BenchmarkId::from_parameter(label), |b| {
-                b.iter(|| {
-                    let got = store.messages(conv, page).unwrap();
-                    assert_eq!(got.len(), 50);
-                    got
-                })
-            });
-        }
-        g.bench_function(BenchmarkId::from_parameter("sqlite"), |b| {
-            b.iter(|| {
-                let got = plain.page(p, deep.map(|s| s as i64), 50);
-                assert_eq!(got.len(), 50);
-                got
-            })
-        });
-        g.finish();
+        let variants = [("chatvault_before", &raw, convs[0]), ("chatvault_after", &compacted, convs[1])];
+        page_group(c, name, deep, &variants, &plain, p);
     }
 }
 

@@ -8,11 +8,11 @@ mod plain;
 #[path = "common/setup.rs"]
 mod setup;
 
-use chatvault::{Durability, MessageId, NewConversation, Page, Store, StoreKey};
+use chatvault::{Durability, NewConversation, Store, StoreKey};
 use chatvault_corpus::MessageSpec;
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use plain::Plain;
-use setup::{BATCH, SEED, baseline, corpus, new_message, options, plain_new, sync_name, vault};
+use setup::{BATCH, SEED, baseline, corpus, new_message, options, page_group, plain_new, sync_name, vault};
 
 fn ingest(c: &mut Criterion) {
     let corpus = corpus(200_000);
@@ -136,29 +136,8 @@ fn pages(c: &mut Criterion) {
     }
 
     for (name, deep) in [("page_latest_50", None), ("page_deep_50", Some(1_000u64))] {
-        let mut g = c.benchmark_group(name);
-        g.throughput(Throughput::Elements(50));
-        for (label, conv) in [("chatvault_live", live), ("chatvault_synced", synced)] {
-            let page = match deep {
-                None => Page::latest(50),
-                Some(seq) => Page::before(MessageId::new(conv, seq), 50),
-            };
-            g.bench_function(BenchmarkId::from_parameter(label), |b| {
-                b.iter(|| {
-                    let got = store.messages(conv, page).unwrap();
-                    assert_eq!(got.len(), 50);
-                    got
-                })
-            });
-        }
-        g.bench_function(BenchmarkId::from_parameter("sqlite"), |b| {
-            b.iter(|| {
-                let got = plain.page(p, deep.map(|s| s as i64), 50);
-                assert_eq!(got.len(), 50);
-                got
-            })
-        });
-        g.finish();
+        let variants = [("chatvault_live", &store, live), ("chatvault_synced", &store, synced)];
+        page_group(c, name, deep, &variants, &plain, p);
     }
 }
 

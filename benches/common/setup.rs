@@ -4,8 +4,11 @@
 
 use std::path::Path;
 
-use chatvault::{ConversationId, Durability, NewConversation, NewMessage, Store, StoreKey, StoreOptions};
+use chatvault::{
+    ConversationId, Durability, MessageId, NewConversation, NewMessage, Page, Store, StoreKey, StoreOptions,
+};
 use chatvault_corpus::{ConversationSpec, MessageSpec};
+use criterion::{BenchmarkId, Criterion, Throughput};
 
 use super::plain::{Plain, PlainNew};
 
@@ -109,4 +112,40 @@ pub fn baseline(dir: &Path, corpus: &Corpus, durability: Durability) -> (Plain, 
         .map(|c| plain.create_conversation(&c.external_id, &c.title, &c.members.join(","), c.created_at_ms))
         .collect();
     (plain, ids)
+}
+
+/// One criterion group of 50-message page reads: the newest page, or with
+/// `deep` the page before that sequence number, for each chatvault variant
+/// (label, store, conversation) and for plaintext SQLite's conversation `p`.
+pub fn page_group(
+    c: &mut Criterion,
+    name: &str,
+    deep: Option<u64>,
+    variants: &[(&str, &Store, ConversationId)],
+    plain: &Plain,
+    p: i64,
+) {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(50));
+    for &(label, store, conv) in variants {
+        let page = match deep {
+            None => Page::latest(50),
+            Some(seq) => Page::before(MessageId::new(conv, seq), 50),
+        };
+        g.bench_function(BenchmarkId::from_parameter(label), |b| {
+            b.iter(|| {
+                let got = store.messages(conv, page).unwrap();
+                assert_eq!(got.len(), 50);
+                got
+            })
+        });
+    }
+    g.bench_function(BenchmarkId::from_parameter("sqlite"), |b| {
+        b.iter(|| {
+            let got = plain.page(p, deep.map(|s| s as i64), 50);
+            assert_eq!(got.len(), 50);
+            got
+        })
+    });
+    g.finish();
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id};
 use super::segments::{self, COLUMNS, Keys, OpenSegment, SegmentRow};
@@ -262,15 +262,7 @@ fn tail_run(
     let mut rows = stmt.query(params![c_i, through_i])?;
     let Some(first) = rows.next()? else { return Ok(Vec::new()) };
     let first = SegmentRow::from_row(c, first)?;
-    let previous = ctx
-        .conn
-        .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND first_seq <= ?2
-             ORDER BY first_seq DESC LIMIT 1"
-        ))?
-        .query_row(params![c_i, through_i], |r| Ok(SegmentRow::from_row(c, r)))
-        .optional()?
-        .transpose()?
+    let previous = segments::at_or_before(ctx, c, through)?
         .filter(|p| p.count < options.target_messages as u64 && p.body.len() < options.target_bytes);
     let mut run: Vec<SegmentRow> = previous.into_iter().collect();
     run.push(first);

@@ -164,12 +164,19 @@ impl Store {
 
     /// One message.
     pub fn message(&self, m: MessageId) -> Result<Message> {
+        let c = m.conversation();
+        let not_found = || Error::NotFound(Missing::Message(m));
         self.read(|ctx| {
-            let (open, _) = segments::open_containing(ctx, m)?;
+            let seg = segments::containing(ctx, c, m.seq())?.ok_or_else(not_found)?;
+            let rec = seg.place(c).record();
             let now = ctx.now;
-            open.into_messages(m.conversation(), now)
-                .find(|found| found.id == m)
-                .ok_or(Error::NotFound(Missing::Message(m)))
+            // Only the one message is copied out of the segment.
+            Keys::new(c).open_view(ctx, seg, |first, views| {
+                let v = views.iter().find(|v| first + v.offset == m.seq() && !v.expired(now));
+                let v = v.ok_or_else(not_found)?;
+                segments::view_to_message(c, first, v)
+                    .ok_or_else(|| Error::corrupt(rec, "a string is not UTF-8"))
+            })
         })
     }
 

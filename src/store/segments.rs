@@ -69,27 +69,6 @@ impl OpenSegment {
         let offset = seq.checked_sub(self.first)?;
         self.messages.binary_search_by_key(&offset, |m| m.offset).ok()
     }
-
-    /// Turns the segment's messages that have not expired at `now` into API
-    /// messages, without copying.
-    pub(crate) fn into_messages(
-        self,
-        c: ConversationId,
-        now: i64,
-    ) -> impl DoubleEndedIterator<Item = Message> {
-        let first = self.first;
-        self.messages.into_iter().filter(move |m| !m.expired(now)).map(move |m| Message {
-            id: MessageId::new(c, first + m.offset),
-            external_id: m.external_id,
-            sender: m.sender,
-            sent_at_ms: m.sent_at_ms,
-            text: m.text,
-            reply_to: m.reply_to.map(|r| MessageId::new(c, r)),
-            edited_at_ms: m.edited_at_ms,
-            extra: m.extra,
-            expires_at_ms: m.expires_at_ms,
-        })
-    }
 }
 
 /// The AEADs one operation needs, by epoch, so a page spanning many
@@ -190,21 +169,24 @@ pub(crate) fn view_to_message(c: ConversationId, first: u64, v: &MessageView<'_>
     })
 }
 
-/// The segment holding `seq`, if any.
-pub(crate) fn containing(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<Option<SegmentRow>> {
+/// The last segment of `c` starting at or before `seq`, if any.
+pub(crate) fn at_or_before(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<Option<SegmentRow>> {
     let (Some(row_id), Ok(seq_i)) = (c.row(), i64::try_from(seq)) else {
         return Ok(None);
     };
-    let seg = ctx
-        .conn
+    ctx.conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND first_seq <= ?2
              ORDER BY first_seq DESC LIMIT 1"
         ))?
         .query_row(params![row_id, seq_i], |r| Ok(SegmentRow::from_row(c, r)))
         .optional()?
-        .transpose()?;
-    Ok(seg.filter(|s| s.contains(seq)))
+        .transpose()
+}
+
+/// The segment holding `seq`, if any.
+pub(crate) fn containing(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<Option<SegmentRow>> {
+    Ok(at_or_before(ctx, c, seq)?.filter(|s| s.contains(seq)))
 }
 
 /// Finds and opens the segment holding message `m`; `NotFound` if there is
