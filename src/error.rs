@@ -17,9 +17,51 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The root key or passphrase does not open this store.
-    #[error("wrong key or passphrase for this store (or its key header was tampered with)")]
+    /// The key or passphrase does not open this store or archive.
+    #[error("wrong key or passphrase (or the key header of the store or archive was tampered with)")]
     WrongKey,
+
+    /// The data given to an import or an inspection is not a chatvault archive.
+    #[error("this is not a chatvault archive (its first bytes are not an archive header)")]
+    NotAnArchive,
+
+    /// The archive was made by a newer chatvault.
+    #[error("archive version {found} is newer than this chatvault reads ({supported}): upgrade chatvault")]
+    UnsupportedArchiveVersion {
+        /// The version in the archive's header.
+        found: u16,
+        /// The newest archive version this build reads.
+        supported: u16,
+    },
+
+    /// Part of an archive failed authentication: it was modified, its
+    /// chunks were reordered, duplicated or dropped, a chunk came from
+    /// another archive, bytes were appended, or it was cut inside a chunk.
+    /// Nothing was imported.
+    #[error("{} failed authentication: the archive was modified, reordered, spliced or cut; nothing was imported (make the archive again from its source)", .chunk.map_or_else(|| "the archive header".to_owned(), |i| format!("archive chunk {i}")))]
+    ArchiveTampered {
+        /// The chunk that failed (counting from 0), or `None` for the header.
+        chunk: Option<u64>,
+    },
+
+    /// The archive ends before its final chunk: it was cut short, for
+    /// example by an interrupted copy. Nothing was imported.
+    #[error(
+        "the archive is incomplete: it ends after {chunks} whole chunks, before its final chunk (copy it again from its source); nothing was imported"
+    )]
+    ArchiveTruncated {
+        /// How many chunks were read and authenticated.
+        chunks: u64,
+    },
+
+    /// The archive authenticated but its contents break the format's rules
+    /// (docs/FORMAT.md): only a faulty program holding the archive's key
+    /// could have written it. Also a header field out of range.
+    #[error("the archive is invalid: {detail}; nothing was imported")]
+    ArchiveCorrupt {
+        /// The rule it broke.
+        detail: String,
+    },
 
     /// The file exists but is not a chatvault store.
     #[error("{path} is not a chatvault store")]

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, Aead, Key32};
 use crate::error::{Error, Result};
+use crate::format::archive;
 use crate::format::envelope::{self, Place, STORE_ID_LEN};
 use crate::ids::{ConversationId, KeyEpoch};
 
@@ -21,6 +22,11 @@ const LABEL_ID: &[u8] = b"chatvault v1 external-id hmac";
 const HASH_CONVERSATION: &[u8] = b"conversation\0";
 /// Keyed-hash domain of message external ids.
 const HASH_MESSAGE: &[u8] = b"message\0";
+/// Keyed-hash domain of an imported message without external id, by its
+/// sender and time (docs/FORMAT.md, "Importing").
+const HASH_CONTENT: &[u8] = b"content\0";
+/// Keyed-hash domain of an imported conversation's origin (docs/FORMAT.md, "Importing").
+const HASH_ORIGIN: &[u8] = b"origin\0";
 
 /// Seals allowed under one conversation key before the store starts a new
 /// epoch: 2^32 random 96-bit nonces is NIST's bound, less a margin.
@@ -102,7 +108,7 @@ impl KdfParams {
     /// treated as damage, so a tampered header cannot exhaust memory at open.
     pub const MAX: KdfParams = KdfParams { memory_kib: 4 * 1024 * 1024, iterations: 64, parallelism: 16 };
 
-    fn within_bounds(&self) -> bool {
+    pub(crate) fn within_bounds(&self) -> bool {
         (Self::MIN.memory_kib..=Self::MAX.memory_kib).contains(&self.memory_kib)
             && (Self::MIN.iterations..=Self::MAX.iterations).contains(&self.iterations)
             && (Self::MIN.parallelism..=Self::MAX.parallelism).contains(&self.parallelism)
@@ -184,6 +190,99 @@ impl KdfHeader {
     }
 }
 
+impl StoreKey {
+    /// How an archive made with this key derives its secret: checks a
+    /// passphrase and its parameters as [`KdfHeader::fresh`] does.
+    pub(crate) fn archive_kdf(&self) -> Result<archive::Kdf> {
+        match &self.0 {
+            KeySource::Raw(_) => Ok(archive::Kdf::Raw),
+            KeySource::Passphrase { passphrase, params } => {
+                if passphrase.is_empty() {
+                    return Err(Error::invalid("the passphrase is empty"));
+                }
+                if !params.within_bounds() {
+                    return Err(Error::invalid(format!(
+                        "Argon2id parameters {params:?} are outside {:?}..={:?}",
+                        KdfParams::MIN,
+                        KdfParams::MAX
+                    )));
+                }
+                Ok(archive::Kdf::Argon2id {
+                    memory_kib: params.memory_kib,
+                    iterations: params.iterations,
+                    parallelism: params.parallelism,
+                })
+            }
+        }
+    }
+}
+
+/// The keys of one archive (docs/FORMAT.md, "Keys"), derived from its
+/// secret and salt.
+pub(crate) struct ArchiveKeys {
+    secret: Key32,
+    salt: [u8; archive::SALT_LEN],
+}
+
+impl ArchiveKeys {
+    /// Derives the archive secret `S` from `key` as `kdf` says. A raw key
+    /// for a passphrase archive (or the reverse) is the wrong key; Argon2id
+    /// parameters outside the store's bounds are damage.
+    pub(crate) fn derive(key: &StoreKey, kdf: archive::Kdf, salt: [u8; archive::SALT_LEN]) -> Result<Self> {
+        if let archive::Kdf::Argon2id { memory_kib, iterations, parallelism } = kdf {
+            let params = KdfParams { memory_kib, iterations, parallelism };
+            if !params.within_bounds() {
+                return Err(Error::ArchiveCorrupt {
+                    detail: format!("Argon2id parameters {params:?} are out of range"),
+                });
+            }
+        }
+        let secret = match (kdf, &key.0) {
+            (archive::Kdf::Raw, KeySource::Raw(k)) => {
+                let mut s = Key32::from_bytes([0; 32]);
+                s.expose_mut().copy_from_slice(k.expose());
+                s
+            }
+            (
+                archive::Kdf::Argon2id { memory_kib, iterations, parallelism },
+                KeySource::Passphrase { passphrase, .. },
+            ) => crypto::argon2id(passphrase.as_bytes(), &salt, memory_kib, iterations, parallelism)?,
+            _ => return Err(Error::WrongKey),
+        };
+        Ok(ArchiveKeys { secret, salt })
+    }
+
+    fn subkey(&self, label: &[u8]) -> Key32 {
+        crypto::hkdf_sha256(&self.secret, &self.salt, label)
+    }
+
+    /// The header's `key_check` field.
+    pub(crate) fn key_check(&self) -> [u8; archive::KEY_CHECK_LEN] {
+        let k = self.subkey(archive::LABEL_CHECK);
+        let mut out = [0u8; archive::KEY_CHECK_LEN];
+        out.copy_from_slice(&k.expose()[..archive::KEY_CHECK_LEN]);
+        out
+    }
+
+    /// The MAC of the header's first 88 bytes.
+    pub(crate) fn header_mac(&self, header: &[u8]) -> [u8; archive::MAC_LEN] {
+        crypto::hmac_sha256(&self.subkey(archive::LABEL_HEADER), header)
+    }
+
+    /// Whether `mac` is the MAC of `header`, compared in constant time.
+    pub(crate) fn header_mac_matches(&self, header: &[u8], mac: &[u8]) -> bool {
+        crypto::hmac_sha256_verify(&self.subkey(archive::LABEL_HEADER), header, mac)
+    }
+
+    /// The body's key, bound to the header through its MAC.
+    pub(crate) fn stream_key(&self, header_mac: &[u8; archive::MAC_LEN]) -> crypto::StreamKey {
+        let mut info = Vec::with_capacity(archive::LABEL_STREAM.len() + header_mac.len());
+        info.extend_from_slice(archive::LABEL_STREAM);
+        info.extend_from_slice(header_mac);
+        crypto::StreamKey::new(&crypto::hkdf_sha256(&self.secret, &self.salt, &info))
+    }
+}
+
 /// Seals and opens values at their places in one store.
 pub(crate) struct Sealer {
     store_id: [u8; STORE_ID_LEN],
@@ -251,6 +350,25 @@ impl Subkeys {
     /// Keyed hash of a conversation's external id.
     pub(crate) fn conversation_hash(&self, external_id: &str) -> [u8; 16] {
         self.id.hash(&[HASH_CONVERSATION, external_id.as_bytes()])
+    }
+
+    /// Keyed hash of where an imported conversation without external id
+    /// came from: its source store's id and its id there.
+    pub(crate) fn origin_hash(&self, source_store: &[u8; 16], source_id: u64) -> [u8; 16] {
+        self.id.hash(&[HASH_ORIGIN, source_store, &source_id.to_be_bytes()])
+    }
+
+    /// Keyed hash standing in for the external id of a message without one
+    /// that an import added away from its place: its sender and send time.
+    pub(crate) fn content_hash(&self, c: ConversationId, sender: &str, sent_at_ms: i64) -> [u8; 16] {
+        let sender_len = (sender.len() as u64).to_be_bytes();
+        self.id.hash(&[
+            HASH_CONTENT,
+            &c.get().to_be_bytes(),
+            &sender_len,
+            sender.as_bytes(),
+            &sent_at_ms.to_be_bytes(),
+        ])
     }
 
     /// Keyed hash of a message's external id within conversation `c`.

@@ -51,23 +51,32 @@
 //! # }
 //! ```
 //!
-//! The layers, bottom up: `format` (byte layouts, from
-//! docs/DESIGN.md), `crypto` (primitives over ring and argon2), `keys` (the
-//! key hierarchy), `store` (SQLite and the operations), and this crate's
-//! re-exports (the API).
+//! [`Store::export`] writes a streaming, authenticated archive of the store
+//! (docs/FORMAT.md) that [`Store::import`] reads into another store, on
+//! another device; [`archive::inspect`] verifies one without importing it.
+//!
+//! The layers, bottom up: `format` (byte layouts, from docs/DESIGN.md and
+//! docs/FORMAT.md), `crypto` (primitives over ring and argon2), `keys` (the
+//! key hierarchy), `store` (SQLite and the operations), `archive` (the
+//! archive stream over `crypto` and `format`), and this crate's re-exports
+//! (the API).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod archive;
+mod atomic;
 mod crypto;
 mod error;
 mod format;
 mod ids;
 mod keys;
 mod maintenance;
+mod plaintext;
 mod store;
 mod types;
 
+pub use archive::{ExportOptions, ImportOptions};
 pub use error::{DatabaseError, Error, Missing, RecordKind, RecordRef, Result};
 pub use format::FORMAT_VERSION;
 pub use ids::{ConversationId, KeyEpoch, MessageId};
@@ -76,6 +85,7 @@ pub use maintenance::{
     CompactOptions, CompactProgress, CompactReport, EpochStats, Problem, ProblemKind, ProgressFn, Stats,
     VerifyReport,
 };
+pub use plaintext::Plaintext;
 pub use store::Store;
 pub use types::{
     Clock, Conversation, ConversationSummary, ConversationUpdate, Durability, Message, NewConversation,

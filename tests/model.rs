@@ -19,19 +19,53 @@ const TEXTS: &[&str] =
 
 #[derive(Debug, Clone)]
 enum Op {
-    Create { ext: Option<u8> },
-    Append { conv: usize, ext: Option<u8>, text: usize, ttl: Option<u8> },
-    Batch { items: Vec<(usize, Option<u8>, usize)> },
-    SetRetention { conv: usize, ttl: Option<u8> },
-    Advance { secs: u8 },
-    Compact { target: usize, budget: Option<u8> },
+    Create {
+        ext: Option<u8>,
+    },
+    Append {
+        conv: usize,
+        ext: Option<u8>,
+        text: usize,
+        ttl: Option<u8>,
+    },
+    Batch {
+        items: Vec<(usize, Option<u8>, usize)>,
+    },
+    SetRetention {
+        conv: usize,
+        ttl: Option<u8>,
+    },
+    Advance {
+        secs: u8,
+    },
+    Compact {
+        target: usize,
+        budget: Option<u8>,
+    },
     RotateAll,
-    Edit { conv: usize, msg: usize, text: usize },
-    Delete { conv: usize, msg: usize },
-    DeleteConversation { conv: usize },
-    MarkRead { conv: usize, msg: usize },
-    Rotate { conv: usize },
+    Edit {
+        conv: usize,
+        msg: usize,
+        text: usize,
+    },
+    Delete {
+        conv: usize,
+        msg: usize,
+    },
+    DeleteConversation {
+        conv: usize,
+    },
+    MarkRead {
+        conv: usize,
+        msg: usize,
+    },
+    Rotate {
+        conv: usize,
+    },
     Reopen,
+    /// Export the whole store and import the archive into the store itself:
+    /// every conversation and message matches, so nothing may change.
+    SelfImport,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -52,6 +86,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..15).prop_map(|secs| Op::Advance { secs }),
         2 => (1usize..5, proptest::option::of(1u8..4)).prop_map(|(target, budget)| Op::Compact { target, budget }),
         1 => Just(Op::RotateAll),
+        1 => Just(Op::SelfImport),
     ]
 }
 
@@ -419,6 +454,16 @@ fn run(ops: Vec<Op>) {
             Op::RotateAll => {
                 let live = model.convs.iter().filter(|(_, m)| m.is_some()).count();
                 assert_eq!(t.rotate_all_keys().unwrap(), live as u64);
+            }
+            Op::SelfImport => {
+                let key = [3u8; 32];
+                let mut archive = Vec::new();
+                let exported = t.export(&mut archive, &chatvault::ExportOptions::raw_key(key)).unwrap();
+                let live = model.convs.iter().filter(|(_, m)| m.is_some()).count();
+                assert_eq!(exported.conversations, live as u64);
+                let report = t.import(&archive[..], &chatvault::ImportOptions::raw_key(key)).unwrap();
+                assert_eq!((report.conversations_created, report.messages_added), (0, 0), "{report:?}");
+                assert_eq!(report.messages_skipped, exported.messages);
             }
         }
         check(&t, &model);

@@ -36,6 +36,19 @@ pub(crate) fn hkdf_sha256(ikm: &Key32, salt: &[u8], info: &[u8]) -> Key32 {
     out
 }
 
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac_sha256(key: &Key32, data: &[u8]) -> [u8; 32] {
+    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key.expose()), data);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(tag.as_ref());
+    out
+}
+
+/// Whether `tag` is HMAC-SHA256 of `data` under `key`, compared in constant time.
+pub(crate) fn hmac_sha256_verify(key: &Key32, data: &[u8], tag: &[u8]) -> bool {
+    hmac::verify(&hmac::Key::new(hmac::HMAC_SHA256, key.expose()), data, tag).is_ok()
+}
+
 /// HMAC-SHA256 truncated to 16 bytes, with the key's inner and outer
 /// states computed once. (ring does not zeroize those states; they let one
 /// compute hashes, exactly as the key does, and live as long as the store.)

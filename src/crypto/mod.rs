@@ -6,10 +6,12 @@
 mod aead;
 mod kdf;
 mod secret;
+mod stream;
 
 pub(crate) use aead::Aead;
-pub(crate) use kdf::{Hmac16, argon2id, hkdf_sha256};
+pub(crate) use kdf::{Hmac16, argon2id, hkdf_sha256, hmac_sha256, hmac_sha256_verify};
 pub(crate) use secret::Key32;
+pub(crate) use stream::StreamKey;
 
 use ring::rand::{SecureRandom, SystemRandom};
 

@@ -2,6 +2,7 @@
 //! envelope and its associated data, the plaintext records inside, and the
 //! SQL schema. Pure byte and text layouts; no keys and no I/O.
 
+pub(crate) mod archive;
 pub(crate) mod envelope;
 pub(crate) mod frame;
 pub(crate) mod records;

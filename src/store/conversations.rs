@@ -149,7 +149,7 @@ pub(crate) fn open_meta_with(
     records::decode_meta(version, &plain).map_err(|e| Error::corrupt(place.record(), e))
 }
 
-fn check_meta(meta: &ConversationMeta) -> Result<()> {
+pub(crate) fn check_meta(meta: &ConversationMeta) -> Result<()> {
     if let Some(id) = &meta.external_id {
         check_external_id(id)?;
     }
@@ -204,24 +204,7 @@ impl Store {
             {
                 return Err(Error::ConversationExists(existing));
             }
-            ctx.conn
-                .prepare_cached(
-                    "INSERT INTO conversation (ext_hash, epoch, seals, next_seq, message_count, activity, meta)
-                     VALUES (?1, 0, 0, 1, 0, (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation), x'')",
-                )?
-                .execute(params![hash.as_ref().map(|h| &h[..])])?;
-            let id = u64::try_from(ctx.conn.last_insert_rowid())
-                .map_err(|_| Error::invalid("conversation id out of range"))?;
-            let mut state = ConvState {
-                id: ConversationId::from_raw(id),
-                epoch: KeyEpoch::FIRST,
-                seals: 0,
-                next_seq: 1,
-                message_count: 0,
-            };
-            state.add_key(ctx, KeyEpoch::FIRST)?;
-            state.set_meta(ctx, &meta)?;
-            state.save(ctx, false)?;
+            let state = insert_conversation(ctx, &meta, hash)?;
             Ok(state.id)
         })
     }
@@ -371,6 +354,34 @@ impl Store {
     }
 }
 
+/// Creates a conversation row with a fresh key and `meta` sealed under it;
+/// `hash` is the keyed hash stored in `ext_hash`.
+pub(crate) fn insert_conversation(
+    ctx: &mut Ctx<'_>,
+    meta: &ConversationMeta,
+    hash: Option<[u8; 16]>,
+) -> Result<ConvState> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO conversation (ext_hash, epoch, seals, next_seq, message_count, activity, meta)
+             VALUES (?1, 0, 0, 1, 0, (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation), x'')",
+        )?
+        .execute(params![hash.as_ref().map(|h| &h[..])])?;
+    let id = u64::try_from(ctx.conn.last_insert_rowid())
+        .map_err(|_| Error::invalid("conversation id out of range"))?;
+    let mut state = ConvState {
+        id: ConversationId::from_raw(id),
+        epoch: KeyEpoch::FIRST,
+        seals: 0,
+        next_seq: 1,
+        message_count: 0,
+    };
+    state.add_key(ctx, KeyEpoch::FIRST)?;
+    state.set_meta(ctx, meta)?;
+    state.save(ctx, false)?;
+    Ok(state)
+}
+
 /// A conversation id read from the `conversation` table.
 pub(crate) fn conversation_id(id: i64) -> Result<ConversationId> {
     u64::try_from(id).map(ConversationId::from_raw).map_err(|_| {
@@ -381,7 +392,7 @@ pub(crate) fn conversation_id(id: i64) -> Result<ConversationId> {
     })
 }
 
-fn find_by_hash(ctx: &Ctx<'_>, hash: &[u8; 16]) -> Result<Option<ConversationId>> {
+pub(crate) fn find_by_hash(ctx: &Ctx<'_>, hash: &[u8; 16]) -> Result<Option<ConversationId>> {
     let id: Option<i64> = ctx
         .conn
         .prepare_cached("SELECT id FROM conversation WHERE ext_hash = ?1")?

@@ -80,6 +80,13 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
             }
             refs.add(ctx, hash, state.next_seq)?;
         }
+        if let Some(r) = m.reply_to
+            && (r.seq() == 0 || r.seq() >= state.next_seq)
+        {
+            return Err(Error::invalid(format!(
+                "message replies to {r}, which comes after it or does not exist"
+            )));
+        }
         ids.push(MessageId::new(c, state.next_seq));
         fresh.push((state.next_seq, m));
         state.next_seq += 1;

@@ -5,6 +5,8 @@ mod compact;
 mod conn;
 mod conversations;
 mod ctx;
+mod export;
+mod import;
 mod messages;
 mod refs;
 mod row;
@@ -14,6 +16,7 @@ mod verify;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -42,6 +45,10 @@ pub struct Store {
     readers: conn::ReaderPool,
     /// Reads hold it shared; a scrub holds it exclusively (see `scrub_on`).
     gate: RwLock<()>,
+    /// Exports running: their long reads do not take the gate, and a scrub
+    /// while one runs is owed until the last one ends (`read_long`).
+    long_reads: AtomicUsize,
+    scrub_owed: AtomicBool,
     sealer: Sealer,
     master: Key32,
     subkeys: Subkeys,
@@ -161,6 +168,8 @@ impl Store {
             writer: Mutex::new(Writer { conn: writer, seen_version: None }),
             readers: conn::ReaderPool::new(path.to_path_buf(), options),
             gate: RwLock::new(()),
+            long_reads: AtomicUsize::new(0),
+            scrub_owed: AtomicBool::new(false),
             sealer,
             master,
             subkeys,
@@ -259,6 +268,35 @@ impl Store {
         f(&mut ctx)
     }
 
+    /// Runs `f` in a read transaction that may last long (an export):
+    /// without the gate, so scrubs do not wait for it. A scrub asked for
+    /// meanwhile is owed, and runs when the last long read ends.
+    pub(crate) fn read_long<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
+        struct LongRead<'s>(&'s Store);
+        impl Drop for LongRead<'_> {
+            fn drop(&mut self) {
+                let store = self.0;
+                if store.long_reads.fetch_sub(1, Ordering::SeqCst) == 1
+                    && store.scrub_owed.swap(false, Ordering::SeqCst)
+                    && store.scrub().is_err()
+                {
+                    store.scrub_owed.store(true, Ordering::SeqCst);
+                }
+            }
+        }
+        self.long_reads.fetch_add(1, Ordering::SeqCst);
+        let _long = LongRead(self);
+        let mut pooled = self.readers.get()?;
+        let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
+        let tx = Tx::begin(conn, "BEGIN")?;
+        let mut ctx = Ctx::new(tx.0, self, false);
+        let out = f(&mut ctx);
+        drop(ctx);
+        drop(tx);
+        drop(pooled);
+        out
+    }
+
     /// Frees pages, then checkpoints the WAL into the database and truncates
     /// it, with this process's reads held back so they cannot pin the WAL.
     ///
@@ -275,6 +313,12 @@ impl Store {
         let deadline = Instant::now() + self.busy_timeout;
         writer.busy_timeout(SCRUB_SLICE)?;
         let result = loop {
+            if self.long_reads.load(Ordering::SeqCst) > 0 {
+                // An export's snapshot pins the WAL: owe the checkpoint
+                // rather than wait for the export to end.
+                self.scrub_owed.store(true, Ordering::SeqCst);
+                break Err(Error::ScrubIncomplete);
+            }
             let attempt = {
                 let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
                 writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))

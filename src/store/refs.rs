@@ -179,7 +179,7 @@ pub(crate) struct Refs {
     c: ConversationId,
     recent: Recent,
     /// References added by this transaction, not yet in `recent`.
-    staged: Vec<(Hash, u64)>,
+    staged: HashMap<Hash, u64>,
 }
 
 fn record(c: ConversationId) -> RecordRef {
@@ -199,13 +199,13 @@ impl Refs {
             Some(r) => r,
             None => load(ctx, c)?,
         };
-        Ok(Refs { c, recent, staged: Vec::new() })
+        Ok(Refs { c, recent, staged: HashMap::new() })
     }
 
     /// The sequence number of the message with this external-id hash, if any.
     pub(crate) fn find(&self, ctx: &Ctx<'_>, hash: &Hash) -> Result<Option<u64>> {
-        if let Some((_, seq)) = self.staged.iter().find(|(h, _)| h == hash) {
-            return Ok(Some(*seq));
+        if let Some(&seq) = self.staged.get(hash) {
+            return Ok(Some(seq));
         }
         let c = row::sql_int(self.c.get())?;
         if let Some(&seq) = self.recent.map.get(&short(hash)) {
@@ -242,14 +242,28 @@ impl Refs {
         ctx.conn
             .prepare_cached("INSERT INTO recent_ref (conversation, seq, ext_hash) VALUES (?1, ?2, ?3)")?
             .execute(params![row::sql_int(self.c.get())?, row::sql_int(seq)?, &hash[..]])?;
-        self.staged.push((hash, seq));
+        self.staged.insert(hash, seq);
         Ok(())
     }
 
     /// Ends the write: moves the recent references to `message_ref` if there
     /// are enough, and hands the state to `ctx` to cache once the commit succeeds.
     pub(crate) fn finish(mut self, ctx: &mut Ctx<'_>) -> Result<()> {
-        self.recent.map.extend(self.staged.drain(..).map(|(h, s)| (short(&h), s)));
+        self.settle(ctx)?;
+        ctx.after_commit_refs(self.c, self.recent);
+        Ok(())
+    }
+
+    /// References staged so far.
+    pub(crate) fn staged(&self) -> usize {
+        self.staged.len()
+    }
+
+    /// Moves the staged references into the recent set, and the recent
+    /// references to `message_ref` if there are enough. A long write (an
+    /// import) calls this now and then to keep memory bounded.
+    pub(crate) fn settle(&mut self, ctx: &Ctx<'_>) -> Result<()> {
+        self.recent.map.extend(self.staged.drain().map(|(h, s)| (short(&h), s)));
         let limit = (self.recent.settled.len / RECENT_FRACTION).clamp(RECENT_MIN, RECENT_MAX);
         if self.recent.map.len() >= limit {
             let c = row::sql_int(self.c.get())?;
@@ -269,7 +283,6 @@ impl Refs {
             ctx.conn.prepare_cached("DELETE FROM recent_ref WHERE conversation = ?1")?.execute([c])?;
             self.recent.map.clear();
         }
-        ctx.after_commit_refs(self.c, self.recent);
         Ok(())
     }
 }

@@ -1,0 +1,226 @@
+//! Reading an archive: the header and its keys, then the records, each
+//! checked against the order and limits of docs/FORMAT.md ("Records").
+
+use std::io::Read;
+
+use zeroize::Zeroizing;
+
+use super::stream::ChunkReader;
+use crate::error::{Error, Result};
+use crate::format::archive::{
+    ConversationRecord, HEADER_LEN, Header, HeaderError, MAC_INPUT_LEN, MAX_RECORD, MessageRecord, Record,
+};
+use crate::format::records;
+use crate::keys::{ArchiveKeys, StoreKey};
+use crate::types::limits;
+
+/// What the store section of an archive says about where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub chatvault_version: String,
+    pub store: [u8; 16],
+    pub exported_at_ms: i64,
+}
+
+/// One item of an archive, checked.
+pub(crate) enum Item {
+    Conversation(ConversationRecord),
+    Message(MessageRecord),
+    ReadMarker(u64),
+}
+
+/// Reads an archive's records in order, enforcing the format's rules.
+pub(crate) struct ArchiveReader<R: Read> {
+    chunks: ChunkReader<R>,
+    header: Header,
+    source: Source,
+    record: Zeroizing<Vec<u8>>,
+    /// The conversation being read: its `next_seq`, the last message's seq,
+    /// and whether its read marker was seen.
+    current: Option<(u64, u64, bool)>,
+    conversations: u64,
+    messages: u64,
+    ended: bool,
+}
+
+fn corrupt(detail: impl Into<String>) -> Error {
+    Error::ArchiveCorrupt { detail: detail.into() }
+}
+
+impl<R: Read> ArchiveReader<R> {
+    /// Reads and checks the header with `key`, then the `Store` record.
+    pub(crate) fn open(mut input: R, key: &StoreKey) -> Result<Self> {
+        let mut bytes = [0u8; HEADER_LEN];
+        let mut have = 0;
+        while have < HEADER_LEN {
+            match input.read(bytes.get_mut(have..).unwrap_or_default()) {
+                Ok(0) => return Err(Error::NotAnArchive),
+                Ok(n) => have += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let header = Header::decode(&bytes).map_err(|e| match e {
+            HeaderError::NotAnArchive => Error::NotAnArchive,
+            HeaderError::Version(found) if found > crate::format::archive::ARCHIVE_VERSION => {
+                Error::UnsupportedArchiveVersion { found, supported: crate::format::archive::ARCHIVE_VERSION }
+            }
+            HeaderError::Version(found) => corrupt(format!("unknown archive version {found}")),
+            HeaderError::Field(what) => corrupt(format!("header: {what}")),
+        })?;
+        let keys = ArchiveKeys::derive(key, header.kdf, header.salt)?;
+        if keys.key_check() != header.key_check {
+            return Err(Error::WrongKey);
+        }
+        let mac_input = bytes.get(..MAC_INPUT_LEN).unwrap_or_default();
+        if !keys.header_mac_matches(mac_input, &header.mac) {
+            return Err(Error::ArchiveTampered { chunk: None });
+        }
+        let chunks = ChunkReader::new(input, keys.stream_key(&header.mac), header.chunk_size());
+        let mut reader = ArchiveReader {
+            chunks,
+            header,
+            source: Source { chatvault_version: String::new(), store: [0; 16], exported_at_ms: 0 },
+            record: Zeroizing::new(Vec::new()),
+            current: None,
+            conversations: 0,
+            messages: 0,
+            ended: false,
+        };
+        match reader.record()? {
+            Record::Store { chatvault_version, source_format: _, source_store, exported_at_ms } => {
+                reader.source = Source { chatvault_version, store: source_store, exported_at_ms };
+            }
+            _ => return Err(corrupt("the first record is not the store record")),
+        }
+        Ok(reader)
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Archive bytes read so far, header included.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        HEADER_LEN as u64 + self.chunks.bytes_read()
+    }
+
+    /// Records read so far: (conversations, messages).
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (self.conversations, self.messages)
+    }
+
+    /// The next item, or `None` after the `End` record, once the final
+    /// chunk has verified and the counts match the header.
+    pub(crate) fn next(&mut self) -> Result<Option<Item>> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.record()? {
+            Record::Store { .. } => Err(corrupt("a second store record")),
+            Record::Conversation(c) => {
+                check_conversation(&c)?;
+                self.conversations += 1;
+                if self.conversations > self.header.conversations {
+                    return Err(corrupt("more conversations than the header says"));
+                }
+                self.current = Some((c.next_seq, 0, false));
+                Ok(Some(Item::Conversation(c)))
+            }
+            Record::Message(m) => {
+                let Some((next_seq, last, marked)) = &mut self.current else {
+                    return Err(corrupt("a message before any conversation"));
+                };
+                if *marked {
+                    return Err(corrupt("a message after its conversation's read marker"));
+                }
+                if m.seq <= *last || m.seq >= *next_seq {
+                    return Err(corrupt(format!(
+                        "message {} is out of order or past its conversation's end",
+                        m.seq
+                    )));
+                }
+                *last = m.seq;
+                check_message(&m)?;
+                if m.reply_to.is_some_and(|r| r >= m.seq) {
+                    return Err(corrupt(format!("message {} replies to a later message", m.seq)));
+                }
+                self.messages += 1;
+                if self.messages > self.header.messages {
+                    return Err(corrupt("more messages than the header says"));
+                }
+                Ok(Some(Item::Message(m)))
+            }
+            Record::ReadMarker { read_up_to } => {
+                let Some((next_seq, _, marked)) = &mut self.current else {
+                    return Err(corrupt("a read marker before any conversation"));
+                };
+                if *marked || read_up_to == 0 || read_up_to >= *next_seq {
+                    return Err(corrupt("a second read marker, or one past its conversation's end"));
+                }
+                *marked = true;
+                Ok(Some(Item::ReadMarker(read_up_to)))
+            }
+            Record::End => {
+                if !self.chunks.at_end() {
+                    return Err(corrupt("records after the end record"));
+                }
+                if (self.conversations, self.messages) != (self.header.conversations, self.header.messages) {
+                    return Err(corrupt("fewer records than the header says"));
+                }
+                self.ended = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads one length-prefixed record.
+    fn record(&mut self) -> Result<Record> {
+        let mut len = [0u8; 4];
+        if !self.chunks.read_exact(&mut len)? {
+            return Err(corrupt("the body ends without an end record"));
+        }
+        let len = u32::from_be_bytes(len) as usize;
+        if len == 0 || len > MAX_RECORD {
+            return Err(corrupt(format!("a record of {len} bytes")));
+        }
+        self.record.clear();
+        self.record.resize(len, 0);
+        if !self.chunks.read_exact(&mut self.record)? {
+            return Err(corrupt("the body ends inside a record"));
+        }
+        records::decode(&self.record).ok_or_else(|| corrupt("a record does not decode"))
+    }
+}
+
+/// The largest `next_seq` an archive may carry (2^62).
+const MAX_NEXT_SEQ: u64 = 1 << 62;
+
+fn check_conversation(c: &ConversationRecord) -> Result<()> {
+    let ext = c.external_id.as_ref().map_or(0, String::len);
+    let len = c.title.len() + c.members.iter().map(String::len).sum::<usize>() + ext + c.app_data.len();
+    if ext > limits::MAX_EXTERNAL_ID_BYTES || len > limits::MAX_METADATA_BYTES {
+        return Err(corrupt("a conversation over the size limits"));
+    }
+    // Far below i64::MAX, so a store can go on appending after an import.
+    if c.next_seq == 0 || c.next_seq > MAX_NEXT_SEQ {
+        return Err(corrupt("a conversation's next sequence number is out of range"));
+    }
+    Ok(())
+}
+
+fn check_message(m: &MessageRecord) -> Result<()> {
+    let ext = m.external_id.as_ref().map_or(0, String::len);
+    let len = m.text.len() + m.sender.len() + m.extra.len() + ext;
+    if ext > limits::MAX_EXTERNAL_ID_BYTES || len > limits::MAX_MESSAGE_BYTES {
+        return Err(corrupt("a message over the size limits"));
+    }
+    if m.reply_to == Some(0) {
+        return Err(corrupt("a reply to an impossible sequence number"));
+    }
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Writing a file so that it appears complete or not at all.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Writes `path` through `write`: into a new temporary file beside it, which
+/// is synced and then renamed over `path` (and the directory synced) only if
+/// `write` succeeds. An interrupted or failed write leaves no file at `path`
+/// (or the old one), and the temporary file is removed on failure.
+pub(crate) fn write_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&mut BufWriter<&File>) -> Result<T>,
+) -> Result<T> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name =
+        path.file_name().ok_or_else(|| Error::invalid(format!("{} does not name a file", path.display())))?;
+    let (file, tmp) = create_temporary(&dir, name)?;
+    let result = (|| {
+        let mut out = BufWriter::with_capacity(64 << 10, &file);
+        let value = write(&mut out)?;
+        out.flush()?;
+        drop(out);
+        file.sync_all()?;
+        fs::rename(&tmp, path)?;
+        // Make the rename itself durable; not every platform can open a
+        // directory, and the data is already synced, so a failure here is ignored.
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Creates `.<name>.<random>.tmp` in `dir` (mode 0600 on Unix: it may be a
+/// plaintext export), failing rather than reusing a file.
+fn create_temporary(dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf)> {
+    let rng = ring::rand::SystemRandom::new();
+    for _ in 0..16 {
+        let mut tag = [0u8; 8];
+        crate::crypto::fill_random(&rng, &mut tag)?;
+        let mut file_name = std::ffi::OsString::from(".");
+        file_name.push(name);
+        file_name.push(format!(".{}.tmp", u64::from_le_bytes(tag)));
+        let tmp = dir.join(file_name);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&tmp) {
+            Ok(f) => return Ok((f, tmp)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(Error::invalid(format!("could not create a temporary file in {}", dir.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_write_leaves_nothing_and_a_good_one_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.bin");
+        let failed: Result<()> = write_atomically(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(Error::invalid("stop"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no file, no temporary left");
+        write_atomically(&path, |w| Ok(w.write_all(b"one")?)).unwrap();
+        write_atomically(&path, |w| Ok(w.write_all(b"two")?)).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,155 @@
+//! Exporting conversations to an archive (docs/FORMAT.md).
+
+use std::io::Write;
+use std::path::Path;
+
+use rusqlite::params;
+
+use super::conversations::{ConvState, conversation_id};
+use super::segments::{self, Keys, SegmentRow};
+use super::{Ctx, Store, row};
+use crate::archive::{ArchiveWriter, ExportOptions, ExportReport, Prepared, Reporter};
+use crate::error::{Error, Result};
+use crate::format::FORMAT_VERSION;
+use crate::format::archive::{ConversationRecord, MessageRecord, Record};
+use crate::ids::ConversationId;
+
+impl Store {
+    /// Writes an archive of the store (or of the conversations `options`
+    /// chooses) to `out`, from one consistent snapshot. Expired messages
+    /// are left out. Memory stays bounded whatever the store's size.
+    ///
+    /// The store stays usable while this runs, writes included, but the
+    /// export's snapshot keeps the WAL from being emptied: operations that
+    /// delete data commit and then report [`crate::Error::ScrubIncomplete`]
+    /// at once, and the scrub they owe runs when the last export finishes.
+    /// `out` and the progress callback must not call into this store.
+    ///
+    /// `out` receives a partial archive if this fails; use
+    /// [`Store::export_to_file`] to write a file that appears only once complete.
+    pub fn export(&self, out: impl Write, options: &ExportOptions) -> Result<ExportReport> {
+        // Argon2id runs before the snapshot is taken.
+        let prepared = Prepared::new(&options.key)?;
+        self.read_long(|ctx| export_in(ctx, out, prepared, options))
+    }
+
+    /// [`Store::export`] to a file: written to a temporary file beside
+    /// `path`, synced, then renamed over `path`, so an interrupted export
+    /// never leaves a file that looks complete.
+    pub fn export_to_file(&self, path: impl AsRef<Path>, options: &ExportOptions) -> Result<ExportReport> {
+        crate::atomic::write_atomically(path.as_ref(), |w| self.export(w, options))
+    }
+}
+
+fn export_in(
+    ctx: &mut Ctx<'_>,
+    out: impl Write,
+    prepared: Prepared,
+    options: &ExportOptions,
+) -> Result<ExportReport> {
+    let ids = chosen(ctx, options.conversations.as_deref())?;
+    let mut total_messages = 0u64;
+    for &c in &ids {
+        let stored: i64 = ctx
+            .conn
+            .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM segment WHERE conversation = ?1")?
+            .query_row([row::sql_int(c.get())?], |r| r.get(0))?;
+        let (expired, _) = segments::expired_counts(ctx, c, None)?;
+        total_messages += u64::try_from(stored).unwrap_or(0).saturating_sub(expired);
+    }
+    let totals = (ids.len() as u64, total_messages);
+    let mut w = ArchiveWriter::create(out, prepared, options.chunk_shift, totals)?;
+    let mut reporter = Reporter::new(options.progress.clone(), totals);
+    w.record(&Record::Store {
+        chatvault_version: env!("CARGO_PKG_VERSION").to_owned(),
+        source_format: FORMAT_VERSION,
+        source_store: *ctx.store.sealer().store_id(),
+        exported_at_ms: ctx.now,
+    })?;
+    let (mut conversations, mut messages) = (0u64, 0u64);
+    for &c in &ids {
+        let state = ConvState::load(ctx, c)?;
+        let meta = state.meta(ctx)?;
+        w.record(&Record::Conversation(ConversationRecord {
+            source_id: c.get(),
+            external_id: meta.external_id,
+            title: meta.title,
+            members: meta.members,
+            app_data: meta.app_data,
+            created_at_ms: meta.created_at_ms,
+            retention_ms: meta.retention_ms,
+            next_seq: state.next_seq,
+        }))?;
+        conversations += 1;
+        let conn = ctx.conn;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {} FROM segment WHERE conversation = ?1 ORDER BY first_seq",
+            segments::COLUMNS
+        ))?;
+        let mut rows = stmt.query(params![row::sql_int(c.get())?])?;
+        let mut keys = Keys::new(c);
+        while let Some(r) = rows.next()? {
+            let seg = SegmentRow::from_row(c, r)?;
+            let rec = seg.place(c).record();
+            let now = ctx.now;
+            keys.open_view(ctx, seg, |first, views| {
+                for v in views.iter().filter(|v| !v.expired(now)) {
+                    let m = v.to_owned().ok_or_else(|| Error::corrupt(rec, "a string is not UTF-8"))?;
+                    let seq = first + m.offset;
+                    w.record(&Record::Message(MessageRecord {
+                        seq,
+                        external_id: m.external_id,
+                        sender: m.sender,
+                        sent_at_ms: m.sent_at_ms,
+                        text: m.text,
+                        // Appends once accepted any reply target; one that is
+                        // not an earlier message points nowhere.
+                        reply_to: m.reply_to.filter(|&r| r != 0 && r < seq),
+                        edited_at_ms: m.edited_at_ms,
+                        extra: m.extra,
+                        expires_at_ms: m.expires_at_ms,
+                    }))?;
+                    messages += 1;
+                }
+                Ok(())
+            })?;
+            reporter.tick(w.written(), (conversations, messages), false);
+        }
+        if let Some(read_up_to) = meta.read_up_to {
+            w.record(&Record::ReadMarker { read_up_to })?;
+        }
+        reporter.tick(w.written(), (conversations, messages), false);
+    }
+    if messages != total_messages {
+        return Err(Error::corrupt(
+            crate::error::RecordRef::store(crate::error::RecordKind::Segment),
+            "segment counts disagree with the messages they hold (run verify)",
+        ));
+    }
+    let (_, bytes) = w.finish()?;
+    reporter.tick(bytes, (conversations, messages), true);
+    Ok(ExportReport { conversations, messages, bytes })
+}
+
+/// The conversations to export: those asked for (each existing, none
+/// twice), or all of them by id.
+fn chosen(ctx: &Ctx<'_>, asked: Option<&[ConversationId]>) -> Result<Vec<ConversationId>> {
+    match asked {
+        Some(ids) => {
+            let mut seen = std::collections::HashSet::new();
+            for &c in ids {
+                if !seen.insert(c) {
+                    return Err(Error::invalid(format!("conversation {c} is chosen twice")));
+                }
+                ConvState::load(ctx, c)?;
+            }
+            Ok(ids.to_vec())
+        }
+        None => ctx
+            .conn
+            .prepare_cached("SELECT id FROM conversation ORDER BY id")?
+            .query_map([], |r| r.get::<_, i64>(0))?
+            .map(|id| conversation_id(id?))
+            .collect(),
+    }
+}

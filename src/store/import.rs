@@ -1,0 +1,367 @@
+//! Importing an archive (docs/FORMAT.md, "Importing"): in one transaction,
+//! committed only once the whole archive has verified, and matched against
+//! what the store already holds so nothing is added twice.
+
+use std::io::Read;
+
+use super::conversations::{ConvState, check_meta, find_by_hash, insert_conversation};
+use super::refs::{RECENT_MIN, Refs};
+use super::segments::{self, Keys, OpenSegment};
+use super::{Ctx, Store};
+use crate::archive::{ArchiveReader, ImportOptions, ImportReport, Item, Reporter};
+use crate::error::Result;
+use crate::format::archive::{ConversationRecord, MessageRecord};
+use crate::format::frame;
+use crate::format::records::{ConversationMeta, StoredMessage};
+use crate::ids::ConversationId;
+
+/// Segments an import writes: at most this many messages...
+const SEGMENT_MESSAGES: usize = 64;
+/// ...and about this much plaintext (compaction's default targets).
+const SEGMENT_BYTES: usize = 32 << 10;
+
+impl Store {
+    /// Imports an archive made by [`Store::export`], verifying it as it
+    /// streams. Nothing becomes visible until the final chunk has
+    /// authenticated: any failure (a wrong key, tampering, a cut-short
+    /// archive, a full disk) leaves the store exactly as it was.
+    ///
+    /// Importing is idempotent: conversations and messages the store
+    /// already has are matched and skipped (docs/FORMAT.md, "Importing"),
+    /// so importing the same archive twice, or one that overlaps the store,
+    /// adds nothing twice. The store's writes wait while an import runs;
+    /// reads go on.
+    pub fn import(&self, input: impl Read, options: &ImportOptions) -> Result<ImportReport> {
+        // Argon2id and the header checks run before the write lock is taken.
+        let mut archive = ArchiveReader::open(input, &options.key)?;
+        let totals = (archive.header().conversations, archive.header().messages);
+        let mut reporter = Reporter::new(options.progress.clone(), totals);
+        let report = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter))?;
+        reporter.tick(report.bytes, totals, true);
+        Ok(report)
+    }
+}
+
+/// A conversation being imported.
+struct Target {
+    state: ConvState,
+    /// Whether the store had it before the import.
+    matched: bool,
+    /// The store conversation's `next_seq` before the import.
+    base_next: u64,
+    /// Its retention, applied to messages added to a matched conversation
+    /// as an append would.
+    retention_ms: Option<u64>,
+    archived_next: u64,
+    refs: Option<Refs>,
+    /// Where the archive's sequence numbers landed in the store.
+    places: Places,
+    /// The store segment last opened to compare a message at the same place.
+    cursor: Option<OpenSegment>,
+    pending: Vec<StoredMessage>,
+    pending_first: u64,
+    pending_bytes: usize,
+    added: u64,
+    read_marker: Option<u64>,
+}
+
+struct Importer {
+    report: ImportReport,
+    source_store: [u8; 16],
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    current: Option<Target>,
+}
+
+fn import_in<R: Read>(
+    ctx: &mut Ctx<'_>,
+    archive: &mut ArchiveReader<R>,
+    reporter: &mut Reporter,
+) -> Result<ImportReport> {
+    let mut imp = Importer {
+        report: ImportReport::default(),
+        source_store: archive.source().store,
+        compressor: frame::compressor(),
+        current: None,
+    };
+    while let Some(item) = archive.next()? {
+        match item {
+            Item::Conversation(rec) => {
+                imp.finish_conversation(ctx)?;
+                imp.current = Some(imp.begin_conversation(ctx, rec)?);
+            }
+            Item::Message(m) => imp.message(ctx, m)?,
+            Item::ReadMarker(r) => {
+                if let Some(t) = &mut imp.current {
+                    t.read_marker = t.places.map(r);
+                }
+            }
+        }
+        reporter.tick(archive.bytes_read(), archive.counts(), false);
+    }
+    imp.finish_conversation(ctx)?;
+    imp.report.bytes = archive.bytes_read();
+    Ok(imp.report)
+}
+
+impl Importer {
+    /// Finds the store's conversation for `rec`, or creates one.
+    fn begin_conversation(&mut self, ctx: &mut Ctx<'_>, rec: ConversationRecord) -> Result<Target> {
+        let subkeys = ctx.store.subkeys();
+        let hash = match &rec.external_id {
+            Some(ext) => subkeys.conversation_hash(ext),
+            None => subkeys.origin_hash(&self.source_store, rec.source_id),
+        };
+        let mut found = find_by_hash(ctx, &hash)?;
+        if found.is_none() && rec.external_id.is_none() && &self.source_store == ctx.store.sealer().store_id()
+        {
+            // Exported from this very store: its own conversation, if it is still there.
+            found = own_conversation(ctx, rec.source_id)?;
+        }
+        let matched = found.is_some();
+        let (state, retention_ms) = match found {
+            Some(c) => {
+                self.report.conversations_matched += 1;
+                let state = ConvState::load(ctx, c)?;
+                let retention = state.meta(ctx)?.retention_ms;
+                (state, retention)
+            }
+            None => {
+                let meta = ConversationMeta {
+                    external_id: rec.external_id,
+                    title: rec.title,
+                    members: rec.members,
+                    app_data: rec.app_data,
+                    created_at_ms: rec.created_at_ms,
+                    read_up_to: None,
+                    retention_ms: rec.retention_ms,
+                };
+                check_meta(&meta)?;
+                self.report.conversations_created += 1;
+                (insert_conversation(ctx, &meta, Some(hash))?, None)
+            }
+        };
+        Ok(Target {
+            matched,
+            base_next: state.next_seq,
+            retention_ms,
+            state,
+            archived_next: rec.next_seq,
+            refs: None,
+            places: Places::default(),
+            cursor: None,
+            pending: Vec::new(),
+            pending_first: 0,
+            pending_bytes: 0,
+            added: 0,
+            read_marker: None,
+        })
+    }
+
+    fn message(&mut self, ctx: &mut Ctx<'_>, m: MessageRecord) -> Result<()> {
+        let Some(t) = &mut self.current else {
+            return Ok(());
+        };
+        let c = t.state.id;
+        let subkeys = ctx.store.subkeys();
+        let hash = match &m.external_id {
+            Some(ext) => Some(subkeys.message_hash(c, ext)),
+            None if m.seq < t.base_next && same_at(ctx, t, &m)? => {
+                // The store has (or had, and deleted) this message at its place.
+                t.places.note(m.seq, m.seq);
+                self.report.messages_skipped += 1;
+                return Ok(());
+            }
+            // Its place holds another message: it will land elsewhere, so
+            // it is known by sender and time from now on.
+            None if t.matched && m.seq < t.base_next => {
+                Some(subkeys.content_hash(c, &m.sender, m.sent_at_ms))
+            }
+            None => None,
+        };
+        if let Some(hash) = &hash {
+            let refs = match &mut t.refs {
+                Some(r) => r,
+                None => t.refs.insert(Refs::begin(ctx, c)?),
+            };
+            if let Some(existing) = refs.find(ctx, hash)? {
+                t.places.note(m.seq, existing);
+                self.report.messages_skipped += 1;
+                return Ok(());
+            }
+        }
+        let expires_at_ms = match (m.expires_at_ms, t.retention_ms) {
+            (e, None) => e,
+            (e, Some(r)) => {
+                let by_retention = m.sent_at_ms.saturating_add(i64::try_from(r).unwrap_or(i64::MAX));
+                Some(e.map_or(by_retention, |e| e.min(by_retention)))
+            }
+        };
+        if expires_at_ms.is_some_and(|e| e <= ctx.now) {
+            self.report.messages_skipped += 1;
+            return Ok(());
+        }
+        let seq = m.seq.max(t.state.next_seq);
+        t.places.note(m.seq, seq);
+        if let (Some(hash), Some(refs)) = (hash, &mut t.refs) {
+            refs.add(ctx, hash, seq)?;
+            if refs.staged() >= RECENT_MIN {
+                refs.settle(ctx)?;
+            }
+        }
+        let stored = StoredMessage {
+            offset: 0,
+            external_id: m.external_id,
+            sender: m.sender,
+            sent_at_ms: m.sent_at_ms,
+            text: m.text,
+            reply_to: m.reply_to.and_then(|r| t.places.map(r)),
+            edited_at_ms: m.edited_at_ms,
+            extra: m.extra,
+            expires_at_ms,
+        };
+        let len = stored.approx_len();
+        if !t.pending.is_empty()
+            && (t.pending.len() >= SEGMENT_MESSAGES || t.pending_bytes + len > SEGMENT_BYTES)
+        {
+            flush(ctx, t, self.compressor.as_mut())?;
+        }
+        if t.pending.is_empty() {
+            t.pending_first = seq;
+            t.pending_bytes = 0;
+        }
+        t.pending.push(StoredMessage { offset: seq - t.pending_first, ..stored });
+        t.pending_bytes += len;
+        t.state.next_seq = seq + 1;
+        t.added += 1;
+        self.report.messages_added += 1;
+        Ok(())
+    }
+
+    /// Writes what is left of the current conversation, and its state.
+    fn finish_conversation(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
+        let Some(mut t) = self.current.take() else {
+            return Ok(());
+        };
+        flush(ctx, &mut t, self.compressor.as_mut())?;
+        if let Some(refs) = &mut t.refs {
+            // Not handed to the cache: `Refs::begin` took the conversation's
+            // entry out, so the next write reloads it from disk.
+            refs.settle(ctx)?;
+        }
+        if !t.matched {
+            // Keep the source's gaps at the end, so new messages never reuse
+            // the numbers of messages deleted there.
+            t.state.next_seq = t.state.next_seq.max(t.archived_next);
+        }
+        t.state.message_count += t.added;
+        if let Some(marker) = t.read_marker.filter(|&r| r < t.state.next_seq) {
+            let mut meta = t.state.meta(ctx)?;
+            if meta.read_up_to.is_none_or(|r| r < marker) {
+                meta.read_up_to = Some(marker);
+                t.state.set_meta(ctx, &meta)?;
+            }
+        }
+        t.state.save(ctx, t.added > 0)
+    }
+}
+
+/// Seals the pending messages as one segment.
+fn flush(
+    ctx: &mut Ctx<'_>,
+    t: &mut Target,
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+) -> Result<()> {
+    let Some(last) = t.pending.last().map(|m| t.pending_first + m.offset) else {
+        return Ok(());
+    };
+    let aead = t.state.reserve_seals(ctx, 1)?;
+    let c = t.state.id;
+    let sealed =
+        segments::seal(ctx, &aead, c, t.state.epoch, (t.pending_first, last), &t.pending, compressor)?;
+    segments::insert(ctx, c, &sealed)?;
+    t.pending.clear();
+    Ok(())
+}
+
+/// Conversation `id` of this store, if it exists and has no external id
+/// (an imported one keeps its origin's hash in `ext_hash`, so the sealed
+/// metadata decides).
+fn own_conversation(ctx: &mut Ctx<'_>, id: u64) -> Result<Option<ConversationId>> {
+    let c = ConversationId::from_raw(id);
+    let state = match ConvState::load(ctx, c) {
+        Ok(s) => s,
+        Err(crate::error::Error::NotFound(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(state.meta(ctx)?.external_id.is_none().then_some(c))
+}
+
+/// Whether the store's conversation holds `m` at `m.seq` already: a message
+/// from the same sender at the same time is there, or nothing is (it was
+/// deleted here). A different message there means the two conversations
+/// numbered their messages apart, and `m` is new.
+fn same_at(ctx: &mut Ctx<'_>, t: &mut Target, m: &MessageRecord) -> Result<bool> {
+    let c = t.state.id;
+    if !t.cursor.as_ref().is_some_and(|o| (o.first..=o.last).contains(&m.seq)) {
+        t.cursor = match segments::containing(ctx, c, m.seq)? {
+            Some(seg) => Some(Keys::new(c).open(ctx, seg)?),
+            None => None,
+        };
+    }
+    let here = t.cursor.as_ref().and_then(|o| o.position(m.seq).and_then(|i| o.messages.get(i)));
+    Ok(here.is_none_or(|h| h.sender == m.sender && h.sent_at_ms == m.sent_at_ms))
+}
+
+/// Where the archive's sequence numbers of one conversation landed in the
+/// store: runs of archive numbers that moved by the same amount (an
+/// import that appends after a store's own messages moves them all by one
+/// amount, so this stays a run or two).
+#[derive(Default)]
+struct Places {
+    /// (first archive seq, last archive seq, store seq - archive seq), in order.
+    runs: Vec<(u64, u64, i128)>,
+}
+
+impl Places {
+    /// Archive message `from` is at `to` in the store.
+    fn note(&mut self, from: u64, to: u64) {
+        let delta = i128::from(to) - i128::from(from);
+        match self.runs.last_mut() {
+            Some((_, last, d)) if *d == delta && *last < from => *last = from,
+            _ => self.runs.push((from, from, delta)),
+        }
+    }
+
+    /// Where archive seq `r` (a reply target or read marker, never after
+    /// the message being placed) is in the store: its own place if it was
+    /// placed, else the place of the last message before it.
+    fn map(&self, r: u64) -> Option<u64> {
+        let i = self.runs.partition_point(|(first, _, _)| *first <= r);
+        let (_, last, delta) = *self.runs.get(i.checked_sub(1)?)?;
+        u64::try_from(i128::from(r.min(last)) + delta).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Places;
+
+    #[test]
+    fn places_merge_runs_and_map_gaps_to_the_message_before() {
+        let mut p = Places::default();
+        for s in 1..=5 {
+            p.note(s, s); // already there
+        }
+        for s in [7, 8, 10] {
+            p.note(s, s + 3); // appended after three local messages
+        }
+        p.note(11, 2); // matched by external id elsewhere
+        assert_eq!(p.runs.len(), 3);
+        assert_eq!(p.map(3), Some(3));
+        assert_eq!(p.map(6), Some(5), "a gap maps to the message before it");
+        assert_eq!(p.map(9), Some(12));
+        assert_eq!(p.map(10), Some(13));
+        assert_eq!(p.map(11), Some(2));
+        assert_eq!(p.map(0), None);
+    }
+}
