@@ -147,11 +147,13 @@ pub enum Error {
     Busy,
 
     /// The change was committed, but the WAL could not be emptied afterwards
-    /// (usually because another process kept a read open), so removed data
-    /// may linger there. Call [`crate::Store::scrub`] later; it reports the
-    /// underlying error if it fails again.
+    /// (because another process kept a read open, or an export of this
+    /// store is running), so removed data may linger there. After an
+    /// export the scrub runs by itself when it ends; otherwise call
+    /// [`crate::Store::scrub`] later, which reports the underlying error if
+    /// it fails again.
     #[error(
-        "the change was committed, but the write-ahead log could not be scrubbed (another process may be reading the store): call Store::scrub() later"
+        "the change was committed, but the write-ahead log could not be scrubbed yet (another process is reading the store, or an export is running; an export's end scrubs it): call Store::scrub() later"
     )]
     ScrubIncomplete,
 

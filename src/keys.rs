@@ -22,8 +22,8 @@ const LABEL_ID: &[u8] = b"chatvault v1 external-id hmac";
 const HASH_CONVERSATION: &[u8] = b"conversation\0";
 /// Keyed-hash domain of message external ids.
 const HASH_MESSAGE: &[u8] = b"message\0";
-/// Keyed-hash domain of an imported message without external id, by its
-/// sender and time (docs/FORMAT.md, "Importing").
+/// Keyed-hash domain of a message without external id, by its sender and
+/// time (docs/FORMAT.md, "Importing").
 const HASH_CONTENT: &[u8] = b"content\0";
 /// Keyed-hash domain of an imported conversation's origin (docs/FORMAT.md, "Importing").
 const HASH_ORIGIN: &[u8] = b"origin\0";
@@ -358,14 +358,15 @@ impl Subkeys {
         self.id.hash(&[HASH_ORIGIN, source_store, &source_id.to_be_bytes()])
     }
 
-    /// Keyed hash standing in for the external id of a message without one
-    /// that an import added away from its place: its sender and send time.
+    /// Keyed hash standing in for the external id of a message without
+    /// one: its sender and send time (docs/FORMAT.md, "Importing"). Not its
+    /// text: the entry outlives a deleted message, and must not let a
+    /// holder of the key confirm a guess of what it said.
     pub(crate) fn content_hash(&self, c: ConversationId, sender: &str, sent_at_ms: i64) -> [u8; 16] {
-        let sender_len = (sender.len() as u64).to_be_bytes();
         self.id.hash(&[
             HASH_CONTENT,
             &c.get().to_be_bytes(),
-            &sender_len,
+            &(sender.len() as u64).to_be_bytes(),
             sender.as_bytes(),
             &sent_at_ms.to_be_bytes(),
         ])

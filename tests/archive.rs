@@ -981,3 +981,110 @@ fn deletes_during_an_export_owe_their_scrub_until_it_ends() {
     wal.push("-wal");
     assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "the owed scrub ran when the export ended");
 }
+
+/// `n` messages without external ids from `sender`, at distinct times.
+fn local(store: &TestStore, c: ConversationId, sender: &str, n: i64) {
+    for i in 0..n {
+        let m =
+            NewMessage { sent_at_ms: 1_700_000_000_000 + i, ..common::msg(sender, &format!("{sender} {i}")) };
+        store.append(c, m).unwrap();
+    }
+}
+
+fn texts(store: &Store, c: ConversationId) -> Vec<String> {
+    let mut t: Vec<String> = all_messages(store, c).into_iter().map(|m| m.text).collect();
+    t.sort();
+    t
+}
+
+#[test]
+fn two_devices_syncing_back_and_forth_converge_without_duplicates() {
+    let a = TestStore::new();
+    let ca = a.new_conv("chat");
+    local(&a, ca, "ann", 3);
+    let b = TestStore::new();
+    let cb = b.new_conv("chat");
+    local(&b, cb, "bob", 5);
+    for round in 0..3 {
+        let from_b = export(&b, &ExportOptions::raw_key(ARCHIVE_KEY));
+        a.import(&from_b[..], &raw()).unwrap();
+        a.import(&from_b[..], &raw()).unwrap(); // twice: nothing more
+        let from_a = export(&a, &ExportOptions::raw_key(ARCHIVE_KEY));
+        b.import(&from_a[..], &raw()).unwrap();
+        assert_eq!(all_messages(&a, ca).len(), 8, "round {round}");
+        assert_eq!(texts(&a, ca), texts(&b, cb), "round {round}");
+    }
+    assert!(a.verify().unwrap().is_ok() && b.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_reply_to_a_message_the_archive_lacks_points_nowhere() {
+    let src = TestStore::new();
+    let c = src.new_conv("Replies");
+    local(&src, c, "ann", 2);
+    let reply = NewMessage {
+        reply_to: Some(MessageId::new(c, 2)),
+        sent_at_ms: 1_700_000_000_100,
+        ..common::msg("ann", "re")
+    };
+    src.append(c, reply).unwrap();
+    src.delete_message(MessageId::new(c, 2)).unwrap();
+    let dst = TestStore::new();
+    let d = dst.new_conv("Replies");
+    local(&dst, d, "bob", 5);
+    dst.import(&export(&src, &ExportOptions::raw_key(ARCHIVE_KEY))[..], &raw()).unwrap();
+    let got = all_messages(&dst, d);
+    let re = got.iter().find(|m| m.text == "re").unwrap();
+    assert_eq!(re.reply_to, None, "not some other message");
+}
+
+#[test]
+fn compaction_during_an_export_succeeds_and_owes_its_scrub() {
+    use std::io::Write;
+    use std::sync::mpsc;
+
+    struct Paused(Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>);
+    impl Write for Paused {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Some((started, go)) = self.0.take() {
+                started.send(()).unwrap();
+                go.recv().unwrap();
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let store = Arc::new(TestStore::new());
+    populate(&store);
+    let (started_tx, started) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    let s = Arc::clone(&store);
+    let exporting = std::thread::spawn(move || {
+        s.export(Paused(Some((started_tx, go_rx))), &ExportOptions::raw_key(ARCHIVE_KEY)).unwrap()
+    });
+    started.recv().unwrap();
+    let report = store.compact(&chatvault::CompactOptions::default()).unwrap();
+    assert!(report.segments_rewritten > 0);
+    go.send(()).unwrap();
+    exporting.join().unwrap();
+    let mut wal = store.path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "scrubbed when the export ended");
+}
+
+#[test]
+fn messages_sharing_sender_and_time_are_not_merged_into_one() {
+    let src = TestStore::new();
+    let c = src.new_conv("Same time");
+    for i in 0..5 {
+        src.append(c, NewMessage { sent_at_ms: 0, ..common::msg("sys", &format!("notice {i}")) }).unwrap();
+    }
+    let dst = TestStore::new();
+    let d = dst.new_conv("Same time");
+    local(&dst, d, "bob", 2);
+    let report = dst.import(&export(&src, &ExportOptions::raw_key(ARCHIVE_KEY))[..], &raw()).unwrap();
+    assert_eq!(report.messages_added, 5, "five different messages, all kept");
+    assert_eq!(all_messages(&dst, d).len(), 7);
+}

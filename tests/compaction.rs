@@ -368,7 +368,9 @@ fn verify_names_every_problem_instead_of_stopping_at_the_first() {
     let (ai, bi, ei) = (a.get() as i64, b.get() as i64, e.get() as i64);
     // a: a flipped byte in segment 2, and a message count off by one.
     conn.execute(
-        "UPDATE segment SET body = CAST(substr(body, 1, 20) || x'00' || substr(body, 22) AS BLOB)
+        "UPDATE segment SET body = CAST(substr(body, 1, 20)
+           || CASE WHEN substr(body, 21, 1) = x'00' THEN x'01' ELSE x'00' END
+           || substr(body, 22) AS BLOB)
          WHERE conversation = ?1 AND first_seq = 2",
         [ai],
     )

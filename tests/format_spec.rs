@@ -480,7 +480,9 @@ fn check_api_v2(store: &Store) {
 }
 
 /// What [`build`] stored, by the document's rules alone.
-fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64) {
+/// `content_refs`: the store was written by code that indexes messages
+/// without external id by content (the committed vector predates it).
+fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64, content_refs: bool) {
     assert_eq!(spec.format, 2);
     // Every value is envelope version 2; metadata and segments are framed,
     // padded to Padmé lengths, and compressed only when that is shorter.
@@ -581,18 +583,40 @@ fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64) {
         .query_row("SELECT ext_hash FROM conversation WHERE id = ?1", [alice as i64], |r| r.get(0))
         .unwrap();
     assert_eq!(conv_hash.as_deref(), Some(&spec.hash(&[b"conversation\0", b"wxid_alice"])[..]));
-    let refs: Vec<(Vec<u8>, i64)> = spec
-        .conn
-        .prepare(
-            "SELECT ext_hash, seq FROM recent_ref UNION ALL SELECT ext_hash, seq FROM message_ref ORDER BY seq",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let refs = |c: u64| -> Vec<(Vec<u8>, i64)> {
+        spec.conn
+            .prepare(
+                "SELECT ext_hash, seq FROM recent_ref WHERE conversation = ?1
+                 UNION ALL SELECT ext_hash, seq FROM message_ref WHERE conversation = ?1 ORDER BY seq",
+            )
+            .unwrap()
+            .query_map([c as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
     let hash = |ext: &[u8]| spec.hash(&[b"message\0", &alice.to_be_bytes(), ext]).to_vec();
-    assert_eq!(refs, [(hash(b"srv-1"), 1), (hash(b"srv-gone"), 6)]);
+    // A message without external id is indexed by sender and time; the first
+    // message with a given pair keeps the entry, and a delete does not remove it.
+    let content = |c: u64, sender: &str, sent: i64| {
+        let len = (sender.len() as u64).to_be_bytes();
+        let parts: [&[u8]; 5] =
+            [b"content\0", &c.to_be_bytes(), &len, sender.as_bytes(), &sent.to_be_bytes()];
+        spec.hash(&parts).to_vec()
+    };
+    if !content_refs {
+        assert_eq!(refs(alice), [(hash(b"srv-1"), 1), (hash(b"srv-gone"), 6)]);
+        assert!(refs(group).is_empty());
+        return;
+    }
+    assert_eq!(
+        refs(alice),
+        [(hash(b"srv-1"), 1), (content(alice, "me", SENT), 2), (hash(b"srv-gone"), 6)],
+        "seqs 3, 4, 5 and 7 share seq 2's sender and time"
+    );
+    let mut group_refs: Vec<(Vec<u8>, i64)> = (1..=12).map(|i| (content(group, "me", SENT + i), i)).collect();
+    group_refs.push((content(group, "me", SENT), 13));
+    assert_eq!(refs(group), group_refs);
 }
 
 #[test]
@@ -629,7 +653,7 @@ fn committed_format_2_store_decodes_by_the_document() {
         })
         .unwrap();
     assert_eq!(kdf, (1, 19_456, 2, 1));
-    check_spec_v2(&spec, 1, 2);
+    check_spec_v2(&spec, 1, 2, false);
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
     agree(&spec, &store, NOW);
 }
@@ -643,7 +667,7 @@ fn todays_code_writes_what_the_document_says() {
     build(&store);
     check_api_v2(&store);
     let spec = SpecStore::open(&path, Root::Raw(key));
-    check_spec_v2(&spec, 1, 2);
+    check_spec_v2(&spec, 1, 2, true);
     agree(&spec, &store, NOW);
     drop(spec);
     drop(store);

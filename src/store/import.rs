@@ -30,7 +30,8 @@ impl Store {
     /// already has are matched and skipped (docs/FORMAT.md, "Importing"),
     /// so importing the same archive twice, or one that overlaps the store,
     /// adds nothing twice. The store's writes wait while an import runs;
-    /// reads go on.
+    /// reads go on. `input` and the progress callback run inside the
+    /// import's write transaction: they must not call into this store.
     pub fn import(&self, input: impl Read, options: &ImportOptions) -> Result<ImportReport> {
         // Argon2id and the header checks run before the write lock is taken.
         let mut archive = ArchiveReader::open(input, &options.key)?;
@@ -92,7 +93,7 @@ fn import_in<R: Read>(
             Item::Message(m) => imp.message(ctx, m)?,
             Item::ReadMarker(r) => {
                 if let Some(t) = &mut imp.current {
-                    t.read_marker = t.places.map(r);
+                    t.read_marker = t.places.at_or_before(r);
                 }
             }
         }
@@ -163,32 +164,33 @@ impl Importer {
         };
         let c = t.state.id;
         let subkeys = ctx.store.subkeys();
-        let hash = match &m.external_id {
-            Some(ext) => Some(subkeys.message_hash(c, ext)),
-            None if m.seq < t.base_next && same_at(ctx, t, &m)? => {
-                // The store has (or had, and deleted) this message at its place.
-                t.places.note(m.seq, m.seq);
-                self.report.messages_skipped += 1;
-                return Ok(());
+        // The index key it is known by, and whether a message already known
+        // by it is this one (always, for an external id; for sender and
+        // time, only in a conversation the store had before).
+        let (hash, dedup) = match &m.external_id {
+            Some(ext) => (subkeys.message_hash(c, ext), true),
+            None => {
+                if t.matched && m.seq < t.base_next && at_place(ctx, t, &m)? == Place::Same {
+                    t.places.note(m.seq, m.seq);
+                    self.report.messages_skipped += 1;
+                    return Ok(());
+                }
+                (subkeys.content_hash(c, &m.sender, m.sent_at_ms), t.matched)
             }
-            // Its place holds another message: it will land elsewhere, so
-            // it is known by sender and time from now on.
-            None if t.matched && m.seq < t.base_next => {
-                Some(subkeys.content_hash(c, &m.sender, m.sent_at_ms))
-            }
-            None => None,
         };
-        if let Some(hash) = &hash {
-            let refs = match &mut t.refs {
-                Some(r) => r,
-                None => t.refs.insert(Refs::begin(ctx, c)?),
-            };
-            if let Some(existing) = refs.find(ctx, hash)? {
-                t.places.note(m.seq, existing);
-                self.report.messages_skipped += 1;
-                return Ok(());
-            }
+        let refs = match &mut t.refs {
+            Some(r) => r,
+            None => t.refs.insert(Refs::begin(ctx, c)?),
+        };
+        let known = refs.find(ctx, &hash)?;
+        if let (Some(existing), true) = (known, dedup)
+            && (m.external_id.is_some() || same_text(ctx, t, existing, &m)?)
+        {
+            t.places.note(m.seq, existing);
+            self.report.messages_skipped += 1;
+            return Ok(());
         }
+        let hash = known.is_none().then_some(hash);
         let expires_at_ms = match (m.expires_at_ms, t.retention_ms) {
             (e, None) => e,
             (e, Some(r)) => {
@@ -214,7 +216,7 @@ impl Importer {
             sender: m.sender,
             sent_at_ms: m.sent_at_ms,
             text: m.text,
-            reply_to: m.reply_to.and_then(|r| t.places.map(r)),
+            reply_to: m.reply_to.and_then(|r| t.places.exact(r)),
             edited_at_ms: m.edited_at_ms,
             extra: m.extra,
             expires_at_ms,
@@ -296,26 +298,59 @@ fn own_conversation(ctx: &mut Ctx<'_>, id: u64) -> Result<Option<ConversationId>
     Ok(state.meta(ctx)?.external_id.is_none().then_some(c))
 }
 
-/// Whether the store's conversation holds `m` at `m.seq` already: a message
-/// from the same sender at the same time is there, or nothing is (it was
-/// deleted here). A different message there means the two conversations
-/// numbered their messages apart, and `m` is new.
-fn same_at(ctx: &mut Ctx<'_>, t: &mut Target, m: &MessageRecord) -> Result<bool> {
+/// What the store's conversation holds at an archive message's place.
+#[derive(Debug, PartialEq, Eq)]
+enum Place {
+    /// A message from the same sender at the same time: this one.
+    Same,
+    /// Another message: the two conversations numbered theirs apart.
+    Other,
+    /// Nothing (a gap, or a message deleted here).
+    Empty,
+}
+
+fn at_place(ctx: &mut Ctx<'_>, t: &mut Target, m: &MessageRecord) -> Result<Place> {
+    Ok(match stored_at(ctx, t, m.seq)? {
+        Some(h) if h.sender == m.sender && h.sent_at_ms == m.sent_at_ms => Place::Same,
+        Some(_) => Place::Other,
+        None => Place::Empty,
+    })
+}
+
+/// Whether the store's message at `seq`, found by `m`'s sender and time,
+/// is `m`: the same text (or either was edited), or gone (deleted here).
+/// Two messages from one sender in one millisecond share an index entry;
+/// this keeps the second from being taken for the first.
+fn same_text(ctx: &mut Ctx<'_>, t: &mut Target, seq: u64, m: &MessageRecord) -> Result<bool> {
+    Ok(match stored_at(ctx, t, seq)? {
+        Some(h) => h.text == m.text || h.edited_at_ms.is_some() || m.edited_at_ms.is_some(),
+        None => true,
+    })
+}
+
+/// The store's message at `seq` in the conversation being imported into,
+/// through a cursor over one opened segment.
+fn stored_at<'t>(ctx: &mut Ctx<'_>, t: &'t mut Target, seq: u64) -> Result<Option<&'t StoredMessage>> {
     let c = t.state.id;
-    if !t.cursor.as_ref().is_some_and(|o| (o.first..=o.last).contains(&m.seq)) {
-        t.cursor = match segments::containing(ctx, c, m.seq)? {
+    if !t.pending.is_empty() && seq >= t.pending_first {
+        // Added by this import, not yet written.
+        let offset = seq - t.pending_first;
+        return Ok(t.pending.iter().find(|p| p.offset == offset));
+    }
+    if !t.cursor.as_ref().is_some_and(|o| (o.first..=o.last).contains(&seq)) {
+        t.cursor = match segments::containing(ctx, c, seq)? {
             Some(seg) => Some(Keys::new(c).open(ctx, seg)?),
             None => None,
         };
     }
-    let here = t.cursor.as_ref().and_then(|o| o.position(m.seq).and_then(|i| o.messages.get(i)));
-    Ok(here.is_none_or(|h| h.sender == m.sender && h.sent_at_ms == m.sent_at_ms))
+    Ok(t.cursor.as_ref().and_then(|o| o.position(seq).and_then(|i| o.messages.get(i))))
 }
 
 /// Where the archive's sequence numbers of one conversation landed in the
-/// store: runs of archive numbers that moved by the same amount (an
-/// import that appends after a store's own messages moves them all by one
-/// amount, so this stays a run or two).
+/// store: runs of consecutive archive numbers that moved by the same
+/// amount. An import that appends after a store's own messages moves them
+/// all by one amount, so this grows only with the gaps in the archive
+/// (deleted or expired messages) and the places where the amount changes.
 #[derive(Default)]
 struct Places {
     /// (first archive seq, last archive seq, store seq - archive seq), in order.
@@ -327,17 +362,31 @@ impl Places {
     fn note(&mut self, from: u64, to: u64) {
         let delta = i128::from(to) - i128::from(from);
         match self.runs.last_mut() {
-            Some((_, last, d)) if *d == delta && *last < from => *last = from,
+            Some((_, last, d)) if *d == delta && last.checked_add(1) == Some(from) => *last = from,
             _ => self.runs.push((from, from, delta)),
         }
     }
 
-    /// Where archive seq `r` (a reply target or read marker, never after
-    /// the message being placed) is in the store: its own place if it was
-    /// placed, else the place of the last message before it.
-    fn map(&self, r: u64) -> Option<u64> {
+    /// The run holding archive seq `r`, or the last one before it.
+    fn run(&self, r: u64) -> Option<(u64, u64, i128)> {
         let i = self.runs.partition_point(|(first, _, _)| *first <= r);
-        let (_, last, delta) = *self.runs.get(i.checked_sub(1)?)?;
+        self.runs.get(i.checked_sub(1)?).copied()
+    }
+
+    /// Where archive message `r` (a reply target) is in the store; `None`
+    /// if the archive did not hold it (deleted or expired at the source).
+    fn exact(&self, r: u64) -> Option<u64> {
+        let (_, last, delta) = self.run(r)?;
+        if r > last {
+            return None;
+        }
+        u64::try_from(i128::from(r) + delta).ok()
+    }
+
+    /// Where a read marker on archive seq `r` lands: on `r`'s message, or
+    /// on the last message before the gap it falls in.
+    fn at_or_before(&self, r: u64) -> Option<u64> {
+        let (_, last, delta) = self.run(r)?;
         u64::try_from(i128::from(r.min(last)) + delta).ok()
     }
 }
@@ -347,7 +396,7 @@ mod tests {
     use super::Places;
 
     #[test]
-    fn places_merge_runs_and_map_gaps_to_the_message_before() {
+    fn places_merge_runs_and_keep_gaps_apart() {
         let mut p = Places::default();
         for s in 1..=5 {
             p.note(s, s); // already there
@@ -356,12 +405,15 @@ mod tests {
             p.note(s, s + 3); // appended after three local messages
         }
         p.note(11, 2); // matched by external id elsewhere
-        assert_eq!(p.runs.len(), 3);
-        assert_eq!(p.map(3), Some(3));
-        assert_eq!(p.map(6), Some(5), "a gap maps to the message before it");
-        assert_eq!(p.map(9), Some(12));
-        assert_eq!(p.map(10), Some(13));
-        assert_eq!(p.map(11), Some(2));
-        assert_eq!(p.map(0), None);
+        assert_eq!(p.runs, [(1, 5, 0), (7, 8, 3), (10, 10, 3), (11, 11, -9)]);
+        assert_eq!(p.exact(3), Some(3));
+        assert_eq!(p.exact(6), None, "a reply to a message the archive lacks has no target");
+        assert_eq!(p.at_or_before(6), Some(5), "a marker in a gap lands on the message before");
+        assert_eq!(p.exact(9), None);
+        assert_eq!(p.at_or_before(9), Some(11));
+        assert_eq!(p.exact(10), Some(13));
+        assert_eq!(p.exact(11), Some(2));
+        assert_eq!(p.exact(0), None);
+        assert_eq!(p.at_or_before(0), None);
     }
 }

@@ -87,6 +87,19 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
                 "message replies to {r}, which comes after it or does not exist"
             )));
         }
+        if m.external_id.is_none() {
+            // Known by sender and time, so an archive that carries it back
+            // from another store does not add it twice (docs/FORMAT.md,
+            // "Importing"). The first message with that sender and time keeps it.
+            let refs = match &mut refs {
+                Some(r) => r,
+                None => refs.insert(Refs::begin(ctx, c)?),
+            };
+            let hash = ctx.store.subkeys().content_hash(c, &m.sender, m.sent_at_ms);
+            if refs.find(ctx, &hash)?.is_none() {
+                refs.add(ctx, hash, state.next_seq)?;
+            }
+        }
         ids.push(MessageId::new(c, state.next_seq));
         fresh.push((state.next_seq, m));
         state.next_seq += 1;
@@ -219,7 +232,7 @@ impl Store {
             }
             msg.text = text.to_owned();
             msg.edited_at_ms = Some(now);
-            Ok(0)
+            Ok(None)
         })
     }
 
@@ -231,18 +244,17 @@ impl Store {
             if pos >= msgs.len() {
                 return Err(Error::NotFound(Missing::Message(m)));
             }
-            msgs.remove(pos);
-            Ok(1)
+            Ok(Some(msgs.remove(pos)))
         })
     }
 
     /// Opens the segment holding `m`, lets `change` modify its messages
-    /// (returning how many it removed), and reseals it under the current key,
+    /// (returning the one it removed, if any), and reseals it under the current key,
     /// compressed, or deletes the row if it became empty. Then scrubs.
     fn rewrite_message(
         &self,
         m: MessageId,
-        change: impl FnOnce(&mut Vec<StoredMessage>, usize, i64) -> Result<u64>,
+        change: impl FnOnce(&mut Vec<StoredMessage>, usize, i64) -> Result<Option<StoredMessage>>,
     ) -> Result<()> {
         let c = m.conversation();
         self.write(|ctx| {
@@ -259,7 +271,11 @@ impl Store {
                     segments::seal(ctx, &aead, c, state.epoch, range, &open.messages, compressor.as_mut())?;
                 segments::update(ctx, c, &sealed)?;
             }
-            state.message_count = state.message_count.saturating_sub(removed);
+            if removed.is_some() {
+                // Its external-id or content entry in the index stays, so
+                // no archive brings it back (docs/FORMAT.md, "Importing").
+                state.message_count = state.message_count.saturating_sub(1);
+            }
             state.save(ctx, false)?;
             ctx.request_scrub();
             Ok(())

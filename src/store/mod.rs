@@ -297,6 +297,11 @@ impl Store {
         out
     }
 
+    /// Whether a scrub waits for an export to end (it then runs by itself).
+    pub(crate) fn scrub_is_owed(&self) -> bool {
+        self.scrub_owed.load(Ordering::SeqCst)
+    }
+
     /// Frees pages, then checkpoints the WAL into the database and truncates
     /// it, with this process's reads held back so they cannot pin the WAL.
     ///
@@ -315,16 +320,23 @@ impl Store {
         let result = loop {
             if self.long_reads.load(Ordering::SeqCst) > 0 {
                 // An export's snapshot pins the WAL: owe the checkpoint
-                // rather than wait for the export to end.
+                // rather than wait for the export to end...
                 self.scrub_owed.store(true, Ordering::SeqCst);
-                break Err(Error::ScrubIncomplete);
+                // ...unless the last export ended meanwhile, too early to
+                // see the debt: then pay it now.
+                if self.long_reads.load(Ordering::SeqCst) > 0 {
+                    break Err(Error::ScrubIncomplete);
+                }
             }
             let attempt = {
                 let _gate = self.gate.write().unwrap_or_else(PoisonError::into_inner);
                 writer.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
             };
             match attempt.map_err(Error::from) {
-                Ok(0) => break Ok(()),
+                Ok(0) => {
+                    self.scrub_owed.store(false, Ordering::SeqCst);
+                    break Ok(());
+                }
                 Ok(_) | Err(Error::Busy) => {}
                 Err(other) => break Err(other),
             }
