@@ -121,6 +121,29 @@ impl Default for KdfParams {
     }
 }
 
+/// A passphrase and its Argon2id parameters, checked before anything is
+/// derived with them.
+fn check_passphrase(passphrase: &str, params: &KdfParams) -> Result<()> {
+    if passphrase.is_empty() {
+        return Err(Error::invalid("the passphrase is empty"));
+    }
+    if !params.within_bounds() {
+        return Err(Error::invalid(format!(
+            "Argon2id parameters {params:?} are outside {:?}..={:?}",
+            KdfParams::MIN,
+            KdfParams::MAX
+        )));
+    }
+    Ok(())
+}
+
+/// A copy of a raw key, made in place in a wiping container.
+fn copy_key(k: &Key32) -> Key32 {
+    let mut copy = Key32::from_bytes([0; 32]);
+    copy.expose_mut().copy_from_slice(k.expose());
+    copy
+}
+
 /// How the root key is derived, as recorded in the store's header row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KdfHeader {
@@ -134,16 +157,7 @@ impl KdfHeader {
         match &key.0 {
             KeySource::Raw(_) => Ok(KdfHeader::Raw),
             KeySource::Passphrase { passphrase, params } => {
-                if passphrase.is_empty() {
-                    return Err(Error::invalid("the passphrase is empty"));
-                }
-                if !params.within_bounds() {
-                    return Err(Error::invalid(format!(
-                        "Argon2id parameters {params:?} are outside {:?}..={:?}",
-                        KdfParams::MIN,
-                        KdfParams::MAX
-                    )));
-                }
+                check_passphrase(passphrase, params)?;
                 let mut salt = vec![0u8; SALT_LEN];
                 crypto::fill_random(rng, &mut salt)?;
                 Ok(KdfHeader::Argon2id { salt, params: *params })
@@ -171,11 +185,7 @@ impl KdfHeader {
     /// reverse) is the wrong key.
     pub(crate) fn root_key(&self, key: &StoreKey) -> Result<Key32> {
         match (self, &key.0) {
-            (KdfHeader::Raw, KeySource::Raw(k)) => {
-                let mut root = Key32::from_bytes([0; 32]);
-                root.expose_mut().copy_from_slice(k.expose());
-                Ok(root)
-            }
+            (KdfHeader::Raw, KeySource::Raw(k)) => Ok(copy_key(k)),
             (KdfHeader::Argon2id { salt, params }, KeySource::Passphrase { passphrase, .. }) => {
                 crypto::argon2id(
                     passphrase.as_bytes(),
@@ -197,16 +207,7 @@ impl StoreKey {
         match &self.0 {
             KeySource::Raw(_) => Ok(archive::Kdf::Raw),
             KeySource::Passphrase { passphrase, params } => {
-                if passphrase.is_empty() {
-                    return Err(Error::invalid("the passphrase is empty"));
-                }
-                if !params.within_bounds() {
-                    return Err(Error::invalid(format!(
-                        "Argon2id parameters {params:?} are outside {:?}..={:?}",
-                        KdfParams::MIN,
-                        KdfParams::MAX
-                    )));
-                }
+                check_passphrase(passphrase, params)?;
                 Ok(archive::Kdf::Argon2id {
                     memory_kib: params.memory_kib,
                     iterations: params.iterations,
@@ -238,11 +239,7 @@ impl ArchiveKeys {
             }
         }
         let secret = match (kdf, &key.0) {
-            (archive::Kdf::Raw, KeySource::Raw(k)) => {
-                let mut s = Key32::from_bytes([0; 32]);
-                s.expose_mut().copy_from_slice(k.expose());
-                s
-            }
+            (archive::Kdf::Raw, KeySource::Raw(k)) => copy_key(k),
             (
                 archive::Kdf::Argon2id { memory_kib, iterations, parallelism },
                 KeySource::Passphrase { passphrase, .. },

@@ -174,12 +174,7 @@ impl Store {
     fn export_list(&self, conversations: Option<&[ConversationId]>) -> Result<Vec<Conversation>> {
         match conversations {
             Some(ids) => ids.iter().map(|&c| self.conversation(c)).collect(),
-            None => {
-                let mut all: Vec<Conversation> =
-                    self.conversations()?.into_iter().map(|s| s.conversation).collect();
-                all.sort_by_key(|c| c.id);
-                Ok(all)
-            }
+            None => self.conversation_ids()?.into_iter().map(|c| self.conversation(c)).collect(),
         }
     }
 

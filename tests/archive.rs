@@ -936,50 +936,59 @@ fn an_archive_cannot_push_a_conversation_past_its_last_sequence_number() {
     assert_eq!(dst.append(own, common::msg("a", "two")).unwrap().seq(), 2);
 }
 
+/// Writes whatever it is given, but stops at its first write until told to go on.
+struct Paused {
+    started: Option<std::sync::mpsc::Sender<()>>,
+    go: std::sync::mpsc::Receiver<()>,
+}
+
+impl std::io::Write for Paused {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Some(s) = self.started.take() {
+            s.send(()).unwrap();
+            self.go.recv().unwrap();
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Starts an export of `store` on another thread and returns once it is
+/// writing, paused; send on the returned channel to let it finish.
+fn paused_export(
+    store: &Arc<TestStore>,
+) -> (std::thread::JoinHandle<chatvault::archive::ExportReport>, std::sync::mpsc::Sender<()>) {
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let store = Arc::clone(store);
+    let exporting = std::thread::spawn(move || {
+        let out = Paused { started: Some(started_tx), go: go_rx };
+        store.export(out, &ExportOptions::raw_key(ARCHIVE_KEY)).unwrap()
+    });
+    started.recv().unwrap();
+    (exporting, go)
+}
+
+fn wal_len(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(&wal).map_or(0, |m| m.len())
+}
+
 #[test]
 fn deletes_during_an_export_owe_their_scrub_until_it_ends() {
-    use std::io::Write;
-    use std::sync::mpsc;
-
-    /// A writer that stops at its first write until told to go on.
-    struct Paused {
-        started: Option<mpsc::Sender<()>>,
-        go: mpsc::Receiver<()>,
-    }
-    impl Write for Paused {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if let Some(s) = self.started.take() {
-                s.send(()).unwrap();
-                self.go.recv().unwrap();
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     let store = Arc::new(TestStore::new());
     let [a, ..] = populate(&store);
-    let (started_tx, started) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel();
-    let exporting = {
-        let store = Arc::clone(&store);
-        std::thread::spawn(move || {
-            let out = Paused { started: Some(started_tx), go: go_rx };
-            store.export(out, &ExportOptions::raw_key(ARCHIVE_KEY)).unwrap()
-        })
-    };
-    started.recv().unwrap();
+    let (exporting, go) = paused_export(&store);
     let deleted = store.delete_message(MessageId::new(a, 5));
     assert!(matches!(deleted, Err(Error::ScrubIncomplete)), "{deleted:?}");
     assert!(matches!(store.message(MessageId::new(a, 5)), Err(Error::NotFound(_))), "committed");
     go.send(()).unwrap();
     let report = exporting.join().unwrap();
     assert_eq!(report.messages, 340, "the export's snapshot predates the delete");
-    let mut wal = store.path.as_os_str().to_owned();
-    wal.push("-wal");
-    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "the owed scrub ran when the export ended");
+    assert_eq!(wal_len(&store.path), 0, "the owed scrub ran when the export ended");
 }
 
 /// `n` messages without external ids from `sender`, at distinct times.
@@ -1040,38 +1049,14 @@ fn a_reply_to_a_message_the_archive_lacks_points_nowhere() {
 
 #[test]
 fn compaction_during_an_export_succeeds_and_owes_its_scrub() {
-    use std::io::Write;
-    use std::sync::mpsc;
-
-    struct Paused(Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>);
-    impl Write for Paused {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            if let Some((started, go)) = self.0.take() {
-                started.send(()).unwrap();
-                go.recv().unwrap();
-            }
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
     let store = Arc::new(TestStore::new());
     populate(&store);
-    let (started_tx, started) = mpsc::channel();
-    let (go, go_rx) = mpsc::channel();
-    let s = Arc::clone(&store);
-    let exporting = std::thread::spawn(move || {
-        s.export(Paused(Some((started_tx, go_rx))), &ExportOptions::raw_key(ARCHIVE_KEY)).unwrap()
-    });
-    started.recv().unwrap();
+    let (exporting, go) = paused_export(&store);
     let report = store.compact(&chatvault::CompactOptions::default()).unwrap();
     assert!(report.segments_rewritten > 0);
     go.send(()).unwrap();
     exporting.join().unwrap();
-    let mut wal = store.path.as_os_str().to_owned();
-    wal.push("-wal");
-    assert_eq!(std::fs::metadata(&wal).map_or(0, |m| m.len()), 0, "scrubbed when the export ended");
+    assert_eq!(wal_len(&store.path), 0, "scrubbed when the export ended");
 }
 
 #[test]

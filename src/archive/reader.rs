@@ -51,15 +51,10 @@ impl<R: Read> ArchiveReader<R> {
     /// Reads and checks the header with `key`, then the `Store` record.
     pub(crate) fn open(mut input: R, key: &StoreKey) -> Result<Self> {
         let mut bytes = [0u8; HEADER_LEN];
-        let mut have = 0;
-        while have < HEADER_LEN {
-            match input.read(bytes.get_mut(have..).unwrap_or_default()) {
-                Ok(0) => return Err(Error::NotAnArchive),
-                Ok(n) => have += n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+        input.read_exact(&mut bytes).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => Error::NotAnArchive,
+            _ => e.into(),
+        })?;
         let header = Header::decode(&bytes).map_err(|e| match e {
             HeaderError::NotAnArchive => Error::NotAnArchive,
             HeaderError::Version(found) if found > crate::format::archive::ARCHIVE_VERSION => {

@@ -314,13 +314,8 @@ impl Store {
     /// reseals everything under the new keys and destroys the old ones.
     pub fn rotate_all_keys(&self) -> Result<u64> {
         self.write(|ctx| {
-            let ids: Vec<i64> = ctx
-                .conn
-                .prepare_cached("SELECT id FROM conversation ORDER BY id")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            for &id in &ids {
-                let c = conversation_id(id)?;
+            let ids = all_conversations(ctx)?;
+            for &c in &ids {
                 let mut state = ConvState::load(ctx, c)?;
                 state.rotate(ctx)?;
                 state.save(ctx, false)?;
@@ -380,6 +375,22 @@ pub(crate) fn insert_conversation(
     state.set_meta(ctx, meta)?;
     state.save(ctx, false)?;
     Ok(state)
+}
+
+/// Every conversation, by id.
+pub(crate) fn all_conversations(ctx: &Ctx<'_>) -> Result<Vec<ConversationId>> {
+    ctx.conn
+        .prepare_cached("SELECT id FROM conversation ORDER BY id")?
+        .query_map([], |r| r.get::<_, i64>(0))?
+        .map(|id| conversation_id(id?))
+        .collect()
+}
+
+impl Store {
+    /// Every conversation's id, in id order (nothing decrypted).
+    pub(crate) fn conversation_ids(&self) -> Result<Vec<ConversationId>> {
+        self.read(|ctx| all_conversations(ctx))
+    }
 }
 
 /// A conversation id read from the `conversation` table.

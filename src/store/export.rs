@@ -5,7 +5,7 @@ use std::path::Path;
 
 use rusqlite::params;
 
-use super::conversations::{ConvState, conversation_id};
+use super::conversations::{ConvState, all_conversations};
 use super::segments::{self, Keys, SegmentRow};
 use super::{Ctx, Store, row};
 use crate::archive::{ArchiveWriter, ExportOptions, ExportReport, Prepared, Reporter};
@@ -145,11 +145,6 @@ fn chosen(ctx: &Ctx<'_>, asked: Option<&[ConversationId]>) -> Result<Vec<Convers
             }
             Ok(ids.to_vec())
         }
-        None => ctx
-            .conn
-            .prepare_cached("SELECT id FROM conversation ORDER BY id")?
-            .query_map([], |r| r.get::<_, i64>(0))?
-            .map(|id| conversation_id(id?))
-            .collect(),
+        None => all_conversations(ctx),
     }
 }

@@ -5,6 +5,7 @@
 use std::io::Read;
 
 use super::conversations::{ConvState, check_meta, find_by_hash, insert_conversation};
+use super::messages::expiry;
 use super::refs::{RECENT_MIN, Refs};
 use super::segments::{self, Keys, OpenSegment};
 use super::{Ctx, Store};
@@ -14,11 +15,7 @@ use crate::format::archive::{ConversationRecord, MessageRecord};
 use crate::format::frame;
 use crate::format::records::{ConversationMeta, StoredMessage};
 use crate::ids::ConversationId;
-
-/// Segments an import writes: at most this many messages...
-const SEGMENT_MESSAGES: usize = 64;
-/// ...and about this much plaintext (compaction's default targets).
-const SEGMENT_BYTES: usize = 32 << 10;
+use crate::maintenance::CompactOptions;
 
 impl Store {
     /// Imports an archive made by [`Store::export`], verifying it as it
@@ -71,6 +68,8 @@ struct Importer {
     source_store: [u8; 16],
     compressor: Option<zstd::bulk::Compressor<'static>>,
     current: Option<Target>,
+    /// Imported segments are packed as compaction packs them.
+    targets: CompactOptions,
 }
 
 fn import_in<R: Read>(
@@ -83,6 +82,7 @@ fn import_in<R: Read>(
         source_store: archive.source().store,
         compressor: frame::compressor(),
         current: None,
+        targets: CompactOptions::default(),
     };
     while let Some(item) = archive.next()? {
         match item {
@@ -191,13 +191,7 @@ impl Importer {
             return Ok(());
         }
         let hash = known.is_none().then_some(hash);
-        let expires_at_ms = match (m.expires_at_ms, t.retention_ms) {
-            (e, None) => e,
-            (e, Some(r)) => {
-                let by_retention = m.sent_at_ms.saturating_add(i64::try_from(r).unwrap_or(i64::MAX));
-                Some(e.map_or(by_retention, |e| e.min(by_retention)))
-            }
-        };
+        let expires_at_ms = expiry(m.expires_at_ms, m.sent_at_ms, t.retention_ms);
         if expires_at_ms.is_some_and(|e| e <= ctx.now) {
             self.report.messages_skipped += 1;
             return Ok(());
@@ -223,7 +217,8 @@ impl Importer {
         };
         let len = stored.approx_len();
         if !t.pending.is_empty()
-            && (t.pending.len() >= SEGMENT_MESSAGES || t.pending_bytes + len > SEGMENT_BYTES)
+            && (t.pending.len() >= self.targets.target_messages
+                || t.pending_bytes + len > self.targets.target_bytes)
         {
             flush(ctx, t, self.compressor.as_mut())?;
         }

@@ -36,10 +36,9 @@ fn approx_len(m: &NewMessage) -> usize {
 
 /// When a message appended now expires: its own expiry, or its send time
 /// plus the conversation's retention, whichever is earlier.
-fn expiry(m: &NewMessage, retention_ms: Option<u64>) -> Option<i64> {
-    let by_retention =
-        retention_ms.map(|r| m.sent_at_ms.saturating_add(i64::try_from(r).unwrap_or(i64::MAX)));
-    match (m.expires_at_ms, by_retention) {
+pub(crate) fn expiry(expires_at_ms: Option<i64>, sent_at_ms: i64, retention_ms: Option<u64>) -> Option<i64> {
+    let by_retention = retention_ms.map(|r| sent_at_ms.saturating_add(i64::try_from(r).unwrap_or(i64::MAX)));
+    match (expires_at_ms, by_retention) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
@@ -55,7 +54,7 @@ fn stored(offset: u64, m: &NewMessage, retention_ms: Option<u64>) -> StoredMessa
         reply_to: m.reply_to.map(MessageId::seq),
         edited_at_ms: None,
         extra: m.extra.clone(),
-        expires_at_ms: expiry(m, retention_ms),
+        expires_at_ms: expiry(m.expires_at_ms, m.sent_at_ms, retention_ms),
     }
 }
 
