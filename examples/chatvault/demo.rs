@@ -1,89 +1,159 @@
 //! `demo`: a realistic store built from the shared corpus generator.
+//!
+//! A few hundred conversations with a skewed size distribution (the largest
+//! hold tens of thousands of messages), many senders, English, French and
+//! Chinese text with emoji, replies, edits, deletions, unread messages, and
+//! timestamps spread over years. The same seed builds the same content.
 
-use std::path::Path;
+use std::time::Instant;
 
-use chatvault::{ConversationId, MessageId, NewConversation, NewMessage, Page, Store};
-use chatvault_corpus::Rng;
+use chatvault::{ConversationId, MessageId, NewConversation, NewMessage, Store};
+use chatvault_corpus::{ConversationSpec, Rng};
+use serde_json::json;
 
-use crate::{AnyResult, DEFAULT_STORE, keyfile};
+use crate::cli::{DEFAULT_STORE, DemoArgs};
+use crate::failure::{CliResult, Failure};
+use crate::{Ctx, keys, output, progress, read};
 
-pub fn build(path: &Path, conversations: usize, messages: usize, seed: u64, force: bool) -> AnyResult<Store> {
-    let key_path = keyfile::beside(path);
-    if path.exists() {
-        if !force && path != Path::new(DEFAULT_STORE) {
-            return Err(format!("{} already exists: pass --force to replace it", path.display()).into());
-        }
-        for suffix in ["", "-wal", "-shm", ".key"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
-        }
+/// Messages appended per transaction, as a sync would deliver them.
+const BATCH: usize = 500;
+
+pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
+    let path = &ctx.store_path;
+    if args.conversations == 0 {
+        return Err(Failure::user("--conversations must be at least 1"));
     }
-    let key = keyfile::create(&key_path)?;
+    if path.exists() {
+        if !args.force && path != std::path::Path::new(DEFAULT_STORE) {
+            return Err(Failure::user(format!(
+                "{} already exists: pass --force to replace it",
+                path.display()
+            )));
+        }
+        crate::remove_store_files(path)?;
+        let _ = std::fs::remove_file(keys::beside(path));
+    }
+    let (key, source) = keys::for_new_store(path, ctx.key_file.as_deref(), false)?;
+    let started = Instant::now();
     let store = Store::create(path, key)?;
-    let specs = chatvault_corpus::conversations(seed, conversations.max(1), messages);
-    let mut rng = Rng::new(seed);
+    let specs = chatvault_corpus::conversations(args.seed, args.conversations, args.messages);
+    let bar = progress::messages("building");
+    bar.set_length(args.messages as u64);
+    let mut rng = Rng::new(args.seed);
+    let mut edited = 0;
+    let mut deleted = 0;
     for spec in &specs {
         let c = store.create_conversation(NewConversation {
             external_id: Some(spec.external_id.clone()),
             title: spec.title.clone(),
             members: spec.members.clone(),
-            app_data: Vec::new(),
             created_at_ms: Some(spec.created_at_ms),
-            retention_ms: None,
+            ..Default::default()
         })?;
-        fill(&store, c, spec, &mut rng)?;
+        let ids = fill(&store, c, spec, &bar)?;
+        let (e, d) = touch(&store, c, &ids, &mut rng)?;
+        edited += e;
+        deleted += d;
+    }
+    bar.finish_and_clear();
+    let elapsed = started.elapsed();
+    let mut sizes: Vec<usize> = specs.iter().map(|s| s.messages).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let largest: Vec<usize> = sizes.iter().take(3).copied().collect();
+    let file_bytes = store.stats()?.file_bytes;
+    if ctx.json {
+        output::print_json(&json!({
+            "store": path,
+            "key": source.to_string(),
+            "conversations": specs.len(),
+            "messages": args.messages,
+            "edited": edited,
+            "deleted": deleted,
+            "largest_conversations": largest,
+            "file_bytes": file_bytes,
+            "seed": args.seed,
+        }));
+        return Ok(());
     }
     println!(
-        "Built {} with {} conversations and {} messages (key in {}).\n",
+        "Built {} in {:.1} s: {} conversations, {} messages ({} edited, {} deleted), {} on disk ({source}).",
         path.display(),
+        elapsed.as_secs_f64(),
         specs.len(),
-        messages,
-        key_path.display()
+        args.messages,
+        edited,
+        deleted,
+        output::bytes(file_bytes)
     );
-    Ok(store)
+    println!(
+        "Largest conversations: {} messages; English, French and Chinese with emoji, 2019 onwards (seed {}).\n",
+        largest.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
+        args.seed
+    );
+    read::convs(ctx, &store, Some(10))?;
+    let store_flag = if path == std::path::Path::new(DEFAULT_STORE) {
+        String::new()
+    } else {
+        format!(" --store {}", path.display())
+    };
+    println!("\nBrowse it:");
+    println!("  cargo run --release --example chatvault --{store_flag} browse");
+    println!("  cargo run --release --example chatvault --{store_flag} show <id> --limit 20");
+    println!("  cargo run --release --example chatvault -- --help");
+    Ok(())
 }
 
-/// Appends a conversation's messages in sync-sized batches, then edits and
-/// deletes a few and marks most of it read, as a user would have.
+/// Appends a conversation's messages in sync-sized batches and returns their ids.
 fn fill(
     store: &Store,
     c: ConversationId,
-    spec: &chatvault_corpus::ConversationSpec,
-    rng: &mut Rng,
-) -> AnyResult<()> {
+    spec: &ConversationSpec,
+    bar: &indicatif::ProgressBar,
+) -> CliResult<Vec<MessageId>> {
     let mut ids: Vec<MessageId> = Vec::with_capacity(spec.messages);
-    let all: Vec<_> = chatvault_corpus::messages(spec).collect();
-    for chunk in all.chunks(500) {
-        let batch: Vec<_> = chunk
-            .iter()
-            .map(|m| {
-                (
-                    c,
-                    NewMessage {
-                        external_id: Some(m.external_id.clone()),
-                        sender: m.sender.clone(),
-                        sent_at_ms: m.sent_at_ms,
-                        text: m.text.clone(),
-                        reply_to: m.reply_to.and_then(|i| ids.get(i).copied()),
-                        extra: Vec::new(),
-                        expires_at_ms: None,
-                    },
-                )
-            })
-            .collect();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut stream = chatvault_corpus::messages(spec).peekable();
+    while stream.peek().is_some() {
+        batch.clear();
+        for m in stream.by_ref().take(BATCH) {
+            let reply_to = m.reply_to.and_then(|i| ids.get(i).copied());
+            batch.push((
+                c,
+                NewMessage {
+                    external_id: Some(m.external_id),
+                    sender: m.sender,
+                    sent_at_ms: m.sent_at_ms,
+                    text: m.text,
+                    reply_to,
+                    ..Default::default()
+                },
+            ));
+        }
         ids.extend(store.append_batch(&batch)?);
+        bar.inc(batch.len() as u64);
     }
-    if ids.len() > 10 {
-        store.edit_message(ids[ids.len() / 2], "(edited) see you there ✔")?;
-        store.delete_message(ids[ids.len() / 3])?;
+    Ok(ids)
+}
+
+/// What a user would have done to a conversation: edited and deleted a
+/// message in some, read all but the last few messages in most.
+fn touch(store: &Store, c: ConversationId, ids: &[MessageId], rng: &mut Rng) -> CliResult<(u64, u64)> {
+    let (mut edited, mut deleted) = (0, 0);
+    if ids.len() > 50 && rng.chance(0.3) {
+        if let Some(&m) = ids.get(ids.len() / 2) {
+            store.edit_message(m, "(edited) see you there ✔ — à demain 明天见")?;
+            edited += 1;
+        }
+        if let Some(&m) = ids.get(ids.len() / 3) {
+            store.delete_message(m)?;
+            deleted += 1;
+        }
     }
-    if !ids.is_empty() && rng.chance(0.7) {
+    if rng.chance(0.7) {
         let unread = rng.below(12) as usize;
-        if let Some(&m) = ids.get(ids.len().saturating_sub(unread + 1)) {
+        if let Some(&m) = ids.len().checked_sub(unread + 1).and_then(|i| ids.get(i)) {
             store.mark_read(c, m)?;
         }
     }
-    let _ = store.messages(c, Page::latest(1))?;
-    Ok(())
+    Ok((edited, deleted))
 }

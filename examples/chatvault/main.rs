@@ -1,169 +1,178 @@
-//! The chatvault example CLI.
-//!
-//! `demo` builds a demo store of multilingual conversations; `convs` lists a
-//! store's conversations; `show` prints a page of one conversation.
+//! The chatvault example CLI: build a demo store, browse it, and run every
+//! operation of the library from a terminal.
 //!
 //! ```text
-//! cargo run --release --example chatvault -- demo
-//! cargo run --release --example chatvault -- convs
-//! cargo run --release --example chatvault -- show 3 --limit 20
+//! cargo run --release --example chatvault -- demo     # builds ./demo.chatvault
+//! cargo run --release --example chatvault -- browse   # an interactive browser
+//! cargo run --release --example chatvault -- --help   # every subcommand
 //! ```
 //!
-//! The store is `--store PATH`, or `$CHATVAULT_STORE`, or `demo.chatvault`
-//! in the current directory. Its key is read from `--key-file`, or from the
-//! key file `demo` writes beside the store (`<store>.key`, 32 random bytes,
-//! mode 0600).
+//! `--help` documents where the store and its key come from, and the exit
+//! codes (0 success, 1 user error, 2 data error). Every subcommand prints a
+//! human table, or JSON with `--json`.
 
+mod archive;
+mod browse;
+mod cli;
 mod demo;
-mod keyfile;
+mod edit;
+mod failure;
+mod keys;
+mod maintain;
+mod output;
+mod progress;
+mod read;
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chatvault::{ConversationId, MessageId, Page, Store};
-use clap::{Parser, Subcommand};
+use chatvault::{ConversationId, Error as StoreError, MessageId, Store};
+use clap::Parser;
+use clap::error::ErrorKind;
+use jiff::tz::TimeZone;
 
-#[derive(Parser)]
-#[command(name = "chatvault", about = "Browse and build encrypted chatvault message stores")]
-struct Cli {
-    /// The store file [env: CHATVAULT_STORE] [default: demo.chatvault]
-    #[arg(long, global = true)]
-    store: Option<PathBuf>,
-    /// A file holding the 32-byte key (raw, or 64 hex characters)
-    #[arg(long, global = true)]
-    key_file: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Build a demo store of multilingual conversations and list them
-    Demo {
-        /// Number of messages
-        #[arg(long, default_value_t = 3000)]
-        messages: usize,
-        /// Number of conversations
-        #[arg(long, default_value_t = 12)]
-        conversations: usize,
-        /// Seed of the generated content
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Replace a store that is already at the path
-        #[arg(long)]
-        force: bool,
-    },
-    /// List conversations, most recently active first
-    Convs,
-    /// Print messages of a conversation, oldest first
-    Show {
-        /// Conversation id (as listed by `convs`)
-        conversation: u64,
-        /// Messages to print
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-        /// Only messages before this sequence number
-        #[arg(long)]
-        before: Option<u64>,
-        /// Only messages after this sequence number
-        #[arg(long)]
-        after: Option<u64>,
-    },
-}
-
-const DEFAULT_STORE: &str = "demo.chatvault";
+use cli::{Cli, Command, DEFAULT_STORE};
+use failure::{CliResult, Failure, USER_ERROR};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                _ => ExitCode::from(USER_ERROR),
+            };
+        }
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("chatvault: {e}");
-            let data_error = matches!(
-                e.downcast_ref::<chatvault::Error>(),
-                Some(
-                    chatvault::Error::WrongKey
-                        | chatvault::Error::Authentication { .. }
-                        | chatvault::Error::Corrupt { .. }
-                )
-            );
-            ExitCode::from(if data_error { 2 } else { 1 })
+        Err(f) => {
+            eprintln!("chatvault: {f}");
+            ExitCode::from(f.code)
         }
     }
 }
 
-type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
+/// What every command needs: where the store is, how to open it, how to print.
+pub struct Ctx {
+    pub store_path: PathBuf,
+    pub key_file: Option<PathBuf>,
+    pub json: bool,
+    pub tz: TimeZone,
+}
+
+impl Ctx {
+    /// Opens the existing store with the first key source that is there.
+    pub fn open(&self) -> CliResult<Store> {
+        self.open_with_source().map(|(store, _)| store)
+    }
+
+    /// Opens the store, and says which key source opened it.
+    pub fn open_with_source(&self) -> CliResult<(Store, keys::Source)> {
+        let path = &self.store_path;
+        if !path.exists() {
+            return Err(Failure::user(format!(
+                "no chatvault store at {}: build one with `chatvault demo` or `chatvault init`, or pass --store",
+                path.display()
+            )));
+        }
+        let (key, source) = keys::for_store(path, self.key_file.as_deref())?;
+        match Store::open(path, key) {
+            Ok(store) => Ok((store, source)),
+            Err(e) => Err(Failure::from(e).hint(source)),
+        }
+    }
+
+    /// A conversation named by its id (as `convs` lists it) or its external id.
+    pub fn conversation(&self, store: &Store, name: &str) -> CliResult<ConversationId> {
+        let missing =
+            || Failure::user(format!("no conversation {name:?} in this store (list them with `convs`)"));
+        if let Ok(n) = name.parse::<u64>() {
+            let c = ConversationId::from_raw(n);
+            return match store.conversation(c) {
+                Ok(_) => Ok(c),
+                Err(StoreError::NotFound(_)) => Err(missing()),
+                Err(e) => Err(e.into()),
+            };
+        }
+        store.find_conversation(name)?.ok_or_else(missing)
+    }
+}
+
+/// A message named as `conversation/seq`.
+pub fn message_id(s: &str) -> CliResult<MessageId> {
+    s.parse()
+        .map_err(|_| Failure::user(format!("{s:?} is not a message: write conversation/seq, e.g. 3/120")))
+}
 
 fn store_path(cli: &Cli) -> PathBuf {
     cli.store
         .clone()
-        .or_else(|| std::env::var_os("CHATVAULT_STORE").map(PathBuf::from))
+        .or_else(|| std::env::var_os("CHATVAULT_STORE").filter(|s| !s.is_empty()).map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
 }
 
-fn run(cli: Cli) -> AnyResult<()> {
-    let path = store_path(&cli);
+fn run(cli: Cli) -> CliResult<()> {
+    let ctx = Ctx {
+        store_path: store_path(&cli),
+        key_file: cli.key_file.clone(),
+        json: cli.json,
+        tz: TimeZone::system(),
+    };
     match cli.command {
-        Command::Demo { messages, conversations, seed, force } => {
-            let store = demo::build(&path, conversations, messages, seed, force)?;
-            print_conversations(&store)?;
-            println!();
-            println!("Browse it:");
-            println!("  cargo run --release --example chatvault -- convs");
-            println!("  cargo run --release --example chatvault -- show <conversation id>");
-            Ok(())
+        Command::Init { passphrase } => edit::init(&ctx, passphrase),
+        Command::Demo(args) => demo::run(&ctx, &args),
+        Command::Convs { limit } => read::convs(&ctx, &ctx.open()?, limit),
+        Command::Show { conversation, limit, before, after, oldest } => {
+            read::show(&ctx, &conversation, read::Window { limit, before, after, oldest })
         }
-        Command::Convs => print_conversations(&open(&path, cli.key_file.as_deref())?),
-        Command::Show { conversation, limit, before, after } => {
-            let store = open(&path, cli.key_file.as_deref())?;
-            let c = ConversationId::from_raw(conversation);
-            let page = match (before, after) {
-                (Some(b), _) => Page::before(MessageId::new(c, b), limit),
-                (None, Some(a)) => Page::after(MessageId::new(c, a), limit),
-                (None, None) => Page::latest(limit),
-            };
-            let info = store.conversation(c)?;
-            println!("{} ({} messages)", info.title, info.message_count);
-            for m in store.messages(c, page)? {
-                let edited = if m.edited_at_ms.is_some() { " (edited)" } else { "" };
-                let reply = m.reply_to.map(|r| format!(" ↩{}", r.seq())).unwrap_or_default();
-                println!("{:>6}  {:<10} {}{reply}{edited}", m.id.seq(), m.sender, m.text);
+        Command::New { title, external_id, members, retention } => {
+            edit::new_conversation(&ctx, title, external_id, members, retention)
+        }
+        Command::Send { conversation, text, sender, reply_to, external_id } => {
+            edit::send(&ctx, &conversation, text, sender, reply_to, external_id)
+        }
+        Command::Edit { message, text } => edit::edit(&ctx, &message, &text),
+        Command::Delete { target, yes } => edit::delete(&ctx, &target, yes),
+        Command::Export(args) => archive::export(&ctx, &args),
+        Command::Import(args) => archive::import(&ctx, &args),
+        Command::Inspect(args) => archive::inspect(&ctx, &args),
+        Command::Compact { time_budget } => maintain::compact(&ctx, time_budget),
+        Command::Verify => maintain::verify(&ctx),
+        Command::Stats => maintain::stats(&ctx),
+        Command::Passwd(args) => maintain::passwd(&ctx, &args),
+        Command::Rotate { conversation } => maintain::rotate(&ctx, conversation.as_deref()),
+        Command::Browse => {
+            if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                return Err(Failure::user(
+                    "browse needs a terminal: run it in one, or use `convs` and `show`",
+                ));
             }
-            Ok(())
+            browse::run(&ctx.open()?, ctx.tz.clone())
         }
     }
 }
 
-fn open(path: &std::path::Path, key_file: Option<&std::path::Path>) -> AnyResult<Store> {
-    let key = keyfile::load(path, key_file)?;
-    Ok(Store::open(path, key)?)
+/// Asks a yes/no question on stderr; anything but `y`/`yes` is no.
+pub fn confirm(question: &str) -> CliResult<bool> {
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-fn print_conversations(store: &Store) -> AnyResult<()> {
-    let list = store.conversations()?;
-    println!("{:>4}  {:<24} {:>8} {:>7}  last message", "id", "title", "messages", "unread");
-    for s in &list {
-        let c = &s.conversation;
-        let last = s
-            .last_message
-            .as_ref()
-            .map(|m| format!("{}: {}", m.sender, truncate(&m.text, 40)))
-            .unwrap_or_default();
-        println!(
-            "{:>4}  {:<24} {:>8} {:>7}  {last}",
-            c.id.get(),
-            truncate(&c.title, 24),
-            c.message_count,
-            s.unread_count
-        );
+/// Removes the store's files (database, WAL, shared memory) if present.
+pub fn remove_store_files(path: &Path) -> CliResult<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Failure::user(format!("cannot remove {}: {e}", Path::new(&p).display()))),
+        }
     }
     Ok(())
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).collect();
-    if s.chars().count() > max {
-        out.push('…');
-    }
-    out
 }

@@ -1,0 +1,260 @@
+//! The browser's state and its key handling.
+
+use std::collections::VecDeque;
+
+use chatvault::{ConversationSummary, Message, Page, Store};
+use jiff::tz::TimeZone;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use crate::failure::CliResult;
+
+/// Messages fetched at a time at either edge of the window.
+pub const FETCH: usize = 200;
+/// Most messages the history window holds; pages beyond it are dropped
+/// from the far side and fetched again when scrolled back to.
+pub const MAX_WINDOW: usize = 5 * FETCH;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    List,
+    History,
+}
+
+pub struct App<'s> {
+    pub(super) store: &'s Store,
+    pub(super) tz: TimeZone,
+    pub(super) list: Vec<ConversationSummary>,
+    pub(super) selected: usize,
+    pub(super) focus: Focus,
+    pub(super) history: Option<History>,
+    /// The last error, shown in the status line until the next key.
+    pub(super) error: Option<String>,
+    /// History rows visible at the last draw (a page).
+    pub(super) rows: usize,
+    /// Conversation-list rows visible at the last draw.
+    pub(super) list_rows: usize,
+    pub quit: bool,
+}
+
+/// The open conversation: a contiguous window of its messages, oldest first.
+pub struct History {
+    pub(super) title: String,
+    pub(super) total: u64,
+    pub(super) conversation: chatvault::ConversationId,
+    pub(super) window: VecDeque<Message>,
+    /// Whether the window reaches the conversation's oldest message.
+    pub(super) at_oldest: bool,
+    /// Whether the window reaches its newest message.
+    pub(super) at_newest: bool,
+    /// The selected message, an index into `window`.
+    pub(super) cursor: usize,
+    /// The first visible message, an index into `window`.
+    pub(super) top: usize,
+}
+
+impl<'s> App<'s> {
+    pub fn new(store: &'s Store, tz: TimeZone) -> CliResult<Self> {
+        Ok(App {
+            store,
+            tz,
+            list: store.conversations()?,
+            selected: 0,
+            focus: Focus::List,
+            history: None,
+            error: None,
+            rows: 20,
+            list_rows: 10,
+            quit: false,
+        })
+    }
+
+    pub fn handle_key(&mut self, key: KeyEvent) {
+        self.error = None;
+        if key.code == KeyCode::Char('q')
+            || (key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL))
+        {
+            self.quit = true;
+            return;
+        }
+        let result = match self.focus {
+            Focus::List => self.list_key(key.code),
+            Focus::History => self.history_key(key.code),
+        };
+        if let Err(e) = result {
+            self.error = Some(e.message);
+        }
+    }
+
+    fn list_key(&mut self, code: KeyCode) -> CliResult<()> {
+        let last = self.list.len().saturating_sub(1);
+        let page = (self.list_rows / 2).max(1);
+        match code {
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => self.selected = (self.selected + 1).min(last),
+            KeyCode::PageUp => self.selected = self.selected.saturating_sub(page),
+            KeyCode::PageDown => self.selected = (self.selected + page).min(last),
+            KeyCode::Home | KeyCode::Char('g') => self.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => self.selected = last,
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.open_selected()?,
+            KeyCode::Tab if self.history.is_some() => self.focus = Focus::History,
+            KeyCode::Char('r') => self.list = self.store.conversations()?,
+            KeyCode::Esc => self.quit = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn history_key(&mut self, code: KeyCode) -> CliResult<()> {
+        let store = self.store;
+        let rows = self.rows.max(1);
+        let page = rows.saturating_sub(1).max(1) as isize;
+        let Some(h) = self.history.as_mut() else {
+            self.focus = Focus::List;
+            return Ok(());
+        };
+        match code {
+            KeyCode::Up | KeyCode::Char('k') => h.move_by(store, -1, rows, false)?,
+            KeyCode::Down | KeyCode::Char('j') => h.move_by(store, 1, rows, false)?,
+            KeyCode::PageUp | KeyCode::Char('b') => h.move_by(store, -page, rows, true)?,
+            KeyCode::PageDown | KeyCode::Char('f') | KeyCode::Char(' ') => {
+                h.move_by(store, page, rows, true)?
+            }
+            KeyCode::Home | KeyCode::Char('g') => h.jump(store, true, rows)?,
+            KeyCode::End | KeyCode::Char('G') => h.jump(store, false, rows)?,
+            KeyCode::Left | KeyCode::Char('h') | KeyCode::Esc | KeyCode::Tab => self.focus = Focus::List,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn open_selected(&mut self) -> CliResult<()> {
+        let Some(summary) = self.list.get(self.selected) else {
+            return Ok(());
+        };
+        let c = &summary.conversation;
+        let mut h = History {
+            title: c.title.clone(),
+            total: c.message_count,
+            conversation: c.id,
+            window: VecDeque::new(),
+            at_oldest: false,
+            at_newest: true,
+            cursor: 0,
+            top: 0,
+        };
+        h.jump(self.store, false, self.rows.max(1))?;
+        self.history = Some(h);
+        self.focus = Focus::History;
+        Ok(())
+    }
+}
+
+impl History {
+    /// Replaces the window with the oldest (`oldest`) or newest page.
+    fn jump(&mut self, store: &Store, oldest: bool, rows: usize) -> CliResult<()> {
+        let c = self.conversation;
+        let page = store.messages(c, if oldest { Page::oldest(FETCH) } else { Page::latest(FETCH) })?;
+        let whole = page.len() < FETCH;
+        self.window = page.into();
+        self.at_oldest = oldest || whole;
+        self.at_newest = !oldest || whole;
+        self.total = store.conversation(c)?.message_count;
+        self.cursor = if oldest { 0 } else { self.window.len().saturating_sub(1) };
+        self.top = 0;
+        self.scroll_into_view(rows);
+        Ok(())
+    }
+
+    /// Moves the selection by `delta` messages (and, when `scroll`, the
+    /// view with it, as paging does), fetching pages at the window's edges
+    /// as needed and dropping pages far from the view.
+    fn move_by(&mut self, store: &Store, delta: isize, rows: usize, scroll: bool) -> CliResult<()> {
+        let mut target = self.cursor as isize + delta;
+        let mut top = self.top as isize + if scroll { delta } else { 0 };
+        while target < 0 && !self.at_oldest {
+            let n = self.fetch_older(store)? as isize;
+            target += n;
+            top += n;
+        }
+        while target >= self.window.len() as isize && !self.at_newest {
+            self.fetch_newer(store)?;
+        }
+        let last = self.window.len().saturating_sub(1) as isize;
+        self.cursor = target.clamp(0, last.max(0)) as usize;
+        let last_top = self.window.len().saturating_sub(rows) as isize;
+        self.top = top.clamp(0, last_top.max(0)) as usize;
+        self.scroll_into_view(rows);
+        // Fetch ahead when the view nears an edge of the window, so the
+        // next page is ready and the ends of the conversation are known
+        // by the time they are on screen.
+        if self.top < rows && !self.at_oldest {
+            self.fetch_older(store)?;
+        }
+        if self.top + 2 * rows > self.window.len() && !self.at_newest {
+            self.fetch_newer(store)?;
+        }
+        self.trim(rows);
+        Ok(())
+    }
+
+    /// Prepends the page before the window; returns how many messages came.
+    fn fetch_older(&mut self, store: &Store) -> CliResult<usize> {
+        let Some(first) = self.window.front() else {
+            self.at_oldest = true;
+            return Ok(0);
+        };
+        let page = store.messages(self.conversation, Page::before(first.id, FETCH))?;
+        let n = page.len();
+        self.at_oldest = n < FETCH;
+        for m in page.into_iter().rev() {
+            self.window.push_front(m);
+        }
+        self.cursor += n;
+        self.top += n;
+        Ok(n)
+    }
+
+    /// Appends the page after the window.
+    fn fetch_newer(&mut self, store: &Store) -> CliResult<()> {
+        let Some(last) = self.window.back() else {
+            self.at_newest = true;
+            return Ok(());
+        };
+        let page = store.messages(self.conversation, Page::after(last.id, FETCH))?;
+        self.at_newest = page.len() < FETCH;
+        self.window.extend(page);
+        Ok(())
+    }
+
+    fn scroll_into_view(&mut self, rows: usize) {
+        if self.cursor < self.top {
+            self.top = self.cursor;
+        } else if self.cursor >= self.top + rows {
+            self.top = self.cursor + 1 - rows;
+        }
+    }
+
+    /// Drops messages from whichever side is further from the view until
+    /// the window is within its bound.
+    fn trim(&mut self, rows: usize) {
+        let bound = MAX_WINDOW.max(3 * rows);
+        while self.window.len() > bound {
+            let above = self.top;
+            let below = self.window.len().saturating_sub(self.top + rows);
+            if above >= below {
+                self.window.pop_front();
+                self.top -= 1;
+                self.cursor -= 1;
+                self.at_oldest = false;
+            } else {
+                self.window.pop_back();
+                self.at_newest = false;
+            }
+        }
+    }
+
+    /// The selected message.
+    pub(super) fn selected(&self) -> Option<&Message> {
+        self.window.get(self.cursor)
+    }
+}

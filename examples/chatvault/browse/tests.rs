@@ -1,0 +1,306 @@
+//! The browser against ratatui's TestBackend: rendering and key handling.
+
+use chatvault::{ConversationId, MessageId, NewConversation, NewMessage, Store, StoreKey};
+use jiff::tz::TimeZone;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use unicode_width::UnicodeWidthStr;
+
+use super::app::{App, FETCH, Focus, MAX_WINDOW};
+use super::view;
+
+const BIG: u64 = 5_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    big: ConversationId,
+}
+
+/// Three conversations: "Big" with 5,000 messages (the oldest activity),
+/// "Empty", and "Small" with three messages, the newest and two unread.
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::create(dir.path().join("b.chatvault"), StoreKey::raw([9; 32])).expect("create");
+    let conv = |title: &str| {
+        store
+            .create_conversation(NewConversation { title: title.into(), ..Default::default() })
+            .expect("conversation")
+    };
+    let big = conv("Big");
+    let batch: Vec<_> = (1..=BIG)
+        .map(|i| {
+            let text = format!("message number {i}");
+            (
+                big,
+                NewMessage {
+                    sender: "alice".into(),
+                    sent_at_ms: 1_600_000_000_000 + i as i64,
+                    text,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    for chunk in batch.chunks(1000) {
+        store.append_batch(chunk).expect("append");
+    }
+    store.mark_read(big, MessageId::new(big, BIG)).expect("read");
+    conv("Empty");
+    let small = conv("Small");
+    for (i, text) in ["bonjour", "你好 👋", "line one\nline two"].into_iter().enumerate() {
+        let m = NewMessage {
+            sender: "bob".into(),
+            sent_at_ms: 1_700_000_000_000 + i as i64,
+            text: text.into(),
+            ..Default::default()
+        };
+        let id = store.append(small, m).expect("append");
+        if i == 0 {
+            store.mark_read(small, id).expect("read");
+        }
+    }
+    Fixture { _dir: dir, store, big }
+}
+
+fn terminal() -> Terminal<TestBackend> {
+    Terminal::new(TestBackend::new(110, 30)).expect("terminal")
+}
+
+fn render(app: &mut App<'_>, t: &mut Terminal<TestBackend>) -> Vec<String> {
+    t.draw(|f| view::draw(app, f)).expect("draw");
+    let buf = t.backend().buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            let mut line = String::new();
+            let mut x = 0;
+            while x < buf.area.width {
+                let symbol = buf[(x, y)].symbol();
+                line.push_str(symbol);
+                // A wide character covers the next cell too.
+                x += u16::try_from(UnicodeWidthStr::width(symbol)).unwrap_or(1).max(1);
+            }
+            line
+        })
+        .collect()
+}
+
+fn press(app: &mut App<'_>, t: &mut Terminal<TestBackend>, code: KeyCode) -> Vec<String> {
+    app.handle_key(KeyEvent::new(code, KeyModifiers::NONE));
+    render(app, t)
+}
+
+/// The sequence numbers of the history rows on screen, top to bottom.
+fn visible_seqs(app: &App<'_>) -> Vec<u64> {
+    let h = app.history.as_ref().expect("a conversation is open");
+    h.window.iter().skip(h.top).take(app.rows).map(|m| m.id.seq()).collect()
+}
+
+fn open<'a>(fx: &'a Fixture, title: &str) -> (App<'a>, Terminal<TestBackend>) {
+    let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    render(&mut app, &mut t);
+    let i = app.list.iter().position(|s| s.conversation.title == title).expect("listed");
+    for _ in 0..i {
+        press(&mut app, &mut t, KeyCode::Down);
+    }
+    press(&mut app, &mut t, KeyCode::Enter);
+    (app, t)
+}
+
+#[test]
+fn the_list_shows_titles_last_messages_and_unread_counts() {
+    let fx = fixture();
+    let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("Conversations (3)"), "{screen}");
+    // Most recent first: Small (with its last message and 2 unread), then Empty, then Big.
+    let row = |title: &str| screen.lines().position(|l| l.contains(title)).expect(title);
+    assert!(row("Small") < row("Empty") && row("Empty") < row("Big"), "{screen}");
+    assert!(screen.lines().nth(row("Small")).is_some_and(|l| l.contains("▶ Small  2 unread")), "{screen}");
+    assert!(screen.contains("bob: line one line two"), "line breaks shown as spaces: {screen}");
+    assert!(screen.contains("(no messages)"), "{screen}");
+    assert!(screen.contains("alice: message number 5000"), "{screen}");
+    assert!(
+        screen.lines().nth(row("Big")).is_some_and(|l| !l.contains("unread")),
+        "Big is all read: {screen}"
+    );
+    assert!(screen.contains("Select a conversation and press Enter"), "{screen}");
+
+    let screen = press(&mut app, &mut t, KeyCode::Down).join("\n");
+    assert!(screen.lines().any(|l| l.contains("▶ Empty")), "Down moves the selection: {screen}");
+    press(&mut app, &mut t, KeyCode::Down);
+    let screen = press(&mut app, &mut t, KeyCode::Down).join("\n");
+    assert!(screen.lines().any(|l| l.contains("▶ Big")), "the selection stops at the end: {screen}");
+    assert_eq!(app.selected, 2);
+    assert!(app.history.is_none(), "moving in the list opens nothing");
+}
+
+#[test]
+fn enter_opens_the_newest_page_and_the_detail_pane_shows_the_selected_message() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Big");
+    assert_eq!(app.focus, Focus::History);
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains(" Big · 5000 messages "), "{screen}");
+    let seqs = visible_seqs(&app);
+    assert_eq!(seqs.len(), app.rows, "the pane is full");
+    assert_eq!(seqs.last(), Some(&BIG), "the newest message is at the bottom");
+    assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "consecutive, oldest first: {seqs:?}");
+    assert!(screen.contains("   5000 2020-09-13 12:26 alice: message number 5000"), "{screen}");
+    assert!(screen.contains(&format!("{}/5000 · alice · 2020-09-13 12:26", fx.big)), "detail pane: {screen}");
+    assert!(
+        screen.contains("selected #5000 of 5000") && screen.contains("last message"),
+        "status line: {screen}"
+    );
+    assert_eq!(
+        app.history.as_ref().map(|h| h.window.len()),
+        Some(FETCH),
+        "one page loaded, not the conversation"
+    );
+
+    let screen = press(&mut app, &mut t, KeyCode::Up).join("\n");
+    assert!(screen.contains("selected #4999 of 5000"), "{screen}");
+    assert!(screen.contains("last message"), "the end is still on screen: {screen}");
+    assert_eq!(visible_seqs(&app).last(), Some(&BIG), "moving the selection inside the view does not scroll");
+}
+
+#[test]
+fn page_up_walks_thousands_of_messages_to_the_oldest_with_a_bounded_window() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Big");
+    let page = (app.rows - 1) as u64;
+    let mut tops = vec![visible_seqs(&app)[0]];
+    let mut presses = 0;
+    while tops.last() != Some(&1) {
+        press(&mut app, &mut t, KeyCode::PageUp);
+        presses += 1;
+        assert!(presses < 1000, "PageUp never reached the oldest message");
+        let h = app.history.as_ref().expect("open");
+        assert!(h.window.len() <= MAX_WINDOW, "window grew to {} messages", h.window.len());
+        let seqs = visible_seqs(&app);
+        assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "a gap or disorder on screen: {seqs:?}");
+        tops.push(seqs[0]);
+    }
+    assert!(tops.windows(2).all(|w| w[1] < w[0]), "every PageUp moves up: {tops:?}");
+    let first_top = BIG + 1 - app.rows as u64;
+    assert_eq!(presses, (first_top - 1).div_ceil(page), "one screen (less a row of overlap) per press");
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("      1 2020-09-13 12:26 alice: message number 1"), "{screen}");
+    assert!(screen.contains("first message") && !screen.contains("selected #1 "), "{screen}");
+    let screen = press(&mut app, &mut t, KeyCode::PageUp).join("\n");
+    assert_eq!(visible_seqs(&app)[0], 1);
+    assert!(screen.contains("selected #1 of 5000"), "PageUp at the top selects the first message: {screen}");
+
+    // And back down, again through fetched pages.
+    let mut presses = 0;
+    while visible_seqs(&app).last() != Some(&BIG) {
+        press(&mut app, &mut t, KeyCode::PageDown);
+        presses += 1;
+        assert!(presses < 1000, "PageDown never reached the newest message");
+        assert!(app.history.as_ref().is_some_and(|h| h.window.len() <= MAX_WINDOW));
+    }
+    assert!(render(&mut app, &mut t).join("\n").contains("last message"));
+}
+
+#[test]
+fn home_and_end_jump_to_the_oldest_and_newest_messages() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Big");
+    let screen = press(&mut app, &mut t, KeyCode::Home).join("\n");
+    assert_eq!(visible_seqs(&app)[0], 1);
+    assert!(screen.contains("selected #1 of 5000") && screen.contains("first message"), "{screen}");
+    let screen = press(&mut app, &mut t, KeyCode::Up).join("\n");
+    assert!(screen.contains("selected #1 of 5000"), "Up stops at the oldest: {screen}");
+    let screen = press(&mut app, &mut t, KeyCode::End).join("\n");
+    assert_eq!(visible_seqs(&app).last(), Some(&BIG));
+    assert!(screen.contains("selected #5000 of 5000"), "{screen}");
+    let screen = press(&mut app, &mut t, KeyCode::Down).join("\n");
+    assert!(screen.contains("selected #5000 of 5000"), "Down stops at the newest: {screen}");
+}
+
+#[test]
+fn paging_skips_deleted_messages_and_visits_every_other_one_once() {
+    let fx = fixture();
+    let gone: Vec<u64> = vec![1, 2, 199, 200, 201, 2500, 4999];
+    for &seq in &gone {
+        fx.store.delete_message(MessageId::new(fx.big, seq)).expect("delete");
+    }
+    let (mut app, mut t) = open(&fx, "Big");
+    press(&mut app, &mut t, KeyCode::Home);
+    let mut seen =
+        vec![app.history.as_ref().and_then(|h| h.selected()).map(|m| m.id.seq()).expect("selected")];
+    loop {
+        app.handle_key(KeyEvent::new(KeyCode::Down, KeyModifiers::NONE));
+        let seq = app.history.as_ref().and_then(|h| h.selected()).map(|m| m.id.seq()).expect("selected");
+        if Some(&seq) == seen.last() {
+            break;
+        }
+        seen.push(seq);
+    }
+    let expected: Vec<u64> = (1..=BIG).filter(|s| !gone.contains(s)).collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn left_goes_back_to_the_list_and_q_quits() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Small");
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("bob: 你好 👋"), "{screen}");
+    assert!(screen.contains("line one line two"), "a row stays one line: {screen}");
+    assert!(
+        screen.contains("Small · 3 messages")
+            && screen.contains("first message")
+            && screen.contains("last message")
+    );
+    let screen = press(&mut app, &mut t, KeyCode::Left).join("\n");
+    assert_eq!(app.focus, Focus::List);
+    assert!(screen.contains("Enter open"), "the status line shows the list's keys: {screen}");
+    assert!(screen.contains("Small · 3 messages"), "the history stays on screen: {screen}");
+    assert!(!app.quit);
+    press(&mut app, &mut t, KeyCode::Char('q'));
+    assert!(app.quit);
+
+    let (mut app, mut t) = open(&fx, "Small");
+    app.handle_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+    assert!(app.quit, "Ctrl-C quits from the history too");
+    render(&mut app, &mut t);
+}
+
+#[test]
+fn an_empty_conversation_and_an_empty_store_render() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Empty");
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("(no messages)") && screen.contains("empty"), "{screen}");
+    for key in [KeyCode::Up, KeyCode::PageUp, KeyCode::Home, KeyCode::End, KeyCode::PageDown, KeyCode::Down] {
+        press(&mut app, &mut t, key);
+    }
+    assert!(app.error.is_none());
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::create(dir.path().join("e.chatvault"), StoreKey::raw([1; 32])).expect("create");
+    let mut app = App::new(&store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("No conversations."), "{screen}");
+    for key in [KeyCode::Down, KeyCode::Enter, KeyCode::End, KeyCode::Tab] {
+        press(&mut app, &mut t, key);
+    }
+    assert!(app.history.is_none() && app.error.is_none());
+}
+
+#[test]
+fn a_store_error_is_shown_in_the_status_line() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Big");
+    fx.store.delete_conversation(fx.big).expect("delete");
+    let screen = press(&mut app, &mut t, KeyCode::Home).join("\n");
+    assert!(screen.contains("error: conversation") && screen.contains("not found"), "{screen}");
+    let screen = press(&mut app, &mut t, KeyCode::Left).join("\n");
+    assert!(!screen.contains("error:"), "the next key clears it: {screen}");
+}

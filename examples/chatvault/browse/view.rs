@@ -1,0 +1,185 @@
+//! Drawing the browser: conversation list, history pane, message detail
+//! and status line.
+
+use chatvault::Message;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span, Text};
+use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
+
+use super::app::{App, Focus, History};
+use crate::output;
+
+/// Height of the pane showing the selected message in full.
+const DETAIL_ROWS: u16 = 6;
+
+pub fn draw(app: &mut App<'_>, frame: &mut Frame<'_>) {
+    let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
+    let [left, right] =
+        Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(main);
+    draw_list(app, frame, left);
+    draw_history(app, frame, right);
+    draw_status(app, frame, status);
+}
+
+fn focused(is: bool) -> Style {
+    if is { Style::default().fg(Color::Cyan) } else { Style::default().fg(Color::DarkGray) }
+}
+
+fn draw_list(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(focused(app.focus == Focus::List))
+        .title(format!(" Conversations ({}) ", app.list.len()));
+    app.list_rows = usize::from(area.height.saturating_sub(2) / 2);
+    if app.list.is_empty() {
+        let hint = Paragraph::new("No conversations.\nAdd one with `chatvault new`.").block(block);
+        frame.render_widget(hint, area);
+        return;
+    }
+    let items: Vec<ListItem<'_>> = app
+        .list
+        .iter()
+        .map(|s| {
+            let c = &s.conversation;
+            let mut head =
+                vec![Span::styled(one_line(&c.title), Style::default().add_modifier(Modifier::BOLD))];
+            if s.unread_count > 0 {
+                head.push(Span::styled(
+                    format!("  {} unread", s.unread_count),
+                    Style::default().fg(Color::Yellow),
+                ));
+            }
+            let last = s
+                .last_message
+                .as_ref()
+                .map(|m| format!("  {}: {}", one_line(&m.sender), one_line(&m.text)))
+                .unwrap_or_else(|| "  (no messages)".to_owned());
+            ListItem::new(Text::from(vec![
+                Line::from(head),
+                Line::styled(last, Style::default().fg(Color::Gray)),
+            ]))
+        })
+        .collect();
+    let list = List::new(items)
+        .block(block)
+        .highlight_symbol("▶ ")
+        .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    let mut state = ListState::default().with_selected(Some(app.selected));
+    frame.render_stateful_widget(list, area, &mut state);
+}
+
+fn draw_history(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
+    let style = focused(app.focus == Focus::History);
+    let [rows_area, detail_area] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(DETAIL_ROWS)]).areas(area);
+    let rows = usize::from(rows_area.height.saturating_sub(2)).max(1);
+    app.rows = rows;
+    let Some(h) = app.history.as_mut() else {
+        let hint = Paragraph::new("Select a conversation and press Enter.")
+            .block(Block::default().borders(Borders::ALL).border_style(style).title(" History "));
+        frame.render_widget(hint, area);
+        return;
+    };
+    let block = Block::default().borders(Borders::ALL).border_style(style).title(format!(
+        " {} · {} messages ",
+        one_line(&h.title),
+        h.total
+    ));
+    // After a resize: keep the selection in view, and the pane full.
+    if h.cursor >= h.top + rows {
+        h.top = h.cursor + 1 - rows;
+    }
+    h.top = h.top.min(h.window.len().saturating_sub(rows));
+    let lines: Vec<Line<'_>> = h
+        .window
+        .iter()
+        .enumerate()
+        .skip(h.top)
+        .take(rows)
+        .map(|(i, m)| {
+            let line = Line::from(message_line(m, &app.tz));
+            if i == h.cursor { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line }
+        })
+        .collect();
+    let body = if lines.is_empty() { Paragraph::new("(no messages)") } else { Paragraph::new(lines) };
+    frame.render_widget(body.block(block), rows_area);
+    let detail = h.selected().map(|m| detail_text(m, &app.tz)).unwrap_or_default();
+    let detail = Paragraph::new(detail)
+        .wrap(Wrap { trim: false })
+        .block(Block::default().borders(Borders::ALL).border_style(style).title(" Message "));
+    frame.render_widget(detail, detail_area);
+}
+
+fn message_line(m: &Message, tz: &jiff::tz::TimeZone) -> String {
+    let mut s = format!(
+        "{:>7} {} {}: {}",
+        m.id.seq(),
+        output::time(m.sent_at_ms, tz),
+        one_line(&m.sender),
+        one_line(&m.text)
+    );
+    if let Some(r) = m.reply_to {
+        s.push_str(&format!("  ↩{}", r.seq()));
+    }
+    if m.edited_at_ms.is_some() {
+        s.push_str("  (edited)");
+    }
+    s
+}
+
+fn detail_text(m: &Message, tz: &jiff::tz::TimeZone) -> String {
+    let mut head = format!("{} · {} · {}", m.id, one_line(&m.sender), output::time(m.sent_at_ms, tz));
+    if let Some(r) = m.reply_to {
+        head.push_str(&format!(" · reply to {r}"));
+    }
+    if let Some(e) = m.edited_at_ms {
+        head.push_str(&format!(" · edited {}", output::time(e, tz)));
+    }
+    format!("{head}\n{}", m.text.replace(|c: char| c.is_control() && c != '\n', " "))
+}
+
+fn draw_status(app: &App<'_>, frame: &mut Frame<'_>, area: Rect) {
+    let line = if let Some(e) = &app.error {
+        Line::styled(format!(" error: {e}"), Style::default().fg(Color::Red))
+    } else {
+        let keys = match app.focus {
+            Focus::List => "↑↓ select · Enter open · r reload · q quit",
+            Focus::History => "↑↓ PgUp PgDn · Home/End oldest/newest · ← list · q quit",
+        };
+        let mut spans = Vec::new();
+        if let Some(h) = &app.history {
+            spans.push(Span::styled(position(h, app.rows), Style::default().fg(Color::Cyan)));
+            spans.push(Span::raw(" │"));
+        }
+        spans.push(Span::raw(format!(" {keys}")));
+        Line::from(spans)
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+/// Where the view is: the first sequence number shown, the selected one,
+/// the loaded window, and whether the conversation's first or last message
+/// is on screen.
+fn position(h: &History, rows: usize) -> String {
+    let shown: Vec<u64> =
+        h.window.iter().skip(h.top).take(1).chain(h.selected()).map(|m| m.id.seq()).collect();
+    let mut s = match shown.as_slice() {
+        [first, selected] => format!(" #{first}… selected #{selected} of {}", h.total),
+        _ => String::from(" empty"),
+    };
+    s.push_str(&format!(" · {} loaded", h.window.len()));
+    if h.at_oldest && h.top == 0 {
+        s.push_str(" · first message");
+    }
+    if h.at_newest && h.top + rows >= h.window.len() {
+        s.push_str(" · last message");
+    }
+    s
+}
+
+/// `s` with line breaks and other control characters turned into spaces.
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}

@@ -1,0 +1,212 @@
+//! The command line: every subcommand and flag, parsed by clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The store path used when neither `--store` nor `CHATVAULT_STORE` is set.
+pub const DEFAULT_STORE: &str = "demo.chatvault";
+
+const KEYS_HELP: &str = "\
+Store path: --store, else $CHATVAULT_STORE, else ./demo.chatvault.
+
+Store key, the first of:
+  1. --key-file PATH          (32 raw bytes, or 64 hex characters)
+  2. $CHATVAULT_PASSPHRASE
+  3. <store>.key              (the key file `init` and `demo` write beside the store)
+  4. a passphrase prompt      (only when run in a terminal)
+
+Archive key (export, import, inspect), the first of:
+  --archive-key-file PATH, $CHATVAULT_ARCHIVE_PASSPHRASE, a prompt.
+
+Exit codes: 0 success; 1 a usage or user error (bad arguments, no such
+store, conversation or file); 2 a data error (wrong key or passphrase,
+tampered or damaged store or archive, verify found problems).";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "chatvault",
+    version,
+    about = "Build, browse and maintain encrypted chatvault message stores",
+    after_help = KEYS_HELP
+)]
+pub struct Cli {
+    /// The store file [env: CHATVAULT_STORE] [default: demo.chatvault]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub store: Option<PathBuf>,
+    /// A file holding the store's 32-byte key (raw, or 64 hex characters)
+    #[arg(long, global = true, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Print JSON instead of a table
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create an empty store (with a new key file beside it, unless a key source says otherwise)
+    Init {
+        /// Protect it with a passphrase typed at a prompt instead of a key file
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Build a realistic demo store: multilingual conversations of varied sizes
+    Demo(DemoArgs),
+    /// List conversations, most recently active first
+    Convs {
+        /// Only the most recent N
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Print a page of a conversation's messages, oldest first
+    Show {
+        /// Conversation: its id (as `convs` lists it) or its external id
+        conversation: String,
+        /// Messages to print
+        #[arg(long, default_value_t = 20, value_name = "N")]
+        limit: usize,
+        /// The messages just before this sequence number
+        #[arg(long, value_name = "SEQ", conflicts_with_all = ["after", "oldest"])]
+        before: Option<u64>,
+        /// The messages just after this sequence number
+        #[arg(long, value_name = "SEQ", conflicts_with = "oldest")]
+        after: Option<u64>,
+        /// The oldest messages instead of the newest
+        #[arg(long)]
+        oldest: bool,
+    },
+    /// Create a conversation
+    New {
+        /// Its title
+        title: String,
+        /// The app's id for it (unique in the store)
+        #[arg(long, value_name = "ID")]
+        external_id: Option<String>,
+        /// A member (repeat for several)
+        #[arg(long = "member", value_name = "NAME")]
+        members: Vec<String>,
+        /// Disappearing messages: new messages expire this many seconds after they are sent
+        #[arg(long, value_name = "SECONDS")]
+        retention: Option<u64>,
+    },
+    /// Append a message to a conversation
+    Send {
+        /// Conversation: its id or its external id
+        conversation: String,
+        /// The message text
+        text: String,
+        /// Who sent it
+        #[arg(long, default_value = "me")]
+        sender: String,
+        /// The sequence number of the message it replies to
+        #[arg(long, value_name = "SEQ")]
+        reply_to: Option<u64>,
+        /// The server's id for it: sending the same id twice stores it once
+        #[arg(long, value_name = "ID")]
+        external_id: Option<String>,
+    },
+    /// Replace a message's text
+    Edit {
+        /// The message, as conversation/seq (e.g. 3/120)
+        message: String,
+        /// The new text
+        text: String,
+    },
+    /// Delete a message (conversation/seq) or a whole conversation (its id), scrubbing it from disk
+    Delete {
+        /// conversation/seq for a message, or a conversation id or external id
+        target: String,
+        /// Do not ask before deleting a whole conversation
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Write an encrypted archive (or, with --plaintext, a readable JSON Lines or HTML file)
+    Export(ExportArgs),
+    /// Add an archive's conversations and messages to the store (all or nothing, never twice)
+    Import(ArchiveArgs),
+    /// Check an archive and list what it holds, without a store
+    Inspect(ArchiveArgs),
+    /// Merge and compress history, drop expired messages, destroy old keys
+    Compact {
+        /// Stop starting new work after this many seconds (run again to continue)
+        #[arg(long, value_name = "SECONDS")]
+        time_budget: Option<u64>,
+    },
+    /// Check every sealed value, key and count (exit 2 if anything is wrong)
+    Verify,
+    /// Counts and sizes, read without decrypting anything
+    Stats,
+    /// Protect the store with a new key or passphrase
+    Passwd(PasswdArgs),
+    /// Start new key epochs (then run `compact` to reseal and destroy the old keys)
+    Rotate {
+        /// Only this conversation (id or external id)
+        #[arg(long, value_name = "CONVERSATION")]
+        conversation: Option<String>,
+    },
+    /// Browse the store interactively in the terminal
+    Browse,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Number of messages
+    #[arg(long, default_value_t = 200_000, value_name = "N")]
+    pub messages: usize,
+    /// Number of conversations
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub conversations: usize,
+    /// Seed of the generated content (the same seed builds the same store)
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Replace a store that is already at a path other than the default
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ArchiveArgs {
+    /// The archive file
+    pub path: PathBuf,
+    /// A file holding the archive's 32-byte key, instead of a passphrase
+    #[arg(long, value_name = "PATH")]
+    pub archive_key_file: Option<PathBuf>,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// An encrypted, authenticated chatvault archive (docs/FORMAT.md)
+    Archive,
+    /// Unencrypted JSON Lines, one message per line (needs --plaintext)
+    Jsonl,
+    /// Unencrypted HTML page of one conversation (needs --plaintext)
+    Html,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+    /// Only these conversations (id or external id; repeat for several)
+    #[arg(long = "conversation", value_name = "CONVERSATION")]
+    pub conversations: Vec<String>,
+    /// What to write
+    #[arg(long, value_enum, default_value_t = ExportFormat::Archive)]
+    pub format: ExportFormat,
+    /// Accept that a jsonl or html export is NOT encrypted: anyone with the file can read it
+    #[arg(long)]
+    pub plaintext: bool,
+}
+
+#[derive(Args, Debug)]
+#[group(multiple = false)]
+pub struct PasswdArgs {
+    /// Use the 32-byte key in this file (written with a fresh random key if it does not exist)
+    #[arg(long, value_name = "PATH")]
+    pub new_key_file: Option<PathBuf>,
+    /// Use a passphrase: $CHATVAULT_NEW_PASSPHRASE, or typed twice at a prompt
+    #[arg(long)]
+    pub new_passphrase: bool,
+}

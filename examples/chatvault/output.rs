@@ -1,0 +1,138 @@
+//! Printing: human tables, JSON, times, and text cut to a display width.
+
+use chatvault::{Conversation, ConversationSummary, Message};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use serde_json::{Value, json};
+use unicode_width::UnicodeWidthChar;
+
+/// Prints `value` as pretty JSON on stdout.
+pub fn print_json(value: &Value) {
+    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+}
+
+/// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM` in `tz`.
+pub fn time(ms: i64, tz: &TimeZone) -> String {
+    match Timestamp::from_millisecond(ms) {
+        Ok(t) => t.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M").to_string(),
+        Err(_) => format!("@{ms}ms"),
+    }
+}
+
+/// `ms` since the Unix epoch in RFC 3339, UTC (JSON output).
+pub fn rfc3339(ms: i64) -> Value {
+    Timestamp::from_millisecond(ms).map_or(Value::Null, |t| Value::String(t.to_string()))
+}
+
+/// `s` on one line, cut with `…` to at most `width` terminal columns and
+/// padded with spaces to exactly `width`.
+pub fn fit(s: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut used = 0;
+    let total: usize = s.chars().map(column_width).sum();
+    let budget = if total > width { width.saturating_sub(1) } else { width };
+    for ch in s.chars() {
+        let w = column_width(ch);
+        if used + w > budget {
+            break;
+        }
+        out.push(if ch.is_control() { ' ' } else { ch });
+        used += w;
+    }
+    if total > width && width > 0 {
+        out.push('…');
+        used += 1;
+    }
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
+    out
+}
+
+fn column_width(ch: char) -> usize {
+    if ch.is_control() { 1 } else { ch.width().unwrap_or(0) }
+}
+
+pub fn conversation_json(c: &Conversation) -> Value {
+    json!({
+        "id": c.id.get(),
+        "external_id": c.external_id,
+        "title": c.title,
+        "members": c.members,
+        "created_at": rfc3339(c.created_at_ms),
+        "message_count": c.message_count,
+        "read_up_to": c.read_up_to.map(|m| m.to_string()),
+        "retention_ms": c.retention_ms,
+    })
+}
+
+pub fn message_json(m: &Message) -> Value {
+    json!({
+        "id": m.id.to_string(),
+        "seq": m.id.seq(),
+        "external_id": m.external_id,
+        "sender": m.sender,
+        "sent_at": rfc3339(m.sent_at_ms),
+        "text": m.text,
+        "reply_to": m.reply_to.map(|r| r.to_string()),
+        "edited_at": m.edited_at_ms.map(rfc3339),
+        "expires_at": m.expires_at_ms.map(rfc3339),
+    })
+}
+
+pub fn summary_json(s: &ConversationSummary) -> Value {
+    let mut v = conversation_json(&s.conversation);
+    v["unread_count"] = json!(s.unread_count);
+    v["last_message"] = s.last_message.as_ref().map_or(Value::Null, message_json);
+    v
+}
+
+/// One line of `show`: sequence number, time, sender, text and markers.
+pub fn message_line(m: &Message, tz: &TimeZone, sender_width: usize) -> String {
+    let mut line =
+        format!("{:>7}  {}  {} {}", m.id.seq(), time(m.sent_at_ms, tz), fit(&m.sender, sender_width), m.text);
+    if let Some(r) = m.reply_to {
+        line.push_str(&format!("  ↩ {}", r.seq()));
+    }
+    if m.edited_at_ms.is_some() {
+        line.push_str("  (edited)");
+    }
+    line
+}
+
+/// A count in bytes, for people.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_counts_terminal_columns() {
+        assert_eq!(fit("abc", 5), "abc  ");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        // Chinese characters and most emoji take two columns.
+        assert_eq!(fit("你好世界", 5), "你好…");
+        assert_eq!(fit("你好", 4), "你好");
+        assert_eq!(fit("a\nb", 3), "a b");
+        assert_eq!(fit("abc", 0), "");
+    }
+
+    #[test]
+    fn times_and_sizes_read_well() {
+        assert_eq!(time(1_700_000_000_000, &TimeZone::UTC), "2023-11-14 22:13");
+        assert_eq!(rfc3339(1_700_000_000_000), json!("2023-11-14T22:13:20Z"));
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(3 << 20), "3.0 MiB");
+    }
+}

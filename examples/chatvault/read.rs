@@ -1,0 +1,94 @@
+//! `convs` and `show`: reading a store.
+
+use chatvault::{MessageId, Page, Store};
+use serde_json::Value;
+
+use crate::Ctx;
+use crate::failure::CliResult;
+use crate::output::{self, fit};
+
+/// Lists conversations, most recently active first.
+pub fn convs(ctx: &Ctx, store: &Store, limit: Option<usize>) -> CliResult<()> {
+    let list = match limit {
+        Some(n) => store.recent_conversations(n)?,
+        None => store.conversations()?,
+    };
+    if ctx.json {
+        output::print_json(&Value::Array(list.iter().map(output::summary_json).collect()));
+        return Ok(());
+    }
+    if list.is_empty() {
+        println!("No conversations. Add one with `chatvault new <title>`.");
+        return Ok(());
+    }
+    println!(
+        "{:>5}  {} {:>8} {:>6}  {:<16}  last message",
+        "id",
+        fit("title", 24),
+        "messages",
+        "unread",
+        "last active"
+    );
+    for s in &list {
+        let c = &s.conversation;
+        let (when, last) = match &s.last_message {
+            Some(m) => (output::time(m.sent_at_ms, &ctx.tz), format!("{}: {}", m.sender, m.text)),
+            None => (String::new(), String::new()),
+        };
+        println!(
+            "{:>5}  {} {:>8} {:>6}  {:<16}  {}",
+            c.id.get(),
+            fit(&c.title, 24),
+            c.message_count,
+            s.unread_count,
+            when,
+            fit(&last, 48).trim_end()
+        );
+    }
+    Ok(())
+}
+
+/// Which page `show` prints.
+pub struct Window {
+    pub limit: usize,
+    pub before: Option<u64>,
+    pub after: Option<u64>,
+    pub oldest: bool,
+}
+
+/// Prints a page of a conversation, oldest first.
+pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
+    let store = ctx.open()?;
+    let c = ctx.conversation(&store, conversation)?;
+    let page = match (w.before, w.after) {
+        (Some(b), _) => Page::before(MessageId::new(c, b), w.limit),
+        (None, Some(a)) => Page::after(MessageId::new(c, a), w.limit),
+        (None, None) if w.oldest => Page::oldest(w.limit),
+        (None, None) => Page::latest(w.limit),
+    };
+    let info = store.conversation(c)?;
+    let messages = store.messages(c, page)?;
+    if ctx.json {
+        let mut v = output::conversation_json(&info);
+        v["messages"] = Value::Array(messages.iter().map(output::message_json).collect());
+        output::print_json(&v);
+        return Ok(());
+    }
+    println!("{} · conversation {} · {} messages", info.title, c.get(), info.message_count);
+    if messages.is_empty() {
+        println!("(no messages here)");
+    }
+    let width = messages
+        .iter()
+        .map(|m| unicode_width::UnicodeWidthStr::width(m.sender.as_str()))
+        .max()
+        .unwrap_or(0)
+        .min(16);
+    for m in &messages {
+        println!("{}", output::message_line(m, &ctx.tz, width));
+    }
+    if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
+        println!("(older: --before {}, newer: --after {})", first.id.seq(), last.id.seq());
+    }
+    Ok(())
+}

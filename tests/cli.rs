@@ -1,0 +1,554 @@
+//! The example CLI (`examples/chatvault/`) run as a process: every
+//! subcommand, its human and JSON output, and its exit codes (0 success,
+//! 1 user error, 2 data error) for wrong keys, missing and tampered stores,
+//! and bad arguments.
+
+use std::path::{Path, PathBuf};
+use std::process::Command as StdCommand;
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use assert_cmd::assert::Assert;
+use predicates::prelude::*;
+use predicates::str::contains;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// The example binary, built by cargo for this test run's profile.
+fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples.
+        let exe = std::env::current_exe().expect("test binary path");
+        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_owned();
+        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = StdCommand::new(cargo);
+        build.args(["build", "--quiet", "--example", "chatvault"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        match profile {
+            "debug" => {}
+            "release" => {
+                build.arg("--release");
+            }
+            other => {
+                build.args(["--profile", other]);
+            }
+        }
+        let status = build.status().expect("run cargo build");
+        assert!(status.success(), "building the example CLI failed");
+        profile_dir.join("examples").join(format!("chatvault{}", std::env::consts::EXE_SUFFIX))
+    })
+}
+
+/// A scratch directory to run the CLI in, with none of the caller's
+/// chatvault settings and a fixed time zone.
+struct Dir(TempDir);
+
+impl Dir {
+    fn new() -> Self {
+        Dir(tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.path().join(name)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(binary());
+        c.current_dir(self.0.path())
+            .env_remove("CHATVAULT_STORE")
+            .env_remove("CHATVAULT_PASSPHRASE")
+            .env_remove("CHATVAULT_NEW_PASSPHRASE")
+            .env_remove("CHATVAULT_ARCHIVE_PASSPHRASE")
+            .env("TZ", "UTC")
+            .args(args);
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).assert().success().get_output().stdout.clone();
+        String::from_utf8(out).expect("UTF-8 output")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&self.ok(&all)).expect("JSON output")
+    }
+
+    /// A small demo store (`demo.chatvault` and its key file) in the directory.
+    fn demo(&self) {
+        self.ok(&["demo", "--messages", "3000", "--conversations", "25"]);
+    }
+}
+
+/// Fails with `code`, one line on stderr starting with "chatvault: ", and no
+/// panic or backtrace.
+fn fails(a: Assert, code: i32) -> Assert {
+    let a = a.failure().code(code);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.starts_with("chatvault: "), "stderr: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "stderr: {err}");
+    a
+}
+
+fn stdout_lines(out: &str) -> Vec<&str> {
+    out.lines().collect()
+}
+
+#[test]
+fn demo_builds_a_store_that_convs_show_and_stats_open_with_no_flags() {
+    let d = Dir::new();
+    let out = d.ok(&["demo", "--messages", "3000", "--conversations", "25"]);
+    assert!(out.contains("Built demo.chatvault") && out.contains("25 conversations, 3000 messages"), "{out}");
+    assert!(out.contains("browse"), "says how to browse: {out}");
+    let key = d.path("demo.chatvault.key");
+    assert_eq!(std::fs::read(&key).expect("key file").len(), 32);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key file").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the key file is private");
+    }
+
+    let list = d.json(&["convs"]);
+    let list = list.as_array().expect("an array");
+    assert_eq!(list.len(), 25);
+    let total: u64 = list.iter().map(|c| c["message_count"].as_u64().expect("count")).sum();
+    let stats = d.json(&["stats"]);
+    assert_eq!(stats["conversations"], 25);
+    assert_eq!(stats["messages"].as_u64(), Some(total));
+    assert!(total <= 3000 && total > 2900, "at most a few messages were deleted: {total}");
+    assert!(
+        list.iter().any(|c| c["unread_count"].as_u64() > Some(0)),
+        "some conversations have unread messages"
+    );
+
+    let table = d.ok(&["convs"]);
+    assert_eq!(stdout_lines(&table).len(), 26, "a header and a row per conversation: {table}");
+    assert!(table.lines().next().is_some_and(|h| h.contains("title") && h.contains("unread")));
+    assert!(d.ok(&["stats"]).contains("conversations                25"));
+
+    // The same seed builds the same content; another seed other content.
+    let d2 = Dir::new();
+    d2.demo();
+    let texts = |d: &Dir| {
+        let v = d.json(&["show", "conv-000000", "--limit", "50"]);
+        v["messages"].as_array().expect("messages").iter().map(|m| m["text"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(texts(&d), texts(&d2));
+    d2.ok(&["demo", "--messages", "3000", "--conversations", "25", "--seed", "2"]);
+    assert_ne!(texts(&d), texts(&d2), "demo replaces the default demo store");
+}
+
+#[test]
+fn demo_is_multilingual_with_replies_edits_and_years_of_history() {
+    let d = Dir::new();
+    d.ok(&["demo", "--messages", "20000", "--conversations", "40"]);
+    let mut all = Vec::new();
+    let list = d.json(&["convs"]);
+    for c in list.as_array().expect("array") {
+        let id = c["id"].to_string();
+        let page = d.json(&["show", &id, "--limit", "100000"]);
+        all.extend(page["messages"].as_array().expect("messages").iter().cloned());
+    }
+    let text = |m: &Value| m["text"].as_str().unwrap_or_default().to_owned();
+    assert!(all.iter().any(|m| text(m).chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))), "Chinese");
+    assert!(all.iter().any(|m| text(m).contains('é') || text(m).contains('à')), "French");
+    assert!(all.iter().any(|m| text(m).chars().any(|c| c as u32 >= 0x1F300)), "emoji");
+    assert!(all.iter().any(|m| !m["reply_to"].is_null()), "replies");
+    assert!(all.iter().any(|m| !m["edited_at"].is_null()), "edits");
+    let senders: std::collections::HashSet<_> = all.iter().map(|m| m["sender"].to_string()).collect();
+    assert!(senders.len() >= 10, "many senders: {}", senders.len());
+    let years: std::collections::BTreeSet<_> =
+        all.iter().filter_map(|m| m["sent_at"].as_str().map(|t| t[..4].to_owned())).collect();
+    assert!(years.len() >= 3, "years of history: {years:?}");
+    let biggest = list.as_array().and_then(|l| l.iter().map(|c| c["message_count"].as_u64()).max().flatten());
+    assert!(biggest.is_some_and(|n| n > 3000), "a skewed size distribution: {biggest:?}");
+}
+
+#[test]
+fn show_pages_before_after_and_from_the_oldest() {
+    let d = Dir::new();
+    d.demo();
+    let latest = d.json(&["show", "conv-000000", "--limit", "5"]);
+    let seqs = |v: &Value| -> Vec<u64> {
+        v["messages"].as_array().expect("messages").iter().map(|m| m["seq"].as_u64().expect("seq")).collect()
+    };
+    let last = seqs(&latest);
+    assert_eq!(last.len(), 5);
+    assert!(last.windows(2).all(|w| w[0] < w[1]), "oldest first");
+    let before = d.json(&["show", "conv-000000", "--limit", "3", "--before", &last[0].to_string()]);
+    assert!(seqs(&before).iter().all(|&s| s < last[0]) && seqs(&before).len() == 3);
+    let after = d.json(&["show", "conv-000000", "--limit", "3", "--after", &last[0].to_string()]);
+    assert_eq!(seqs(&after), last[1..4]);
+    assert_eq!(seqs(&d.json(&["show", "conv-000000", "--oldest", "--limit", "2"])), [1, 2]);
+
+    let id = latest["id"].to_string();
+    let table = d.ok(&["show", &id, "--limit", "5"]);
+    let lines = stdout_lines(&table);
+    assert_eq!(lines.len(), 7, "title, five messages, paging hint: {table}");
+    assert!(lines[1].trim_start().starts_with(&last[0].to_string()), "{table}");
+    assert!(lines[6].contains(&format!("--before {}", last[0])), "{table}");
+}
+
+#[test]
+fn a_missing_store_is_a_user_error_that_says_how_to_make_one() {
+    let d = Dir::new();
+    for args in [&["convs"][..], &["show", "1"], &["stats"], &["verify"], &["compact"], &["send", "1", "hi"]]
+    {
+        let a = fails(d.cmd(args).assert(), 1);
+        a.stderr(contains("no chatvault store at demo.chatvault").and(contains("chatvault demo")));
+    }
+    let a = fails(d.cmd(&["--store", "elsewhere.db", "convs"]).assert(), 1);
+    a.stderr(contains("elsewhere.db"));
+    // CHATVAULT_STORE names the store when --store is not given.
+    d.demo();
+    std::fs::rename(d.path("demo.chatvault"), d.path("mine.cv")).expect("rename");
+    std::fs::rename(d.path("demo.chatvault.key"), d.path("mine.cv.key")).expect("rename");
+    d.cmd(&["convs"]).env("CHATVAULT_STORE", "mine.cv").assert().success();
+}
+
+#[test]
+fn a_wrong_key_is_a_data_error_on_one_line() {
+    let d = Dir::new();
+    d.demo();
+    std::fs::write(d.path("other.key"), [7u8; 32]).expect("write key");
+    let a = fails(d.cmd(&["--key-file", "other.key", "convs"]).assert(), 2);
+    a.stderr(contains("wrong key or passphrase").and(contains("key from other.key")));
+    // The passphrase in the environment is tried before the key file beside the store.
+    let a = fails(d.cmd(&["convs"]).env("CHATVAULT_PASSPHRASE", "hunter2").assert(), 2);
+    a.stderr(contains("passphrase from $CHATVAULT_PASSPHRASE"));
+    // A key file that is not a key.
+    std::fs::write(d.path("bad.key"), "not a key").expect("write");
+    fails(d.cmd(&["--key-file", "bad.key", "convs"]).assert(), 1).stderr(contains("32 raw bytes or 64 hex"));
+    fails(d.cmd(&["--key-file", "absent.key", "convs"]).assert(), 1).stderr(contains("cannot read key file"));
+    // The same key written as hex opens it.
+    let raw = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(d.path("hex.key"), format!("{hex}\n")).expect("write");
+    d.ok(&["--key-file", "hex.key", "convs"]);
+    // Without any key source and no terminal to prompt on: a user error.
+    std::fs::remove_file(d.path("demo.chatvault.key")).expect("remove");
+    fails(d.cmd(&["convs"]).assert(), 1).stderr(contains("no key for demo.chatvault"));
+}
+
+#[test]
+fn a_tampered_store_is_a_data_error_and_verify_names_the_damage() {
+    let d = Dir::new();
+    d.demo();
+    d.ok(&["verify"]);
+    let id = {
+        let list = d.json(&["convs"]);
+        list[0]["id"].as_i64().expect("id")
+    };
+    {
+        // Flip one bit of the conversation's newest sealed segment.
+        let db = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
+        let (first, mut body): (i64, Vec<u8>) = db
+            .query_row(
+                "SELECT first_seq, body FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .expect("a segment");
+        body[40] ^= 0x01;
+        let changed = db
+            .execute(
+                "UPDATE segment SET body = ?1 WHERE conversation = ?2 AND first_seq = ?3",
+                rusqlite::params![body, id, first],
+            )
+            .expect("tamper");
+        assert_eq!(changed, 1);
+    }
+    let a = fails(d.cmd(&["show", &id.to_string()]).assert(), 2);
+    a.stderr(contains("failed authentication"));
+    let out = d.cmd(&["verify"]).assert().failure().code(2);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("problem: Authentication in conversation"), "{stdout}");
+    let v: Value = serde_json::from_slice(&d.cmd(&["--json", "verify"]).assert().code(2).get_output().stdout)
+        .expect("JSON even on failure");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["problems"][0]["kind"], "Authentication");
+    assert_eq!(v["problems"][0]["conversation"].as_i64(), Some(id));
+
+    // A file that is not a store at all.
+    std::fs::write(d.path("junk.db"), vec![0x55u8; 8192]).expect("write");
+    fails(d.cmd(&["--store", "junk.db", "--key-file", "demo.chatvault.key", "convs"]).assert(), 2);
+}
+
+#[test]
+fn bad_arguments_are_user_errors_with_usage() {
+    let d = Dir::new();
+    for args in [
+        &["frobnicate"][..],
+        &[],
+        &["show"],
+        &["show", "1", "--limit", "many"],
+        &["show", "1", "--before", "3", "--after", "4"],
+        &["demo", "--messages", "-5"],
+        &["export", "x", "--format", "pdf"],
+        &["passwd", "--new-key-file", "k", "--new-passphrase"],
+    ] {
+        let a = d.cmd(args).assert().failure().code(1);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains("--help"), "{args:?} points to --help: {err}");
+    }
+    let help = d.ok(&["--help"]);
+    for sub in [
+        "init", "demo", "convs", "show", "new", "send", "edit", "delete", "export", "import", "inspect",
+        "compact", "verify", "stats", "passwd", "rotate", "browse",
+    ] {
+        assert!(help.lines().any(|l| l.trim_start().starts_with(sub)), "--help lists {sub}: {help}");
+    }
+    assert!(help.contains("CHATVAULT_PASSPHRASE") && help.contains("Exit codes"), "{help}");
+    d.ok(&["--version"]);
+    d.demo();
+    fails(d.cmd(&["show", "9999"]).assert(), 1).stderr(contains("no conversation \"9999\""));
+    fails(d.cmd(&["show", "no-such-chat"]).assert(), 1).stderr(contains("no conversation"));
+    fails(d.cmd(&["edit", "abc", "x"]).assert(), 1).stderr(contains("conversation/seq"));
+    fails(d.cmd(&["demo", "--conversations", "0"]).assert(), 1);
+}
+
+#[test]
+fn init_new_send_edit_and_delete_work_on_a_fresh_store() {
+    let d = Dir::new();
+    let out = d.ok(&["--store", "me.cv", "init"]);
+    assert!(out.contains("Created me.cv"), "{out}");
+    assert!(d.path("me.cv.key").exists());
+    fails(d.cmd(&["--store", "me.cv", "init"]).assert(), 1).stderr(contains("already exists"));
+    assert!(d.ok(&["--store", "me.cv", "convs"]).contains("No conversations"));
+
+    let s = ["--store", "me.cv"];
+    let run = |args: &[&str]| d.ok(&[&s[..], args].concat());
+    let json = |args: &[&str]| d.json(&[&s[..], args].concat());
+    let c = json(&["new", "Alice", "--external-id", "wxid_alice", "--member", "me", "--member", "alice"]);
+    assert_eq!(c["title"], "Alice");
+    assert_eq!(c["members"], serde_json::json!(["me", "alice"]));
+    let id = c["id"].as_u64().expect("id");
+    fails(d.cmd(&[&s[..], &["new", "Again", "--external-id", "wxid_alice"]].concat()).assert(), 1)
+        .stderr(contains("already exists"));
+
+    let m1 = json(&["send", "wxid_alice", "bonjour 你好 👋", "--sender", "alice", "--external-id", "srv-1"]);
+    assert_eq!(m1["id"], format!("{id}/1"));
+    let again =
+        json(&["send", "wxid_alice", "bonjour 你好 👋", "--sender", "alice", "--external-id", "srv-1"]);
+    assert_eq!(again["id"], m1["id"], "a retry with the same external id stores nothing new");
+    assert!(run(&["send", &id.to_string(), "salut", "--reply-to", "1"]).contains(&format!("Sent {id}/2")));
+    fails(d.cmd(&[&s[..], &["send", "nobody", "hi"]].concat()).assert(), 1)
+        .stderr(contains("no conversation"));
+    fails(d.cmd(&[&s[..], &["send", "wxid_alice", "hi", "--reply-to", "9"]].concat()).assert(), 1)
+        .stderr(contains("invalid argument"));
+
+    assert!(run(&["edit", &format!("{id}/1"), "bonsoir"]).contains("Edited"));
+    let page = json(&["show", "wxid_alice"]);
+    assert_eq!(page["messages"][0]["text"], "bonsoir");
+    assert!(!page["messages"][0]["edited_at"].is_null());
+    assert_eq!(page["messages"][1]["reply_to"], format!("{id}/1"));
+    assert_eq!(page["messages"][1]["sender"], "me");
+    let shown = run(&["show", "wxid_alice"]);
+    assert!(shown.contains("bonsoir  (edited)") && shown.contains("salut  ↩ 1"), "{shown}");
+    fails(d.cmd(&[&s[..], &["edit", &format!("{id}/99"), "x"]].concat()).assert(), 1)
+        .stderr(contains("not found"));
+
+    assert!(run(&["delete", &format!("{id}/1")]).contains("Deleted"));
+    assert_eq!(json(&["show", "wxid_alice"])["messages"].as_array().map(Vec::len), Some(1));
+    // A whole conversation needs --yes when no one is there to confirm.
+    fails(d.cmd(&[&s[..], &["delete", "wxid_alice"]].concat()).assert(), 1).stderr(contains("--yes"));
+    assert!(run(&["delete", "wxid_alice", "--yes"]).contains("key and bytes are gone"));
+    assert_eq!(json(&["convs"]), serde_json::json!([]));
+}
+
+#[test]
+fn a_passphrase_store_opens_from_the_environment() {
+    let d = Dir::new();
+    d.cmd(&["--store", "p.cv", "init"]).env("CHATVAULT_PASSPHRASE", "correct horse").assert().success();
+    assert!(!d.path("p.cv.key").exists(), "no key file for a passphrase store");
+    d.cmd(&["--store", "p.cv", "new", "Bob"]).env("CHATVAULT_PASSPHRASE", "correct horse").assert().success();
+    fails(d.cmd(&["--store", "p.cv", "convs"]).env("CHATVAULT_PASSPHRASE", "wrong horse").assert(), 2);
+    fails(d.cmd(&["--store", "p.cv", "convs"]).assert(), 1).stderr(contains("no key"));
+    fails(d.cmd(&["--store", "q.cv", "init", "--passphrase"]).assert(), 1).stderr(contains("terminal"));
+    // --key-file for a new store writes a fresh key there.
+    d.ok(&["--store", "k.cv", "--key-file", "k.bin", "init"]);
+    assert_eq!(std::fs::read(d.path("k.bin")).map(|k| k.len()).ok(), Some(32));
+    d.ok(&["--store", "k.cv", "--key-file", "k.bin", "convs"]);
+}
+
+#[test]
+fn export_inspect_and_import_round_trip_with_an_archive_passphrase() {
+    let d = Dir::new();
+    d.demo();
+    let pass = ("CHATVAULT_ARCHIVE_PASSPHRASE", "archive pass");
+    let with = |args: &[&str]| {
+        let mut c = d.cmd(args);
+        c.env(pass.0, pass.1);
+        c
+    };
+    let out = with(&["export", "backup.cva"]).assert().success().get_output().stdout.clone();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.contains("Exported 25 conversations"), "{out}");
+    let total = d.json(&["stats"])["messages"].as_u64().expect("messages");
+
+    let summary: Value = serde_json::from_slice(
+        &with(&["--json", "inspect", "backup.cva"]).assert().success().get_output().stdout,
+    )
+    .expect("JSON");
+    assert_eq!(summary["messages"].as_u64(), Some(total));
+    assert_eq!(summary["conversations"].as_array().map(Vec::len), Some(25));
+    assert_eq!(summary["passphrase"], true);
+    let table = with(&["inspect", "backup.cva"]).assert().success().get_output().stdout.clone();
+    assert!(String::from_utf8_lossy(&table).contains("every chunk authenticated"));
+
+    // Into a fresh store, then again: nothing is added twice.
+    d.ok(&["--store", "new.cv", "init"]);
+    let report: Value = serde_json::from_slice(
+        &with(&["--store", "new.cv", "--json", "import", "backup.cva"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .expect("JSON");
+    assert_eq!(report["messages_added"].as_u64(), Some(total));
+    assert_eq!(report["conversations_created"], 25);
+    let report: Value = serde_json::from_slice(
+        &with(&["--store", "new.cv", "--json", "import", "backup.cva"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout,
+    )
+    .expect("JSON");
+    assert_eq!(report["messages_added"], 0);
+    assert_eq!(report["conversations_matched"], 25);
+    assert_eq!(d.json(&["--store", "new.cv", "stats"])["messages"].as_u64(), Some(total));
+
+    // Only some conversations.
+    with(&["export", "one.cva", "--conversation", "conv-000003"]).assert().success();
+    let one: Value = serde_json::from_slice(
+        &with(&["--json", "inspect", "one.cva"]).assert().success().get_output().stdout,
+    )
+    .expect("JSON");
+    assert_eq!(one["conversations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(one["conversations"][0]["external_id"], "conv-000003");
+
+    // A raw archive key from a file.
+    std::fs::write(d.path("a.key"), [3u8; 32]).expect("write");
+    d.ok(&["export", "raw.cva", "--archive-key-file", "a.key"]);
+    d.ok(&["inspect", "raw.cva", "--archive-key-file", "a.key"]);
+    fails(with(&["inspect", "raw.cva"]).assert(), 2).stderr(contains("wrong key"));
+}
+
+#[test]
+fn damaged_archives_are_data_errors_and_import_nothing() {
+    let d = Dir::new();
+    d.demo();
+    let pass = ("CHATVAULT_ARCHIVE_PASSPHRASE", "archive pass");
+    let with = |args: &[&str]| {
+        let mut c = d.cmd(args);
+        c.env(pass.0, pass.1);
+        c
+    };
+    with(&["export", "b.cva"]).assert().success();
+    let bytes = std::fs::read(d.path("b.cva")).expect("archive");
+    d.ok(&["--store", "t.cv", "init"]);
+
+    fails(d.cmd(&["inspect", "b.cva"]).env(pass.0, "wrong").assert(), 2).stderr(contains("wrong key"));
+    std::fs::write(d.path("cut.cva"), &bytes[..bytes.len() / 2]).expect("write");
+    fails(with(&["inspect", "cut.cva"]).assert(), 2);
+    let mut flipped = bytes.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x01;
+    std::fs::write(d.path("flip.cva"), &flipped).expect("write");
+    fails(with(&["inspect", "flip.cva"]).assert(), 2).stderr(contains("failed authentication"));
+    fails(with(&["--store", "t.cv", "import", "flip.cva"]).assert(), 2)
+        .stderr(contains("nothing was imported"));
+    std::fs::write(d.path("short.cva"), &bytes[..bytes.len() - 1]).expect("write");
+    fails(with(&["--store", "t.cv", "import", "short.cva"]).assert(), 2);
+    fails(with(&["inspect", "demo.chatvault"]).assert(), 2).stderr(contains("not a chatvault archive"));
+    fails(with(&["inspect", "absent.cva"]).assert(), 1).stderr(contains("cannot open archive absent.cva"));
+    fails(d.cmd(&["inspect", "b.cva"]).assert(), 1).stderr(contains("no archive key"));
+    assert_eq!(d.json(&["--store", "t.cv", "stats"])["messages"], 0, "failed imports added nothing");
+}
+
+#[test]
+fn plaintext_exports_need_an_explicit_choice() {
+    let d = Dir::new();
+    d.demo();
+    let a = fails(d.cmd(&["export", "all.jsonl", "--format", "jsonl"]).assert(), 1);
+    a.stderr(contains("NOT encrypted").and(contains("--plaintext")));
+    assert!(!d.path("all.jsonl").exists());
+    let out = d.ok(&["export", "all.jsonl", "--format", "jsonl", "--plaintext"]);
+    assert!(out.contains("NOT encrypted"), "{out}");
+    let text = std::fs::read_to_string(d.path("all.jsonl")).expect("jsonl");
+    let total = d.json(&["stats"])["messages"].as_u64().expect("messages");
+    assert_eq!(text.lines().count() as u64, total);
+    for line in text.lines().take(50) {
+        let v: Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(v["text"].is_string() && v["sender"].is_string());
+    }
+    fails(d.cmd(&["export", "x.html", "--format", "html", "--plaintext"]).assert(), 1)
+        .stderr(contains("exactly one --conversation"));
+    d.ok(&["export", "c.html", "--format", "html", "--plaintext", "--conversation", "conv-000001"]);
+    assert!(std::fs::read_to_string(d.path("c.html")).expect("html").contains("<html"));
+}
+
+#[test]
+fn compact_verify_stats_rotate_and_passwd_look_after_the_store() {
+    let d = Dir::new();
+    d.demo();
+    let before = d.json(&["stats"]);
+    assert!(before["segments_uncompacted"].as_u64() > Some(0));
+    let rotated = d.json(&["rotate"]);
+    assert_eq!(rotated["conversations_rotated"], 25);
+    let one = d.json(&["rotate", "--conversation", "conv-000002"]);
+    assert_eq!(one["epoch"], 2);
+    let stats = d.json(&["stats"]);
+    let epochs = stats["epochs"].as_array().expect("epochs");
+    assert_eq!(epochs.iter().map(|e| e["epoch"].as_u64()).collect::<Vec<_>>(), [Some(0), Some(1), Some(2)]);
+
+    let report = d.json(&["compact"]);
+    assert_eq!(report["work_remains"], false);
+    assert_eq!(report["keys_destroyed"].as_u64(), Some(26), "every old key of every conversation");
+    assert!(report["bytes_after"].as_u64() < report["bytes_before"].as_u64());
+    let after = d.json(&["stats"]);
+    assert_eq!(after["segments_uncompacted"], 0);
+    assert_eq!(after["messages"], before["messages"]);
+    let text = d.ok(&["compact", "--time-budget", "1"]);
+    assert!(text.contains("Compacted") && text.contains("Size:"), "{text}");
+    let v = d.ok(&["verify"]);
+    assert!(v.contains("25 conversations") && v.contains("no problems"), "{v}");
+    assert_eq!(d.json(&["verify"])["ok"], true);
+
+    // passwd: a new random key file replaces the old one.
+    let old = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    std::fs::write(d.path("old.key"), &old).expect("save old key");
+    assert!(d.ok(&["passwd"]).contains("new random key"));
+    assert_ne!(std::fs::read(d.path("demo.chatvault.key")).expect("key"), old);
+    assert!(!d.path("demo.chatvault.key.new").exists());
+    d.ok(&["convs"]);
+    fails(d.cmd(&["--key-file", "old.key", "convs"]).assert(), 2);
+
+    // To a passphrase: the key file beside the store goes, the passphrase opens it.
+    d.cmd(&["passwd", "--new-passphrase"]).env("CHATVAULT_NEW_PASSPHRASE", "s3cret words").assert().success();
+    assert!(!d.path("demo.chatvault.key").exists(), "the stale key file is removed");
+    d.cmd(&["convs"]).env("CHATVAULT_PASSPHRASE", "s3cret words").assert().success();
+    fails(d.cmd(&["passwd", "--new-passphrase"]).env("CHATVAULT_PASSPHRASE", "s3cret words").assert(), 1)
+        .stderr(contains("CHATVAULT_NEW_PASSPHRASE"));
+
+    // And to a key file named on the command line.
+    d.cmd(&["passwd", "--new-key-file", "fresh.key"])
+        .env("CHATVAULT_PASSPHRASE", "s3cret words")
+        .assert()
+        .success();
+    d.ok(&["--key-file", "fresh.key", "verify"]);
+    fails(d.cmd(&["convs"]).env("CHATVAULT_PASSPHRASE", "s3cret words").assert(), 2);
+}
+
+#[test]
+fn browse_needs_a_terminal() {
+    let d = Dir::new();
+    d.demo();
+    fails(d.cmd(&["browse"]).assert(), 1).stderr(contains("browse needs a terminal"));
+}
