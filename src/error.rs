@@ -215,6 +215,8 @@ pub enum RecordKind {
     Header,
     /// The external-id index (keyed hashes, in the clear).
     ExternalIdIndex,
+    /// The database file's own structure (SQLite pages), below any record.
+    DatabaseFile,
 }
 
 /// Names a sealed record in an error, without revealing anything secret.
@@ -249,6 +251,7 @@ impl fmt::Display for RecordRef {
             RecordKind::Segment => "a message segment",
             RecordKind::Header => "the store header",
             RecordKind::ExternalIdIndex => "the external-id index",
+            RecordKind::DatabaseFile => "the database file's pages",
         };
         f.write_str(name)?;
         if let Some(c) = self.conversation {
@@ -286,6 +289,12 @@ impl From<rusqlite::Error> for Error {
             match f.code {
                 ErrorCode::DiskFull => return Error::StorageFull,
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
+                ErrorCode::DatabaseCorrupt => {
+                    return Error::corrupt(
+                        RecordRef::store(RecordKind::DatabaseFile),
+                        "SQLite reports the file malformed; restore it from a backup or an archive",
+                    );
+                }
                 _ => {}
             }
         }

@@ -138,8 +138,13 @@ fn demo_builds_a_store_that_convs_show_and_stats_open_with_no_flags() {
         v["messages"].as_array().expect("messages").iter().map(|m| m["text"].clone()).collect::<Vec<_>>()
     };
     assert_eq!(texts(&d), texts(&d2));
-    d2.ok(&["demo", "--messages", "3000", "--conversations", "25", "--seed", "2"]);
-    assert_ne!(texts(&d), texts(&d2), "demo replaces the default demo store");
+    // An existing store is replaced only with --force.
+    let a =
+        fails(d2.cmd(&["demo", "--messages", "3000", "--conversations", "25", "--seed", "2"]).assert(), 1);
+    a.stderr(contains("already exists: pass --force"));
+    assert_eq!(texts(&d), texts(&d2), "left alone");
+    d2.ok(&["demo", "--messages", "3000", "--conversations", "25", "--seed", "2", "--force"]);
+    assert_ne!(texts(&d), texts(&d2), "replaced");
 }
 
 #[test]
@@ -224,6 +229,11 @@ fn a_wrong_key_is_a_data_error_on_one_line() {
     std::fs::write(d.path("bad.key"), "not a key").expect("write");
     fails(d.cmd(&["--key-file", "bad.key", "convs"]).assert(), 1).stderr(contains("32 raw bytes or 64 hex"));
     fails(d.cmd(&["--key-file", "absent.key", "convs"]).assert(), 1).stderr(contains("cannot read key file"));
+    // --key-file comes before the passphrase in the environment.
+    d.cmd(&["--key-file", "demo.chatvault.key", "convs"])
+        .env("CHATVAULT_PASSPHRASE", "hunter2")
+        .assert()
+        .success();
     // The same key written as hex opens it.
     let raw = std::fs::read(d.path("demo.chatvault.key")).expect("key");
     let hex: String = raw.iter().map(|b| format!("{b:02x}")).collect();
@@ -551,4 +561,148 @@ fn browse_needs_a_terminal() {
     let d = Dir::new();
     d.demo();
     fails(d.cmd(&["browse"]).assert(), 1).stderr(contains("browse needs a terminal"));
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).expect("file").permissions().mode() & 0o777
+}
+
+#[test]
+fn passwd_never_loses_the_key() {
+    let d = Dir::new();
+    d.demo();
+    // The new key file named by another spelling of the path beside the store.
+    std::fs::write(d.path("fresh.key"), [5u8; 32]).expect("write");
+    std::fs::copy(d.path("fresh.key"), d.path("demo.chatvault.key.tmp")).expect("copy");
+    d.ok(&["passwd", "--new-key-file", "./demo.chatvault.key"]);
+    assert!(d.path("demo.chatvault.key").exists(), "the file holding the new key stays");
+    d.ok(&["convs"]);
+
+    // Another process reading the store: the key changes, the scrub waits.
+    let reader = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
+    reader.execute_batch("BEGIN; SELECT count(*) FROM segment;").expect("hold a read");
+    let a = d.cmd(&["passwd"]).assert().success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("warning") && err.contains("chatvault compact"), "{err}");
+    assert!(!d.path("demo.chatvault.key.new").exists(), "the new key was moved into place");
+    #[cfg(unix)]
+    assert_eq!(mode(&d.path("demo.chatvault.key")), 0o600);
+    reader.execute_batch("COMMIT").expect("end the read");
+    drop(reader);
+    d.ok(&["convs"]);
+    d.ok(&["compact"]);
+
+    // A key left by an interrupted passwd is named when the key is wrong,
+    // and a later passwd does not trip over it.
+    std::fs::write(d.path("demo.chatvault.key.new"), [6u8; 32]).expect("write");
+    let a = fails(d.cmd(&["--key-file", "fresh.key", "convs"]).assert(), 2);
+    a.stderr(contains("try --key-file demo.chatvault.key.new"));
+    d.ok(&["passwd"]);
+    d.ok(&["convs"]);
+    #[cfg(unix)]
+    {
+        d.ok(&["--store", "i.cv", "--key-file", "i.key", "init"]);
+        assert_eq!(mode(&d.path("i.key")), 0o600);
+        d.ok(&["--store", "i.cv", "--key-file", "i.key", "passwd", "--new-key-file", "j.key"]);
+        assert_eq!(mode(&d.path("j.key")), 0o600);
+        assert!(d.path("i.key").exists(), "a key file named on the command line is the user's to remove");
+    }
+}
+
+#[test]
+fn demo_refuses_to_replace_a_store_made_with_init() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Real", "--external-id", "real"]);
+    d.ok(&["send", "real", "keep me"]);
+    fails(d.cmd(&["demo", "--messages", "100"]).assert(), 1).stderr(contains("--force"));
+    assert_eq!(d.json(&["show", "real"])["messages"][0]["text"], "keep me");
+    fails(d.cmd(&["demo", "--conversations", "18446744073709551615"]).assert(), 1);
+}
+
+#[test]
+fn numeric_external_ids_resolve_and_ambiguity_is_refused() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    let first = d.json(&["new", "First"])["id"].as_u64().expect("id");
+    let phone = d.json(&["new", "Phone", "--external-id", "4155550123"])["id"].as_u64().expect("id");
+    let clash = d.json(&["new", "Clash", "--external-id", &first.to_string()])["id"].as_u64().expect("id");
+    assert_eq!(d.json(&["show", "4155550123"])["id"].as_u64(), Some(phone));
+    let a = fails(d.cmd(&["delete", &first.to_string(), "--yes"]).assert(), 1);
+    a.stderr(contains("id:").and(contains("ext:")));
+    assert_eq!(d.json(&["show", &format!("id:{first}")])["title"], "First");
+    assert_eq!(d.json(&["show", &format!("ext:{first}")])["id"].as_u64(), Some(clash));
+    fails(d.cmd(&["show", "ext:nothing"]).assert(), 1).stderr(contains("no conversation"));
+    fails(d.cmd(&["show", "id:x"]).assert(), 1);
+    assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(3), "nothing was deleted");
+}
+
+#[test]
+fn control_characters_never_reach_the_terminal() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "evil\u{1b}[2Jtitle", "--external-id", "e"]);
+    d.ok(&["send", "e", "hi\u{1b}]0;pwned\u{7}\nsecond line", "--sender", "x\u{1b}[31m"]);
+    for args in [&["show", "e"][..], &["convs"]] {
+        let out = d.ok(args);
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{args:?}: {out:?}");
+    }
+    let out = d.ok(&["show", "e"]);
+    assert_eq!(out.lines().count(), 3, "one line per message: {out}");
+    assert_eq!(
+        d.json(&["show", "e"])["messages"][0]["text"],
+        "hi\u{1b}]0;pwned\u{7}\nsecond line",
+        "JSON keeps it exact"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_output_quietly() {
+    let d = Dir::new();
+    d.demo();
+    // Far more than a pipe buffer holds, so the writer meets the closed pipe.
+    let mut child = std::process::Command::new(binary())
+        .current_dir(d.0.path())
+        .env_remove("CHATVAULT_PASSPHRASE")
+        .args(["--json", "show", "conv-000000", "--limit", "100000"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().expect("stdout"), &mut first).expect("some output");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn sqlite_damage_below_the_records_is_a_data_error() {
+    let d = Dir::new();
+    d.demo();
+    let file = d.path("demo.chatvault");
+    let mut bytes = std::fs::read(&file).expect("store");
+    // Overwrite every page after the first few with junk: b-tree pages, not sealed values.
+    let page = 4096;
+    for p in (8..bytes.len() / page).step_by(2) {
+        bytes[p * page..(p + 1) * page].fill(0xA5);
+    }
+    std::fs::write(&file, &bytes).expect("write");
+    let a = d.cmd(&["verify"]).assert().failure().code(2);
+    let all = String::from_utf8_lossy(&a.get_output().stdout).into_owned()
+        + &String::from_utf8_lossy(&a.get_output().stderr);
+    assert!(!all.contains("panicked"), "{all}");
+    let mut saw_damage = false;
+    for c in 1..=25 {
+        let out = d.cmd(&["show", &format!("id:{c}")]).assert().get_output().clone();
+        assert_ne!(out.status.code(), Some(101), "no panic");
+        if !out.status.success() {
+            assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+            saw_damage = true;
+        }
+    }
+    assert!(saw_damage, "some conversation sat on a damaged page");
 }

@@ -270,3 +270,27 @@ fn garbage_in_plaintext_columns_is_an_error_not_a_panic() {
         assert!(matches!(r, Err(Error::Corrupt { .. })), "{sql}: {r:?}");
     }
 }
+
+#[test]
+fn damage_to_sqlite_pages_below_the_records_is_corrupt_not_a_database_error() {
+    let mut t = TestStore::new();
+    let c = t.new_conv("big");
+    for chunk in 0..40 {
+        let batch: Vec<_> =
+            (0..100).map(|i| (c, msg("alice", &format!("message {chunk}/{i} padding padding")))).collect();
+        t.append_batch(&batch).unwrap();
+    }
+    t.close();
+    let mut bytes = std::fs::read(&t.path).unwrap();
+    let page = 4096;
+    assert!(bytes.len() / page > 12, "the store spans many pages");
+    for p in (4..bytes.len() / page).step_by(2) {
+        bytes[p * page..(p + 1) * page].fill(0xA5);
+    }
+    std::fs::write(&t.path, &bytes).unwrap();
+    let result = Store::open(&t.path, StoreKey::raw(KEY)).and_then(|s| s.messages(c, Page::oldest(10_000)));
+    match result {
+        Err(Error::Corrupt { record, .. }) => assert_eq!(record.kind, RecordKind::DatabaseFile),
+        other => panic!("expected Corrupt in the database file, got {other:?}"),
+    }
+}

@@ -45,7 +45,7 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
                     "bytes": report.bytes,
                 }));
             } else {
-                println!(
+                say!(
                     "Exported {} conversations and {} messages to {} ({}).",
                     report.conversations,
                     report.messages,
@@ -76,7 +76,7 @@ fn plaintext_done(ctx: &Ctx, path: &std::path::Path, messages: u64) {
     if ctx.json {
         output::print_json(&json!({ "file": path, "messages": messages, "encrypted": false }));
     } else {
-        println!(
+        say!(
             "Wrote {messages} messages to {} (NOT encrypted: keep it safe, delete it when done).",
             path.display()
         );
@@ -99,7 +99,7 @@ pub fn import(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
             "bytes": report.bytes,
         }));
     } else {
-        println!(
+        say!(
             "Imported {}: {} messages added, {} already here or expired; {} conversations created, {} matched.",
             args.path.display(),
             report.messages_added,
@@ -144,7 +144,7 @@ pub fn inspect(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
         }));
         return Ok(());
     }
-    println!(
+    say!(
         "{}: a valid archive (format {}, {}), written by chatvault {} on {}.",
         args.path.display(),
         summary.version,
@@ -152,19 +152,19 @@ pub fn inspect(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
         summary.chatvault_version,
         output::time(summary.exported_at_ms, &ctx.tz)
     );
-    println!(
+    say!(
         "{} conversations, {} messages, {}; every chunk authenticated.",
         summary.conversations.len(),
         summary.messages,
         output::bytes(summary.bytes)
     );
-    println!("{} {:>8}  {:<16}  {:<16}", output::fit("title", 24), "messages", "first", "last");
+    say!("{} {:>8}  {:<16}  {:<16}", output::fit("title", 24), "messages", "first", "last");
     for c in &summary.conversations {
         let (first, last) = c
             .sent_between_ms
             .map(|(a, b)| (output::time(a, &ctx.tz), output::time(b, &ctx.tz)))
             .unwrap_or_default();
-        println!("{} {:>8}  {first:<16}  {last:<16}", output::fit(&c.title, 24), c.messages);
+        say!("{} {:>8}  {first:<16}  {last:<16}", output::fit(&c.title, 24), c.messages);
     }
     Ok(())
 }

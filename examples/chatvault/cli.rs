@@ -62,7 +62,7 @@ pub enum Command {
     },
     /// Print a page of a conversation's messages, oldest first
     Show {
-        /// Conversation: its id (as `convs` lists it) or its external id
+        /// Conversation: its id (as `convs` lists it) or its external id (id:N or ext:NAME to say which)
         conversation: String,
         /// Messages to print
         #[arg(long, default_value_t = 20, value_name = "N")]
@@ -161,7 +161,7 @@ pub struct DemoArgs {
     /// Seed of the generated content (the same seed builds the same store)
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Replace a store that is already at a path other than the default
+    /// Replace a store that is already at the path (deleting it and its key file)
     #[arg(long)]
     pub force: bool,
 }

@@ -17,16 +17,21 @@ use crate::{Ctx, keys, output, progress, read};
 
 /// Messages appended per transaction, as a sync would deliver them.
 const BATCH: usize = 500;
+/// Bounds on `--conversations` and `--messages`.
+const MAX_CONVERSATIONS: usize = 1_000_000;
+const MAX_MESSAGES: usize = 1_000_000_000;
 
 pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     let path = &ctx.store_path;
-    if args.conversations == 0 {
-        return Err(Failure::user("--conversations must be at least 1"));
+    if !(1..=MAX_CONVERSATIONS).contains(&args.conversations) || args.messages > MAX_MESSAGES {
+        return Err(Failure::user(format!(
+            "demo builds 1 to {MAX_CONVERSATIONS} conversations and at most {MAX_MESSAGES} messages"
+        )));
     }
     if path.exists() {
-        if !args.force && path != std::path::Path::new(DEFAULT_STORE) {
+        if !args.force {
             return Err(Failure::user(format!(
-                "{} already exists: pass --force to replace it",
+                "{} already exists: pass --force to replace it (its conversations and its key file are deleted)",
                 path.display()
             )));
         }
@@ -36,7 +41,10 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     let (key, source) = keys::for_new_store(path, ctx.key_file.as_deref(), false)?;
     let started = Instant::now();
     let store = Store::create(path, key)?;
-    let specs = chatvault_corpus::conversations(args.seed, args.conversations, args.messages);
+    let mut specs = chatvault_corpus::conversations(args.seed, args.conversations, args.messages);
+    // Filled in the order their last messages arrived, so that the store's
+    // "most recently active" order matches their last messages' times.
+    specs.sort_by_cached_key(|s| chatvault_corpus::messages(s).last().map(|m| m.sent_at_ms));
     let bar = progress::messages("building");
     bar.set_length(args.messages as u64);
     let mut rng = Rng::new(args.seed);
@@ -75,7 +83,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
         }));
         return Ok(());
     }
-    println!(
+    say!(
         "Built {} in {:.1} s: {} conversations, {} messages ({} edited, {} deleted), {} on disk ({source}).",
         path.display(),
         elapsed.as_secs_f64(),
@@ -85,7 +93,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
         deleted,
         output::bytes(file_bytes)
     );
-    println!(
+    say!(
         "Largest conversations: {} messages; English, French and Chinese with emoji, 2019 onwards (seed {}).\n",
         largest.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
         args.seed
@@ -96,10 +104,10 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     } else {
         format!(" --store {}", path.display())
     };
-    println!("\nBrowse it:");
-    println!("  cargo run --release --example chatvault --{store_flag} browse");
-    println!("  cargo run --release --example chatvault --{store_flag} show <id> --limit 20");
-    println!("  cargo run --release --example chatvault -- --help");
+    say!("\nBrowse it:");
+    say!("  cargo run --release --example chatvault --{store_flag} browse");
+    say!("  cargo run --release --example chatvault --{store_flag} show <id> --limit 20");
+    say!("  cargo run --release --example chatvault -- --help");
     Ok(())
 }
 
@@ -136,7 +144,8 @@ fn fill(
 }
 
 /// What a user would have done to a conversation: edited and deleted a
-/// message in some, read all but the last few messages in most.
+/// message in some; read all of most, all but the last few of many, and
+/// fallen further behind in a few.
 fn touch(store: &Store, c: ConversationId, ids: &[MessageId], rng: &mut Rng) -> CliResult<(u64, u64)> {
     let (mut edited, mut deleted) = (0, 0);
     if ids.len() > 50 && rng.chance(0.3) {
@@ -149,11 +158,13 @@ fn touch(store: &Store, c: ConversationId, ids: &[MessageId], rng: &mut Rng) -> 
             deleted += 1;
         }
     }
-    if rng.chance(0.7) {
-        let unread = rng.below(12) as usize;
-        if let Some(&m) = ids.len().checked_sub(unread + 1).and_then(|i| ids.get(i)) {
-            store.mark_read(c, m)?;
-        }
+    let unread = match rng.below(10) {
+        0..=4 => 0,
+        5..=8 => 1 + rng.below(12),
+        _ => 20 + rng.below(200),
+    } as usize;
+    if let Some(&m) = ids.len().checked_sub(unread + 1).and_then(|i| ids.get(i)) {
+        store.mark_read(c, m)?;
     }
     Ok((edited, deleted))
 }

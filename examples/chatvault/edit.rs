@@ -3,7 +3,7 @@
 use chatvault::{NewConversation, NewMessage, Store};
 use serde_json::json;
 
-use crate::failure::{CliResult, Failure};
+use crate::failure::{CliResult, Failure, committed};
 use crate::{Ctx, keys, output};
 
 /// Creates an empty store.
@@ -20,8 +20,8 @@ pub fn init(ctx: &Ctx, passphrase: bool) -> CliResult<()> {
     if ctx.json {
         output::print_json(&json!({ "store": path, "key": source.to_string() }));
     } else {
-        println!("Created {} ({source}).", path.display());
-        println!("Add a conversation: chatvault new <title>");
+        say!("Created {} ({source}).", path.display());
+        say!("Add a conversation: chatvault new <title>");
     }
     Ok(())
 }
@@ -47,7 +47,7 @@ pub fn new_conversation(
     if ctx.json {
         output::print_json(&output::conversation_json(&store.conversation(c)?));
     } else {
-        println!("Created conversation {}.", c.get());
+        say!("Created conversation {}.", c.get());
     }
     Ok(())
 }
@@ -79,7 +79,7 @@ pub fn send(
     if ctx.json {
         output::print_json(&output::message_json(&store.message(m)?));
     } else {
-        println!("Sent {m}.");
+        say!("Sent {m}.");
     }
     Ok(())
 }
@@ -87,11 +87,11 @@ pub fn send(
 pub fn edit(ctx: &Ctx, message: &str, text: &str) -> CliResult<()> {
     let m = crate::message_id(message)?;
     let store = ctx.open()?;
-    store.edit_message(m, text)?;
+    committed(store.edit_message(m, text))?;
     if ctx.json {
         output::print_json(&output::message_json(&store.message(m)?));
     } else {
-        println!("Edited {m}; its old text is scrubbed from disk.");
+        say!("Edited {m}; its old text is scrubbed from disk.");
     }
     Ok(())
 }
@@ -101,11 +101,11 @@ pub fn delete(ctx: &Ctx, target: &str, yes: bool) -> CliResult<()> {
     let store = ctx.open()?;
     if target.contains('/') {
         let m = crate::message_id(target)?;
-        store.delete_message(m)?;
+        committed(store.delete_message(m))?;
         if ctx.json {
             output::print_json(&json!({ "deleted": m.to_string() }));
         } else {
-            println!("Deleted {m}; its text is scrubbed from disk.");
+            say!("Deleted {m}; its text is scrubbed from disk.");
         }
         return Ok(());
     }
@@ -126,11 +126,11 @@ pub fn delete(ctx: &Ctx, target: &str, yes: bool) -> CliResult<()> {
             return Err(Failure::user("nothing deleted"));
         }
     }
-    store.delete_conversation(c)?;
+    committed(store.delete_conversation(c))?;
     if ctx.json {
         output::print_json(&json!({ "deleted": c.get(), "messages": info.message_count }));
     } else {
-        println!(
+        say!(
             "Deleted conversation {} ({} messages); its key and bytes are gone from the file and the WAL.",
             c.get(),
             info.message_count

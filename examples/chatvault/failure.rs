@@ -34,6 +34,24 @@ impl Failure {
     }
 }
 
+/// The result of a change that scrubs the file and the WAL before it
+/// returns. `ScrubIncomplete` means the change was committed but another
+/// process's read kept the WAL from being emptied: a warning, not a
+/// failure, since the command did what was asked.
+pub fn committed<T>(result: chatvault::Result<T>) -> CliResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(chatvault::Error::ScrubIncomplete) => {
+            eprintln!(
+                "chatvault: warning: done, but another process is reading the store, so the old data could not be \
+                 scrubbed from the write-ahead log yet; run `chatvault compact` when it has finished"
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

@@ -44,6 +44,14 @@ pub fn beside(store: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// `<store>.key.new`, where `passwd` writes a new key before the store
+/// switches to it.
+pub fn pending(store: &Path) -> PathBuf {
+    let mut s = beside(store).into_os_string();
+    s.push(".new");
+    PathBuf::from(s)
+}
+
 /// The key that opens the existing store at `store`.
 pub fn for_store(store: &Path, key_file: Option<&Path>) -> CliResult<(StoreKey, Source)> {
     if let Some(p) = key_file {
@@ -155,21 +163,28 @@ fn prompt(label: &str, confirm: bool) -> CliResult<StoreKey> {
 /// Reads a key file: 32 raw bytes, or 64 hex characters (whitespace around
 /// them is ignored).
 pub fn read(path: &Path) -> CliResult<StoreKey> {
-    let bytes = Zeroizing::new(
-        std::fs::read(path)
-            .map_err(|e| Failure::user(format!("cannot read key file {}: {e}", path.display())))?,
-    );
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Failure::user(format!("cannot read key file {}: {e}", path.display()));
+    // Read a little more than the largest key file, so that a huge file or
+    // a device is refused instead of read whole.
+    let mut bytes = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE + 1));
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_KEY_FILE as u64 + 1).read_to_end(&mut bytes))
+        .map_err(cannot)?;
     parse(&bytes).ok_or_else(|| {
         Failure::user(format!("key file {} must hold 32 raw bytes or 64 hex characters", path.display()))
     })
 }
+
+/// The longest key file: 64 hex characters with some whitespace around.
+const MAX_KEY_FILE: usize = 256;
 
 fn parse(bytes: &[u8]) -> Option<StoreKey> {
     if bytes.len() == 32 {
         return StoreKey::raw_from_slice(bytes).ok();
     }
     let hex = bytes.trim_ascii();
-    if hex.len() != 64 {
+    if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
         return None;
     }
     let mut raw = Zeroizing::new([0u8; 32]);
@@ -198,7 +213,20 @@ pub fn create(path: &Path) -> CliResult<StoreKey> {
     let cannot = |e: std::io::Error| Failure::user(format!("cannot write key file {}: {e}", path.display()));
     let mut f = opts.open(path).map_err(cannot)?;
     f.write_all(bytes.as_slice()).and_then(|()| f.sync_all()).map_err(cannot)?;
+    sync_parent(path);
     StoreKey::raw_from_slice(bytes.as_slice()).map_err(Failure::from)
+}
+
+/// Makes a file's creation, rename or removal durable by syncing its
+/// directory (best effort: not every platform can open a directory).
+pub fn sync_parent(path: &Path) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 #[cfg(test)]
@@ -219,5 +247,7 @@ mod tests {
         let split = format!("é{}", "0".repeat(62));
         assert_eq!(split.len(), 64);
         assert!(parse(split.as_bytes()).is_none());
+        // from_str_radix alone would take "+0" as a hex byte.
+        assert!(parse("+0".repeat(32).as_bytes()).is_none());
     }
 }

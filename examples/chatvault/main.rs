@@ -11,6 +11,14 @@
 //! codes (0 success, 1 user error, 2 data error). Every subcommand prints a
 //! human table, or JSON with `--json`.
 
+/// `println!` for command output: a closed pipe ends the program quietly
+/// (see [`output::emit`]).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::output::emit(format_args!($($arg)*))
+    };
+}
+
 mod archive;
 mod browse;
 mod cli;
@@ -81,23 +89,53 @@ impl Ctx {
         let (key, source) = keys::for_store(path, self.key_file.as_deref())?;
         match Store::open(path, key) {
             Ok(store) => Ok((store, source)),
-            Err(e) => Err(Failure::from(e).hint(source)),
+            Err(e) => {
+                let wrong_key = matches!(e, StoreError::WrongKey);
+                let mut failure = Failure::from(e).hint(source);
+                let pending = keys::pending(path);
+                if wrong_key && pending.exists() {
+                    failure = failure.hint(format_args!(
+                        "an interrupted passwd left a new key in {}: try --key-file {0}",
+                        pending.display()
+                    ));
+                }
+                Err(failure)
+            }
         }
     }
 
-    /// A conversation named by its id (as `convs` lists it) or its external id.
+    /// A conversation named by its id (as `convs` lists it) or its external
+    /// id; `id:N` and `ext:NAME` say which. A number that is both one
+    /// conversation's id and another's external id is refused as ambiguous.
     pub fn conversation(&self, store: &Store, name: &str) -> CliResult<ConversationId> {
         let missing =
             || Failure::user(format!("no conversation {name:?} in this store (list them with `convs`)"));
-        if let Ok(n) = name.parse::<u64>() {
+        let by_id = |n: u64| -> CliResult<Option<ConversationId>> {
             let c = ConversationId::from_raw(n);
-            return match store.conversation(c) {
-                Ok(_) => Ok(c),
-                Err(StoreError::NotFound(_)) => Err(missing()),
+            match store.conversation(c) {
+                Ok(_) => Ok(Some(c)),
+                Err(StoreError::NotFound(_)) => Ok(None),
                 Err(e) => Err(e.into()),
-            };
+            }
+        };
+        if let Some(ext) = name.strip_prefix("ext:") {
+            return store.find_conversation(ext)?.ok_or_else(missing);
         }
-        store.find_conversation(name)?.ok_or_else(missing)
+        if let Some(id) = name.strip_prefix("id:") {
+            let n = id.parse().map_err(|_| Failure::user(format!("{name:?}: id: takes a number")))?;
+            return by_id(n)?.ok_or_else(missing);
+        }
+        let by_ext = store.find_conversation(name)?;
+        let Ok(n) = name.parse::<u64>() else {
+            return by_ext.ok_or_else(missing);
+        };
+        match (by_id(n)?, by_ext) {
+            (Some(a), Some(b)) if a != b => Err(Failure::user(format!(
+                "{name:?} is conversation {a}'s id and conversation {b}'s external id: write id:{name} or ext:{name}"
+            ))),
+            (Some(c), _) | (None, Some(c)) => Ok(c),
+            (None, None) => Err(missing()),
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use chatvault::CompactOptions;
 use serde_json::{Value, json};
 
 use crate::cli::PasswdArgs;
-use crate::failure::{CliResult, Failure};
+use crate::failure::{CliResult, Failure, committed};
 use crate::{Ctx, keys, output, progress};
 
 pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
@@ -37,7 +37,7 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
             "conversations_skipped": skipped,
         }));
     } else {
-        println!(
+        say!(
             "Compacted {} conversations: {} segments rewritten as {}, {} expired messages and {} old keys destroyed.",
             report.conversations_compacted,
             report.segments_rewritten,
@@ -45,9 +45,9 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
             report.messages_expired,
             report.keys_destroyed
         );
-        println!("Size: {} -> {}.", output::bytes(report.bytes_before), output::bytes(report.bytes_after));
+        say!("Size: {} -> {}.", output::bytes(report.bytes_before), output::bytes(report.bytes_after));
         if report.work_remains {
-            println!("The time budget ran out: run compact again to continue.");
+            say!("The time budget ran out: run compact again to continue.");
         }
     }
     if !skipped.is_empty() {
@@ -88,9 +88,9 @@ pub fn verify(ctx: &Ctx) -> CliResult<()> {
         }));
     } else {
         for p in &report.problems {
-            println!("problem: {p}");
+            say!("problem: {p}");
         }
-        println!(
+        say!(
             "Checked {} conversations, {} segments, {} messages: {}.",
             report.conversations,
             report.segments,
@@ -147,11 +147,11 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
         ("reclaimable", output::bytes(s.reclaimable_bytes)),
     ];
     for (label, value) in rows {
-        println!("{label:<28} {value}");
+        say!("{label:<28} {value}");
     }
-    println!("{:<28} {:>10} {:>8} {:>10}", "key epoch", "current for", "keys", "segments");
+    say!("{:<28} {:>10} {:>8} {:>10}", "key epoch", "current for", "keys", "segments");
     for e in &s.epochs {
-        println!("{:<28} {:>10} {:>8} {:>10}", e.epoch, e.current_for, e.keys, e.segments);
+        say!("{:<28} {:>10} {:>8} {:>10}", e.epoch, e.current_for, e.keys, e.segments);
     }
     Ok(())
 }
@@ -163,64 +163,60 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
     let (store, source) = ctx.open_with_source()?;
     let path = &ctx.store_path;
     let beside = keys::beside(path);
-    let old_was_beside = source == keys::Source::File(beside.clone());
-    let now = if let Some(p) = &args.new_key_file {
+    let (now, new_file) = if let Some(p) = &args.new_key_file {
         let key = if p.exists() { keys::read(p)? } else { keys::create(p)? };
-        store.change_key(key)?;
-        if old_was_beside && p != &beside {
-            remove_old_key(&beside)?;
-        }
-        format!("the key in {}", p.display())
+        committed(store.change_key(key))?;
+        (format!("the key in {}", p.display()), Some(p.clone()))
     } else if args.new_passphrase {
-        store.change_key(keys::new_passphrase()?)?;
-        if old_was_beside {
-            remove_old_key(&beside)?;
-        }
-        "a passphrase".to_owned()
+        committed(store.change_key(keys::new_passphrase()?))?;
+        ("a passphrase".to_owned(), None)
     } else {
-        // Written beside the old key first, so that a crash between the two
-        // steps leaves both keys on disk.
-        let mut pending = beside.clone().into_os_string();
-        pending.push(".new");
-        let pending = Path::new(&pending);
-        let key = keys::create(pending)?;
-        store.change_key(key)?;
-        std::fs::rename(pending, &beside).map_err(|e| {
+        // The new key is written (and synced) beside the old one before the
+        // store changes, so a crash in between leaves both on disk. The store
+        // opened with its current key, so a file an interrupted passwd left
+        // here is not its key.
+        let pending = keys::pending(path);
+        if pending.exists() {
+            std::fs::remove_file(&pending)
+                .map_err(|e| Failure::user(format!("cannot remove {}: {e}", pending.display())))?;
+        }
+        committed(store.change_key(keys::create(&pending)?))?;
+        std::fs::rename(&pending, &beside).map_err(|e| {
             Failure::user(format!(
                 "the store now opens with the key in {}, but it could not be renamed to {}: {e}",
                 pending.display(),
                 beside.display()
             ))
         })?;
-        sync_parent(&beside);
-        format!("a new random key in {}", beside.display())
+        keys::sync_parent(&beside);
+        (format!("a new random key in {}", beside.display()), Some(beside.clone()))
     };
+    // The key file beside the store is tried before a prompt; holding the
+    // old key, it would only get in the way (and open old copies).
+    let old_was_beside = source == keys::Source::File(beside.clone());
+    if old_was_beside && !new_file.as_deref().is_some_and(|f| same_file(f, &beside)) {
+        std::fs::remove_file(&beside).map_err(|e| {
+            Failure::user(format!(
+                "the key changed, but the old key file {} could not be removed: {e}",
+                beside.display()
+            ))
+        })?;
+        keys::sync_parent(&beside);
+    }
     if ctx.json {
         output::print_json(&json!({ "store": path, "key": now }));
     } else {
-        println!("{} is now protected by {now}; the old wrapping is scrubbed from disk.", path.display());
+        say!("{} is now protected by {now}; the old wrapping is scrubbed from disk.", path.display());
     }
     Ok(())
 }
 
-fn remove_old_key(path: &Path) -> CliResult<()> {
-    std::fs::remove_file(path).map_err(|e| {
-        Failure::user(format!(
-            "the key changed, but the old key file {} could not be removed: {e}",
-            path.display()
-        ))
-    })?;
-    sync_parent(path);
-    Ok(())
-}
-
-fn sync_parent(path: &Path) {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
+/// Whether two paths name the same file; `true` when that cannot be told,
+/// so that a key file is never removed on a guess.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => true,
     }
 }
 
@@ -233,7 +229,7 @@ pub fn rotate(ctx: &Ctx, conversation: Option<&str>) -> CliResult<()> {
             if ctx.json {
                 output::print_json(&json!({ "conversation": c.get(), "epoch": epoch.get() }));
             } else {
-                println!("Conversation {} now seals new messages under key epoch {}.", c.get(), epoch.get());
+                say!("Conversation {} now seals new messages under key epoch {}.", c.get(), epoch.get());
             }
         }
         None => {
@@ -241,12 +237,12 @@ pub fn rotate(ctx: &Ctx, conversation: Option<&str>) -> CliResult<()> {
             if ctx.json {
                 output::print_json(&json!({ "conversations_rotated": n }));
             } else {
-                println!("Started a new key epoch in {n} conversations.");
+                say!("Started a new key epoch in {n} conversations.");
             }
         }
     }
     if !ctx.json {
-        println!("Run `chatvault compact` to reseal older messages and destroy the old keys.");
+        say!("Run `chatvault compact` to reseal older messages and destroy the old keys.");
     }
     Ok(())
 }

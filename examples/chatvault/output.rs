@@ -1,14 +1,39 @@
 //! Printing: human tables, JSON, times, and text cut to a display width.
 
+use std::fmt;
+use std::io::Write;
+
 use chatvault::{Conversation, ConversationSummary, Message};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 use unicode_width::UnicodeWidthChar;
 
+/// Writes a line to stdout (the `say!` macro). When stdout is a closed
+/// pipe (`chatvault convs | head`), the program ends quietly with success
+/// instead of panicking as `println!` would.
+pub fn emit(args: fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("chatvault: cannot write the output: {e}");
+        std::process::exit(i32::from(crate::failure::USER_ERROR));
+    }
+}
+
+/// `s` for a terminal: line breaks and other control characters (escape
+/// sequences an imported message could carry) become spaces, and emoji
+/// presentation selectors (U+FE0F), whose width terminals disagree on, are
+/// dropped so that columns stay aligned.
+pub fn one_line(s: &str) -> String {
+    s.chars().filter(|&c| c != '\u{FE0F}').map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
 /// Prints `value` as pretty JSON on stdout.
 pub fn print_json(value: &Value) {
-    println!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
+    say!("{}", serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
 }
 
 /// `ms` since the Unix epoch as `YYYY-MM-DD HH:MM` in `tz`.
@@ -29,6 +54,7 @@ pub fn rfc3339(ms: i64) -> Value {
 pub fn fit(s: &str, width: usize) -> String {
     let mut out = String::new();
     let mut used = 0;
+    let s = one_line(s);
     let total: usize = s.chars().map(column_width).sum();
     let budget = if total > width { width.saturating_sub(1) } else { width };
     for ch in s.chars() {
@@ -36,7 +62,7 @@ pub fn fit(s: &str, width: usize) -> String {
         if used + w > budget {
             break;
         }
-        out.push(if ch.is_control() { ' ' } else { ch });
+        out.push(ch);
         used += w;
     }
     if total > width && width > 0 {
@@ -48,7 +74,7 @@ pub fn fit(s: &str, width: usize) -> String {
 }
 
 fn column_width(ch: char) -> usize {
-    if ch.is_control() { 1 } else { ch.width().unwrap_or(0) }
+    ch.width().unwrap_or(0)
 }
 
 pub fn conversation_json(c: &Conversation) -> Value {
@@ -87,8 +113,13 @@ pub fn summary_json(s: &ConversationSummary) -> Value {
 
 /// One line of `show`: sequence number, time, sender, text and markers.
 pub fn message_line(m: &Message, tz: &TimeZone, sender_width: usize) -> String {
-    let mut line =
-        format!("{:>7}  {}  {} {}", m.id.seq(), time(m.sent_at_ms, tz), fit(&m.sender, sender_width), m.text);
+    let mut line = format!(
+        "{:>7}  {}  {} {}",
+        m.id.seq(),
+        time(m.sent_at_ms, tz),
+        fit(&m.sender, sender_width),
+        one_line(&m.text)
+    );
     if let Some(r) = m.reply_to {
         line.push_str(&format!("  ↩ {}", r.seq()));
     }
@@ -126,6 +157,8 @@ mod tests {
         assert_eq!(fit("你好", 4), "你好");
         assert_eq!(fit("a\nb", 3), "a b");
         assert_eq!(fit("abc", 0), "");
+        assert_eq!(fit("\u{1b}]0;title\u{7}", 10), " ]0;title ");
+        assert_eq!(one_line("❤\u{FE0F} ok\r\n"), "❤ ok  ");
     }
 
     #[test]

@@ -18,10 +18,10 @@ pub fn convs(ctx: &Ctx, store: &Store, limit: Option<usize>) -> CliResult<()> {
         return Ok(());
     }
     if list.is_empty() {
-        println!("No conversations. Add one with `chatvault new <title>`.");
+        say!("No conversations. Add one with `chatvault new <title>`.");
         return Ok(());
     }
-    println!(
+    say!(
         "{:>5}  {} {:>8} {:>6}  {:<16}  last message",
         "id",
         fit("title", 24),
@@ -35,7 +35,7 @@ pub fn convs(ctx: &Ctx, store: &Store, limit: Option<usize>) -> CliResult<()> {
             Some(m) => (output::time(m.sent_at_ms, &ctx.tz), format!("{}: {}", m.sender, m.text)),
             None => (String::new(), String::new()),
         };
-        println!(
+        say!(
             "{:>5}  {} {:>8} {:>6}  {:<16}  {}",
             c.id.get(),
             fit(&c.title, 24),
@@ -74,9 +74,9 @@ pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
         output::print_json(&v);
         return Ok(());
     }
-    println!("{} · conversation {} · {} messages", info.title, c.get(), info.message_count);
+    say!("{} · conversation {} · {} messages", output::one_line(&info.title), c.get(), info.message_count);
     if messages.is_empty() {
-        println!("(no messages here)");
+        say!("(no messages here)");
     }
     let width = messages
         .iter()
@@ -85,10 +85,10 @@ pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
         .unwrap_or(0)
         .min(16);
     for m in &messages {
-        println!("{}", output::message_line(m, &ctx.tz, width));
+        say!("{}", output::message_line(m, &ctx.tz, width));
     }
     if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
-        println!("(older: --before {}, newer: --after {})", first.id.seq(), last.id.seq());
+        say!("(older: --before {}, newer: --after {})", first.id.seq(), last.id.seq());
     }
     Ok(())
 }

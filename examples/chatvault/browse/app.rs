@@ -14,6 +14,11 @@ pub const FETCH: usize = 200;
 /// from the far side and fetched again when scrolled back to.
 pub const MAX_WINDOW: usize = 5 * FETCH;
 
+/// Messages per fetch: a page, and at least a screenful.
+fn fetch_size(rows: usize) -> usize {
+    FETCH.max(rows)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
     List,
@@ -97,7 +102,7 @@ impl<'s> App<'s> {
             KeyCode::End | KeyCode::Char('G') => self.selected = last,
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.open_selected()?,
             KeyCode::Tab if self.history.is_some() => self.focus = Focus::History,
-            KeyCode::Char('r') => self.list = self.store.conversations()?,
+            KeyCode::Char('r') => self.reload()?,
             KeyCode::Esc => self.quit = true,
             _ => {}
         }
@@ -123,6 +128,18 @@ impl<'s> App<'s> {
             KeyCode::End | KeyCode::Char('G') => h.jump(store, false, rows)?,
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Esc | KeyCode::Tab => self.focus = Focus::List,
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// Reads the conversation list again (and the open conversation's
+    /// count; newer messages are fetched when scrolled to).
+    fn reload(&mut self) -> CliResult<()> {
+        self.list = self.store.conversations()?;
+        self.selected = self.selected.min(self.list.len().saturating_sub(1));
+        if let Some(h) = self.history.as_mut() {
+            h.total = self.store.conversation(h.conversation)?.message_count;
+            h.at_newest = false;
         }
         Ok(())
     }
@@ -153,8 +170,9 @@ impl History {
     /// Replaces the window with the oldest (`oldest`) or newest page.
     fn jump(&mut self, store: &Store, oldest: bool, rows: usize) -> CliResult<()> {
         let c = self.conversation;
-        let page = store.messages(c, if oldest { Page::oldest(FETCH) } else { Page::latest(FETCH) })?;
-        let whole = page.len() < FETCH;
+        let n = fetch_size(rows);
+        let page = store.messages(c, if oldest { Page::oldest(n) } else { Page::latest(n) })?;
+        let whole = page.len() < n;
         self.window = page.into();
         self.at_oldest = oldest || whole;
         self.at_newest = !oldest || whole;
@@ -172,12 +190,12 @@ impl History {
         let mut target = self.cursor as isize + delta;
         let mut top = self.top as isize + if scroll { delta } else { 0 };
         while target < 0 && !self.at_oldest {
-            let n = self.fetch_older(store)? as isize;
+            let n = self.fetch_older(store, rows)? as isize;
             target += n;
             top += n;
         }
         while target >= self.window.len() as isize && !self.at_newest {
-            self.fetch_newer(store)?;
+            self.fetch_newer(store, rows)?;
         }
         let last = self.window.len().saturating_sub(1) as isize;
         self.cursor = target.clamp(0, last.max(0)) as usize;
@@ -188,24 +206,25 @@ impl History {
         // next page is ready and the ends of the conversation are known
         // by the time they are on screen.
         if self.top < rows && !self.at_oldest {
-            self.fetch_older(store)?;
+            self.fetch_older(store, rows)?;
         }
         if self.top + 2 * rows > self.window.len() && !self.at_newest {
-            self.fetch_newer(store)?;
+            self.fetch_newer(store, rows)?;
         }
         self.trim(rows);
         Ok(())
     }
 
     /// Prepends the page before the window; returns how many messages came.
-    fn fetch_older(&mut self, store: &Store) -> CliResult<usize> {
+    fn fetch_older(&mut self, store: &Store, rows: usize) -> CliResult<usize> {
         let Some(first) = self.window.front() else {
             self.at_oldest = true;
             return Ok(0);
         };
-        let page = store.messages(self.conversation, Page::before(first.id, FETCH))?;
+        let size = fetch_size(rows);
+        let page = store.messages(self.conversation, Page::before(first.id, size))?;
         let n = page.len();
-        self.at_oldest = n < FETCH;
+        self.at_oldest = n < size;
         for m in page.into_iter().rev() {
             self.window.push_front(m);
         }
@@ -215,13 +234,14 @@ impl History {
     }
 
     /// Appends the page after the window.
-    fn fetch_newer(&mut self, store: &Store) -> CliResult<()> {
+    fn fetch_newer(&mut self, store: &Store, rows: usize) -> CliResult<()> {
         let Some(last) = self.window.back() else {
             self.at_newest = true;
             return Ok(());
         };
-        let page = store.messages(self.conversation, Page::after(last.id, FETCH))?;
-        self.at_newest = page.len() < FETCH;
+        let size = fetch_size(rows);
+        let page = store.messages(self.conversation, Page::after(last.id, size))?;
+        self.at_newest = page.len() < size;
         self.window.extend(page);
         Ok(())
     }
@@ -237,7 +257,7 @@ impl History {
     /// Drops messages from whichever side is further from the view until
     /// the window is within its bound.
     fn trim(&mut self, rows: usize) {
-        let bound = MAX_WINDOW.max(3 * rows);
+        let bound = MAX_WINDOW.max(3 * fetch_size(rows));
         while self.window.len() > bound {
             let above = self.top;
             let below = self.window.len().saturating_sub(self.top + rows);

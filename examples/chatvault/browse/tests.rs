@@ -304,3 +304,61 @@ fn a_store_error_is_shown_in_the_status_line() {
     let screen = press(&mut app, &mut t, KeyCode::Left).join("\n");
     assert!(!screen.contains("error:"), "the next key clears it: {screen}");
 }
+
+#[test]
+fn tiny_terminals_render_without_panicking() {
+    let fx = fixture();
+    for (w, h) in [(1, 1), (2, 3), (12, 5), (30, 9), (200, 4)] {
+        let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+        let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+        render(&mut app, &mut t);
+        for key in
+            [KeyCode::End, KeyCode::Enter, KeyCode::PageUp, KeyCode::Up, KeyCode::Home, KeyCode::PageDown]
+        {
+            press(&mut app, &mut t, key);
+        }
+        assert!(app.history.is_some() && app.error.is_none(), "{w}x{h}");
+        assert!(app.rows >= 1);
+    }
+}
+
+#[test]
+fn a_tall_terminal_fills_its_pane_when_a_conversation_opens() {
+    let fx = fixture();
+    let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+    let mut t = Terminal::new(TestBackend::new(100, 600)).expect("terminal");
+    render(&mut app, &mut t);
+    press(&mut app, &mut t, KeyCode::End);
+    press(&mut app, &mut t, KeyCode::Enter);
+    assert!(app.rows > FETCH, "more rows than a fetch: {}", app.rows);
+    let seqs = visible_seqs(&app);
+    assert_eq!(seqs.len(), app.rows, "the pane is full");
+    assert_eq!(seqs.last(), Some(&BIG));
+    press(&mut app, &mut t, KeyCode::PageUp);
+    assert_eq!(visible_seqs(&app).len(), app.rows);
+    assert!(app.history.as_ref().is_some_and(|h| h.window.len() <= 3 * app.rows));
+}
+
+#[test]
+fn r_reloads_the_list_and_the_open_conversation_sees_new_messages() {
+    let fx = fixture();
+    let (mut app, mut t) = open(&fx, "Small");
+    let small = app.history.as_ref().map(|h| h.conversation).expect("open");
+    let m = NewMessage {
+        sender: "carol".into(),
+        sent_at_ms: 1_800_000_000_000,
+        text: "late news".into(),
+        ..Default::default()
+    };
+    fx.store.append(small, m).expect("append");
+    press(&mut app, &mut t, KeyCode::Down);
+    assert!(!render(&mut app, &mut t).join("\n").contains("late news"), "not seen before a reload");
+    press(&mut app, &mut t, KeyCode::Left);
+    press(&mut app, &mut t, KeyCode::End);
+    let screen = press(&mut app, &mut t, KeyCode::Char('r')).join("\n");
+    assert!(screen.contains("carol: late news") && screen.contains("3 unread"), "{screen}");
+    assert_eq!(app.selected, 2, "the selection stays in range");
+    press(&mut app, &mut t, KeyCode::Tab);
+    let screen = press(&mut app, &mut t, KeyCode::Down).join("\n");
+    assert!(screen.contains("Small · 4 messages") && screen.contains("carol: late news"), "{screen}");
+}

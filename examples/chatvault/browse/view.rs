@@ -9,7 +9,7 @@ use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::app::{App, Focus, History};
-use crate::output;
+use crate::output::{self, one_line};
 
 /// Height of the pane showing the selected message in full.
 const DETAIL_ROWS: u16 = 6;
@@ -177,9 +177,4 @@ fn position(h: &History, rows: usize) -> String {
         s.push_str(" · last message");
     }
     s
-}
-
-/// `s` with line breaks and other control characters turned into spaces.
-fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
