@@ -40,6 +40,8 @@ fn binary() -> &'static Path {
     })
 }
 
+const ARCHIVE_PASS: (&str, &str) = ("CHATVAULT_ARCHIVE_PASSPHRASE", "archive pass");
+
 /// A scratch directory to run the CLI in, with none of the caller's
 /// chatvault settings and a fixed time zone.
 struct Dir(TempDir);
@@ -76,6 +78,13 @@ impl Dir {
         serde_json::from_str(&self.ok(&all)).expect("JSON output")
     }
 
+    /// The command with the archive passphrase in the environment.
+    fn with_archive_passphrase(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd(args);
+        c.env(ARCHIVE_PASS.0, ARCHIVE_PASS.1);
+        c
+    }
+
     /// A small demo store (`demo.chatvault` and its key file) in the directory.
     fn demo(&self) {
         self.ok(&["demo", "--messages", "3000", "--conversations", "25"]);
@@ -91,6 +100,11 @@ fn fails(a: Assert, code: i32) -> Assert {
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
     assert!(!err.contains("panicked") && !err.contains("backtrace"), "stderr: {err}");
     a
+}
+
+/// The JSON a successful command printed.
+fn json_of(mut cmd: Command) -> Value {
+    serde_json::from_slice(&cmd.assert().success().get_output().stdout).expect("JSON output")
 }
 
 fn stdout_lines(out: &str) -> Vec<&str> {
@@ -389,21 +403,13 @@ fn a_passphrase_store_opens_from_the_environment() {
 fn export_inspect_and_import_round_trip_with_an_archive_passphrase() {
     let d = Dir::new();
     d.demo();
-    let pass = ("CHATVAULT_ARCHIVE_PASSPHRASE", "archive pass");
-    let with = |args: &[&str]| {
-        let mut c = d.cmd(args);
-        c.env(pass.0, pass.1);
-        c
-    };
+    let with = |args: &[&str]| d.with_archive_passphrase(args);
     let out = with(&["export", "backup.cva"]).assert().success().get_output().stdout.clone();
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("Exported 25 conversations"), "{out}");
     let total = d.json(&["stats"])["messages"].as_u64().expect("messages");
 
-    let summary: Value = serde_json::from_slice(
-        &with(&["--json", "inspect", "backup.cva"]).assert().success().get_output().stdout,
-    )
-    .expect("JSON");
+    let summary: Value = json_of(with(&["--json", "inspect", "backup.cva"]));
     assert_eq!(summary["messages"].as_u64(), Some(total));
     assert_eq!(summary["conversations"].as_array().map(Vec::len), Some(25));
     assert_eq!(summary["passphrase"], true);
@@ -412,34 +418,17 @@ fn export_inspect_and_import_round_trip_with_an_archive_passphrase() {
 
     // Into a fresh store, then again: nothing is added twice.
     d.ok(&["--store", "new.cv", "init"]);
-    let report: Value = serde_json::from_slice(
-        &with(&["--store", "new.cv", "--json", "import", "backup.cva"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    )
-    .expect("JSON");
+    let report: Value = json_of(with(&["--store", "new.cv", "--json", "import", "backup.cva"]));
     assert_eq!(report["messages_added"].as_u64(), Some(total));
     assert_eq!(report["conversations_created"], 25);
-    let report: Value = serde_json::from_slice(
-        &with(&["--store", "new.cv", "--json", "import", "backup.cva"])
-            .assert()
-            .success()
-            .get_output()
-            .stdout,
-    )
-    .expect("JSON");
+    let report: Value = json_of(with(&["--store", "new.cv", "--json", "import", "backup.cva"]));
     assert_eq!(report["messages_added"], 0);
     assert_eq!(report["conversations_matched"], 25);
     assert_eq!(d.json(&["--store", "new.cv", "stats"])["messages"].as_u64(), Some(total));
 
     // Only some conversations.
     with(&["export", "one.cva", "--conversation", "conv-000003"]).assert().success();
-    let one: Value = serde_json::from_slice(
-        &with(&["--json", "inspect", "one.cva"]).assert().success().get_output().stdout,
-    )
-    .expect("JSON");
+    let one: Value = json_of(with(&["--json", "inspect", "one.cva"]));
     assert_eq!(one["conversations"].as_array().map(Vec::len), Some(1));
     assert_eq!(one["conversations"][0]["external_id"], "conv-000003");
 
@@ -454,17 +443,13 @@ fn export_inspect_and_import_round_trip_with_an_archive_passphrase() {
 fn damaged_archives_are_data_errors_and_import_nothing() {
     let d = Dir::new();
     d.demo();
-    let pass = ("CHATVAULT_ARCHIVE_PASSPHRASE", "archive pass");
-    let with = |args: &[&str]| {
-        let mut c = d.cmd(args);
-        c.env(pass.0, pass.1);
-        c
-    };
+    let with = |args: &[&str]| d.with_archive_passphrase(args);
     with(&["export", "b.cva"]).assert().success();
     let bytes = std::fs::read(d.path("b.cva")).expect("archive");
     d.ok(&["--store", "t.cv", "init"]);
 
-    fails(d.cmd(&["inspect", "b.cva"]).env(pass.0, "wrong").assert(), 2).stderr(contains("wrong key"));
+    fails(d.cmd(&["inspect", "b.cva"]).env(ARCHIVE_PASS.0, "wrong").assert(), 2)
+        .stderr(contains("wrong key"));
     std::fs::write(d.path("cut.cva"), &bytes[..bytes.len() / 2]).expect("write");
     fails(with(&["inspect", "cut.cva"]).assert(), 2);
     let mut flipped = bytes.clone();

@@ -62,9 +62,7 @@ pub fn send(
 ) -> CliResult<()> {
     let store = ctx.open()?;
     let c = ctx.conversation(&store, conversation)?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let now = chatvault::Clock::system().now_ms();
     let m = store.append(
         c,
         NewMessage {
