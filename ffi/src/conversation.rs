@@ -1,0 +1,148 @@
+//! Conversations: create, find, get, list, delete.
+
+use std::ffi::c_char;
+use std::mem::MaybeUninit;
+
+use chatvault::ConversationId;
+
+use crate::raw;
+use crate::status::{Failure, chatvault_status, guard};
+use crate::store::{chatvault_store, store};
+use crate::types::{chatvault_conversation, chatvault_conversation_list, chatvault_new_conversation};
+
+/// Creates a conversation with a fresh key and writes its id to `*out_id`.
+///
+/// Fails with `CHATVAULT_STATUS_CONVERSATION_EXISTS` if one has the same
+/// external id (find it with `chatvault_conversation_find`).
+///
+/// # Safety
+/// `store`, `conversation` and `out_id` are NULL or valid; every pointer in
+/// `conversation` is NULL or valid for its length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_create(
+    store: Option<&chatvault_store>,
+    conversation: Option<&chatvault_new_conversation>,
+    out_id: Option<&mut MaybeUninit<u64>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out_id = out_id.ok_or_else(|| Failure::null("out_id"))?;
+        let conversation = conversation.ok_or_else(|| Failure::null("conversation"))?;
+        // SAFETY: the caller's promise about the pointers in `conversation`.
+        let new = unsafe { raw::new_conversation(conversation) }?;
+        out_id.write(store.create_conversation(new)?.get());
+        Ok(())
+    })
+}
+
+/// Finds the conversation with the app's `external_id` (UTF-8,
+/// `external_id_len` bytes) and writes its id to `*out_id`;
+/// `CHATVAULT_STATUS_NOT_FOUND` if there is none.
+///
+/// # Safety
+/// `external_id` is valid for `external_id_len` bytes; `store` and `out_id`
+/// are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_find(
+    store: Option<&chatvault_store>,
+    external_id: *const c_char,
+    external_id_len: usize,
+    out_id: Option<&mut MaybeUninit<u64>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out_id = out_id.ok_or_else(|| Failure::null("out_id"))?;
+        if external_id.is_null() {
+            return Err(Failure::null("external_id"));
+        }
+        // SAFETY: the caller's promise: valid for `external_id_len` bytes.
+        let external_id = unsafe { raw::text(external_id, external_id_len, "external_id") }?;
+        let found = store.find_conversation(external_id)?.ok_or_else(|| {
+            Failure::new(chatvault_status::NotFound, "no conversation has this external id")
+        })?;
+        out_id.write(found.get());
+        Ok(())
+    })
+}
+
+/// Writes conversation `id`'s metadata to `*out`; free it with
+/// `chatvault_conversation_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_get(
+    store: Option<&chatvault_store>,
+    id: u64,
+    out: Option<&mut MaybeUninit<*mut chatvault_conversation>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let c = store.conversation(ConversationId::from_raw(id))?;
+        out.write(raw::conversation_out(&c));
+        Ok(())
+    })
+}
+
+/// Frees what `chatvault_conversation_get` returned; NULL does nothing.
+///
+/// # Safety
+/// `conversation` is NULL or came from `chatvault_conversation_get`, and is
+/// not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_free(conversation: *mut chatvault_conversation) {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        unsafe { raw::conversation_free(conversation) };
+        Ok(())
+    });
+}
+
+/// Writes the conversation list to `*out`: the `limit` most recently active
+/// conversations (all of them if `limit` is 0), each with its newest
+/// message and unread count. Free it with `chatvault_conversation_list_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_list(
+    store: Option<&chatvault_store>,
+    limit: usize,
+    out: Option<&mut MaybeUninit<*mut chatvault_conversation_list>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let list = if limit == 0 { store.conversations()? } else { store.recent_conversations(limit)? };
+        out.write(raw::conversation_list_out(&list));
+        Ok(())
+    })
+}
+
+/// Frees what `chatvault_conversation_list` returned; NULL does nothing.
+///
+/// # Safety
+/// `list` is NULL or came from `chatvault_conversation_list`, and is not
+/// used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_list_free(list: *mut chatvault_conversation_list) {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        unsafe { raw::conversation_list_free(list) };
+        Ok(())
+    });
+}
+
+/// Deletes a conversation: its key is destroyed and its messages are
+/// scrubbed from the file and the write-ahead log before this returns.
+///
+/// # Safety
+/// `store` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_delete(
+    store: Option<&chatvault_store>,
+    id: u64,
+) -> chatvault_status {
+    guard(|| Ok(self::store(store)?.delete_conversation(ConversationId::from_raw(id))?))
+}

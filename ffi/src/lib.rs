@@ -1,0 +1,55 @@
+//! The C ABI of chatvault, for apps that embed the store through FFI: Swift
+//! imports `include/chatvault.h` directly, Kotlin reaches it through JNI,
+//! and anything with a C foreign-function interface can load the library.
+//!
+//! The conventions every function follows (repeated in the header):
+//!
+//! * Every function returns a [`chatvault_status`]; `CHATVAULT_STATUS_OK`
+//!   is 0. Numbers are stable and never reused. On failure,
+//!   [`chatvault_last_error_message`] describes it for the calling thread.
+//! * Outputs are written through out-pointers, and only on success.
+//! * A NULL pointer where one is required gives
+//!   `CHATVAULT_STATUS_NULL_ARGUMENT`, never a crash. A pointer that is not
+//!   NULL must be valid for its length.
+//! * Text crosses as UTF-8 with an explicit length (it need not be
+//!   NUL-terminated); invalid UTF-8 gives `CHATVAULT_STATUS_INVALID_UTF8`.
+//!   Text the library returns is NUL-terminated as well, for convenience.
+//! * Memory the library returns is freed by the matching `chatvault_*_free`
+//!   function, which accepts NULL. Everything it points into lives until
+//!   that call.
+//! * A `chatvault_store` may be used from several threads at once; closing
+//!   it must wait until no other call on it is running.
+//! * No panic crosses the boundary: one becomes `CHATVAULT_STATUS_PANIC`.
+//!
+//! The modules, bottom up: `status` (codes, the per-thread message, the
+//! panic boundary), `raw` (every raw pointer read, allocated or freed, each
+//! helper an `unsafe fn` stating what it relies on), `types` (the
+//! `#[repr(C)]` values),
+//! and the exported functions by the noun they act on: `store`,
+//! `conversation`, `message`, `maintenance`.
+
+#![allow(non_camel_case_types)]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+// The order here is the header's order.
+mod status;
+mod types;
+
+mod store;
+
+mod conversation;
+
+mod message;
+
+mod maintenance;
+
+mod raw;
+
+pub use conversation::*;
+pub use maintenance::*;
+pub use message::*;
+pub use status::{chatvault_last_error_message, chatvault_status, chatvault_status_name};
+pub use store::*;
+pub use types::*;

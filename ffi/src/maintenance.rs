@@ -1,0 +1,235 @@
+//! Compaction, verification, and archives (export and import to a file).
+
+use std::ffi::{c_char, c_void};
+use std::mem::MaybeUninit;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use chatvault::archive::ArchiveProgress;
+use chatvault::{CompactOptions, ConversationId, ExportOptions, ImportOptions};
+
+use crate::raw;
+use crate::status::{Failure, chatvault_status, guard};
+use crate::store::{chatvault_store, store};
+use crate::types::{
+    chatvault_archive_progress, chatvault_archive_progress_fn, chatvault_compact_options,
+    chatvault_compact_progress, chatvault_compact_progress_fn, chatvault_compact_report,
+    chatvault_export_report, chatvault_import_report, chatvault_key, chatvault_verify_report,
+};
+
+/// Compacts the store: merges and compresses segments, drops expired
+/// messages, reseals old key epochs and destroys their keys, then scrubs.
+/// `options` may be NULL (run to completion); `progress` may be NULL. Writes
+/// what it did to `*out`; if `work_remains` is set, call it again later.
+///
+/// # Safety
+/// `store`, `options` and `out` are NULL or valid; `progress`, if not NULL,
+/// may be called with `user_data` on this thread until this returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_store_compact(
+    store: Option<&chatvault_store>,
+    options: Option<&chatvault_compact_options>,
+    progress: chatvault_compact_progress_fn,
+    user_data: *mut c_void,
+    out: Option<&mut MaybeUninit<chatvault_compact_report>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let options = options.copied().unwrap_or_default();
+        let mut compact = CompactOptions::default();
+        if options.time_budget_ms != 0 {
+            compact = compact.time_budget(Duration::from_millis(options.time_budget_ms));
+        }
+        if options.segment_budget != 0 {
+            compact = compact.segment_budget(options.segment_budget);
+        }
+        if let Some(callback) = progress {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            // Carried as a number so the closure is Send + Sync; it is only
+            // ever handed back to the caller's callback, on the caller's thread.
+            let user_data = user_data as usize;
+            compact = compact.cancel_flag(stop).on_progress(move |p| {
+                let p = chatvault_compact_progress {
+                    conversations_done: p.conversations_done,
+                    conversations_total: p.conversations_total,
+                    segments_rewritten: p.segments_rewritten,
+                };
+                // SAFETY: the caller gave a callback that may be called with
+                // its user_data until chatvault_store_compact returns.
+                if unsafe { callback(user_data as *mut c_void, &p) } != 0 {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+        let r = store.compact(&compact)?;
+        out.write(chatvault_compact_report {
+            conversations_compacted: r.conversations_compacted,
+            segments_rewritten: r.segments_rewritten,
+            segments_written: r.segments_written,
+            messages_expired: r.messages_expired,
+            keys_destroyed: r.keys_destroyed,
+            bytes_before: r.bytes_before,
+            bytes_after: r.bytes_after,
+            conversations_skipped: r.conversations_skipped.len() as u64,
+            work_remains: u8::from(r.work_remains),
+        });
+        Ok(())
+    })
+}
+
+/// Checks every sealed value and the file's structure, and writes what it
+/// found to `*out` (no problems means the store is sound); free it with
+/// `chatvault_verify_report_free`. Damage is reported in the report, not as
+/// a status.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_store_verify(
+    store: Option<&chatvault_store>,
+    out: Option<&mut MaybeUninit<*mut chatvault_verify_report>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let report = store.verify()?;
+        out.write(raw::verify_report_out(&report));
+        Ok(())
+    })
+}
+
+/// Frees what `chatvault_store_verify` returned; NULL does nothing.
+///
+/// # Safety
+/// `report` is NULL or came from `chatvault_store_verify`, and is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_verify_report_free(report: *mut chatvault_verify_report) {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        unsafe { raw::verify_report_free(report) };
+        Ok(())
+    });
+}
+
+/// Turns an archive progress callback into the library's.
+fn on_archive_progress(
+    callback: unsafe extern "C" fn(*mut c_void, *const chatvault_archive_progress),
+    user_data: *mut c_void,
+) -> impl Fn(&ArchiveProgress) + Send + Sync + 'static {
+    // Carried as a number so the closure is Send + Sync; it is only ever
+    // handed back to the caller's callback, on the caller's thread.
+    let user_data = user_data as usize;
+    move |p| {
+        let p = chatvault_archive_progress {
+            bytes: p.bytes,
+            conversations: p.conversations,
+            messages: p.messages,
+            total_conversations: p.total_conversations,
+            total_messages: p.total_messages,
+        };
+        // SAFETY: the caller gave a callback that may be called with its
+        // user_data until the export or import returns.
+        unsafe { callback(user_data as *mut c_void, &p) }
+    }
+}
+
+/// Exports conversations to an encrypted archive at `path` (UTF-8,
+/// `path_len` bytes), protected by `archive_key` (its own key or passphrase,
+/// not the store's). `conversations` lists the ids to export, in order, or
+/// is NULL for all of them. The file appears only when complete (it is
+/// written to a temporary name, synced, and renamed). Writes what it wrote
+/// to `*out`.
+///
+/// # Safety
+/// `path` is valid for `path_len` bytes and `conversations` for
+/// `conversations_len` ids (or NULL); `store`, `archive_key` and `out` are
+/// NULL or valid; `progress`, if not NULL, may be called with `user_data` on
+/// this thread until this returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_store_export(
+    store: Option<&chatvault_store>,
+    path: *const c_char,
+    path_len: usize,
+    archive_key: Option<&chatvault_key>,
+    conversations: *const u64,
+    conversations_len: usize,
+    progress: chatvault_archive_progress_fn,
+    user_data: *mut c_void,
+    out: Option<&mut MaybeUninit<chatvault_export_report>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let archive_key = archive_key.ok_or_else(|| Failure::null("archive_key"))?;
+        // SAFETY: the caller's promise: `path` valid for `path_len` bytes,
+        // the key's bytes for its length, `conversations` for its length.
+        let (path, key, ids) = unsafe {
+            (
+                raw::path(path, path_len)?,
+                raw::key(archive_key)?,
+                (!conversations.is_null()).then(|| raw::ids(conversations, conversations_len)).transpose()?,
+            )
+        };
+        let mut options = ExportOptions::with_key(key);
+        if let Some(ids) = ids {
+            options = options.conversations(ids.iter().map(|&c| ConversationId::from_raw(c)));
+        }
+        if let Some(callback) = progress {
+            options = options.on_progress(on_archive_progress(callback, user_data));
+        }
+        let r = store.export_to_file(path, &options)?;
+        out.write(chatvault_export_report {
+            conversations: r.conversations,
+            messages: r.messages,
+            bytes: r.bytes,
+        });
+        Ok(())
+    })
+}
+
+/// Imports the archive at `path` (UTF-8, `path_len` bytes), opened with
+/// `archive_key`: all or nothing, and importing the same archive twice adds
+/// nothing twice. Writes what it did to `*out`.
+///
+/// # Safety
+/// `path` is valid for `path_len` bytes; `store`, `archive_key` and `out` are
+/// NULL or valid; `progress`, if not NULL, may be called with `user_data` on
+/// this thread until this returns.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_store_import(
+    store: Option<&chatvault_store>,
+    path: *const c_char,
+    path_len: usize,
+    archive_key: Option<&chatvault_key>,
+    progress: chatvault_archive_progress_fn,
+    user_data: *mut c_void,
+    out: Option<&mut MaybeUninit<chatvault_import_report>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let archive_key = archive_key.ok_or_else(|| Failure::null("archive_key"))?;
+        // SAFETY: the caller's promise: `path` valid for `path_len` bytes,
+        // the key's bytes for its length.
+        let (path, key) = unsafe { (raw::path(path, path_len)?, raw::key(archive_key)?) };
+        let mut options = ImportOptions::with_key(key);
+        if let Some(callback) = progress {
+            options = options.on_progress(on_archive_progress(callback, user_data));
+        }
+        let file = std::fs::File::open(&path).map_err(|e| {
+            Failure::new(chatvault_status::Io, format!("cannot open {}: {e}", path.display()))
+        })?;
+        let r = store.import(std::io::BufReader::new(file), &options)?;
+        out.write(chatvault_import_report {
+            conversations_created: r.conversations_created,
+            conversations_matched: r.conversations_matched,
+            messages_added: r.messages_added,
+            messages_skipped: r.messages_skipped,
+            bytes: r.bytes,
+        });
+        Ok(())
+    })
+}

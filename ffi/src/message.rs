@@ -1,0 +1,255 @@
+//! Messages: append, batch append, pages, get, edit, delete, mark read.
+
+use std::ffi::c_char;
+use std::mem::MaybeUninit;
+
+use chatvault::{ConversationId, MessageId, Page};
+
+use crate::raw::{self, message_id};
+use crate::status::{Failure, chatvault_status, guard};
+use crate::store::{chatvault_store, store};
+use crate::types::{
+    chatvault_batch_entry, chatvault_message, chatvault_message_id, chatvault_message_page,
+    chatvault_new_message,
+};
+
+fn id(m: chatvault_message_id) -> MessageId {
+    MessageId::new(ConversationId::from_raw(m.conversation), m.seq)
+}
+
+/// Appends a message to conversation `conversation` and writes its id to
+/// `*out_id`. If the message's external id is already in the conversation,
+/// writes that message's id and stores nothing.
+///
+/// # Safety
+/// `store`, `message` and `out_id` are NULL or valid; every pointer in
+/// `message` is NULL or valid for its length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_append(
+    store: Option<&chatvault_store>,
+    conversation: u64,
+    message: Option<&chatvault_new_message>,
+    out_id: Option<&mut MaybeUninit<chatvault_message_id>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out_id = out_id.ok_or_else(|| Failure::null("out_id"))?;
+        let c = ConversationId::from_raw(conversation);
+        let message = message.ok_or_else(|| Failure::null("message"))?;
+        // SAFETY: the caller's promise about the pointers in `message`.
+        let new = unsafe { raw::new_message(c, message) }?;
+        out_id.write(message_id(store.append(c, new)?));
+        Ok(())
+    })
+}
+
+/// Appends `len` messages, to any conversations, in one transaction: all or
+/// none are stored. Writes their ids, in input order, to `out_ids`, which
+/// has room for `len`.
+///
+/// # Safety
+/// `entries` is valid for `len` entries (every pointer in them NULL or
+/// valid for its length) and `out_ids` for `len` ids; `store` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_append_batch(
+    store: Option<&chatvault_store>,
+    entries: *const chatvault_batch_entry,
+    len: usize,
+    out_ids: *mut chatvault_message_id,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        if entries.is_null() || out_ids.is_null() {
+            return Err(Failure::null(if entries.is_null() { "entries" } else { "out_ids" }));
+        }
+        // SAFETY: the caller's promise: `entries` valid for `len` entries.
+        let entries = unsafe { raw::batch(entries, len) }?;
+        let batch = entries
+            .iter()
+            .map(|e| {
+                let c = ConversationId::from_raw(e.conversation);
+                // SAFETY: the caller's promise about the pointers in each entry.
+                Ok((c, unsafe { raw::new_message(c, &e.message) }?))
+            })
+            .collect::<Result<Vec<_>, Failure>>()?;
+        let ids: Vec<chatvault_message_id> =
+            store.append_batch(&batch)?.into_iter().map(message_id).collect();
+        // SAFETY: the caller's promise: `out_ids` has room for `len` ids,
+        // and `ids` holds exactly `len`.
+        unsafe { raw::write_ids(out_ids, &ids) };
+        Ok(())
+    })
+}
+
+fn page(
+    store: Option<&chatvault_store>,
+    c: u64,
+    page: Page,
+    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let messages = store.messages(ConversationId::from_raw(c), page)?;
+        out.write(raw::page_out(&messages));
+        Ok(())
+    })
+}
+
+/// Writes the newest `limit` messages of `conversation`, oldest first, to
+/// `*out`; free the page with `chatvault_message_page_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_page_latest(
+    store: Option<&chatvault_store>,
+    conversation: u64,
+    limit: usize,
+    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+) -> chatvault_status {
+    page(store, conversation, Page::latest(limit), out)
+}
+
+/// Writes the oldest `limit` messages of `conversation` to `*out`; free the
+/// page with `chatvault_message_page_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_page_oldest(
+    store: Option<&chatvault_store>,
+    conversation: u64,
+    limit: usize,
+    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+) -> chatvault_status {
+    page(store, conversation, Page::oldest(limit), out)
+}
+
+/// Writes up to `limit` messages just before `before` (which need not still
+/// exist), oldest first, to `*out`; free the page with
+/// `chatvault_message_page_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_page_before(
+    store: Option<&chatvault_store>,
+    before: chatvault_message_id,
+    limit: usize,
+    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+) -> chatvault_status {
+    page(store, before.conversation, Page::before(id(before), limit), out)
+}
+
+/// Writes up to `limit` messages just after `after` (which need not still
+/// exist), oldest first, to `*out`; free the page with
+/// `chatvault_message_page_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_page_after(
+    store: Option<&chatvault_store>,
+    after: chatvault_message_id,
+    limit: usize,
+    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+) -> chatvault_status {
+    page(store, after.conversation, Page::after(id(after), limit), out)
+}
+
+/// Frees a page; NULL does nothing. Its messages must not be used afterwards.
+///
+/// # Safety
+/// `page` is NULL or came from a `chatvault_message_page_*` function, and is
+/// not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_page_free(page: *mut chatvault_message_page) {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        unsafe { raw::page_free(page) };
+        Ok(())
+    });
+}
+
+/// Writes message `id` to `*out`; free it with `chatvault_message_free`.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_get(
+    store: Option<&chatvault_store>,
+    id: chatvault_message_id,
+    out: Option<&mut MaybeUninit<*mut chatvault_message>>,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        let out = out.ok_or_else(|| Failure::null("out"))?;
+        let m = store.message(self::id(id))?;
+        out.write(raw::message_out(&m));
+        Ok(())
+    })
+}
+
+/// Frees what `chatvault_message_get` returned; NULL does nothing. Never
+/// pass it a message inside a page or a conversation list.
+///
+/// # Safety
+/// `message` is NULL or came from `chatvault_message_get`, and is not used again.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_free(message: *mut chatvault_message) {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        unsafe { raw::message_free(message) };
+        Ok(())
+    });
+}
+
+/// Replaces a message's text (UTF-8, `text_len` bytes) and stamps it edited.
+/// The old text is scrubbed from the file and the write-ahead log.
+///
+/// # Safety
+/// `text` is valid for `text_len` bytes (or NULL when it is 0); `store` is
+/// NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_edit(
+    store: Option<&chatvault_store>,
+    id: chatvault_message_id,
+    text: *const c_char,
+    text_len: usize,
+) -> chatvault_status {
+    guard(|| {
+        let store = self::store(store)?;
+        // SAFETY: the caller's promise: valid for `text_len` bytes.
+        let text = unsafe { raw::text(text, text_len, "text") }?;
+        Ok(store.edit_message(self::id(id), text)?)
+    })
+}
+
+/// Deletes a message; its content is scrubbed from the file and the
+/// write-ahead log before this returns.
+///
+/// # Safety
+/// `store` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_delete(
+    store: Option<&chatvault_store>,
+    id: chatvault_message_id,
+) -> chatvault_status {
+    guard(|| Ok(self::store(store)?.delete_message(self::id(id))?))
+}
+
+/// Marks message `id`, and every earlier one in its conversation, read.
+///
+/// # Safety
+/// `store` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_message_mark_read(
+    store: Option<&chatvault_store>,
+    id: chatvault_message_id,
+) -> chatvault_status {
+    guard(|| {
+        let id = self::id(id);
+        Ok(self::store(store)?.mark_read(id.conversation(), id)?)
+    })
+}
