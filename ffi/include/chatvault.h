@@ -631,14 +631,14 @@ void chatvault_conversation_free(struct chatvault_conversation *conversation);
 //
 // # Safety
 // `store` and `out` are NULL or valid.
-chatvault_status chatvault_conversation_list(const struct chatvault_store *store,
-                                             size_t limit,
-                                             struct chatvault_conversation_list **out);
+chatvault_status chatvault_conversation_list_get(const struct chatvault_store *store,
+                                                 size_t limit,
+                                                 struct chatvault_conversation_list **out);
 
-// Frees what `chatvault_conversation_list` returned; NULL does nothing.
+// Frees what `chatvault_conversation_list_get` returned; NULL does nothing.
 //
 // # Safety
-// `list` is NULL or came from `chatvault_conversation_list`, and is not
+// `list` is NULL or came from `chatvault_conversation_list_get`, and is not
 // used again.
 void chatvault_conversation_list_free(struct chatvault_conversation_list *list);
 

@@ -106,7 +106,7 @@ pub unsafe extern "C" fn chatvault_conversation_free(conversation: *mut chatvaul
 /// # Safety
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn chatvault_conversation_list(
+pub unsafe extern "C" fn chatvault_conversation_list_get(
     store: Option<&chatvault_store>,
     limit: usize,
     out: Option<&mut MaybeUninit<*mut chatvault_conversation_list>>,
@@ -120,10 +120,10 @@ pub unsafe extern "C" fn chatvault_conversation_list(
     })
 }
 
-/// Frees what `chatvault_conversation_list` returned; NULL does nothing.
+/// Frees what `chatvault_conversation_list_get` returned; NULL does nothing.
 ///
 /// # Safety
-/// `list` is NULL or came from `chatvault_conversation_list`, and is not
+/// `list` is NULL or came from `chatvault_conversation_list_get`, and is not
 /// used again.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_conversation_list_free(list: *mut chatvault_conversation_list) {

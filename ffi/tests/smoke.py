@@ -1,0 +1,223 @@
+"""A second foreign language on the C API: Python's ctypes, with nothing but
+include/chatvault.h's contract (its structs, codes and ownership rules are
+transcribed below by hand).
+
+Usage: python3 smoke.py <path to libchatvault_ffi.so/.dylib> <scratch dir>.
+Prints "smoke.py: all passed" and exits 0, or raises.
+"""
+
+import ctypes as C
+import os
+import sys
+
+lib = C.CDLL(sys.argv[1])
+scratch = sys.argv[2]
+
+OK, NULL_ARGUMENT, INVALID_UTF8, NOT_FOUND, WRONG_KEY = 0, 1, 2, 5, 7
+KEY_RAW, KEY_PASSPHRASE = 1, 2
+
+
+class Str(C.Structure):
+    _fields_ = [("ptr", C.c_void_p), ("len", C.c_size_t)]
+
+    def get(self):
+        return None if self.ptr is None else C.string_at(self.ptr, self.len).decode("utf-8")
+
+
+def text(s):
+    b = s.encode("utf-8") if isinstance(s, str) else s
+    buf = C.create_string_buffer(b, len(b))  # kept alive by the caller's reference
+    keep.append(buf)
+    return Str(C.cast(buf, C.c_void_p), len(b))
+
+
+keep = []
+NONE = Str(None, 0)
+
+
+class Bytes(C.Structure):
+    _fields_ = [("ptr", C.c_void_p), ("len", C.c_size_t)]
+
+
+class Key(C.Structure):
+    _fields_ = [("kind", C.c_uint32), ("bytes", C.c_void_p), ("len", C.c_size_t)]
+
+
+def key(kind, b):
+    buf = C.create_string_buffer(b, len(b))
+    keep.append(buf)
+    return Key(kind, C.cast(buf, C.c_void_p), len(b))
+
+
+class MessageId(C.Structure):
+    _fields_ = [("conversation", C.c_uint64), ("seq", C.c_uint64)]
+
+
+class NewConversation(C.Structure):
+    _fields_ = [
+        ("external_id", Str), ("title", Str), ("members", C.POINTER(Str)), ("members_len", C.c_size_t),
+        ("app_data", Bytes), ("created_at_ms", C.c_int64), ("retention_ms", C.c_uint64),
+    ]
+
+
+class NewMessage(C.Structure):
+    _fields_ = [
+        ("external_id", Str), ("sender", Str), ("text", Str), ("sent_at_ms", C.c_int64),
+        ("reply_to_seq", C.c_uint64), ("extra", Bytes), ("expires_at_ms", C.c_int64),
+    ]
+
+
+class Message(C.Structure):
+    _fields_ = [
+        ("id", MessageId), ("external_id", Str), ("sender", Str), ("text", Str), ("sent_at_ms", C.c_int64),
+        ("edited_at_ms", C.c_int64), ("expires_at_ms", C.c_int64), ("reply_to_seq", C.c_uint64),
+        ("extra", Bytes),
+    ]
+
+
+class MessagePage(C.Structure):
+    _fields_ = [("items", C.POINTER(Message)), ("len", C.c_size_t)]
+
+
+class Conversation(C.Structure):
+    _fields_ = [
+        ("id", C.c_uint64), ("external_id", Str), ("title", Str), ("members", C.POINTER(Str)),
+        ("members_len", C.c_size_t), ("app_data", Bytes), ("created_at_ms", C.c_int64),
+        ("read_up_to_seq", C.c_uint64), ("message_count", C.c_uint64), ("retention_ms", C.c_uint64),
+    ]
+
+
+class Summary(C.Structure):
+    _fields_ = [("conversation", Conversation), ("last_message", C.POINTER(Message)), ("unread_count", C.c_uint64)]
+
+
+class ConversationList(C.Structure):
+    _fields_ = [("items", C.POINTER(Summary)), ("len", C.c_size_t)]
+
+
+class ArchiveProgress(C.Structure):
+    _fields_ = [(n, C.c_uint64) for n in ("bytes", "conversations", "messages", "total_conversations", "total_messages")]
+
+
+class ExportReport(C.Structure):
+    _fields_ = [(n, C.c_uint64) for n in ("conversations", "messages", "bytes")]
+
+
+class ImportReport(C.Structure):
+    _fields_ = [(n, C.c_uint64) for n in ("conversations_created", "conversations_matched", "messages_added",
+                                          "messages_skipped", "bytes")]
+
+
+ARCHIVE_PROGRESS = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(ArchiveProgress))
+
+Store = C.c_void_p
+lib.chatvault_version.restype = C.c_char_p
+lib.chatvault_last_error_message.restype = C.c_char_p
+lib.chatvault_status_name.restype = C.c_char_p
+lib.chatvault_status_name.argtypes = [C.c_uint32]
+for name, args in {
+    "chatvault_store_create": [C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(Store)],
+    "chatvault_store_open": [C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(Store)],
+    "chatvault_store_close": [Store],
+    "chatvault_conversation_create": [Store, C.POINTER(NewConversation), C.POINTER(C.c_uint64)],
+    "chatvault_conversation_find": [Store, C.c_char_p, C.c_size_t, C.POINTER(C.c_uint64)],
+    "chatvault_conversation_list_get": [Store, C.c_size_t, C.POINTER(C.POINTER(ConversationList))],
+    "chatvault_message_append": [Store, C.c_uint64, C.POINTER(NewMessage), C.POINTER(MessageId)],
+    "chatvault_message_page_latest": [Store, C.c_uint64, C.c_size_t, C.POINTER(C.POINTER(MessagePage))],
+    "chatvault_message_edit": [Store, MessageId, C.c_char_p, C.c_size_t],
+    "chatvault_message_mark_read": [Store, MessageId],
+    "chatvault_store_export": [Store, C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(C.c_uint64), C.c_size_t,
+                               ARCHIVE_PROGRESS, C.c_void_p, C.POINTER(ExportReport)],
+    "chatvault_store_import": [Store, C.c_char_p, C.c_size_t, C.POINTER(Key), ARCHIVE_PROGRESS, C.c_void_p,
+                               C.POINTER(ImportReport)],
+}.items():
+    f = getattr(lib, name)
+    f.argtypes, f.restype = args, C.c_uint32
+for name, arg in {
+    "chatvault_message_page_free": C.POINTER(MessagePage),
+    "chatvault_conversation_list_free": C.POINTER(ConversationList),
+}.items():
+    f = getattr(lib, name)
+    f.argtypes, f.restype = [arg], None
+
+
+def expect(want, status):
+    if status != want:
+        raise AssertionError("got %s (%s), expected %s" % (
+            lib.chatvault_status_name(status).decode(), lib.chatvault_last_error_message().decode(),
+            lib.chatvault_status_name(want).decode()))
+
+
+def ok(status):
+    expect(OK, status)
+
+
+assert lib.chatvault_version().decode().count(".") == 2
+path = os.path.join(scratch, "py.chatvault").encode()
+raw = key(KEY_RAW, bytes(range(32)))
+store = Store()
+ok(lib.chatvault_store_create(path, len(path), C.byref(raw), C.byref(store)))
+
+members = (Str * 2)(text("alice"), text("bob"))
+conv = NewConversation(text("py-chat"), text("Python 🐍"), members, 2, Bytes(None, 0), 0, 0)
+cid = C.c_uint64()
+ok(lib.chatvault_conversation_create(store, C.byref(conv), C.byref(cid)))
+found = C.c_uint64()
+ok(lib.chatvault_conversation_find(store, b"py-chat", 7, C.byref(found)))
+assert found.value == cid.value
+
+sent = ["hello", "ça va ?", "你好 👋", "a\0b"]
+for i, body in enumerate(sent):
+    m = NewMessage(NONE, text("alice"), text(body), 1700000000000 + i, 0, Bytes(None, 0), 0)
+    mid = MessageId()
+    ok(lib.chatvault_message_append(store, cid, C.byref(m), C.byref(mid)))
+    assert (mid.conversation, mid.seq) == (cid.value, i + 1)
+
+page = C.POINTER(MessagePage)()
+ok(lib.chatvault_message_page_latest(store, cid, 10, C.byref(page)))
+got = [page.contents.items[i].text.get() for i in range(page.contents.len)]
+assert got == sent, got
+last_id = page.contents.items[page.contents.len - 1].id
+lib.chatvault_message_page_free(page)
+lib.chatvault_message_page_free(None)
+
+ok(lib.chatvault_message_mark_read(store, MessageId(cid.value, 2)))
+lst = C.POINTER(ConversationList)()
+ok(lib.chatvault_conversation_list_get(store, 0, C.byref(lst)))
+s = lst.contents.items[0]
+assert s.conversation.title.get() == "Python 🐍" and s.conversation.members[1].get() == "bob"
+assert s.unread_count == 2 and s.last_message.contents.text.get() == "a\0b"
+lib.chatvault_conversation_list_free(lst)
+
+# Error paths: codes and the thread's message, outputs untouched.
+expect(INVALID_UTF8, lib.chatvault_message_edit(store, last_id, b"\xff", 1))
+assert b"UTF-8" in lib.chatvault_last_error_message()
+expect(NULL_ARGUMENT, lib.chatvault_message_append(store, cid, None, C.byref(MessageId())))
+untouched = C.c_uint64(77)
+expect(NOT_FOUND, lib.chatvault_conversation_find(store, b"nobody", 6, C.byref(untouched)))
+assert untouched.value == 77
+
+# An archive, with a progress callback into Python, imported into a second store.
+seen = []
+progress = ARCHIVE_PROGRESS(lambda _user, p: seen.append(p.contents.bytes))
+archive = os.path.join(scratch, "py.cvarchive").encode()
+akey = key(KEY_PASSPHRASE, "mot de passe 🔑".encode())
+report = ExportReport()
+ok(lib.chatvault_store_export(store, archive, len(archive), C.byref(akey), None, 0, progress, None, C.byref(report)))
+assert report.messages == 4 and seen and seen[-1] == report.bytes == os.path.getsize(archive)
+ok(lib.chatvault_store_close(store))
+
+wrong = Store()
+expect(WRONG_KEY, lib.chatvault_store_open(path, len(path), C.byref(key(KEY_RAW, bytes(32))), C.byref(wrong)))
+assert not wrong.value
+
+other_path = os.path.join(scratch, "py2.chatvault").encode()
+other = Store()
+ok(lib.chatvault_store_create(other_path, len(other_path), C.byref(raw), C.byref(other)))
+imported = ImportReport()
+ok(lib.chatvault_store_import(other, archive, len(archive), C.byref(akey), ARCHIVE_PROGRESS(), None,
+                              C.byref(imported)))
+assert (imported.conversations_created, imported.messages_added) == (1, 4)
+ok(lib.chatvault_store_close(other))
+ok(lib.chatvault_store_close(None))
+print("smoke.py: all passed")
