@@ -41,6 +41,31 @@ pub(crate) fn write_atomically<T>(
     result
 }
 
+/// Whether `path` names the database at `store` or one of SQLite's files
+/// beside it (`-wal`, `-shm`, `-journal`), through any symlinks or
+/// relative components: a rename over one of those would destroy the store.
+pub(crate) fn is_store_file(path: &Path, store: &Path) -> bool {
+    let target = match path.canonicalize() {
+        Ok(p) => p,
+        Err(_) => {
+            let parent = match path.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d,
+                _ => Path::new("."),
+            };
+            match (parent.canonicalize(), path.file_name()) {
+                (Ok(dir), Some(name)) => dir.join(name),
+                _ => return false,
+            }
+        }
+    };
+    let Ok(db) = store.canonicalize() else { return false };
+    ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
+        let mut own = db.clone().into_os_string();
+        own.push(suffix);
+        target == Path::new(&own)
+    })
+}
+
 /// Creates `.<name>.<random>.tmp` in `dir` (mode 0600 on Unix: it may be a
 /// plaintext export), failing rather than reusing a file.
 fn create_temporary(dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf)> {

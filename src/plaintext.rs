@@ -16,7 +16,6 @@ use std::fmt::{self, Write as _};
 use std::io::Write;
 use std::path::Path;
 
-use crate::atomic::write_atomically;
 use crate::error::Result;
 use crate::ids::{ConversationId, MessageId};
 use crate::store::Store;
@@ -119,7 +118,7 @@ impl Store {
         conversations: Option<&[ConversationId]>,
         consent: Plaintext,
     ) -> Result<u64> {
-        write_atomically(path.as_ref(), |w| self.export_json_lines(w, conversations, consent))
+        self.write_file(path.as_ref(), |w| self.export_json_lines(w, conversations, consent))
     }
 
     /// Writes conversation `c` to `out` as one self-contained HTML5 page,
@@ -166,7 +165,7 @@ impl Store {
         path: impl AsRef<Path>,
         consent: Plaintext,
     ) -> Result<u64> {
-        write_atomically(path.as_ref(), |w| self.export_html(c, w, consent))
+        self.write_file(path.as_ref(), |w| self.export_html(c, w, consent))
     }
 
     /// The conversations to export, in order, looked up before anything is

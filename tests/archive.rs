@@ -423,6 +423,24 @@ fn export_to_file_appears_only_when_complete() {
     assert!(stray.is_empty(), "no temporary file left: {stray:?}");
 }
 
+#[test]
+fn exports_to_a_file_never_replace_the_store_itself() {
+    let src = TestStore::new();
+    populate(&src);
+    let db = src.path().to_path_buf();
+    let via_dot = db.parent().unwrap().join(".").join(db.file_name().unwrap());
+    let wal = db.with_file_name(format!("{}-wal", db.file_name().unwrap().to_string_lossy()));
+    let before = src.stats().unwrap().messages;
+    for target in [&db, &via_dot, &wal] {
+        let archive = src.export_to_file(target, &ExportOptions::raw_key(ARCHIVE_KEY));
+        assert!(matches!(&archive, Err(Error::InvalidArgument(m)) if m.contains("own file")), "{archive:?}");
+        let jsonl = src.export_json_lines_to_file(target, None, chatvault::Plaintext::Accept);
+        assert!(matches!(jsonl, Err(Error::InvalidArgument(_))), "{jsonl:?}");
+    }
+    assert_eq!(src.stats().unwrap().messages, before);
+    assert!(src.verify().unwrap().is_ok());
+}
+
 // ---- Attacks -------------------------------------------------------------
 
 /// An archive of a few 1 KiB chunks.

@@ -230,8 +230,8 @@ typedef struct chatvault_stats {
 // UTF-8 text with an explicit length in bytes.
 //
 // As an input it need not be NUL-terminated; `ptr` may be NULL only when
-// `len` is 0 (the empty text), or, for fields documented as optional, to
-// mean "none". As an output it is NUL-terminated (at `ptr[len]`) as well,
+// `len` is 0: the empty text, or "none" in fields documented as optional
+// (NULL with a nonzero length is `CHATVAULT_STATUS_NULL_ARGUMENT`). As an output it is NUL-terminated (at `ptr[len]`) as well,
 // but the text itself may contain NUL bytes: `len` is the truth. An
 // optional output that is absent has `ptr` NULL.
 typedef struct chatvault_str {
@@ -251,7 +251,7 @@ typedef struct chatvault_bytes {
 
 // A conversation to create.
 typedef struct chatvault_new_conversation {
-  // Optional: the app's id for it, unique in the store (`ptr` NULL for none).
+  // Optional: the app's id for it, unique in the store (`{NULL, 0}` for none).
   struct chatvault_str external_id;
   // Its display title.
   struct chatvault_str title;
@@ -346,7 +346,7 @@ typedef struct chatvault_conversation_list {
 
 // A message to append.
 typedef struct chatvault_new_message {
-  // Optional: the server's or sender's id for it (`ptr` NULL for none).
+  // Optional: the server's or sender's id for it (`{NULL, 0}` for none).
   // Appending an external id the conversation already has returns that
   // message's id and stores nothing, so sync retries are safe.
   struct chatvault_str external_id;
@@ -795,14 +795,15 @@ void chatvault_verify_report_free(struct chatvault_verify_report *report);
 
 // Exports conversations to an encrypted archive at `path` (UTF-8,
 // `path_len` bytes), protected by `archive_key` (its own key or passphrase,
-// not the store's). `conversations` lists the ids to export, in order, or
-// is NULL for all of them. The file appears only when complete (it is
-// written to a temporary name, synced, and renamed). Writes what it wrote
-// to `*out`.
+// not the store's). `conversations` lists `conversations_len` ids to export,
+// in order; a length of 0 exports every conversation. The file appears only
+// when complete (it is written to a temporary name, synced, and renamed
+// over `path`); the store's own files are refused with
+// `CHATVAULT_STATUS_INVALID_ARGUMENT`. Writes what it wrote to `*out`.
 //
 // # Safety
 // `path` is valid for `path_len` bytes and `conversations` for
-// `conversations_len` ids (or NULL); `store`, `archive_key` and `out` are
+// `conversations_len` ids; `store`, `archive_key` and `out` are
 // NULL or valid; `progress`, if not NULL, may be called with `user_data` on
 // this thread until this returns.
 chatvault_status chatvault_store_export(const struct chatvault_store *store,

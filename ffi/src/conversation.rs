@@ -1,13 +1,12 @@
 //! Conversations: create, find, get, list, delete.
 
 use std::ffi::c_char;
-use std::mem::MaybeUninit;
 
 use chatvault::ConversationId;
 
 use crate::raw;
 use crate::status::{Failure, chatvault_status, guard};
-use crate::store::{chatvault_store, store};
+use crate::store::chatvault_store;
 use crate::types::{chatvault_conversation, chatvault_conversation_list, chatvault_new_conversation};
 
 /// Creates a conversation with a fresh key and writes its id to `*out_id`.
@@ -20,16 +19,15 @@ use crate::types::{chatvault_conversation, chatvault_conversation_list, chatvaul
 /// `conversation` is NULL or valid for its length.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_conversation_create(
-    store: Option<&chatvault_store>,
-    conversation: Option<&chatvault_new_conversation>,
-    out_id: Option<&mut MaybeUninit<u64>>,
+    store: *const chatvault_store,
+    conversation: *const chatvault_new_conversation,
+    out_id: *mut u64,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out_id = out_id.ok_or_else(|| Failure::null("out_id"))?;
-        let conversation = conversation.ok_or_else(|| Failure::null("conversation"))?;
-        // SAFETY: the caller's promise about the pointers in `conversation`.
-        let new = unsafe { raw::new_conversation(conversation) }?;
+        // SAFETY: the caller's promise: pointers NULL or valid for their lengths.
+        let (store, out_id, new) = unsafe {
+            (raw::store(store)?, raw::out(out_id, "out_id")?, raw::new_conversation(conversation)?)
+        };
         out_id.write(store.create_conversation(new)?.get());
         Ok(())
     })
@@ -44,19 +42,21 @@ pub unsafe extern "C" fn chatvault_conversation_create(
 /// are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_conversation_find(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     external_id: *const c_char,
     external_id_len: usize,
-    out_id: Option<&mut MaybeUninit<u64>>,
+    out_id: *mut u64,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out_id = out_id.ok_or_else(|| Failure::null("out_id"))?;
-        if external_id.is_null() {
-            return Err(Failure::null("external_id"));
-        }
-        // SAFETY: the caller's promise: valid for `external_id_len` bytes.
-        let external_id = unsafe { raw::text(external_id, external_id_len, "external_id") }?;
+        // SAFETY: the caller's promise: pointers NULL or valid, `external_id`
+        // for `external_id_len` bytes.
+        let (store, out_id, external_id) = unsafe {
+            (
+                raw::store(store)?,
+                raw::out(out_id, "out_id")?,
+                raw::text(external_id, external_id_len, "external_id")?,
+            )
+        };
         let found = store.find_conversation(external_id)?.ok_or_else(|| {
             Failure::new(chatvault_status::NotFound, "no conversation has this external id")
         })?;
@@ -72,13 +72,13 @@ pub unsafe extern "C" fn chatvault_conversation_find(
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_conversation_get(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     id: u64,
-    out: Option<&mut MaybeUninit<*mut chatvault_conversation>>,
+    out: *mut *mut chatvault_conversation,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
         let c = store.conversation(ConversationId::from_raw(id))?;
         out.write(raw::conversation_out(&c));
         Ok(())
@@ -107,13 +107,13 @@ pub unsafe extern "C" fn chatvault_conversation_free(conversation: *mut chatvaul
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_conversation_list_get(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     limit: usize,
-    out: Option<&mut MaybeUninit<*mut chatvault_conversation_list>>,
+    out: *mut *mut chatvault_conversation_list,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
         let list = if limit == 0 { store.conversations()? } else { store.recent_conversations(limit)? };
         out.write(raw::conversation_list_out(&list));
         Ok(())
@@ -141,8 +141,9 @@ pub unsafe extern "C" fn chatvault_conversation_list_free(list: *mut chatvault_c
 /// `store` is NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_conversation_delete(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     id: u64,
 ) -> chatvault_status {
-    guard(|| Ok(self::store(store)?.delete_conversation(ConversationId::from_raw(id))?))
+    // SAFETY: the caller's promise: NULL or a live handle.
+    guard(|| Ok(unsafe { raw::store(store) }?.delete_conversation(ConversationId::from_raw(id))?))
 }

@@ -1,21 +1,19 @@
 //! Compaction, verification, and archives (export and import to a file).
 
 use std::ffi::{c_char, c_void};
-use std::mem::MaybeUninit;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use chatvault::archive::ArchiveProgress;
 use chatvault::{CompactOptions, ConversationId, ExportOptions, ImportOptions};
 
 use crate::raw;
 use crate::status::{Failure, chatvault_status, guard};
-use crate::store::{chatvault_store, store};
+use crate::store::chatvault_store;
 use crate::types::{
-    chatvault_archive_progress, chatvault_archive_progress_fn, chatvault_compact_options,
-    chatvault_compact_progress, chatvault_compact_progress_fn, chatvault_compact_report,
-    chatvault_export_report, chatvault_import_report, chatvault_key, chatvault_verify_report,
+    chatvault_archive_progress_fn, chatvault_compact_options, chatvault_compact_progress_fn,
+    chatvault_compact_report, chatvault_export_report, chatvault_import_report, chatvault_key,
+    chatvault_verify_report,
 };
 
 /// Compacts the store: merges and compresses segments, drops expired
@@ -28,15 +26,16 @@ use crate::types::{
 /// may be called with `user_data` on this thread until this returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_store_compact(
-    store: Option<&chatvault_store>,
-    options: Option<&chatvault_compact_options>,
+    store: *const chatvault_store,
+    options: *const chatvault_compact_options,
     progress: chatvault_compact_progress_fn,
     user_data: *mut c_void,
-    out: Option<&mut MaybeUninit<chatvault_compact_report>>,
+    out: *mut chatvault_compact_report,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out, options) =
+            unsafe { (raw::store(store)?, raw::out(out, "out")?, raw::optional_arg(options, "options")?) };
         let options = options.copied().unwrap_or_default();
         let mut compact = CompactOptions::default();
         if options.time_budget_ms != 0 {
@@ -47,22 +46,10 @@ pub unsafe extern "C" fn chatvault_store_compact(
         }
         if let Some(callback) = progress {
             let stop = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&stop);
-            // Carried as a number so the closure is Send + Sync; it is only
-            // ever handed back to the caller's callback, on the caller's thread.
-            let user_data = user_data as usize;
-            compact = compact.cancel_flag(stop).on_progress(move |p| {
-                let p = chatvault_compact_progress {
-                    conversations_done: p.conversations_done,
-                    conversations_total: p.conversations_total,
-                    segments_rewritten: p.segments_rewritten,
-                };
-                // SAFETY: the caller gave a callback that may be called with
-                // its user_data until chatvault_store_compact returns.
-                if unsafe { callback(user_data as *mut c_void, &p) } != 0 {
-                    flag.store(true, Ordering::Relaxed);
-                }
-            });
+            // SAFETY: the caller's promise: the callback may be called with
+            // user_data on this thread until this returns.
+            let on_progress = unsafe { raw::compact_progress(callback, user_data, Arc::clone(&stop)) };
+            compact = compact.cancel_flag(stop).on_progress(on_progress);
         }
         let r = store.compact(&compact)?;
         out.write(chatvault_compact_report {
@@ -89,12 +76,12 @@ pub unsafe extern "C" fn chatvault_store_compact(
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_store_verify(
-    store: Option<&chatvault_store>,
-    out: Option<&mut MaybeUninit<*mut chatvault_verify_report>>,
+    store: *const chatvault_store,
+    out: *mut *mut chatvault_verify_report,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
         let report = store.verify()?;
         out.write(raw::verify_report_out(&report));
         Ok(())
@@ -114,71 +101,52 @@ pub unsafe extern "C" fn chatvault_verify_report_free(report: *mut chatvault_ver
     });
 }
 
-/// Turns an archive progress callback into the library's.
-fn on_archive_progress(
-    callback: unsafe extern "C" fn(*mut c_void, *const chatvault_archive_progress),
-    user_data: *mut c_void,
-) -> impl Fn(&ArchiveProgress) + Send + Sync + 'static {
-    // Carried as a number so the closure is Send + Sync; it is only ever
-    // handed back to the caller's callback, on the caller's thread.
-    let user_data = user_data as usize;
-    move |p| {
-        let p = chatvault_archive_progress {
-            bytes: p.bytes,
-            conversations: p.conversations,
-            messages: p.messages,
-            total_conversations: p.total_conversations,
-            total_messages: p.total_messages,
-        };
-        // SAFETY: the caller gave a callback that may be called with its
-        // user_data until the export or import returns.
-        unsafe { callback(user_data as *mut c_void, &p) }
-    }
-}
-
 /// Exports conversations to an encrypted archive at `path` (UTF-8,
 /// `path_len` bytes), protected by `archive_key` (its own key or passphrase,
-/// not the store's). `conversations` lists the ids to export, in order, or
-/// is NULL for all of them. The file appears only when complete (it is
-/// written to a temporary name, synced, and renamed). Writes what it wrote
-/// to `*out`.
+/// not the store's). `conversations` lists `conversations_len` ids to export,
+/// in order; a length of 0 exports every conversation. The file appears only
+/// when complete (it is written to a temporary name, synced, and renamed
+/// over `path`); the store's own files are refused with
+/// `CHATVAULT_STATUS_INVALID_ARGUMENT`. Writes what it wrote to `*out`.
 ///
 /// # Safety
 /// `path` is valid for `path_len` bytes and `conversations` for
-/// `conversations_len` ids (or NULL); `store`, `archive_key` and `out` are
+/// `conversations_len` ids; `store`, `archive_key` and `out` are
 /// NULL or valid; `progress`, if not NULL, may be called with `user_data` on
 /// this thread until this returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_store_export(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     path: *const c_char,
     path_len: usize,
-    archive_key: Option<&chatvault_key>,
+    archive_key: *const chatvault_key,
     conversations: *const u64,
     conversations_len: usize,
     progress: chatvault_archive_progress_fn,
     user_data: *mut c_void,
-    out: Option<&mut MaybeUninit<chatvault_export_report>>,
+    out: *mut chatvault_export_report,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
-        let archive_key = archive_key.ok_or_else(|| Failure::null("archive_key"))?;
-        // SAFETY: the caller's promise: `path` valid for `path_len` bytes,
-        // the key's bytes for its length, `conversations` for its length.
-        let (path, key, ids) = unsafe {
+        // SAFETY: the caller's promise: pointers NULL or valid, `path` for
+        // `path_len` bytes, the key's bytes for its length, `conversations`
+        // for `conversations_len` ids.
+        let (store, out, path, key, ids) = unsafe {
             (
+                raw::store(store)?,
+                raw::out(out, "out")?,
                 raw::path(path, path_len)?,
-                raw::key(archive_key)?,
-                (!conversations.is_null()).then(|| raw::ids(conversations, conversations_len)).transpose()?,
+                raw::key(archive_key, "archive_key")?,
+                raw::ids(conversations, conversations_len)?,
             )
         };
         let mut options = ExportOptions::with_key(key);
-        if let Some(ids) = ids {
+        if !ids.is_empty() {
             options = options.conversations(ids.iter().map(|&c| ConversationId::from_raw(c)));
         }
         if let Some(callback) = progress {
-            options = options.on_progress(on_archive_progress(callback, user_data));
+            // SAFETY: the caller's promise: the callback may be called with
+            // user_data on this thread until this returns.
+            options = options.on_progress(unsafe { raw::archive_progress(callback, user_data) });
         }
         let r = store.export_to_file(path, &options)?;
         out.write(chatvault_export_report {
@@ -200,24 +168,30 @@ pub unsafe extern "C" fn chatvault_store_export(
 /// this thread until this returns.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_store_import(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     path: *const c_char,
     path_len: usize,
-    archive_key: Option<&chatvault_key>,
+    archive_key: *const chatvault_key,
     progress: chatvault_archive_progress_fn,
     user_data: *mut c_void,
-    out: Option<&mut MaybeUninit<chatvault_import_report>>,
+    out: *mut chatvault_import_report,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
-        let archive_key = archive_key.ok_or_else(|| Failure::null("archive_key"))?;
-        // SAFETY: the caller's promise: `path` valid for `path_len` bytes,
-        // the key's bytes for its length.
-        let (path, key) = unsafe { (raw::path(path, path_len)?, raw::key(archive_key)?) };
+        // SAFETY: the caller's promise: pointers NULL or valid, `path` for
+        // `path_len` bytes, the key's bytes for its length.
+        let (store, out, path, key) = unsafe {
+            (
+                raw::store(store)?,
+                raw::out(out, "out")?,
+                raw::path(path, path_len)?,
+                raw::key(archive_key, "archive_key")?,
+            )
+        };
         let mut options = ImportOptions::with_key(key);
         if let Some(callback) = progress {
-            options = options.on_progress(on_archive_progress(callback, user_data));
+            // SAFETY: the caller's promise: the callback may be called with
+            // user_data on this thread until this returns.
+            options = options.on_progress(unsafe { raw::archive_progress(callback, user_data) });
         }
         let file = std::fs::File::open(&path).map_err(|e| {
             Failure::new(chatvault_status::Io, format!("cannot open {}: {e}", path.display()))

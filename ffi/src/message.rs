@@ -1,13 +1,12 @@
 //! Messages: append, batch append, pages, get, edit, delete, mark read.
 
 use std::ffi::c_char;
-use std::mem::MaybeUninit;
 
 use chatvault::{ConversationId, MessageId, Page};
 
 use crate::raw::{self, message_id};
-use crate::status::{Failure, chatvault_status, guard};
-use crate::store::{chatvault_store, store};
+use crate::status::{chatvault_status, guard};
+use crate::store::chatvault_store;
 use crate::types::{
     chatvault_batch_entry, chatvault_message, chatvault_message_id, chatvault_message_page,
     chatvault_new_message,
@@ -26,18 +25,16 @@ fn id(m: chatvault_message_id) -> MessageId {
 /// `message` is NULL or valid for its length.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_append(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     conversation: u64,
-    message: Option<&chatvault_new_message>,
-    out_id: Option<&mut MaybeUninit<chatvault_message_id>>,
+    message: *const chatvault_new_message,
+    out_id: *mut chatvault_message_id,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out_id = out_id.ok_or_else(|| Failure::null("out_id"))?;
         let c = ConversationId::from_raw(conversation);
-        let message = message.ok_or_else(|| Failure::null("message"))?;
-        // SAFETY: the caller's promise about the pointers in `message`.
-        let new = unsafe { raw::new_message(c, message) }?;
+        // SAFETY: the caller's promise: pointers NULL or valid for their lengths.
+        let (store, out_id, new) =
+            unsafe { (raw::store(store)?, raw::out(out_id, "out_id")?, raw::new_message(c, message)?) };
         out_id.write(message_id(store.append(c, new)?));
         Ok(())
     })
@@ -52,44 +49,36 @@ pub unsafe extern "C" fn chatvault_message_append(
 /// valid for its length) and `out_ids` for `len` ids; `store` is NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_append_batch(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     entries: *const chatvault_batch_entry,
     len: usize,
     out_ids: *mut chatvault_message_id,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        if entries.is_null() || out_ids.is_null() {
-            return Err(Failure::null(if entries.is_null() { "entries" } else { "out_ids" }));
-        }
-        // SAFETY: the caller's promise: `entries` valid for `len` entries.
-        let entries = unsafe { raw::batch(entries, len) }?;
-        let batch = entries
-            .iter()
-            .map(|e| {
-                let c = ConversationId::from_raw(e.conversation);
-                // SAFETY: the caller's promise about the pointers in each entry.
-                Ok((c, unsafe { raw::new_message(c, &e.message) }?))
-            })
-            .collect::<Result<Vec<_>, Failure>>()?;
+        // SAFETY: the caller's promise: `entries` valid for `len` entries
+        // (their pointers NULL or valid for their lengths), `out_ids` for
+        // `len` ids, `store` NULL or valid.
+        let (store, out_ids, batch) = unsafe {
+            (raw::store(store)?, raw::out_array(out_ids, len, "out_ids")?, raw::batch(entries, len)?)
+        };
         let ids: Vec<chatvault_message_id> =
             store.append_batch(&batch)?.into_iter().map(message_id).collect();
-        // SAFETY: the caller's promise: `out_ids` has room for `len` ids,
-        // and `ids` holds exactly `len`.
-        unsafe { raw::write_ids(out_ids, &ids) };
+        out_ids.write(&ids);
         Ok(())
     })
 }
 
-fn page(
-    store: Option<&chatvault_store>,
+/// # Safety
+/// As the `chatvault_message_page_*` functions.
+unsafe fn page(
+    store: *const chatvault_store,
     c: u64,
     page: Page,
-    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+    out: *mut *mut chatvault_message_page,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
         let messages = store.messages(ConversationId::from_raw(c), page)?;
         out.write(raw::page_out(&messages));
         Ok(())
@@ -103,12 +92,13 @@ fn page(
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_page_latest(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     conversation: u64,
     limit: usize,
-    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+    out: *mut *mut chatvault_message_page,
 ) -> chatvault_status {
-    page(store, conversation, Page::latest(limit), out)
+    // SAFETY: forwarded from this function's contract.
+    unsafe { page(store, conversation, Page::latest(limit), out) }
 }
 
 /// Writes the oldest `limit` messages of `conversation` to `*out`; free the
@@ -118,12 +108,13 @@ pub unsafe extern "C" fn chatvault_message_page_latest(
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_page_oldest(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     conversation: u64,
     limit: usize,
-    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+    out: *mut *mut chatvault_message_page,
 ) -> chatvault_status {
-    page(store, conversation, Page::oldest(limit), out)
+    // SAFETY: forwarded from this function's contract.
+    unsafe { page(store, conversation, Page::oldest(limit), out) }
 }
 
 /// Writes up to `limit` messages just before `before` (which need not still
@@ -134,12 +125,13 @@ pub unsafe extern "C" fn chatvault_message_page_oldest(
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_page_before(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     before: chatvault_message_id,
     limit: usize,
-    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+    out: *mut *mut chatvault_message_page,
 ) -> chatvault_status {
-    page(store, before.conversation, Page::before(id(before), limit), out)
+    // SAFETY: forwarded from this function's contract.
+    unsafe { page(store, before.conversation, Page::before(id(before), limit), out) }
 }
 
 /// Writes up to `limit` messages just after `after` (which need not still
@@ -150,12 +142,13 @@ pub unsafe extern "C" fn chatvault_message_page_before(
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_page_after(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     after: chatvault_message_id,
     limit: usize,
-    out: Option<&mut MaybeUninit<*mut chatvault_message_page>>,
+    out: *mut *mut chatvault_message_page,
 ) -> chatvault_status {
-    page(store, after.conversation, Page::after(id(after), limit), out)
+    // SAFETY: forwarded from this function's contract.
+    unsafe { page(store, after.conversation, Page::after(id(after), limit), out) }
 }
 
 /// Frees a page; NULL does nothing. Its messages must not be used afterwards.
@@ -178,13 +171,13 @@ pub unsafe extern "C" fn chatvault_message_page_free(page: *mut chatvault_messag
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_get(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     id: chatvault_message_id,
-    out: Option<&mut MaybeUninit<*mut chatvault_message>>,
+    out: *mut *mut chatvault_message,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
         let m = store.message(self::id(id))?;
         out.write(raw::message_out(&m));
         Ok(())
@@ -213,15 +206,14 @@ pub unsafe extern "C" fn chatvault_message_free(message: *mut chatvault_message)
 /// NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_edit(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     id: chatvault_message_id,
     text: *const c_char,
     text_len: usize,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        // SAFETY: the caller's promise: valid for `text_len` bytes.
-        let text = unsafe { raw::text(text, text_len, "text") }?;
+        // SAFETY: the caller's promise: `store` NULL or valid, `text` valid for `text_len` bytes.
+        let (store, text) = unsafe { (raw::store(store)?, raw::text(text, text_len, "text")?) };
         Ok(store.edit_message(self::id(id), text)?)
     })
 }
@@ -233,10 +225,11 @@ pub unsafe extern "C" fn chatvault_message_edit(
 /// `store` is NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_delete(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     id: chatvault_message_id,
 ) -> chatvault_status {
-    guard(|| Ok(self::store(store)?.delete_message(self::id(id))?))
+    // SAFETY: the caller's promise: NULL or a live handle.
+    guard(|| Ok(unsafe { raw::store(store) }?.delete_message(self::id(id))?))
 }
 
 /// Marks message `id`, and every earlier one in its conversation, read.
@@ -245,11 +238,12 @@ pub unsafe extern "C" fn chatvault_message_delete(
 /// `store` is NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_message_mark_read(
-    store: Option<&chatvault_store>,
+    store: *const chatvault_store,
     id: chatvault_message_id,
 ) -> chatvault_status {
     guard(|| {
         let id = self::id(id);
-        Ok(self::store(store)?.mark_read(id.conversation(), id)?)
+        // SAFETY: the caller's promise: NULL or a live handle.
+        Ok(unsafe { raw::store(store) }?.mark_read(id.conversation(), id)?)
     })
 }

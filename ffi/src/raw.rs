@@ -1,23 +1,32 @@
-//! Every raw pointer the C API reads, allocates or frees is handled here.
+//! Every raw pointer the C API reads, writes, allocates or frees is handled
+//! here; the exported functions take raw pointers and call these helpers.
 //!
-//! Inputs: the `(pointer, length)` pairs inside argument structs are turned
-//! into borrowed slices and checked (NULL, UTF-8, size) before any of them
-//! reaches the store; the `unsafe fn`s state what the caller promised.
+//! Inputs: pointer arguments, and the `(pointer, length)` pairs inside
+//! argument structs, are checked (NULL, alignment, length, UTF-8) and turned
+//! into borrows or copies before anything reaches the store. Out-pointers
+//! are checked before the work starts ([`Out`]) and written only once it
+//! has succeeded. Progress callbacks and their `user_data` are wrapped here
+//! too. Each `unsafe fn` states what the C caller promised (the header's
+//! conventions: a pointer that is not NULL is valid for its length).
 //! Outputs: each allocation the library hands out is a `#[repr(C)]`
 //! [`Owned`] whose first field is the public struct C sees, followed by the
 //! memory the public struct points into; freeing casts back and drops the
 //! whole. Text and bytes handed out are wiped when freed.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, c_void};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use chatvault::archive::ArchiveProgress;
 use chatvault::{
-    Conversation, ConversationId, ConversationSummary, Message, MessageId, NewConversation, NewMessage,
-    StoreKey, VerifyReport,
+    CompactProgress, Conversation, ConversationId, ConversationSummary, Message, MessageId, NewConversation,
+    NewMessage, Store, StoreKey, VerifyReport,
 };
 use zeroize::Zeroizing;
 
 use crate::status::{Failure, chatvault_status};
+use crate::store::chatvault_store;
 use crate::types::*;
 
 /// The largest length a slice may have (`slice::from_raw_parts`'s bound for bytes).
@@ -46,6 +55,108 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T],
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
+/// Borrows the argument at `ptr`.
+///
+/// # Safety
+/// If `ptr` is not NULL and is aligned, it points to a valid `T` that stays
+/// valid and unchanged for `'a`.
+pub(crate) unsafe fn arg<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(what));
+    }
+    if !ptr.is_aligned() {
+        return Err(Failure::invalid(format!("{what} is not aligned")));
+    }
+    // SAFETY: non-NULL and aligned, and valid by the caller's promise.
+    Ok(unsafe { &*ptr })
+}
+
+/// Borrows an optional argument: NULL is `None`.
+///
+/// # Safety
+/// As [`arg`].
+pub(crate) unsafe fn optional_arg<'a, T>(ptr: *const T, what: &str) -> Result<Option<&'a T>, Failure> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded from this function's contract.
+    unsafe { arg(ptr, what) }.map(Some)
+}
+
+/// The store behind a handle.
+///
+/// # Safety
+/// `store` is NULL or a live handle from `chatvault_store_create` or
+/// `chatvault_store_open`, not closed before the call returns.
+pub(crate) unsafe fn store<'a>(store: *const chatvault_store) -> Result<&'a Store, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { arg(store, "store") }.map(|s| &s.store)
+}
+
+/// An out-pointer, checked before the work starts and written after it
+/// succeeded. It is never read, so it may point to uninitialised memory.
+pub(crate) struct Out<T>(*mut T);
+
+/// Checks an out-pointer.
+///
+/// # Safety
+/// If `ptr` is not NULL and is aligned, it is valid for a write of a `T`
+/// until the returned [`Out`] is written or dropped.
+pub(crate) unsafe fn out<T>(ptr: *mut T, what: &str) -> Result<Out<T>, Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(what));
+    }
+    if !ptr.is_aligned() {
+        return Err(Failure::invalid(format!("{what} is not aligned")));
+    }
+    Ok(Out(ptr))
+}
+
+impl<T> Out<T> {
+    /// Writes the result (without reading or dropping what was there).
+    pub(crate) fn write(self, value: T) {
+        // SAFETY: checked non-NULL and aligned by `out`, and valid for a
+        // write by the promise made there.
+        unsafe { self.0.write(value) }
+    }
+}
+
+/// An out-array of `len` elements, checked before the work starts.
+pub(crate) struct OutArray<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+/// Checks an out-array; NULL is allowed only when `len` is 0.
+///
+/// # Safety
+/// If `ptr` is not NULL and is aligned, it is valid for writes of `len`
+/// `T`s until the returned [`OutArray`] is written or dropped.
+pub(crate) unsafe fn out_array<T>(ptr: *mut T, len: usize, what: &str) -> Result<OutArray<T>, Failure> {
+    if len > 0 && ptr.is_null() {
+        return Err(Failure::new(
+            chatvault_status::NullArgument,
+            format!("{what} is NULL but its length is {len}"),
+        ));
+    }
+    if len.saturating_mul(size_of::<T>()) > MAX_LEN || (len > 0 && !ptr.is_aligned()) {
+        return Err(Failure::invalid(format!("{what} has an impossible length or alignment")));
+    }
+    Ok(OutArray { ptr, len })
+}
+
+impl<T: Copy> OutArray<T> {
+    /// Writes `values` (at most `len` of them) to the array.
+    pub(crate) fn write(self, values: &[T]) {
+        let n = values.len().min(self.len);
+        if n > 0 {
+            // SAFETY: checked by `out_array`; valid for `len` writes by the
+            // promise made there; `values` is a distinct Rust allocation.
+            unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr, n) }
+        }
+    }
+}
+
 /// Borrows UTF-8 text; NULL is the empty text when `len` is 0.
 ///
 /// # Safety
@@ -61,12 +172,12 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Res
     })
 }
 
-/// Borrows optional text: a NULL `ptr` means none.
+/// Borrows optional text: a NULL `ptr` with length 0 means none.
 ///
 /// # Safety
 /// As [`slice`], for `s.len` bytes.
 unsafe fn optional_text<'a>(s: chatvault_str, what: &str) -> Result<Option<&'a str>, Failure> {
-    if s.ptr.is_null() {
+    if s.ptr.is_null() && s.len == 0 {
         return Ok(None);
     }
     // SAFETY: forwarded from this function's contract.
@@ -96,9 +207,6 @@ unsafe fn bytes<'a>(b: chatvault_bytes, what: &str) -> Result<&'a [u8], Failure>
 /// # Safety
 /// As [`slice`], for `len` bytes.
 pub(crate) unsafe fn path(ptr: *const c_char, len: usize) -> Result<PathBuf, Failure> {
-    if ptr.is_null() {
-        return Err(Failure::null("path"));
-    }
     // SAFETY: forwarded from this function's contract.
     let p = unsafe { text(ptr, len, "path") }?;
     if p.is_empty() {
@@ -110,11 +218,10 @@ pub(crate) unsafe fn path(ptr: *const c_char, len: usize) -> Result<PathBuf, Fai
 /// A key, copied into memory the library wipes.
 ///
 /// # Safety
-/// As [`slice`], for `key.len` bytes at `key.bytes`.
-pub(crate) unsafe fn key(key: &chatvault_key) -> Result<StoreKey, Failure> {
-    if key.bytes.is_null() {
-        return Err(Failure::null("key bytes"));
-    }
+/// As [`arg`] for `key`, and [`slice`] for its `len` bytes at `bytes`.
+pub(crate) unsafe fn key(key: *const chatvault_key, what: &str) -> Result<StoreKey, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let key = unsafe { arg(key, what) }?;
     // SAFETY: forwarded from this function's contract.
     let bytes = unsafe { slice(key.bytes, key.len, "key bytes") }?;
     match key.kind {
@@ -131,7 +238,7 @@ pub(crate) unsafe fn key(key: &chatvault_key) -> Result<StoreKey, Failure> {
     }
 }
 
-/// Borrows an array of conversation ids; NULL is the empty array.
+/// Borrows an array of conversation ids; NULL is the empty array when `len` is 0.
 ///
 /// # Safety
 /// As [`slice`].
@@ -140,35 +247,100 @@ pub(crate) unsafe fn ids<'a>(ptr: *const u64, len: usize) -> Result<&'a [u64], F
     unsafe { slice(ptr, len, "conversation ids") }
 }
 
-/// Borrows an array of batch entries.
+/// Copies a message to append to conversation `c` out of C memory.
 ///
 /// # Safety
-/// As [`slice`].
-pub(crate) unsafe fn batch<'a>(
-    ptr: *const chatvault_batch_entry,
-    len: usize,
-) -> Result<&'a [chatvault_batch_entry], Failure> {
+/// As [`arg`] for `m`; every pointer in it is NULL or valid for its length.
+pub(crate) unsafe fn new_message(
+    c: ConversationId,
+    m: *const chatvault_new_message,
+) -> Result<NewMessage, Failure> {
     // SAFETY: forwarded from this function's contract.
-    unsafe { slice(ptr, len, "batch entries") }
+    unsafe { new_message_fields(c, arg(m, "message")?) }
 }
 
-/// Writes `ids` to the caller's array.
+/// Copies a batch out of C memory.
 ///
 /// # Safety
-/// `out` is valid for writes of `ids.len()` ids.
-pub(crate) unsafe fn write_ids(out: *mut chatvault_message_id, ids: &[chatvault_message_id]) {
-    // SAFETY: the caller's promise; the source is a distinct Rust allocation.
-    unsafe { std::ptr::copy_nonoverlapping(ids.as_ptr(), out, ids.len()) }
+/// As [`slice`] for `entries`; every pointer in them is NULL or valid for its length.
+pub(crate) unsafe fn batch(
+    entries: *const chatvault_batch_entry,
+    len: usize,
+) -> Result<Vec<(ConversationId, NewMessage)>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let entries = unsafe { slice(entries, len, "entries") }?;
+    entries
+        .iter()
+        .map(|e| {
+            let c = ConversationId::from_raw(e.conversation);
+            // SAFETY: forwarded from this function's contract.
+            Ok((c, unsafe { new_message_fields(c, &e.message) }?))
+        })
+        .collect()
+}
+
+/// Wraps a compaction progress callback: it is called with `user_data`, and
+/// a nonzero answer sets `stop`.
+///
+/// # Safety
+/// `callback` may be called with `user_data` on the calling thread until
+/// the compaction returns.
+pub(crate) unsafe fn compact_progress(
+    callback: unsafe extern "C" fn(*mut c_void, *const chatvault_compact_progress) -> i32,
+    user_data: *mut c_void,
+    stop: Arc<AtomicBool>,
+) -> impl Fn(&CompactProgress) + Send + Sync + 'static {
+    // Carried as a number so the closure is Send + Sync: the library calls
+    // it on the calling thread, during the call.
+    let user_data = user_data as usize;
+    move |p| {
+        let p = chatvault_compact_progress {
+            conversations_done: p.conversations_done,
+            conversations_total: p.conversations_total,
+            segments_rewritten: p.segments_rewritten,
+        };
+        // SAFETY: the promise made to compact_progress.
+        if unsafe { callback(user_data as *mut c_void, &p) } != 0 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Wraps an export or import progress callback.
+///
+/// # Safety
+/// `callback` may be called with `user_data` on the calling thread until
+/// the export or import returns.
+pub(crate) unsafe fn archive_progress(
+    callback: unsafe extern "C" fn(*mut c_void, *const chatvault_archive_progress),
+    user_data: *mut c_void,
+) -> impl Fn(&ArchiveProgress) + Send + Sync + 'static {
+    // As in compact_progress.
+    let user_data = user_data as usize;
+    move |p| {
+        let p = chatvault_archive_progress {
+            bytes: p.bytes,
+            conversations: p.conversations,
+            messages: p.messages,
+            total_conversations: p.total_conversations,
+            total_messages: p.total_messages,
+        };
+        // SAFETY: the promise made to archive_progress.
+        unsafe { callback(user_data as *mut c_void, &p) }
+    }
 }
 
 /// Copies a conversation to create out of C memory.
 ///
 /// # Safety
-/// Every pointer in `c` is NULL or valid for its length (the members'
-/// texts included).
-pub(crate) unsafe fn new_conversation(c: &chatvault_new_conversation) -> Result<NewConversation, Failure> {
+/// As [`arg`] for `c`; every pointer in it is NULL or valid for its length
+/// (the members' texts included).
+pub(crate) unsafe fn new_conversation(
+    c: *const chatvault_new_conversation,
+) -> Result<NewConversation, Failure> {
     // SAFETY: forwarded from this function's contract, field by field.
     unsafe {
+        let c = arg(c, "conversation")?;
         let members = slice(c.members, c.members_len, "members")?
             .iter()
             .map(|m| required_text(*m, "a member").map(str::to_owned))
@@ -188,10 +360,7 @@ pub(crate) unsafe fn new_conversation(c: &chatvault_new_conversation) -> Result<
 ///
 /// # Safety
 /// Every pointer in `m` is NULL or valid for its length.
-pub(crate) unsafe fn new_message(
-    c: ConversationId,
-    m: &chatvault_new_message,
-) -> Result<NewMessage, Failure> {
+unsafe fn new_message_fields(c: ConversationId, m: &chatvault_new_message) -> Result<NewMessage, Failure> {
     // SAFETY: forwarded from this function's contract, field by field.
     unsafe {
         Ok(NewMessage {
@@ -213,9 +382,7 @@ pub(crate) unsafe fn new_message(
 struct Keep {
     buffers: Vec<Zeroizing<Vec<u8>>>,
     member_lists: Vec<Vec<chatvault_str>>,
-    // Boxed so that a summary's `last_message` pointer stays put as the Vec grows.
-    #[allow(clippy::vec_box)]
-    messages: Vec<Box<chatvault_message>>,
+    last_messages: Vec<chatvault_message>,
 }
 
 impl Keep {
@@ -270,23 +437,6 @@ impl Keep {
         };
         self.member_lists.push(members);
         out
-    }
-
-    fn summary(&mut self, s: &ConversationSummary) -> chatvault_conversation_summary {
-        let last_message = match &s.last_message {
-            Some(m) => {
-                let boxed = Box::new(self.message(m));
-                let ptr: *const chatvault_message = &*boxed;
-                self.messages.push(boxed);
-                ptr
-            }
-            None => std::ptr::null(),
-        };
-        chatvault_conversation_summary {
-            conversation: self.conversation(&s.conversation),
-            last_message,
-            unread_count: s.unread_count,
-        }
     }
 }
 
@@ -368,7 +518,27 @@ pub(crate) unsafe fn conversation_free(p: *mut chatvault_conversation) {
 /// The conversation list for C.
 pub(crate) fn conversation_list_out(list: &[ConversationSummary]) -> *mut chatvault_conversation_list {
     let mut keep = Keep::default();
-    let items: Vec<chatvault_conversation_summary> = list.iter().map(|s| keep.summary(s)).collect();
+    // The last messages go into one Vec, filled before any pointer into it
+    // is taken; moving the Vec into `keep` afterwards does not move them.
+    let mut last_messages = Vec::new();
+    let mut last_index = Vec::with_capacity(list.len());
+    for s in list {
+        last_index.push(s.last_message.as_ref().map(|m| {
+            last_messages.push(keep.message(m));
+            last_messages.len() - 1
+        }));
+    }
+    let base = last_messages.as_ptr();
+    let items: Vec<chatvault_conversation_summary> = list
+        .iter()
+        .zip(last_index)
+        .map(|(s, i)| chatvault_conversation_summary {
+            conversation: keep.conversation(&s.conversation),
+            last_message: i.map_or(std::ptr::null(), |i| base.wrapping_add(i)),
+            unread_count: s.unread_count,
+        })
+        .collect();
+    keep.last_messages = last_messages;
     let public = chatvault_conversation_list { items: items.as_ptr(), len: items.len() };
     hand_out(public, items, keep)
 }
@@ -451,7 +621,12 @@ mod tests {
             assert_eq!(text(std::ptr::null(), 0, "t").unwrap(), "");
             let e = text(std::ptr::null(), 3, "t").unwrap_err();
             assert_eq!(e.status, chatvault_status::NullArgument);
-            assert_eq!(optional_text(chatvault_str { ptr: std::ptr::null(), len: 5 }, "x").unwrap(), None);
+            assert_eq!(optional_text(chatvault_str { ptr: std::ptr::null(), len: 0 }, "x").unwrap(), None);
+            let e = optional_text(chatvault_str { ptr: std::ptr::null(), len: 5 }, "x").unwrap_err();
+            assert_eq!(e.status, chatvault_status::NullArgument);
+            let e = out_array::<u64>(std::ptr::null_mut(), 2, "ids").err().unwrap();
+            assert_eq!(e.status, chatvault_status::NullArgument);
+            assert!(out_array::<u64>(std::ptr::null_mut(), 0, "ids").is_ok());
         }
     }
 
@@ -492,6 +667,69 @@ mod tests {
             assert_eq!(std::slice::from_raw_parts(out.extra.ptr, out.extra.len), [1, 2, 3]);
             page_free(p);
             page_free(std::ptr::null_mut());
+        }
+    }
+
+    fn message(c: u64, seq: u64, text: &str) -> Message {
+        Message {
+            id: MessageId::new(ConversationId::from_raw(c), seq),
+            external_id: Some(format!("ext-{seq}")),
+            sender: "s".into(),
+            sent_at_ms: 1,
+            text: text.into(),
+            reply_to: None,
+            edited_at_ms: Some(2),
+            extra: Vec::new(),
+            expires_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_conversation_lists_pointers_stay_valid_until_it_is_freed() {
+        let summaries: Vec<ConversationSummary> = (1..=40)
+            .map(|i| ConversationSummary {
+                conversation: Conversation {
+                    id: ConversationId::from_raw(i),
+                    external_id: None,
+                    title: format!("conversation {i}"),
+                    members: vec!["a".into(), format!("member {i}")],
+                    app_data: vec![i as u8],
+                    created_at_ms: 0,
+                    read_up_to: None,
+                    message_count: i,
+                    retention_ms: None,
+                },
+                last_message: (i % 3 != 0).then(|| message(i, i, &format!("last of {i}"))),
+                unread_count: i,
+            })
+            .collect();
+        let p = conversation_list_out(&summaries);
+        // SAFETY: p came from conversation_list_out and is freed once, below;
+        // every pointer read is inside it.
+        unsafe {
+            let list = &*p;
+            let items = std::slice::from_raw_parts(list.items, list.len);
+            assert_eq!(items.len(), 40);
+            for (s, want) in items.iter().zip(&summaries) {
+                let title = std::slice::from_raw_parts(
+                    s.conversation.title.ptr.cast::<u8>(),
+                    s.conversation.title.len,
+                );
+                assert_eq!(title, want.conversation.title.as_bytes());
+                let members = std::slice::from_raw_parts(s.conversation.members, s.conversation.members_len);
+                let second = std::slice::from_raw_parts(members[1].ptr.cast::<u8>(), members[1].len);
+                assert_eq!(second, want.conversation.members[1].as_bytes());
+                match &want.last_message {
+                    Some(m) => {
+                        let last = &*s.last_message;
+                        assert_eq!(last.id, message_id(m.id));
+                        let text = std::slice::from_raw_parts(last.text.ptr.cast::<u8>(), last.text.len);
+                        assert_eq!(text, m.text.as_bytes());
+                    }
+                    None => assert!(s.last_message.is_null()),
+                }
+            }
+            conversation_list_free(p);
         }
     }
 }

@@ -293,10 +293,49 @@ mod tests {
         assert_eq!(other, "", "another thread has its own message");
     }
 
+    /// Where a status should sit in `ALL`: no wildcard, so a new variant
+    /// does not compile until it is added here (and to `ALL`).
+    fn position(s: chatvault_status) -> usize {
+        use chatvault_status as S;
+        let n = match s {
+            S::Ok => 0,
+            S::NullArgument => 1,
+            S::InvalidUtf8 => 2,
+            S::InvalidArgument => 3,
+            S::TooLarge => 4,
+            S::NotFound => 5,
+            S::ConversationExists => 6,
+            S::WrongKey => 7,
+            S::NoSuchStore => 8,
+            S::AlreadyExists => 9,
+            S::NotAStore => 10,
+            S::UnsupportedVersion => 11,
+            S::AuthenticationFailed => 12,
+            S::Corrupt => 13,
+            S::StorageFull => 14,
+            S::Busy => 15,
+            S::ScrubIncomplete => 16,
+            S::NotAnArchive => 17,
+            S::UnsupportedArchiveVersion => 18,
+            S::ArchiveTampered => 19,
+            S::ArchiveTruncated => 20,
+            S::ArchiveCorrupt => 21,
+            S::Io => 22,
+            S::Database => 23,
+            S::Random => 24,
+            S::Panic => 25,
+            S::Unknown => 26,
+        };
+        assert_eq!(chatvault_status::ALL.get(n), Some(&s), "{s:?} is missing from ALL");
+        n
+    }
+
     #[test]
     fn every_status_is_named_after_its_variant() {
+        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::Unknown) + 1);
         for (n, status) in chatvault_status::ALL.into_iter().enumerate() {
-            assert_eq!(status as usize, n, "{status:?} is out of order");
+            assert_eq!(position(status), n, "{status:?} is out of order");
+            assert_eq!(status as usize, n, "{status:?} is numbered out of order");
             let mut expected = "CHATVAULT_STATUS".to_owned();
             for ch in format!("{status:?}").chars() {
                 if ch.is_uppercase() {

@@ -1,12 +1,13 @@
 //! The store handle: create, open, close, change key, scrub, stats, version.
 
 use std::ffi::c_char;
-use std::mem::MaybeUninit;
 
-use chatvault::Store;
+use std::path::PathBuf;
+
+use chatvault::{Store, StoreKey};
 
 use crate::raw;
-use crate::status::{Failure, chatvault_status, guard};
+use crate::status::{chatvault_status, guard};
 use crate::types::{chatvault_key, chatvault_stats};
 
 /// An open store. Create one with `chatvault_store_create` or
@@ -26,9 +27,25 @@ pub extern "C" fn chatvault_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
 }
 
-/// The store behind a handle, or `NullArgument`.
-pub(crate) fn store(s: Option<&chatvault_store>) -> Result<&Store, Failure> {
-    s.map(|s| &s.store).ok_or_else(|| Failure::null("store"))
+/// The body of create and open, which differ only in `f`.
+///
+/// # Safety
+/// As `chatvault_store_open`.
+unsafe fn open_with(
+    f: fn(PathBuf, StoreKey) -> chatvault::Result<Store>,
+    path: *const c_char,
+    path_len: usize,
+    key: *const chatvault_key,
+    out: *mut *mut chatvault_store,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: pointers NULL or valid, `path` for
+        // `path_len` bytes, the key's bytes for its length.
+        let (out, path, key) =
+            unsafe { (raw::out(out, "out")?, raw::path(path, path_len)?, raw::key(key, "key")?) };
+        out.write(raw::handle_out(chatvault_store { store: f(path, key)? }));
+        Ok(())
+    })
 }
 
 /// Creates a new, empty store at `path` (UTF-8, `path_len` bytes), protected
@@ -42,19 +59,11 @@ pub(crate) fn store(s: Option<&chatvault_store>) -> Result<&Store, Failure> {
 pub unsafe extern "C" fn chatvault_store_create(
     path: *const c_char,
     path_len: usize,
-    key: Option<&chatvault_key>,
-    out: Option<&mut MaybeUninit<*mut chatvault_store>>,
+    key: *const chatvault_key,
+    out: *mut *mut chatvault_store,
 ) -> chatvault_status {
-    guard(|| {
-        let out = out.ok_or_else(|| Failure::null("out"))?;
-        // SAFETY: the caller's promise: `path` valid for `path_len` bytes,
-        // `key`'s bytes valid for its length.
-        let (path, key) =
-            unsafe { (raw::path(path, path_len)?, raw::key(key.ok_or_else(|| Failure::null("key"))?)?) };
-        let store = Store::create(path, key)?;
-        out.write(raw::handle_out(chatvault_store { store }));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { open_with(Store::create, path, path_len, key, out) }
 }
 
 /// Opens the store at `path` (UTF-8, `path_len` bytes) with `key`, and
@@ -69,19 +78,11 @@ pub unsafe extern "C" fn chatvault_store_create(
 pub unsafe extern "C" fn chatvault_store_open(
     path: *const c_char,
     path_len: usize,
-    key: Option<&chatvault_key>,
-    out: Option<&mut MaybeUninit<*mut chatvault_store>>,
+    key: *const chatvault_key,
+    out: *mut *mut chatvault_store,
 ) -> chatvault_status {
-    guard(|| {
-        let out = out.ok_or_else(|| Failure::null("out"))?;
-        // SAFETY: the caller's promise: `path` valid for `path_len` bytes,
-        // `key`'s bytes valid for its length.
-        let (path, key) =
-            unsafe { (raw::path(path, path_len)?, raw::key(key.ok_or_else(|| Failure::null("key"))?)?) };
-        let store = Store::open(path, key)?;
-        out.write(raw::handle_out(chatvault_store { store }));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { open_with(Store::open, path, path_len, key, out) }
 }
 
 /// Closes a store: checkpoints and removes its write-ahead log, and frees
@@ -109,13 +110,12 @@ pub unsafe extern "C" fn chatvault_store_close(store: *mut chatvault_store) -> c
 /// `store` and `key` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_store_change_key(
-    store: Option<&chatvault_store>,
-    key: Option<&chatvault_key>,
+    store: *const chatvault_store,
+    key: *const chatvault_key,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        // SAFETY: the caller's promise: `key`'s bytes valid for its length.
-        let key = unsafe { raw::key(key.ok_or_else(|| Failure::null("key"))?) }?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, key) = unsafe { (raw::store(store)?, raw::key(key, "key")?) };
         Ok(store.change_key(key)?)
     })
 }
@@ -127,8 +127,9 @@ pub unsafe extern "C" fn chatvault_store_change_key(
 /// # Safety
 /// `store` is NULL or valid.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn chatvault_store_scrub(store: Option<&chatvault_store>) -> chatvault_status {
-    guard(|| Ok(self::store(store)?.scrub()?))
+pub unsafe extern "C" fn chatvault_store_scrub(store: *const chatvault_store) -> chatvault_status {
+    // SAFETY: the caller's promise: NULL or a live handle.
+    guard(|| Ok(unsafe { raw::store(store) }?.scrub()?))
 }
 
 /// Writes figures about the store to `*out`, from plaintext columns only.
@@ -137,12 +138,12 @@ pub unsafe extern "C" fn chatvault_store_scrub(store: Option<&chatvault_store>) 
 /// `store` and `out` are NULL or valid.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn chatvault_store_stats(
-    store: Option<&chatvault_store>,
-    out: Option<&mut MaybeUninit<chatvault_stats>>,
+    store: *const chatvault_store,
+    out: *mut chatvault_stats,
 ) -> chatvault_status {
     guard(|| {
-        let store = self::store(store)?;
-        let out = out.ok_or_else(|| Failure::null("out"))?;
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
         let s = store.stats()?;
         out.write(chatvault_stats {
             conversations: s.conversations,

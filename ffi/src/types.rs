@@ -8,8 +8,8 @@ use std::ffi::{c_char, c_void};
 /// UTF-8 text with an explicit length in bytes.
 ///
 /// As an input it need not be NUL-terminated; `ptr` may be NULL only when
-/// `len` is 0 (the empty text), or, for fields documented as optional, to
-/// mean "none". As an output it is NUL-terminated (at `ptr[len]`) as well,
+/// `len` is 0: the empty text, or "none" in fields documented as optional
+/// (NULL with a nonzero length is `CHATVAULT_STATUS_NULL_ARGUMENT`). As an output it is NUL-terminated (at `ptr[len]`) as well,
 /// but the text itself may contain NUL bytes: `len` is the truth. An
 /// optional output that is absent has `ptr` NULL.
 #[repr(C)]
@@ -73,7 +73,7 @@ pub struct chatvault_message_id {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct chatvault_new_conversation {
-    /// Optional: the app's id for it, unique in the store (`ptr` NULL for none).
+    /// Optional: the app's id for it, unique in the store (`{NULL, 0}` for none).
     pub external_id: chatvault_str,
     /// Its display title.
     pub title: chatvault_str,
@@ -94,7 +94,7 @@ pub struct chatvault_new_conversation {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct chatvault_new_message {
-    /// Optional: the server's or sender's id for it (`ptr` NULL for none).
+    /// Optional: the server's or sender's id for it (`{NULL, 0}` for none).
     /// Appending an external id the conversation already has returns that
     /// message's id and stores nothing, so sync retries are safe.
     pub external_id: chatvault_str,

@@ -2,7 +2,7 @@
  * Drives every function of the C API from C, as an app would: the happy
  * paths, the error paths (NULL, wrong key, unknown ids, invalid UTF-8,
  * freeing NULL), and threads appending and paging one store at once.
- * tests/c_api.rs compiles it with the system C compiler and runs it, plainly
+ * tests/foreign.rs compiles it with the system C compiler and runs it, plainly
  * and under valgrind (or AddressSanitizer).
  *
  * Usage: c_api <empty scratch directory>. Prints "c_api: all passed" and
@@ -110,8 +110,10 @@ static chatvault_store *test_create_and_open(const char *path) {
     chatvault_store *sentinel = (chatvault_store *)&checks; /* never dereferenced */
     chatvault_store *s = sentinel;
 
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_create(NULL, 0, &key, &s));
-    MESSAGE_HAS("path");
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_create(NULL, 5, &key, &s));
+    MESSAGE_HAS("path is NULL");
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_create(NULL, 0, &key, &s));
+    MESSAGE_HAS("path is empty");
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_create(path, strlen(path), NULL, &s));
     MESSAGE_HAS("key");
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_create(path, strlen(path), &key, NULL));
@@ -204,7 +206,9 @@ static uint64_t test_conversations(chatvault_store *s) {
     found = 7;
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_conversation_find(s, "nobody", 6, &found));
     CHECK(found == 7);
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_find(s, NULL, 0, &found));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_find(s, NULL, 3, &found));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_conversation_find(s, NULL, 0, &found)); /* the empty id */
+    CHECK(found == 7);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_find(s, "x", 1, NULL));
     EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_conversation_find(s, "\x80", 1, &found));
 
@@ -298,6 +302,7 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append_batch(s, NULL, 1, ids));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append_batch(s, entries, 1, NULL));
     OK(chatvault_message_append_batch(s, entries, 0, ids)); /* an empty batch */
+    OK(chatvault_message_append_batch(s, NULL, 0, NULL)); /* NULL with length 0 is the empty array */
     free(entries);
     free(ids);
     free(bodies);
@@ -460,7 +465,21 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT,
            chatvault_store_export(s, archive, strlen(archive), &archive_key, NULL, 0, NULL, NULL, NULL));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT,
-           chatvault_store_export(s, NULL, 0, &archive_key, NULL, 0, NULL, NULL, &er));
+           chatvault_store_export(s, NULL, 4, &archive_key, NULL, 0, NULL, NULL, &er));
+    /* A length of 0 exports everything, whatever the pointer (an empty
+     * Swift array may have no base address). */
+    OK(chatvault_store_export(s, partial, strlen(partial), &archive_key, only, 0, NULL, NULL, &er));
+    CHECK(er.conversations == 2);
+    /* Never over the store's own files. */
+    char *own = path_of("main.chatvault");
+    char *own_wal = path_of("main.chatvault-wal");
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT,
+           chatvault_store_export(s, own, strlen(own), &archive_key, NULL, 0, NULL, NULL, &er));
+    MESSAGE_HAS("own file");
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT,
+           chatvault_store_export(s, own_wal, strlen(own_wal), &archive_key, NULL, 0, NULL, NULL, &er));
+    free(own);
+    free(own_wal);
     uint64_t unknown[1] = {55555};
     EXPECT(CHATVAULT_STATUS_NOT_FOUND,
            chatvault_store_export(s, partial, strlen(partial), &archive_key, unknown, 1, NULL, NULL, &er));
@@ -532,6 +551,49 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     free(cut);
 }
 
+/* Every function that takes a store gives NULL_ARGUMENT for a NULL one,
+ * and writes nothing. */
+static void test_null_store(void) {
+    const chatvault_store *n = NULL;
+    chatvault_key key = raw_key(raw_key_bytes);
+    chatvault_new_conversation c;
+    memset(&c, 0, sizeof c);
+    chatvault_new_message m = message("me", "x", 1);
+    chatvault_batch_entry e = {1, m};
+    chatvault_message_id id = {1, 1};
+    uint64_t u = 9;
+    void *p = &u;
+    chatvault_stats stats;
+    chatvault_compact_report cr;
+    chatvault_export_report er;
+    chatvault_import_report ir;
+    const chatvault_status want = CHATVAULT_STATUS_NULL_ARGUMENT;
+    EXPECT(want, chatvault_store_change_key(n, &key));
+    EXPECT(want, chatvault_store_scrub(n));
+    EXPECT(want, chatvault_store_stats(n, &stats));
+    EXPECT(want, chatvault_store_verify(n, (chatvault_verify_report **)&p));
+    EXPECT(want, chatvault_store_compact(n, NULL, NULL, NULL, &cr));
+    EXPECT(want, chatvault_store_export(n, "x", 1, &key, NULL, 0, NULL, NULL, &er));
+    EXPECT(want, chatvault_store_import(n, "x", 1, &key, NULL, NULL, &ir));
+    EXPECT(want, chatvault_conversation_create(n, &c, &u));
+    EXPECT(want, chatvault_conversation_find(n, "x", 1, &u));
+    EXPECT(want, chatvault_conversation_get(n, 1, (chatvault_conversation **)&p));
+    EXPECT(want, chatvault_conversation_list_get(n, 0, (chatvault_conversation_list **)&p));
+    EXPECT(want, chatvault_conversation_delete(n, 1));
+    EXPECT(want, chatvault_message_append(n, 1, &m, &id));
+    EXPECT(want, chatvault_message_append_batch(n, &e, 1, &id));
+    EXPECT(want, chatvault_message_page_latest(n, 1, 1, (chatvault_message_page **)&p));
+    EXPECT(want, chatvault_message_page_oldest(n, 1, 1, (chatvault_message_page **)&p));
+    EXPECT(want, chatvault_message_page_before(n, id, 1, (chatvault_message_page **)&p));
+    EXPECT(want, chatvault_message_page_after(n, id, 1, (chatvault_message_page **)&p));
+    EXPECT(want, chatvault_message_get(n, id, (chatvault_message **)&p));
+    EXPECT(want, chatvault_message_edit(n, id, "x", 1));
+    EXPECT(want, chatvault_message_delete(n, id));
+    EXPECT(want, chatvault_message_mark_read(n, id));
+    MESSAGE_HAS("store is NULL");
+    CHECK(u == 9 && p == (void *)&u && id.conversation == 1 && id.seq == 1);
+}
+
 static void test_free_null(void) {
     chatvault_message_page_free(NULL);
     chatvault_message_free(NULL);
@@ -544,6 +606,18 @@ static void test_free_null(void) {
 /* Threads: writers append to their own conversations (single and batch)
  * while readers page and list, all on one handle. */
 enum { WRITERS = 4, READERS = 2, PER_WRITER = 60 };
+
+/* Holds every thread until all have arrived. */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_open = PTHREAD_COND_INITIALIZER;
+static int gate_count;
+
+static void gate(void) {
+    pthread_mutex_lock(&gate_lock);
+    if (++gate_count == WRITERS + READERS) pthread_cond_broadcast(&gate_open);
+    while (gate_count < WRITERS + READERS) pthread_cond_wait(&gate_open, &gate_lock);
+    pthread_mutex_unlock(&gate_lock);
+}
 
 struct worker {
     chatvault_store *store;
@@ -576,9 +650,17 @@ static void *writer(void *arg) {
             snprintf(w->error, sizeof w->error, "%s", chatvault_last_error_message());
         }
     }
-    /* This thread's error message is its own. */
+    /* Each writer fails once, naming its own conversation; once every
+     * thread has passed the gate, each still sees its own message. */
     chatvault_message_id nowhere = {w->conversation, 1u << 30};
     if (chatvault_message_delete(w->store, nowhere) != CHATVAULT_STATUS_NOT_FOUND) w->failures++;
+    char mine[64];
+    snprintf(mine, sizeof mine, "message %llu/%u not found", (unsigned long long)w->conversation, 1u << 30);
+    gate();
+    if (strcmp(chatvault_last_error_message(), mine) != 0) {
+        w->failures++;
+        snprintf(w->error, sizeof w->error, "expected \"%s\", found \"%s\"", mine, chatvault_last_error_message());
+    }
     return NULL;
 }
 
@@ -604,7 +686,8 @@ static void *reader(void *arg) {
         if (chatvault_conversation_list_get(w->store, 0, &list) != CHATVAULT_STATUS_OK) w->failures++;
         chatvault_conversation_list_free(list);
     }
-    CHECK(strcmp(chatvault_last_error_message(), "") == 0); /* no failure on this thread */
+    gate(); /* every writer has failed by now, on its own thread */
+    if (strcmp(chatvault_last_error_message(), "") != 0) w->failures++;
     return NULL;
 }
 
@@ -656,6 +739,7 @@ int main(int argc, char **argv) {
     test_messages(s, alice);
     test_maintenance(s, alice);
     test_free_null();
+    test_null_store();
     test_threads(s);
     OK(chatvault_store_close(s));
 

@@ -177,7 +177,8 @@ page = C.POINTER(MessagePage)()
 ok(lib.chatvault_message_page_latest(store, cid, 10, C.byref(page)))
 got = [page.contents.items[i].text.get() for i in range(page.contents.len)]
 assert got == sent, got
-last_id = page.contents.items[page.contents.len - 1].id
+last = page.contents.items[page.contents.len - 1].id
+last_id = MessageId(last.conversation, last.seq)  # a copy: the page is freed next
 lib.chatvault_message_page_free(page)
 lib.chatvault_message_page_free(None)
 

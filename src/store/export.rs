@@ -35,9 +35,11 @@ impl Store {
 
     /// [`Store::export`] to a file: written to a temporary file beside
     /// `path`, synced, then renamed over `path`, so an interrupted export
-    /// never leaves a file that looks complete.
+    /// never leaves a file that looks complete. A path naming the store's own
+    /// database (or its `-wal`, `-shm` or `-journal` file) is refused with
+    /// [`Error::InvalidArgument`].
     pub fn export_to_file(&self, path: impl AsRef<Path>, options: &ExportOptions) -> Result<ExportReport> {
-        crate::atomic::write_atomically(path.as_ref(), |w| self.export(w, options))
+        self.write_file(path.as_ref(), |w| self.export(w, options))
     }
 }
 

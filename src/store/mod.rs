@@ -217,6 +217,21 @@ impl Store {
         writer.conn.close().map_err(|(_, e)| e.into())
     }
 
+    /// [`crate::atomic::write_atomically`], refusing the store's own files.
+    pub(crate) fn write_file<T>(
+        &self,
+        path: &Path,
+        write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> Result<T>,
+    ) -> Result<T> {
+        if crate::atomic::is_store_file(path, &self.path) {
+            return Err(Error::invalid(format!(
+                "{} is this store's own file: write the export to another path",
+                path.display()
+            )));
+        }
+        crate::atomic::write_atomically(path, write)
+    }
+
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
         // A panic while holding the writer rolls its transaction back as the
         // Transaction unwinds; the connection itself stays usable.
