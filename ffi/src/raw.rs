@@ -376,22 +376,51 @@ unsafe fn new_message_fields(c: ConversationId, m: &chatvault_new_message) -> Re
 }
 
 /// Memory that an output struct points into: wiped (text and bytes) and
-/// freed with it. Each buffer is its own heap allocation, so its address
-/// does not change as more are kept.
+/// freed with it.
+///
+/// Texts and bytes go into one arena, allocated once at the size the caller
+/// computed ([`Keep::with_arena`]) and never grown, so pointers into it stay
+/// valid; one that would not fit gets a buffer of its own instead.
 #[derive(Default)]
 struct Keep {
-    buffers: Vec<Zeroizing<Vec<u8>>>,
+    arena: Zeroizing<Vec<u8>>,
+    overflow: Vec<Zeroizing<Vec<u8>>>,
     member_lists: Vec<Vec<chatvault_str>>,
     last_messages: Vec<chatvault_message>,
 }
 
+/// Arena bytes a message's texts and bytes take (each NUL-terminated).
+fn message_size(m: &Message) -> usize {
+    m.external_id.as_ref().map_or(0, |e| e.len() + 1) + m.sender.len() + m.text.len() + m.extra.len() + 3
+}
+
+/// Arena bytes a conversation's texts and bytes take.
+fn conversation_size(c: &Conversation) -> usize {
+    c.external_id.as_ref().map_or(0, |e| e.len() + 1)
+        + c.title.len()
+        + c.members.iter().map(|m| m.len() + 1).sum::<usize>()
+        + c.app_data.len()
+        + 2
+}
+
 impl Keep {
+    fn with_arena(bytes: usize) -> Self {
+        Keep { arena: Zeroizing::new(Vec::with_capacity(bytes)), ..Keep::default() }
+    }
+
     fn buffer(&mut self, b: &[u8]) -> *const u8 {
+        if self.arena.capacity() - self.arena.len() > b.len() {
+            // Fits: no reallocation, so earlier pointers into the arena stay valid.
+            let start = self.arena.len();
+            self.arena.extend_from_slice(b);
+            self.arena.push(0);
+            return self.arena.as_ptr().wrapping_add(start);
+        }
         let mut v = Zeroizing::new(Vec::with_capacity(b.len() + 1));
         v.extend_from_slice(b);
         v.push(0);
         let ptr = v.as_ptr();
-        self.buffers.push(v);
+        self.overflow.push(v);
         ptr
     }
 
@@ -474,7 +503,7 @@ unsafe fn take_back<P, I>(p: *mut P) {
 
 /// A page of messages for C.
 pub(crate) fn page_out(messages: &[Message]) -> *mut chatvault_message_page {
-    let mut keep = Keep::default();
+    let mut keep = Keep::with_arena(messages.iter().map(message_size).sum());
     let items: Vec<chatvault_message> = messages.iter().map(|m| keep.message(m)).collect();
     let public = chatvault_message_page { items: items.as_ptr(), len: items.len() };
     hand_out(public, items, keep)
@@ -489,7 +518,7 @@ pub(crate) unsafe fn page_free(p: *mut chatvault_message_page) {
 
 /// One message for C.
 pub(crate) fn message_out(m: &Message) -> *mut chatvault_message {
-    let mut keep = Keep::default();
+    let mut keep = Keep::with_arena(message_size(m));
     let public = keep.message(m);
     hand_out::<_, ()>(public, Vec::new(), keep)
 }
@@ -503,7 +532,7 @@ pub(crate) unsafe fn message_free(p: *mut chatvault_message) {
 
 /// One conversation for C.
 pub(crate) fn conversation_out(c: &Conversation) -> *mut chatvault_conversation {
-    let mut keep = Keep::default();
+    let mut keep = Keep::with_arena(conversation_size(c));
     let public = keep.conversation(c);
     hand_out::<_, ()>(public, Vec::new(), keep)
 }
@@ -517,7 +546,10 @@ pub(crate) unsafe fn conversation_free(p: *mut chatvault_conversation) {
 
 /// The conversation list for C.
 pub(crate) fn conversation_list_out(list: &[ConversationSummary]) -> *mut chatvault_conversation_list {
-    let mut keep = Keep::default();
+    let size = list
+        .iter()
+        .map(|s| conversation_size(&s.conversation) + s.last_message.as_ref().map_or(0, message_size));
+    let mut keep = Keep::with_arena(size.sum());
     // The last messages go into one Vec, filled before any pointer into it
     // is taken; moving the Vec into `keep` afterwards does not move them.
     let mut last_messages = Vec::new();
@@ -553,7 +585,7 @@ pub(crate) unsafe fn conversation_list_free(p: *mut chatvault_conversation_list)
 /// A verify report for C.
 pub(crate) fn verify_report_out(r: &VerifyReport) -> *mut chatvault_verify_report {
     use chatvault::ProblemKind as K;
-    let mut keep = Keep::default();
+    let mut keep = Keep::with_arena(r.problems.iter().map(|p| p.detail.len() + 1).sum());
     let problems: Vec<chatvault_problem> = r
         .problems
         .iter()

@@ -11,18 +11,20 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Where cargo put this crate's staticlib and cdylib: the profile directory
-/// above this test binary's `deps/`.
+/// Where cargo put the staticlib and cdylib built for this test run: beside
+/// this test binary, in `target/<profile>/deps/` (`cargo build` also copies
+/// them up a level, but a copy there may be stale, so it is only a fallback).
 fn artifacts() -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>").to_path_buf();
-    assert!(
-        dir.join(static_lib_name()).exists(),
-        "{} is missing from {}: build chatvault-ffi first",
-        static_lib_name(),
-        dir.display()
-    );
-    dir
+    let deps = exe.parent().expect("target/<profile>/deps").to_path_buf();
+    let candidates = [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()];
+    candidates.into_iter().find(|d| d.join(static_lib_name()).exists()).unwrap_or_else(|| {
+        panic!(
+            "{} is missing from {} and its parent: build chatvault-ffi first",
+            static_lib_name(),
+            deps.display()
+        )
+    })
 }
 
 fn static_lib_name() -> &'static str {
