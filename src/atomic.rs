@@ -58,7 +58,7 @@ pub(crate) fn is_store_file(path: &Path, store: &Path) -> bool {
             }
         }
     };
-    let Ok(db) = store.canonicalize() else { return false };
+    let db = store.canonicalize().unwrap_or_else(|_| store.to_path_buf());
     ["", "-wal", "-shm", "-journal"].iter().any(|suffix| {
         let mut own = db.clone().into_os_string();
         own.push(suffix);

@@ -9,9 +9,11 @@ use std::ffi::{c_char, c_void};
 ///
 /// As an input it need not be NUL-terminated; `ptr` may be NULL only when
 /// `len` is 0: the empty text, or "none" in fields documented as optional
-/// (NULL with a nonzero length is `CHATVAULT_STATUS_NULL_ARGUMENT`). As an output it is NUL-terminated (at `ptr[len]`) as well,
-/// but the text itself may contain NUL bytes: `len` is the truth. An
-/// optional output that is absent has `ptr` NULL.
+/// (NULL with a nonzero length is `CHATVAULT_STATUS_NULL_ARGUMENT`).
+///
+/// As an output it is NUL-terminated (at `ptr[len]`) as well, but the text
+/// itself may contain NUL bytes: `len` is the truth. An optional output that
+/// is absent has `ptr` NULL.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct chatvault_str {

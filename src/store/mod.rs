@@ -39,6 +39,9 @@ pub(crate) use ctx::Ctx;
 /// with writes (docs/DESIGN.md, "Concurrency").
 pub struct Store {
     path: PathBuf,
+    /// `path` resolved at open, so that later changes of the working
+    /// directory cannot hide the store's own files from `Store::write_file`.
+    canonical: Option<PathBuf>,
     busy_timeout: Duration,
     clock: Clock,
     writer: Mutex<Writer>,
@@ -163,6 +166,7 @@ impl Store {
         let subkeys = Subkeys::derive(&master, sealer.store_id());
         Store {
             path: path.to_path_buf(),
+            canonical: path.canonicalize().ok(),
             busy_timeout: options.busy_timeout,
             clock: options.clock.clone(),
             writer: Mutex::new(Writer { conn: writer, seen_version: None }),
@@ -223,7 +227,7 @@ impl Store {
         path: &Path,
         write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> Result<T>,
     ) -> Result<T> {
-        if crate::atomic::is_store_file(path, &self.path) {
+        if crate::atomic::is_store_file(path, self.canonical.as_deref().unwrap_or(&self.path)) {
             return Err(Error::invalid(format!(
                 "{} is this store's own file: write the export to another path",
                 path.display()
