@@ -24,7 +24,23 @@ fn binary() -> &'static Path {
         let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = StdCommand::new(cargo);
-        build.args(["build", "--quiet", "--example", "chatvault"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+        // The workspace's default members with their test targets, as a bare
+        // `cargo test` builds them, so that features unify the same way and
+        // cargo reuses that build's artifacts instead of rebuilding the tree.
+        build
+            .args(["build", "--quiet", "--tests", "--example", "chatvault"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        // Variables cargo set for this test process; some build scripts
+        // (ring's) rerun when they differ from the outer build's.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE"]
+                    .contains(&name.as_ref())
+            {
+                build.env_remove(name.as_ref());
+            }
+        }
         match profile {
             "debug" => {}
             "release" => {
