@@ -424,6 +424,20 @@ fn export_to_file_appears_only_when_complete() {
 }
 
 #[test]
+fn import_from_file_reads_the_archive_and_names_a_missing_one() {
+    let src = TestStore::new();
+    populate(&src);
+    let path = src.dir.path().join("backup.cvarchive");
+    let exported = src.export_to_file(&path, &ExportOptions::raw_key(ARCHIVE_KEY)).unwrap();
+    let dst = TestStore::new();
+    let report = dst.import_from_file(&path, &ImportOptions::raw_key(ARCHIVE_KEY)).unwrap();
+    assert_eq!((report.messages_added, report.bytes), (exported.messages, exported.bytes));
+    let missing =
+        dst.import_from_file(src.dir.path().join("nope.cvarchive"), &ImportOptions::raw_key(ARCHIVE_KEY));
+    assert!(matches!(&missing, Err(Error::Io(e)) if e.to_string().contains("nope.cvarchive")), "{missing:?}");
+}
+
+#[test]
 fn exports_to_a_file_never_replace_the_store_itself() {
     let src = TestStore::new();
     populate(&src);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chatvault::{CompactOptions, ConversationId, ExportOptions, ImportOptions};
 
 use crate::raw;
-use crate::status::{Failure, chatvault_status, guard};
+use crate::status::{chatvault_status, guard};
 use crate::store::chatvault_store;
 use crate::types::{
     chatvault_archive_progress_fn, chatvault_compact_options, chatvault_compact_progress_fn,
@@ -193,10 +193,7 @@ pub unsafe extern "C" fn chatvault_store_import(
             // user_data on this thread until this returns.
             options = options.on_progress(unsafe { raw::archive_progress(callback, user_data) });
         }
-        let file = std::fs::File::open(&path).map_err(|e| {
-            Failure::new(chatvault_status::Io, format!("cannot open {}: {e}", path.display()))
-        })?;
-        let r = store.import(std::io::BufReader::new(file), &options)?;
+        let r = store.import_from_file(path, &options)?;
         out.write(chatvault_import_report {
             conversations_created: r.conversations_created,
             conversations_matched: r.conversations_matched,

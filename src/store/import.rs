@@ -3,6 +3,7 @@
 //! what the store already holds so nothing is added twice.
 
 use std::io::Read;
+use std::path::Path;
 
 use super::conversations::{ConvState, check_meta, find_by_hash, insert_conversation};
 use super::messages::expiry;
@@ -37,6 +38,16 @@ impl Store {
         let report = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter))?;
         reporter.tick(report.bytes, totals, true);
         Ok(report)
+    }
+
+    /// [`Store::import`] from the archive file at `path`. A file that cannot
+    /// be opened is [`crate::Error::Io`], with a message naming it.
+    pub fn import_from_file(&self, path: impl AsRef<Path>, options: &ImportOptions) -> Result<ImportReport> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot open the archive {}: {e}", path.display()))
+        })?;
+        self.import(file, options)
     }
 }
 
