@@ -5,7 +5,6 @@
 //! `examples/archive_scale.rs` (BENCHMARKS.md).
 
 #[path = "common/plain.rs"]
-#[allow(dead_code)]
 mod plain;
 #[path = "common/setup.rs"]
 mod setup;

@@ -2,6 +2,10 @@
 //! with the schema a careful app would use and the same logical work per
 //! call as chatvault: dedup by external id, per-conversation sequence
 //! numbers, message counts and activity order.
+//!
+//! With a key it is the SQLCipher baseline of compare/ (which includes this
+//! file; there rusqlite is built with `bundled-sqlcipher`).
+#![allow(dead_code)]
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -33,10 +37,29 @@ pub struct PlainNew<'a> {
 impl Plain {
     /// `synchronous` is "FULL" or "NORMAL", as chatvault's `Durability`.
     pub fn create(path: &std::path::Path, synchronous: &str) -> Plain {
+        Plain::create_keyed(path, synchronous, None)
+    }
+
+    /// Opens a connection; with a key, SQLCipher's raw-key form (no KDF),
+    /// which must come before anything else touches the file.
+    pub fn open(path: &std::path::Path, synchronous: &str, key: Option<&[u8; 32]>) -> Plain {
         let conn = Connection::open(path).unwrap();
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};
-             CREATE TABLE conversation (
+        if let Some(key) = key {
+            let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";")).unwrap();
+        }
+        conn.execute_batch(&format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"))
+            .unwrap();
+        Plain { conn }
+    }
+
+    /// A new store, keyed as [`Plain::open`].
+    pub fn create_keyed(path: &std::path::Path, synchronous: &str, key: Option<&[u8; 32]>) -> Plain {
+        let plain = Plain::open(path, synchronous, key);
+        plain
+            .conn
+            .execute_batch(
+                "CREATE TABLE conversation (
                id INTEGER PRIMARY KEY AUTOINCREMENT, external_id TEXT UNIQUE, title TEXT NOT NULL,
                members TEXT NOT NULL, app_data BLOB NOT NULL, created_at_ms INTEGER NOT NULL,
                read_up_to INTEGER, next_seq INTEGER NOT NULL, message_count INTEGER NOT NULL,
@@ -48,10 +71,10 @@ impl Plain {
                reply_to INTEGER, edited_at_ms INTEGER, extra BLOB NOT NULL,
                PRIMARY KEY (conversation, seq)) WITHOUT ROWID;
              CREATE UNIQUE INDEX message_by_external_id ON message (conversation, external_id)
-               WHERE external_id IS NOT NULL;"
-        ))
-        .unwrap();
-        Plain { conn }
+               WHERE external_id IS NOT NULL;",
+            )
+            .unwrap();
+        plain
     }
 
     pub fn create_conversation(
@@ -154,5 +177,72 @@ impl Plain {
             .unwrap();
         page.reverse();
         page
+    }
+
+    /// The `limit` most recently active conversations, each with its last
+    /// message and unread count (as chatvault's `recent_conversations`).
+    pub fn recent(&self, limit: i64) -> Vec<(i64, String, Option<PlainMessage>, i64)> {
+        let convs: Vec<(i64, String, Option<i64>, i64)> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, title, read_up_to, message_count FROM conversation ORDER BY activity DESC LIMIT ?1",
+            )
+            .unwrap()
+            .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        convs
+            .into_iter()
+            .map(|(id, title, read_up_to, count)| {
+                let last = self.page(id, None, 1).pop();
+                let unread = match read_up_to {
+                    None => count,
+                    Some(r) => self
+                        .conn
+                        .prepare_cached("SELECT COUNT(*) FROM message WHERE conversation = ?1 AND seq > ?2")
+                        .unwrap()
+                        .query_row(params![id, r], |r| r.get(0))
+                        .unwrap(),
+                };
+                (id, title, last, unread)
+            })
+            .collect()
+    }
+
+    /// Replaces a message's text.
+    pub fn edit(&self, c: i64, seq: i64, text: &str, now_ms: i64) {
+        let n = self
+            .conn
+            .prepare_cached("UPDATE message SET text = ?3, edited_at_ms = ?4 WHERE conversation = ?1 AND seq = ?2")
+            .unwrap()
+            .execute(params![c, seq, text, now_ms])
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    /// Deletes a message and counts it out of its conversation.
+    pub fn delete(&mut self, c: i64, seq: i64) {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        let n = tx
+            .prepare_cached("DELETE FROM message WHERE conversation = ?1 AND seq = ?2")
+            .unwrap()
+            .execute(params![c, seq])
+            .unwrap();
+        assert_eq!(n, 1);
+        tx.prepare_cached("UPDATE conversation SET message_count = message_count - 1 WHERE id = ?1")
+            .unwrap()
+            .execute([c])
+            .unwrap();
+        tx.commit().unwrap();
+    }
+
+    /// Deletes a conversation and its messages.
+    pub fn delete_conversation(&mut self, c: i64) {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        tx.prepare_cached("DELETE FROM message WHERE conversation = ?1").unwrap().execute([c]).unwrap();
+        let n = tx.prepare_cached("DELETE FROM conversation WHERE id = ?1").unwrap().execute([c]).unwrap();
+        assert_eq!(n, 1);
+        tx.commit().unwrap();
     }
 }

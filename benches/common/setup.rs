@@ -35,29 +35,7 @@ pub struct Corpus {
 /// `n` messages over 50 conversations, interleaved as a sync would deliver them.
 pub fn corpus(n: usize) -> Corpus {
     let convs = chatvault_corpus::conversations(SEED, 50, n);
-    let mut per: Vec<std::vec::IntoIter<MessageSpec>> =
-        convs.iter().map(|c| chatvault_corpus::messages(c).collect::<Vec<_>>().into_iter()).collect();
-    let mut rng = chatvault_corpus::Rng::new(SEED);
-    let mut stream = Vec::with_capacity(n);
-    let mut remaining: Vec<usize> = convs.iter().map(|c| c.messages).collect();
-    while stream.len() < n {
-        // Weighted by remaining messages, so big conversations stay busy.
-        let total: usize = remaining.iter().sum();
-        let mut pick = rng.below(total as u64) as usize;
-        let i = remaining.iter().position(|&r| {
-            if pick < r {
-                true
-            } else {
-                pick -= r;
-                false
-            }
-        });
-        let Some(i) = i else { break };
-        remaining[i] -= 1;
-        if let Some(m) = per[i].next() {
-            stream.push((i, m));
-        }
-    }
+    let stream = chatvault_corpus::interleaved(SEED, &convs).collect();
     Corpus { convs, stream }
 }
 

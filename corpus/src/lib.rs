@@ -281,6 +281,73 @@ pub fn messages(conv: &ConversationSpec) -> impl Iterator<Item = MessageSpec> + 
     })
 }
 
+/// The messages of all `convs` interleaved as a sync would deliver them:
+/// `(conversation index, message)`, each conversation's messages in order,
+/// the next conversation drawn with probability proportional to the
+/// messages it has left (so large conversations stay busy throughout).
+/// Lazy, and O(log n) a message in the number of conversations: a
+/// 10,000,000-message stream never holds more than one message per
+/// conversation.
+pub fn interleaved(seed: u64, convs: &[ConversationSpec]) -> impl Iterator<Item = (usize, MessageSpec)> + '_ {
+    let mut per: Vec<_> = convs.iter().map(messages).collect();
+    let mut left = Remaining::new(convs.iter().map(|c| c.messages));
+    let mut rng = Rng::new(seed);
+    std::iter::from_fn(move || {
+        while left.total > 0 {
+            let i = left.take(rng.below(left.total as u64) as usize);
+            if let Some(m) = per.get_mut(i).and_then(Iterator::next) {
+                return Some((i, m));
+            }
+        }
+        None
+    })
+}
+
+/// Messages left per conversation, as a Fenwick tree: finding the
+/// conversation that holds the k-th remaining message is O(log n).
+struct Remaining {
+    tree: Vec<usize>,
+    total: usize,
+}
+
+impl Remaining {
+    fn new(counts: impl Iterator<Item = usize>) -> Remaining {
+        let counts: Vec<usize> = counts.collect();
+        let mut tree = vec![0; counts.len() + 1];
+        for (i, &c) in counts.iter().enumerate() {
+            let mut j = i + 1;
+            while j < tree.len() {
+                tree[j] += c;
+                j += j & j.wrapping_neg();
+            }
+        }
+        Remaining { tree, total: counts.iter().sum() }
+    }
+
+    /// The index of the conversation holding remaining message `k`
+    /// (`k < total`), whose count goes down by one.
+    fn take(&mut self, mut k: usize) -> usize {
+        let n = self.tree.len() - 1;
+        let mut pos = 0;
+        let mut step = n.checked_next_power_of_two().unwrap_or(0);
+        while step > 0 {
+            if pos + step <= n && self.tree[pos + step] <= k {
+                pos += step;
+                k -= self.tree[pos];
+            }
+            step /= 2;
+        }
+        // `pos` is the number of conversations before the chosen one.
+        let mut j = pos + 1;
+        while j <= n {
+            self.tree[j] -= 1;
+            j += j & j.wrapping_neg();
+        }
+        self.total -= 1;
+        pos
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,6 +363,40 @@ mod tests {
         assert!(sizes[100] < 500, "the median conversation is small");
         let m1: Vec<_> = messages(&a[0]).take(100).collect();
         assert_eq!(m1, messages(&a[0]).take(100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn remaining_picks_the_conversation_holding_the_kth_message() {
+        let mut counts = [3, 0, 5, 1, 0, 0, 7, 2];
+        let mut tree = Remaining::new(counts.iter().copied());
+        let mut rng = Rng::new(9);
+        while tree.total > 0 {
+            let k = rng.below(tree.total as u64) as usize;
+            // The linear answer: the first index whose running sum passes k.
+            let mut sum = 0;
+            let want = counts.iter().position(|&c| {
+                sum += c;
+                sum > k
+            });
+            assert_eq!(Some(tree.take(k)), want);
+            counts[want.unwrap()] -= 1;
+            assert_eq!(tree.total, counts.iter().sum::<usize>());
+        }
+    }
+
+    #[test]
+    fn interleaving_keeps_every_message_once_in_order() {
+        let convs = conversations(3, 20, 5_000);
+        let stream: Vec<_> = interleaved(3, &convs).collect();
+        assert_eq!(stream.len(), 5_000);
+        for (i, c) in convs.iter().enumerate() {
+            let got: Vec<_> = stream.iter().filter(|(j, _)| *j == i).map(|(_, m)| m.clone()).collect();
+            assert_eq!(got, messages(c).collect::<Vec<_>>(), "conversation {i}");
+        }
+        // Interleaved, not one conversation after another.
+        let switches = stream.windows(2).filter(|w| w[0].0 != w[1].0).count();
+        assert!(switches > 1_000, "{switches} switches");
+        assert_eq!(stream, interleaved(3, &convs).collect::<Vec<_>>());
     }
 
     #[test]

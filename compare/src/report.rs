@@ -1,0 +1,194 @@
+//! The driver: runs both workers in alternation, then prints the figures
+//! and the ratios (markdown, for BENCHMARKS.md) and whether each of issue
+//! 7's targets is met.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+/// Whether more of a figure is better (throughput) or less (latency, bytes).
+#[derive(Clone, Copy, PartialEq)]
+enum Better {
+    Higher,
+    Lower,
+}
+use Better::{Higher, Lower};
+
+/// (metric, what it is, which way is better).
+const METRICS: &[(&str, &str, Better)] = &[
+    ("ingest_messages_per_s", "burst ingest, 1,000 per transaction (messages/s)", Higher),
+    ("append_single_per_s", "single append, one per transaction (appends/s)", Higher),
+    ("page_latest_us", "page of 50, newest (µs)", Lower),
+    ("page_deep_us", "page of 50, deep: before #1,000 (µs)", Lower),
+    ("list_recent_50_us", "conversation list, 50 most recent with last message (µs)", Lower),
+    ("edit_per_s", "edit a message (edits/s)", Higher),
+    ("delete_per_s", "delete a message (deletes/s)", Higher),
+    ("open_us", "open and read the first list line (µs)", Lower),
+    ("bytes_per_message", "bytes on disk per message, as written", Lower),
+    ("compact_messages_per_s", "compact (chatvault) / VACUUM (SQLite) (messages/s)", Higher),
+    ("bytes_per_message_compacted", "bytes on disk per message, after compaction / VACUUM", Lower),
+    ("page_latest_compacted_us", "page of 50, newest, after compaction / VACUUM (µs)", Lower),
+    ("page_deep_compacted_us", "page of 50, deep, after compaction / VACUUM (µs)", Lower),
+    ("list_recent_50_compacted_us", "conversation list, after compaction / VACUUM (µs)", Lower),
+];
+
+/// Issue 7's targets: (metric, peer, bound); a `Higher` metric's ratio must
+/// be at least the bound, a `Lower` one's at most.
+const TARGETS: &[(&str, &str, f64)] = &[
+    ("ingest_messages_per_s", "sqlite", 0.8),
+    ("ingest_messages_per_s", "sqlcipher", 1.8),
+    ("page_latest_us", "sqlite", 1.5),
+    ("page_deep_us", "sqlite", 1.5),
+    ("page_latest_compacted_us", "sqlite", 1.0),
+    ("page_deep_compacted_us", "sqlite", 1.0),
+    ("bytes_per_message_compacted", "sqlite", 0.8),
+];
+
+const ENGINES: &[(&str, &str)] = &[
+    ("chatvault", "chatvault"),
+    ("sqlite", "SQLite"),
+    ("sqlcipher", "SQLCipher"),
+    ("sqlcipher_nokey", "SQLCipher, no key"),
+];
+
+fn usage() -> ! {
+    eprintln!("usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N]");
+    std::process::exit(2)
+}
+
+pub fn run(args: Vec<String>) {
+    let mut chatvault_worker = None;
+    let mut rounds = 3usize;
+    let mut pass = Vec::new();
+    let mut it = args.into_iter();
+    while let Some(flag) = it.next() {
+        let Some(value) = it.next() else { usage() };
+        match flag.as_str() {
+            "--chatvault-worker" => chatvault_worker = Some(value),
+            "--rounds" => rounds = value.parse().unwrap_or_else(|_| usage()),
+            "--messages" | "--conversations" | "--reps" => pass.extend([flag, value]),
+            _ => usage(),
+        }
+    }
+    let Some(chatvault_worker) = chatvault_worker else { usage() };
+    let me = std::env::current_exe().expect("the path of this program");
+
+    let mut figures: BTreeMap<(String, String), Vec<f64>> = BTreeMap::new();
+    let mut versions = BTreeMap::new();
+    for round in 0..rounds {
+        let mut workers = [
+            ("chatvault", Command::new(&chatvault_worker)),
+            ("sqlcipher", {
+                let mut c = Command::new(&me);
+                c.arg("worker");
+                c
+            }),
+        ];
+        if round % 2 == 1 {
+            workers.reverse();
+        }
+        for (side, mut cmd) in workers {
+            eprintln!("round {}/{rounds}: {side} worker", round + 1);
+            let out = cmd.args(&pass).output().unwrap_or_else(|e| panic!("cannot run the {side} worker: {e}"));
+            if !out.status.success() {
+                eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+                panic!("the {side} worker failed: {}", out.status);
+            }
+            for line in String::from_utf8_lossy(&out.stdout).lines() {
+                let parts: Vec<&str> = line.split_whitespace().collect();
+                match parts.as_slice() {
+                    ["figure", engine, metric, value] => {
+                        let v: f64 = value.parse().expect("a number");
+                        figures.entry((engine.to_string(), metric.to_string())).or_default().push(v);
+                    }
+                    ["sqlite", version] => {
+                        versions.insert(side, version.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    let median = |engine: &str, metric: &str| -> Option<f64> {
+        let mut xs = figures.get(&(engine.to_string(), metric.to_string()))?.clone();
+        xs.sort_by(f64::total_cmp);
+        xs.get(xs.len() / 2).copied()
+    };
+    let ratio = |metric: &str, a: &str, b: &str| Some(median(a, metric)? / median(b, metric)?);
+
+    println!("## Figures (median of {rounds} rounds)\n");
+    println!(
+        "SQLite {} (chatvault, plaintext SQLite); SQLCipher's SQLite {}.\n",
+        versions.get("chatvault").map_or("?", String::as_str),
+        versions.get("sqlcipher").map_or("?", String::as_str)
+    );
+    print!("| figure |");
+    for (_, label) in ENGINES {
+        print!(" {label} |");
+    }
+    println!("\n|---|---|---|---|---|");
+    for &(metric, what, _) in METRICS {
+        print!("| {what} |");
+        for (engine, _) in ENGINES {
+            match median(engine, metric) {
+                Some(v) => print!(" {} |", show(v)),
+                None => print!(" |"),
+            }
+        }
+        println!();
+    }
+
+    println!("\n## Ratios\n");
+    println!("Throughput ratios above 1, and latency and size ratios below 1, favour the first named.\n");
+    println!("| figure | chatvault / SQLite | chatvault / SQLCipher | SQLCipher / SQLite | SQLCipher / its SQLite, no key |");
+    println!("|---|---|---|---|---|");
+    for &(metric, what, _) in METRICS {
+        let cell = |a: &str, b: &str| ratio(metric, a, b).map_or(String::new(), |r| format!("{r:.2}x"));
+        println!(
+            "| {what} | {} | {} | {} | {} |",
+            cell("chatvault", "sqlite"),
+            cell("chatvault", "sqlcipher"),
+            cell("sqlcipher", "sqlite"),
+            cell("sqlcipher", "sqlcipher_nokey"),
+        );
+    }
+
+    println!("\n## Targets (issue 7)\n");
+    println!("| target | measured | |");
+    println!("|---|---|---|");
+    let mut missed = 0;
+    for &(metric, peer, bound) in TARGETS {
+        let better = METRICS.iter().find(|m| m.0 == metric).map_or(Higher, |m| m.2);
+        let Some(r) = ratio(metric, "chatvault", peer) else { continue };
+        let (op, met) = match better {
+            Higher => ("at least", r >= bound),
+            Lower => ("at most", r <= bound),
+        };
+        missed += usize::from(!met);
+        println!(
+            "| {metric}: chatvault / {peer} {op} {bound:.1}x | {r:.2}x | {} |",
+            if met { "met" } else { "**missed**" }
+        );
+    }
+    println!("\n{missed} of {} targets missed.", TARGETS.len());
+}
+
+/// A figure with three significant digits and thousands separators.
+fn show(v: f64) -> String {
+    if v >= 1000.0 {
+        let s = format!("{:.0}", v);
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}

@@ -1,0 +1,112 @@
+//! The SQLite engines of the comparison: benches/common/plain.rs's schema
+//! and calls, as plaintext SQLite (no key) or SQLCipher (a raw key), with
+//! `synchronous = FULL` like chatvault's default `Durability::Full`.
+//! Included with `#[path]` by both workers; `rusqlite` is whichever SQLite
+//! the including crate builds (bundled SQLite, or bundled SQLCipher).
+
+use std::path::PathBuf;
+
+use chatvault_corpus::{ConversationSpec, MessageSpec};
+
+use crate::plain::{Plain, PlainNew};
+use crate::workload::Engine;
+
+pub struct SqlEngine {
+    path: PathBuf,
+    key: Option<[u8; 32]>,
+    db: Option<Plain>,
+    ids: Vec<i64>,
+}
+
+impl SqlEngine {
+    /// A new store at `path` holding `convs` (no messages yet).
+    pub fn create(path: PathBuf, key: Option<[u8; 32]>, convs: &[ConversationSpec]) -> SqlEngine {
+        let db = Plain::create_keyed(&path, "FULL", key.as_ref());
+        let ids = convs
+            .iter()
+            .map(|c| db.create_conversation(&c.external_id, &c.title, &c.members.join(","), c.created_at_ms))
+            .collect();
+        SqlEngine { path, key, db: Some(db), ids }
+    }
+
+    fn db(&mut self) -> &mut Plain {
+        self.db.as_mut().expect("the store is open")
+    }
+}
+
+impl Engine for SqlEngine {
+    type Batch = Vec<(i64, MessageSpec, String)>;
+
+    fn prepare(&self, batch: &[(usize, MessageSpec)], round: usize) -> Self::Batch {
+        batch.iter().map(|(c, m)| (self.ids[*c], m.clone(), format!("{}#{round}", m.external_id))).collect()
+    }
+
+    fn append(&mut self, batch: Self::Batch) {
+        let refs: Vec<(i64, PlainNew<'_>)> = batch
+            .iter()
+            .map(|(c, m, ext)| {
+                let new = PlainNew {
+                    external_id: Some(ext),
+                    sender: &m.sender,
+                    sent_at_ms: m.sent_at_ms,
+                    text: &m.text,
+                    reply_to: None,
+                };
+                (*c, new)
+            })
+            .collect();
+        let seqs = self.db().append_batch(&refs);
+        assert_eq!(seqs.len(), batch.len());
+    }
+
+    fn page_latest(&mut self, conv: usize, limit: usize) -> usize {
+        let c = self.ids[conv];
+        self.db().page(c, None, limit as i64).len()
+    }
+
+    fn page_before(&mut self, conv: usize, seq: u64, limit: usize) -> usize {
+        let c = self.ids[conv];
+        self.db().page(c, Some(seq as i64), limit as i64).len()
+    }
+
+    fn recent(&mut self, limit: usize) -> usize {
+        self.db().recent(limit as i64).len()
+    }
+
+    fn edit(&mut self, conv: usize, seq: u64, text: &str) {
+        let c = self.ids[conv];
+        self.db().edit(c, seq as i64, text, 1_800_000_000_000);
+    }
+
+    fn delete(&mut self, conv: usize, seq: u64) {
+        let c = self.ids[conv];
+        self.db().delete(c, seq as i64);
+    }
+
+    fn compact(&mut self) {
+        self.db().conn.execute_batch("VACUUM;").expect("VACUUM");
+    }
+
+    fn close(&mut self) {
+        if let Some(db) = self.db.take() {
+            db.conn.close().map_err(|(_, e)| e).expect("close");
+        }
+    }
+
+    fn open(&mut self) {
+        let db = Plain::open(&self.path, "FULL", self.key.as_ref());
+        assert_eq!(db.recent(1).len(), 1);
+        self.db = Some(db);
+    }
+
+    fn bytes_on_disk(&self) -> u64 {
+        files_bytes(&self.path)
+    }
+}
+
+/// Bytes of a database file and its WAL, if any.
+pub fn files_bytes(path: &std::path::Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), PathBuf::from(wal)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+}

@@ -1,0 +1,183 @@
+//! The comparison's workload, the same for every engine: chatvault and
+//! plaintext SQLite in one worker process (the main workspace's
+//! `examples/compare_worker.rs`), SQLCipher and SQLCipher without a key in
+//! the other (this crate), because SQLCipher's `libsqlite3-sys` features
+//! cannot share a build with chatvault's SQLite.
+//!
+//! Both workers include this file with `#[path]`. It depends only on the
+//! corpus crate and std, so both sides load exactly the same data and time
+//! exactly the same calls. Inputs are built outside the timed parts.
+
+use std::time::{Duration, Instant};
+
+use chatvault_corpus::{ConversationSpec, MessageSpec};
+
+/// One store under test.
+pub trait Engine {
+    /// A batch converted to the engine's own input type (untimed).
+    type Batch;
+    /// Converts `(conversation index, message)` pairs; `round` is appended
+    /// to external ids so a replayed message is new, not a duplicate.
+    fn prepare(&self, batch: &[(usize, MessageSpec)], round: usize) -> Self::Batch;
+    /// Appends a batch in one transaction.
+    fn append(&mut self, batch: Self::Batch);
+    /// The newest `limit` messages of a conversation; returns how many.
+    fn page_latest(&mut self, conv: usize, limit: usize) -> usize;
+    /// The `limit` messages before sequence number `seq`; returns how many.
+    fn page_before(&mut self, conv: usize, seq: u64, limit: usize) -> usize;
+    /// The `limit` most recently active conversations with their last
+    /// message and unread count; returns how many.
+    fn recent(&mut self, limit: usize) -> usize;
+    /// Replaces a message's text, one transaction.
+    fn edit(&mut self, conv: usize, seq: u64, text: &str);
+    /// Deletes a message, one transaction.
+    fn delete(&mut self, conv: usize, seq: u64);
+    /// chatvault's `compact`; `VACUUM` for the SQLite engines.
+    fn compact(&mut self);
+    /// Closes the store: everything checkpointed, nothing left in a WAL.
+    fn close(&mut self);
+    /// Opens it again and reads the first line of the conversation list.
+    fn open(&mut self);
+    /// Bytes of the store's files (database, WAL), closed.
+    fn bytes_on_disk(&self) -> u64;
+}
+
+/// What to run.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// Messages in the store.
+    pub messages: usize,
+    /// Conversations they are spread over (Zipf-like sizes).
+    pub conversations: usize,
+    /// Repetitions of each latency measurement (the median is reported).
+    pub reps: usize,
+}
+
+/// The corpus seed: the same data on every side.
+pub const SEED: u64 = 2026;
+/// Messages per burst-ingest transaction.
+pub const BATCH: usize = 1000;
+/// Messages per page.
+pub const PAGE: usize = 50;
+/// Single appends, edits and deletes timed (one transaction each).
+pub const SINGLES: usize = 300;
+
+/// The data: conversations and their messages in arrival order.
+pub struct Data {
+    pub convs: Vec<ConversationSpec>,
+    pub stream: Vec<(usize, MessageSpec)>,
+    /// The largest conversation, whose pages are read.
+    pub big: usize,
+}
+
+impl Data {
+    pub fn new(p: &Params) -> Data {
+        let convs = chatvault_corpus::conversations(SEED, p.conversations, p.messages);
+        let stream = chatvault_corpus::interleaved(SEED, &convs).collect();
+        let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).unwrap_or(0);
+        Data { convs, stream, big }
+    }
+}
+
+/// One measured figure: `(metric, value)`; the units are in the name.
+pub type Figure = (&'static str, f64);
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// Median latency, in µs, of `reps` calls of `f` after a warm-up.
+fn latency(reps: usize, mut f: impl FnMut()) -> f64 {
+    for _ in 0..reps.div_ceil(10) {
+        f();
+    }
+    median(
+        (0..reps)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                micros(t.elapsed())
+            })
+            .collect(),
+    )
+}
+
+/// Runs the workload on an engine that already holds `data.convs` (empty),
+/// returning its figures in a fixed order.
+pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
+    let mut out = Vec::new();
+    let n = data.stream.len() as f64;
+
+    // Burst ingest: the whole corpus in 1,000-message transactions.
+    let mut spent = Duration::ZERO;
+    for chunk in data.stream.chunks(BATCH) {
+        let batch = e.prepare(chunk, 0);
+        let t = Instant::now();
+        e.append(batch);
+        spent += t.elapsed();
+    }
+    out.push(("ingest_messages_per_s", n / spent.as_secs_f64()));
+
+    // Single appends onto the full store, one transaction each.
+    let mut spent = Duration::ZERO;
+    for m in data.stream.iter().take(SINGLES) {
+        let batch = e.prepare(std::slice::from_ref(m), 1);
+        let t = Instant::now();
+        e.append(batch);
+        spent += t.elapsed();
+    }
+    out.push(("append_single_per_s", SINGLES as f64 / spent.as_secs_f64()));
+
+    let pages = |e: &mut E, out: &mut Vec<Figure>, suffix: &'static [&'static str; 3]| {
+        let big = data.big;
+        out.push((suffix[0], latency(p.reps, || assert_eq!(e.page_latest(big, PAGE), PAGE))));
+        out.push((suffix[1], latency(p.reps, || assert_eq!(e.page_before(big, 1_000, PAGE), PAGE))));
+        let want = PAGE.min(data.convs.len());
+        out.push((suffix[2], latency(p.reps, || assert_eq!(e.recent(PAGE), want))));
+    };
+    pages(e, &mut out, &["page_latest_us", "page_deep_us", "list_recent_50_us"]);
+
+    // Edits and deletes, spread over the big conversation's history.
+    let big_len = data.convs[data.big].messages as u64;
+    let step = (big_len / (2 * SINGLES as u64 + 1)).max(1);
+    let t = Instant::now();
+    for i in 0..SINGLES as u64 {
+        e.edit(data.big, 1 + (2 * i) * step, "edited: see you at 8 instead 🙂");
+    }
+    out.push(("edit_per_s", SINGLES as f64 / t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    for i in 0..SINGLES as u64 {
+        e.delete(data.big, 1 + (2 * i + 1) * step);
+    }
+    out.push(("delete_per_s", SINGLES as f64 / t.elapsed().as_secs_f64()));
+
+    e.close();
+    let total = n + SINGLES as f64 - SINGLES as f64; // appends minus deletes
+    out.push(("bytes_per_message", e.bytes_on_disk() as f64 / total));
+    let opens: Vec<f64> = (0..p.reps.clamp(5, 30))
+        .map(|_| {
+            let t = Instant::now();
+            e.open();
+            let d = micros(t.elapsed());
+            e.close();
+            d
+        })
+        .collect();
+    out.push(("open_us", median(opens)));
+    e.open();
+
+    let t = Instant::now();
+    e.compact();
+    out.push(("compact_messages_per_s", total / t.elapsed().as_secs_f64()));
+    e.close();
+    out.push(("bytes_per_message_compacted", e.bytes_on_disk() as f64 / total));
+    e.open();
+    pages(e, &mut out, &["page_latest_compacted_us", "page_deep_compacted_us", "list_recent_50_compacted_us"]);
+    e.close();
+    out
+}

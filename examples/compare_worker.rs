@@ -1,0 +1,137 @@
+//! The chatvault and plaintext-SQLite worker of the peer comparison
+//! (compare/, BENCHMARKS.md): the same workload as compare/'s SQLCipher
+//! worker, on the same corpus, with chatvault's own bundled SQLite. Run by
+//! `scripts/compare.sh`, which also runs the SQLCipher worker and prints the
+//! ratios; on its own it prints raw figures.
+
+#[path = "../benches/common/plain.rs"]
+mod plain;
+#[path = "../compare/src/sql_engine.rs"]
+mod sql_engine;
+#[path = "../compare/src/worker.rs"]
+mod worker;
+#[path = "../compare/src/workload.rs"]
+mod workload;
+
+use std::path::{Path, PathBuf};
+
+use chatvault::{CompactOptions, ConversationId, MessageId, NewConversation, NewMessage, Page, Store, StoreKey};
+use chatvault_corpus::MessageSpec;
+use sql_engine::SqlEngine;
+use workload::{Data, Engine, Figure, Params};
+
+const KEY: [u8; 32] = [0x5a; 32];
+
+/// chatvault with its defaults: `Durability::Full`, a raw key.
+struct Vault {
+    path: PathBuf,
+    store: Option<Store>,
+    ids: Vec<ConversationId>,
+}
+
+impl Vault {
+    fn create(path: PathBuf, data: &Data) -> Vault {
+        let store = Store::create(&path, StoreKey::raw(KEY)).expect("create");
+        let ids = data
+            .convs
+            .iter()
+            .map(|c| {
+                store
+                    .create_conversation(NewConversation {
+                        external_id: Some(c.external_id.clone()),
+                        title: c.title.clone(),
+                        members: c.members.clone(),
+                        created_at_ms: Some(c.created_at_ms),
+                        ..Default::default()
+                    })
+                    .expect("create_conversation")
+            })
+            .collect();
+        Vault { path, store: Some(store), ids }
+    }
+
+    fn store(&self) -> &Store {
+        self.store.as_ref().expect("the store is open")
+    }
+
+    fn id(&self, conv: usize, seq: u64) -> MessageId {
+        MessageId::new(self.ids[conv], seq)
+    }
+}
+
+impl Engine for Vault {
+    type Batch = Vec<(ConversationId, NewMessage)>;
+
+    fn prepare(&self, batch: &[(usize, MessageSpec)], round: usize) -> Self::Batch {
+        batch
+            .iter()
+            .map(|(c, m)| {
+                let new = NewMessage {
+                    external_id: Some(format!("{}#{round}", m.external_id)),
+                    sender: m.sender.clone(),
+                    sent_at_ms: m.sent_at_ms,
+                    text: m.text.clone(),
+                    ..Default::default()
+                };
+                (self.ids[*c], new)
+            })
+            .collect()
+    }
+
+    fn append(&mut self, batch: Self::Batch) {
+        let ids = self.store().append_batch(&batch).expect("append_batch");
+        assert_eq!(ids.len(), batch.len());
+    }
+
+    fn page_latest(&mut self, conv: usize, limit: usize) -> usize {
+        self.store().messages(self.ids[conv], Page::latest(limit)).expect("page").len()
+    }
+
+    fn page_before(&mut self, conv: usize, seq: u64, limit: usize) -> usize {
+        self.store().messages(self.ids[conv], Page::before(self.id(conv, seq), limit)).expect("page").len()
+    }
+
+    fn recent(&mut self, limit: usize) -> usize {
+        self.store().recent_conversations(limit).expect("recent_conversations").len()
+    }
+
+    fn edit(&mut self, conv: usize, seq: u64, text: &str) {
+        self.store().edit_message(self.id(conv, seq), text).expect("edit");
+    }
+
+    fn delete(&mut self, conv: usize, seq: u64) {
+        self.store().delete_message(self.id(conv, seq)).expect("delete");
+    }
+
+    fn compact(&mut self) {
+        self.store().compact(&CompactOptions::default()).expect("compact");
+    }
+
+    fn close(&mut self) {
+        if let Some(store) = self.store.take() {
+            store.close().expect("close");
+        }
+    }
+
+    fn open(&mut self) {
+        let store = Store::open(&self.path, StoreKey::raw(KEY)).expect("open");
+        assert_eq!(store.recent_conversations(1).expect("list").len(), 1);
+        self.store = Some(store);
+    }
+
+    fn bytes_on_disk(&self) -> u64 {
+        sql_engine::files_bytes(&self.path)
+    }
+}
+
+fn chatvault(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
+    workload::run(&mut Vault::create(dir.join("store.chatvault"), data), data, p)
+}
+
+fn sqlite(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
+    workload::run(&mut SqlEngine::create(dir.join("plain.sqlite"), None, &data.convs), data, p)
+}
+
+fn main() {
+    worker::main(&[("chatvault", chatvault), ("sqlite", sqlite)], std::env::args().skip(1).collect());
+}
