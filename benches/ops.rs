@@ -56,7 +56,9 @@ fn list(c: &mut Criterion) {
             })
             .collect();
         store.append_batch(&batch).unwrap();
-        pbatch.extend(specs.iter().flat_map(|(p, msgs)| msgs.iter().map(|m| (*p, plain_new(m, &m.external_id)))));
+        pbatch.extend(
+            specs.iter().flat_map(|(p, msgs)| msgs.iter().map(|m| (*p, plain_new(m, &m.external_id)))),
+        );
         plain.append_batch(&pbatch);
     }
 
@@ -191,11 +193,16 @@ fn open(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
     let pass = dir.path().join("pass");
-    for (path, key) in [(&raw, StoreKey::raw([7; 32])), (&pass, StoreKey::passphrase("correct horse battery"))] {
+    for (path, key) in
+        [(&raw, StoreKey::raw([7; 32])), (&pass, StoreKey::passphrase("correct horse battery"))]
+    {
         let (store, cids) = {
             let store = Store::create(path, key).unwrap();
-            let ids: Vec<_> =
-                corpus.convs.iter().map(|_| store.create_conversation(NewConversation::default()).unwrap()).collect();
+            let ids: Vec<_> = corpus
+                .convs
+                .iter()
+                .map(|_| store.create_conversation(NewConversation::default()).unwrap())
+                .collect();
             (store, ids)
         };
         for chunk in corpus.stream.chunks(1000) {

@@ -15,7 +15,9 @@ mod workload;
 
 use std::path::{Path, PathBuf};
 
-use chatvault::{CompactOptions, ConversationId, MessageId, NewConversation, NewMessage, Page, Store, StoreKey};
+use chatvault::{
+    CompactOptions, ConversationId, MessageId, NewConversation, NewMessage, Page, Store, StoreKey,
+};
 use chatvault_corpus::MessageSpec;
 use sql_engine::SqlEngine;
 use workload::{Data, Engine, Figure, Params};

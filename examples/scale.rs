@@ -67,12 +67,15 @@ fn all(dir: &Path, sizes: &[usize]) {
             .collect()
     };
     let d = dir.display().to_string();
-    println!("| messages | bytes/message | grow: messages/s | grow: peak RSS | open (median) | page of 50, newest | page of 50, deep | page of 50, small conversation | list of 50 | measure: peak RSS |");
+    println!(
+        "| messages | bytes/message | grow: messages/s | grow: peak RSS | open (median) | page of 50, newest | page of 50, deep | page of 50, small conversation | list of 50 | measure: peak RSS |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for &size in sizes {
         let g = run(&["grow".into(), d.clone(), size.to_string(), last.to_string()]);
         let m = run(&["measure".into(), d.clone()]);
-        let get = |xs: &[(String, f64)], k: &str| xs.iter().find(|(n, _)| n == k).map_or(f64::NAN, |(_, v)| *v);
+        let get =
+            |xs: &[(String, f64)], k: &str| xs.iter().find(|(n, _)| n == k).map_or(f64::NAN, |(_, v)| *v);
         println!(
             "| {size} | {:.0} | {:.0} | {:.0} MiB | {:.2} ms | {:.1} µs | {:.1} µs | {:.1} µs | {:.0} µs | {:.0} MiB |",
             get(&m, "bytes") / size as f64,

@@ -214,7 +214,9 @@ impl Plain {
     pub fn edit(&self, c: i64, seq: i64, text: &str, now_ms: i64) {
         let n = self
             .conn
-            .prepare_cached("UPDATE message SET text = ?3, edited_at_ms = ?4 WHERE conversation = ?1 AND seq = ?2")
+            .prepare_cached(
+                "UPDATE message SET text = ?3, edited_at_ms = ?4 WHERE conversation = ?1 AND seq = ?2",
+            )
             .unwrap()
             .execute(params![c, seq, text, now_ms])
             .unwrap();

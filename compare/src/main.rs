@@ -38,7 +38,7 @@ fn main() {
     match args.next().as_deref() {
         Some("worker") => {
             worker::main(&[("sqlcipher", sqlcipher), ("sqlcipher_nokey", sqlcipher_nokey)], args.collect())
-        },
+        }
         Some("run") => report::run(args.collect()),
         _ => {
             eprintln!("usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] ...");

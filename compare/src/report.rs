@@ -51,7 +51,9 @@ const ENGINES: &[(&str, &str)] = &[
 ];
 
 fn usage() -> ! {
-    eprintln!("usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N]");
+    eprintln!(
+        "usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N]"
+    );
     std::process::exit(2)
 }
 
@@ -88,7 +90,8 @@ pub fn run(args: Vec<String>) {
         }
         for (side, mut cmd) in workers {
             eprintln!("round {}/{rounds}: {side} worker", round + 1);
-            let out = cmd.args(&pass).output().unwrap_or_else(|e| panic!("cannot run the {side} worker: {e}"));
+            let out =
+                cmd.args(&pass).output().unwrap_or_else(|e| panic!("cannot run the {side} worker: {e}"));
             if !out.status.success() {
                 eprintln!("{}", String::from_utf8_lossy(&out.stderr));
                 panic!("the {side} worker failed: {}", out.status);
@@ -139,7 +142,9 @@ pub fn run(args: Vec<String>) {
 
     println!("\n## Ratios\n");
     println!("Throughput ratios above 1, and latency and size ratios below 1, favour the first named.\n");
-    println!("| figure | chatvault / SQLite | chatvault / SQLCipher | SQLCipher / SQLite | SQLCipher / its SQLite, no key |");
+    println!(
+        "| figure | chatvault / SQLite | chatvault / SQLCipher | SQLCipher / SQLite | SQLCipher / its SQLite, no key |"
+    );
     println!("|---|---|---|---|---|");
     for &(metric, what, _) in METRICS {
         let cell = |a: &str, b: &str| ratio(metric, a, b).map_or(String::new(), |r| format!("{r:.2}x"));

@@ -108,5 +108,9 @@ impl Engine for SqlEngine {
 pub fn files_bytes(path: &std::path::Path) -> u64 {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    [path.to_path_buf(), PathBuf::from(wal)].iter().filter_map(|p| std::fs::metadata(p).ok()).map(|m| m.len()).sum()
+    [path.to_path_buf(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum()
 }

@@ -177,7 +177,11 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     e.close();
     out.push(("bytes_per_message_compacted", e.bytes_on_disk() as f64 / total));
     e.open();
-    pages(e, &mut out, &["page_latest_compacted_us", "page_deep_compacted_us", "list_recent_50_compacted_us"]);
+    pages(
+        e,
+        &mut out,
+        &["page_latest_compacted_us", "page_deep_compacted_us", "list_recent_50_compacted_us"],
+    );
     e.close();
     out
 }
