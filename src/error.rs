@@ -136,9 +136,14 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// The device is out of space, or the database reached its size limit.
-    /// The store is unchanged and readable; free space and retry.
-    #[error("storage is full: the write was rolled back; free space and retry")]
+    /// The device is out of space, or the database file reached
+    /// [`crate::StoreOptions::max_size_bytes`]. The write was rolled back:
+    /// the store is unchanged, readable and consistent, and deletes still
+    /// work. Free space (delete conversations or messages, compact, or
+    /// raise the limit) and retry.
+    #[error(
+        "storage is full (the device, or the store's max_size_bytes limit): the write was rolled back and the store is unchanged; free space by deleting conversations or messages or by compacting, or raise max_size_bytes, then retry"
+    )]
     StorageFull,
 
     /// Another process (or another connection to the same file) held the

@@ -233,6 +233,19 @@ pub struct StoreOptions {
     pub durability: Durability,
     /// The clock that decides when messages expire.
     pub clock: Clock,
+    /// The database file never grows beyond this many bytes (rounded down
+    /// to whole database pages, 4 KiB each): a write that would need more
+    /// fails with [`crate::Error::StorageFull`] and changes nothing, while
+    /// reads, deletes and compaction go on. `None` (the default) sets no
+    /// limit beyond the device's free space.
+    ///
+    /// The write-ahead log beside the file is not counted: it holds recent
+    /// changes until they are checkpointed into the file (which every
+    /// delete, compaction and `close` does). If the file is already larger
+    /// when the store is opened, it cannot grow past its size at that time,
+    /// and the limit applies again once deletes or compaction have shrunk
+    /// it below.
+    pub max_size_bytes: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -241,6 +254,7 @@ impl Default for StoreOptions {
             busy_timeout: Duration::from_secs(5),
             durability: Durability::Full,
             clock: Clock::system(),
+            max_size_bytes: None,
         }
     }
 }

@@ -12,6 +12,13 @@ use crate::format::records::StoredMessage;
 use crate::ids::{ConversationId, MessageId};
 use crate::types::{Anchor, Message, NewMessage, Page, limits};
 
+/// Most messages `append_batch` puts in one segment of a conversation. A
+/// page decodes whole segments, so a sync burst of thousands of messages
+/// into one conversation is written as segments of this size (compaction's
+/// default target) rather than one 64 KiB segment: a page then decodes at
+/// most about twice its own size, before compaction as after it.
+const APPEND_SEGMENT_MESSAGES: usize = 64;
+
 /// Checks a message against the size limits and its conversation.
 fn check_message(c: ConversationId, m: &NewMessage) -> Result<()> {
     if let Some(id) = &m.external_id {
@@ -110,13 +117,14 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
         return Ok(ids);
     }
 
-    // Split into segments of at most MAX_SEGMENT_PLAINTEXT (or one message).
+    // Split into segments of at most APPEND_SEGMENT_MESSAGES messages and
+    // MAX_SEGMENT_PLAINTEXT bytes (or one message).
     let mut groups: Vec<&[(u64, &NewMessage)]> = Vec::new();
     let mut start = 0;
     let mut size = 0;
     for (i, (_, m)) in fresh.iter().enumerate() {
         let len = approx_len(m);
-        if i > start && size + len > limits::MAX_SEGMENT_PLAINTEXT {
+        if i > start && (size + len > limits::MAX_SEGMENT_PLAINTEXT || i - start == APPEND_SEGMENT_MESSAGES) {
             groups.push(&fresh[start..i]);
             start = i;
             size = 0;
@@ -290,21 +298,21 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
     }
     let row_id = row::sql_int(c.get())?;
     let cols = segments::COLUMNS;
-    // (sql, bound seq, descending, keep message with this seq?)
-    let (sql, bound, descending): (String, i64, bool) = match page.anchor {
+    // (sql, the bound seq if the query has one, descending)
+    let (sql, bound, descending): (String, Option<i64>, bool) = match page.anchor {
         Anchor::Latest => (
-            format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND ?2 = ?2 ORDER BY first_seq DESC"),
-            0,
+            format!("SELECT {cols} FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC"),
+            None,
             true,
         ),
         Anchor::Oldest => (
-            format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND ?2 = ?2 ORDER BY first_seq ASC"),
-            0,
+            format!("SELECT {cols} FROM segment WHERE conversation = ?1 ORDER BY first_seq ASC"),
+            None,
             false,
         ),
         Anchor::Before(m) => (
             format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND first_seq < ?2 ORDER BY first_seq DESC"),
-            seq_bound(m.seq()),
+            Some(seq_bound(m.seq())),
             true,
         ),
         Anchor::After(m) => (
@@ -313,7 +321,7 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
                    COALESCE((SELECT MAX(first_seq) FROM segment WHERE conversation = ?1 AND first_seq <= ?2), 0)
                  ORDER BY first_seq ASC"
             ),
-            seq_bound(m.seq()),
+            Some(seq_bound(m.seq())),
             false,
         ),
     };
@@ -327,7 +335,10 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
     let mut out: Vec<Message> = Vec::with_capacity(page.limit.min(1024));
     let conn = ctx.conn;
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = stmt.query(params![row_id, bound])?;
+    let mut rows = match bound {
+        Some(bound) => stmt.query(params![row_id, bound])?,
+        None => stmt.query(params![row_id])?,
+    };
     while out.len() < page.limit {
         let Some(r) = rows.next()? else { break };
         let seg = SegmentRow::from_row(c, r)?;

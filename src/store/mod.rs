@@ -43,6 +43,8 @@ pub struct Store {
     /// directory cannot hide the store's own files from `Store::write_file`.
     canonical: Option<PathBuf>,
     busy_timeout: Duration,
+    /// `StoreOptions::max_size_bytes`, applied again after each scrub.
+    max_size_bytes: Option<u64>,
     clock: Clock,
     writer: Mutex<Writer>,
     readers: conn::ReaderPool,
@@ -168,6 +170,7 @@ impl Store {
             path: path.to_path_buf(),
             canonical: path.canonicalize().ok(),
             busy_timeout: options.busy_timeout,
+            max_size_bytes: options.max_size_bytes,
             clock: options.clock.clone(),
             writer: Mutex::new(Writer { conn: writer, seen_version: None }),
             readers: conn::ReaderPool::new(path.to_path_buf(), options),
@@ -365,6 +368,9 @@ impl Store {
             std::thread::sleep(Duration::from_millis(2));
         };
         writer.busy_timeout(self.busy_timeout)?;
+        // The size limit cannot be set below the file's size: now that the
+        // file may have shrunk, set it again.
+        conn::limit_size(writer, self.max_size_bytes)?;
         result
     }
 

@@ -248,22 +248,15 @@ pub(crate) fn insert(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
     Ok(())
 }
 
-/// Rewrites a segment in place (same range).
+/// Rewrites a segment in place (same range). The old row goes before the
+/// new one is written, so the new body reuses the pages the old one freed:
+/// an `UPDATE` writes the new body before freeing the old, so resealing a
+/// segment that spills onto overflow pages would fail with `StorageFull`
+/// in a full store even when the new body is smaller, and deleting a
+/// message must work there (docs/DESIGN.md, "Limits").
 pub(crate) fn update(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<()> {
-    ctx.conn
-        .prepare_cached(
-            "UPDATE segment SET epoch = ?3, count = ?4, body = ?5, expires_at = ?6
-             WHERE conversation = ?1 AND first_seq = ?2",
-        )?
-        .execute(params![
-            row::sql_int(c.get())?,
-            row::sql_int(seg.first)?,
-            seg.epoch.get(),
-            row::sql_int(seg.count as u64)?,
-            seg.body,
-            seg.expires_at,
-        ])?;
-    Ok(())
+    remove(ctx, c, seg.first)?;
+    insert(ctx, c, seg)
 }
 
 /// Deletes the segment starting at `first`.
