@@ -86,8 +86,9 @@ fn list(c: &mut Criterion) {
     }
 }
 
-/// Edits and deletes in a 10,000-message conversation written in sync
-/// batches of 50, and deleting a 1,000-message conversation.
+/// Edits and deletes in conversations written in sync batches of 50, and
+/// deleting a 1,000-message conversation. The history deletes run out after
+/// 50,000 iterations, far more than criterion takes at these speeds.
 fn edit_delete(c: &mut Criterion) {
     let spec = chatvault_corpus::conversations(SEED, 1, 10_000).remove(0);
     let msgs: Vec<MessageSpec> = chatvault_corpus::messages(&spec).collect();
@@ -123,9 +124,42 @@ fn edit_delete(c: &mut Criterion) {
     });
     g.finish();
 
-    // A delete of a message just appended (the append is not timed).
+    // Deletes of messages in history, oldest first, each from a 50-message
+    // segment that is then resealed without it.
+    let hist = store.create_conversation(NewConversation::default()).unwrap();
+    let ph = plain.create_conversation("history", "history", "", 0);
+    for round in 0..5 {
+        for chunk in msgs.chunks(50) {
+            let batch: Vec<_> = chunk.iter().map(|m| (hist, new_message(m, round))).collect();
+            store.append_batch(&batch).unwrap();
+            let exts: Vec<String> = chunk.iter().map(|m| format!("{}#{round}", m.external_id)).collect();
+            let batch: Vec<_> = chunk.iter().zip(&exts).map(|(m, e)| (ph, plain_new(m, e))).collect();
+            plain.append_batch(&batch);
+        }
+    }
+    let mut g = c.benchmark_group("delete_message_in_history");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(20);
+    let mut seq = 0;
+    g.bench_function("chatvault", |b| {
+        b.iter(|| {
+            seq += 1;
+            store.delete_message(MessageId::new(hist, seq)).unwrap()
+        })
+    });
+    let mut seq = 0;
+    g.bench_function("sqlite", |b| {
+        b.iter(|| {
+            seq += 1;
+            plain.delete(ph, seq)
+        })
+    });
+    g.finish();
+
+    // A delete of a message just appended (the append is not timed): the
+    // cheapest delete, a one-message segment removed whole.
     let plain = std::cell::RefCell::new(plain);
-    let mut g = c.benchmark_group("delete_message");
+    let mut g = c.benchmark_group("delete_message_just_appended");
     g.throughput(Throughput::Elements(1));
     let mut i = 0;
     g.bench_function("chatvault", |b| {

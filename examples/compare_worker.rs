@@ -80,8 +80,8 @@ impl Engine for Vault {
             .collect()
     }
 
-    fn append(&mut self, batch: Self::Batch) {
-        let ids = self.store().append_batch(&batch).expect("append_batch");
+    fn append(&mut self, batch: &Self::Batch) {
+        let ids = self.store().append_batch(batch).expect("append_batch");
         assert_eq!(ids.len(), batch.len());
     }
 

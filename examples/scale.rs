@@ -10,8 +10,12 @@
 //!
 //! `grow DIR TOTAL FINAL` and `measure DIR` are the phases `all` runs.
 //! The corpus is the shared generator's: 1,000 conversations of Zipf-like
-//! sizes for FINAL messages, interleaved as a sync delivers them, appended
-//! in 1,000-message batches with the default `Durability::Full`.
+//! sizes for FINAL messages, appended with the default `Durability::Full`
+//! in batches of 1,000 as a history sync fetches them: 1,000 messages of
+//! one conversation, then of the next, round robin, so every conversation
+//! grows with the store. `CHATVAULT_SCALE_ORDER=sync` interleaves all
+//! conversations in every batch instead (`chatvault_corpus::interleaved`),
+//! which is slower past a million messages (BENCHMARKS.md says why).
 
 use std::path::Path;
 use std::process::Command;
@@ -52,7 +56,13 @@ fn main() {
 /// printing a markdown table.
 fn all(dir: &Path, sizes: &[usize]) {
     std::fs::create_dir_all(dir).expect("the directory");
-    let _ = std::fs::remove_file(dir.join("store.chatvault"));
+    for file in ["store.chatvault", "store.chatvault-wal", "store.chatvault-shm"] {
+        let _ = std::fs::remove_file(dir.join(file));
+    }
+    if sizes.windows(2).any(|w| w[0] >= w[1]) {
+        eprintln!("sizes must be given smallest first");
+        std::process::exit(2);
+    }
     let last = *sizes.iter().max().unwrap_or(&0);
     let me = std::env::current_exe().expect("this program's path");
     let run = |args: &[String]| -> Vec<(String, f64)> {
@@ -68,20 +78,21 @@ fn all(dir: &Path, sizes: &[usize]) {
     };
     let d = dir.display().to_string();
     println!(
-        "| messages | bytes/message | grow: messages/s | grow: peak RSS | open (median) | page of 50, newest | page of 50, deep | page of 50, small conversation | list of 50 | measure: peak RSS |"
+        "| messages | bytes/message | grow: messages/s | grow: peak RSS | open (median) | largest conversation | page of 50, newest | page of 50, middle | page of 50, small conversation | list of 50 | measure: peak RSS |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &size in sizes {
         let g = run(&["grow".into(), d.clone(), size.to_string(), last.to_string()]);
         let m = run(&["measure".into(), d.clone()]);
         let get =
             |xs: &[(String, f64)], k: &str| xs.iter().find(|(n, _)| n == k).map_or(f64::NAN, |(_, v)| *v);
         println!(
-            "| {size} | {:.0} | {:.0} | {:.0} MiB | {:.2} ms | {:.1} µs | {:.1} µs | {:.1} µs | {:.0} µs | {:.0} MiB |",
+            "| {size} | {:.0} | {:.0} | {:.0} MiB | {:.2} ms | {:.0} messages | {:.1} µs | {:.1} µs | {:.1} µs | {:.0} µs | {:.0} MiB |",
             get(&m, "bytes") / size as f64,
             get(&g, "messages_per_s"),
             get(&g, "peak_rss_kib") / 1024.0,
             get(&m, "open_us") / 1000.0,
+            get(&m, "largest"),
             get(&m, "page_latest_us"),
             get(&m, "page_deep_us"),
             get(&m, "page_small_us"),
@@ -125,24 +136,30 @@ fn grow(dir: &Path, total: usize, last: usize) {
         (store, ids)
     };
     let have = store.stats().expect("stats").messages as usize;
-    let mut stream = chatvault_corpus::interleaved(SEED, &convs).skip(have).take(total.saturating_sub(have));
+    // Resuming skips what the store holds: grow a store in one order only.
+    let sync = std::env::var("CHATVAULT_SCALE_ORDER").is_ok_and(|v| v == "sync");
+    let stream: Box<dyn Iterator<Item = (usize, chatvault_corpus::MessageSpec)>> =
+        if sync { Box::new(chatvault_corpus::interleaved(SEED, &convs)) } else { Box::new(history(&convs)) };
+    let mut stream = stream.skip(have).take(total.saturating_sub(have)).peekable();
     let mut spent = Duration::ZERO;
     let mut added = 0;
     loop {
-        let batch: Vec<(ConversationId, NewMessage)> = stream
-            .by_ref()
-            .take(BATCH)
-            .map(|(c, m)| {
-                let new = NewMessage {
-                    external_id: Some(m.external_id),
-                    sender: m.sender,
-                    sent_at_ms: m.sent_at_ms,
-                    text: m.text,
-                    ..Default::default()
-                };
-                (ids[c], new)
-            })
-            .collect();
+        // A batch is at most BATCH messages; in history order, of one conversation.
+        let first = stream.peek().map(|(c, _)| *c);
+        let batch: Vec<(ConversationId, NewMessage)> =
+            std::iter::from_fn(|| stream.next_if(|(c, _)| sync || Some(*c) == first))
+                .take(BATCH)
+                .map(|(c, m)| {
+                    let new = NewMessage {
+                        external_id: Some(m.external_id),
+                        sender: m.sender,
+                        sent_at_ms: m.sent_at_ms,
+                        text: m.text,
+                        ..Default::default()
+                    };
+                    (ids[c], new)
+                })
+                .collect();
         if batch.is_empty() {
             break;
         }
@@ -155,8 +172,34 @@ fn grow(dir: &Path, total: usize, last: usize) {
     println!("peak_rss_kib {}", peak_rss_kib());
 }
 
-/// Open time, pages in the largest and in a small conversation, the
-/// conversation list, and this process's peak RSS.
+/// The corpus as a history sync fetches it: the next 1,000 messages of
+/// each conversation in turn, until all are fetched.
+fn history(
+    convs: &[chatvault_corpus::ConversationSpec],
+) -> impl Iterator<Item = (usize, chatvault_corpus::MessageSpec)> + '_ {
+    let mut per: Vec<_> = convs.iter().map(chatvault_corpus::messages).collect();
+    let (mut turn, mut left, mut exhausted) = (0, BATCH, 0);
+    std::iter::from_fn(move || {
+        // Ends once every conversation in a row had nothing left.
+        while exhausted < per.len() {
+            if left > 0 {
+                if let Some(m) = per.get_mut(turn).and_then(Iterator::next) {
+                    left -= 1;
+                    exhausted = 0;
+                    return Some((turn, m));
+                }
+                exhausted += 1;
+            }
+            turn = (turn + 1) % per.len();
+            left = BATCH;
+        }
+        None
+    })
+}
+
+/// Open time, pages in the largest conversation (the newest, and the one
+/// before its middle message) and in a small one, the conversation list,
+/// and this process's peak RSS.
 fn measure(dir: &Path) {
     let path = dir.join("store.chatvault");
     println!("bytes {}", std::fs::metadata(&path).expect("the store").len());
@@ -180,6 +223,10 @@ fn measure(dir: &Path) {
         .min_by_key(|s| s.conversation.message_count)
         .unwrap_or(big);
     let (b, s) = (big.conversation.id, small.conversation.id);
+    let count = big.conversation.message_count;
+    println!("largest {count}");
+    // The page before the middle message: as deep as the conversation is.
+    let middle = MessageId::new(b, (count / 2).max(51));
     let latency = |f: &dyn Fn() -> usize| -> Duration {
         (0..REPS / 10).for_each(|_| assert_eq!(f(), 50));
         median(
@@ -194,7 +241,7 @@ fn measure(dir: &Path) {
     };
     let page = |c, p| store.messages(c, p).expect("page").len();
     println!("page_latest_us {}", micros(latency(&|| page(b, Page::latest(50)))));
-    println!("page_deep_us {}", micros(latency(&|| page(b, Page::before(MessageId::new(b, 1_000), 50)))));
+    println!("page_deep_us {}", micros(latency(&|| page(b, Page::before(middle, 50)))));
     println!("page_small_us {}", micros(latency(&|| page(s, Page::latest(50)))));
     println!("list_us {}", micros(latency(&|| store.recent_conversations(50).expect("list").len())));
     println!("peak_rss_kib {}", peak_rss_kib());

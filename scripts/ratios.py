@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Print chatvault's criterion results as ratios against plaintext SQLite.
 
-Run after `cargo bench --bench store`; reads target/criterion/*/*/new/estimates.json.
+Run after `cargo bench --bench store` (and `compact`, `ops`); reads target/criterion/*/*/new/estimates.json.
 Throughput ratio = SQLite's mean time / chatvault's (above 1 means chatvault is faster);
 latency ratio = chatvault's mean time / SQLite's (below 1 means chatvault is faster).
 """
@@ -18,6 +18,13 @@ GROUPS = {
     "page_deep_50": "latency",
     "compacted_page_latest_50": "latency",
     "compacted_page_deep_50": "latency",
+    "list_50_of_10000": "latency",
+    "list_10000_of_10000": "latency",
+    "edit_message": "throughput",
+    "delete_message_in_history": "throughput",
+    "delete_message_just_appended": "throughput",
+    "delete_conversation_1000": "throughput",
+    "open_and_read_page": "latency",
 }
 
 

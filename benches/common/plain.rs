@@ -3,6 +3,9 @@
 //! call as chatvault: dedup by external id, per-conversation sequence
 //! numbers, message counts and activity order.
 //!
+//! It gets chatvault's speed settings (see `Plain::open`), not its security
+//! ones (`secure_delete`, scrubbing).
+//!
 //! With a key it is the SQLCipher baseline of compare/ (which includes this
 //! file; there rusqlite is built with `bundled-sqlcipher`).
 #![allow(dead_code)]
@@ -48,8 +51,15 @@ impl Plain {
             let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
             conn.execute_batch(&format!("PRAGMA key = \"x'{hex}'\";")).unwrap();
         }
-        conn.execute_batch(&format!("PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous};"))
-            .unwrap();
+        // chatvault's own connection settings where they are about speed,
+        // not security: the query planner stability guarantee (without it
+        // rusqlite's statement cache makes SQLite re-prepare a statement
+        // with `LIMIT ?` on every reuse) and the writer's 8 MiB page cache.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).unwrap();
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -8192;"
+        ))
+        .unwrap();
         Plain { conn }
     }
 

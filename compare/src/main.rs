@@ -42,7 +42,9 @@ fn main() {
         Some("run") => report::run(args.collect()),
         _ => {
             eprintln!("usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] ...");
-            eprintln!("       chatvault-compare worker [--messages N] [--conversations N] [--reps N]");
+            eprintln!(
+                "       chatvault-compare worker [--messages N] [--conversations N] [--reps N] [--rounds N] [--round N]"
+            );
             eprintln!("scripts/compare.sh builds both workers and runs this.");
             std::process::exit(2);
         }

@@ -19,8 +19,8 @@ pub trait Engine {
     /// Converts `(conversation index, message)` pairs; `round` is appended
     /// to external ids so a replayed message is new, not a duplicate.
     fn prepare(&self, batch: &[(usize, MessageSpec)], round: usize) -> Self::Batch;
-    /// Appends a batch in one transaction.
-    fn append(&mut self, batch: Self::Batch);
+    /// Appends a batch in one transaction (the batch is dropped untimed).
+    fn append(&mut self, batch: &Self::Batch);
     /// The newest `limit` messages of a conversation; returns how many.
     fn page_latest(&mut self, conv: usize, limit: usize) -> usize;
     /// The `limit` messages before sequence number `seq`; returns how many.
@@ -61,6 +61,8 @@ pub const BATCH: usize = 1000;
 pub const PAGE: usize = 50;
 /// Single appends, edits and deletes timed (one transaction each).
 pub const SINGLES: usize = 300;
+/// The deep page is the one before this sequence number.
+pub const DEEP: u64 = 1_000;
 
 /// The data: conversations and their messages in arrival order.
 pub struct Data {
@@ -71,11 +73,21 @@ pub struct Data {
 }
 
 impl Data {
-    pub fn new(p: &Params) -> Data {
+    /// The corpus for `p`; an error if its largest conversation is too small
+    /// for the deep page (before #1,000) and the edits and deletes.
+    pub fn new(p: &Params) -> Result<Data, String> {
         let convs = chatvault_corpus::conversations(SEED, p.conversations, p.messages);
+        let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).ok_or("no conversations")?;
+        let need = (DEEP + PAGE as u64).max(2 * SINGLES as u64 + 1);
+        if (convs[big].messages as u64) < need {
+            return Err(format!(
+                "the largest conversation has {} messages, fewer than the {need} the workload reads and edits: \
+                 use more --messages or fewer --conversations",
+                convs[big].messages
+            ));
+        }
         let stream = chatvault_corpus::interleaved(SEED, &convs).collect();
-        let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).unwrap_or(0);
-        Data { convs, stream, big }
+        Ok(Data { convs, stream, big })
     }
 }
 
@@ -118,7 +130,7 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     for chunk in data.stream.chunks(BATCH) {
         let batch = e.prepare(chunk, 0);
         let t = Instant::now();
-        e.append(batch);
+        e.append(&batch);
         spent += t.elapsed();
     }
     out.push(("ingest_messages_per_s", n / spent.as_secs_f64()));
@@ -128,7 +140,7 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     for m in data.stream.iter().take(SINGLES) {
         let batch = e.prepare(std::slice::from_ref(m), 1);
         let t = Instant::now();
-        e.append(batch);
+        e.append(&batch);
         spent += t.elapsed();
     }
     out.push(("append_single_per_s", SINGLES as f64 / spent.as_secs_f64()));
@@ -136,7 +148,7 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     let pages = |e: &mut E, out: &mut Vec<Figure>, suffix: &'static [&'static str; 3]| {
         let big = data.big;
         out.push((suffix[0], latency(p.reps, || assert_eq!(e.page_latest(big, PAGE), PAGE))));
-        out.push((suffix[1], latency(p.reps, || assert_eq!(e.page_before(big, 1_000, PAGE), PAGE))));
+        out.push((suffix[1], latency(p.reps, || assert_eq!(e.page_before(big, DEEP, PAGE), PAGE))));
         let want = PAGE.min(data.convs.len());
         out.push((suffix[2], latency(p.reps, || assert_eq!(e.recent(PAGE), want))));
     };
@@ -157,7 +169,8 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     out.push(("delete_per_s", SINGLES as f64 / t.elapsed().as_secs_f64()));
 
     e.close();
-    let total = n + SINGLES as f64 - SINGLES as f64; // appends minus deletes
+    // SINGLES single appends and SINGLES deletes: n messages remain.
+    let total = n;
     out.push(("bytes_per_message", e.bytes_on_disk() as f64 / total));
     let opens: Vec<f64> = (0..p.reps.clamp(5, 30))
         .map(|_| {

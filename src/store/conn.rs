@@ -20,6 +20,20 @@ pub(crate) fn open(path: &Path, options: &StoreOptions) -> Result<Connection> {
     Ok(conn)
 }
 
+/// The writer's page cache, in KiB (SQLite's default is 2,000). A batch
+/// touches a leaf of the segment table, the external-id index and the
+/// conversation table per conversation it writes to; with the default cache
+/// a sync burst over hundreds of conversations reads most of those pages
+/// back from the file on every batch. Readers keep the default.
+const WRITER_CACHE_KIB: u32 = 8 << 10;
+
+/// Opens the writer connection: as [`open`], with a larger page cache.
+pub(crate) fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connection> {
+    let conn = open(path, options)?;
+    conn.execute_batch(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB};")).map_err(|e| at_open(path, e))?;
+    Ok(conn)
+}
+
 fn configure(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<()> {
     conn.busy_timeout(options.busy_timeout)?;
     let sync = match options.durability {

@@ -15,8 +15,8 @@ use crate::types::{Anchor, Message, NewMessage, Page, limits};
 /// Most messages `append_batch` puts in one segment of a conversation. A
 /// page decodes whole segments, so a sync burst of thousands of messages
 /// into one conversation is written as segments of this size (compaction's
-/// default target) rather than one 64 KiB segment: a page then decodes at
-/// most about twice its own size, before compaction as after it.
+/// default target) rather than one 64 KiB segment: a page of 50 then
+/// decodes at most two segments (128 messages), before compaction as after.
 const APPEND_SEGMENT_MESSAGES: usize = 64;
 
 /// Checks a message against the size limits and its conversation.
@@ -163,7 +163,7 @@ impl Store {
 
     /// Appends many messages, to any conversations, in one transaction: all
     /// or none are stored. Each conversation gets one segment per batch (more
-    /// if its messages exceed 64 KiB). Returns ids in input order.
+    /// if it gets more than 64 messages or 64 KiB). Returns ids in input order.
     pub fn append_batch(&self, batch: &[(ConversationId, NewMessage)]) -> Result<Vec<MessageId>> {
         for (c, m) in batch {
             check_message(*c, m)?;

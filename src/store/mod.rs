@@ -139,7 +139,7 @@ impl Store {
             }
             Ok(_) => {}
         }
-        let writer = conn::open(path, &options)?;
+        let writer = conn::open_writer(path, &options)?;
         let (header, version) = read_header(&writer, path)?;
         // A copy restored without its WAL setting would make the reader pool
         // and the writer lock each other out.
@@ -482,7 +482,7 @@ fn initialise(
     kdf: &KdfHeader,
     sealed_master: &[u8],
 ) -> Result<Connection> {
-    let mut conn = conn::open(path, options)?;
+    let mut conn = conn::open_writer(path, options)?;
     conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(schema::CREATE)?;
