@@ -64,6 +64,9 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[doc(hidden)]
+#[path = "fuzzing/mod.rs"]
+pub mod __fuzz;
 pub mod archive;
 mod atomic;
 mod crypto;

@@ -19,7 +19,7 @@ use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 
-pub(crate) use reader::{ArchiveReader, Item};
+pub(crate) use reader::{ArchiveReader, Item, check_conversation, check_message};
 pub(crate) use writer::{ArchiveWriter, Prepared};
 
 use crate::error::{Error, Result};

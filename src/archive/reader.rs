@@ -195,7 +195,8 @@ impl<R: Read> ArchiveReader<R> {
 /// The largest `next_seq` an archive may carry (2^62).
 const MAX_NEXT_SEQ: u64 = 1 << 62;
 
-fn check_conversation(c: &ConversationRecord) -> Result<()> {
+/// The limits a conversation record must keep (the exporter checks them too).
+pub(crate) fn check_conversation(c: &ConversationRecord) -> Result<()> {
     let ext = c.external_id.as_ref().map_or(0, String::len);
     let len = c.title.len() + c.members.iter().map(String::len).sum::<usize>() + ext + c.app_data.len();
     if ext > limits::MAX_EXTERNAL_ID_BYTES || len > limits::MAX_METADATA_BYTES {
@@ -208,7 +209,8 @@ fn check_conversation(c: &ConversationRecord) -> Result<()> {
     Ok(())
 }
 
-fn check_message(m: &MessageRecord) -> Result<()> {
+/// The limits a message record must keep (the exporter checks them too).
+pub(crate) fn check_message(m: &MessageRecord) -> Result<()> {
     let ext = m.external_id.as_ref().map_or(0, String::len);
     let len = m.text.len() + m.sender.len() + m.extra.len() + ext;
     if ext > limits::MAX_EXTERNAL_ID_BYTES || len > limits::MAX_MESSAGE_BYTES {

@@ -332,6 +332,12 @@ fn merge_run(
         let base = open.first;
         live.extend(open.messages.into_iter().map(|m| (base + m.offset, m)));
     }
+    // A sound store's ranges never overlap, but rows restored from an older
+    // copy of the file authenticate and can: leave such a conversation alone.
+    if let Some(w) = live.windows(2).find(|w| w[0].0 >= w[1].0) {
+        let place = crate::format::envelope::Place::segment(c, state.epoch, w[1].0, w[0].0);
+        return Err(Error::corrupt(place.record(), "segment ranges overlap (run verify)"));
+    }
     let chunks = pack(&live, options.target_messages, options.target_bytes);
     if chunks.is_empty() {
         return Ok(());

@@ -444,7 +444,8 @@ fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> 
                 .prepare_cached(
                     "SELECT COALESCE(SUM(count), 0) FROM segment WHERE conversation = ?1 AND first_seq > ?2",
                 )?
-                .query_row(params![row_id, row::sql_int(read)?], |r| r.get(0))?;
+                // A marker past every storable number means all is read.
+                .query_row(params![row_id, i64::try_from(read).unwrap_or(i64::MAX)], |r| r.get(0))?;
             let straddling = match segments::containing(ctx, c, read)? {
                 Some(seg) if seg.last > read => {
                     let open = keys.open(ctx, seg)?;

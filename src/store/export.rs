@@ -8,10 +8,13 @@ use rusqlite::params;
 use super::conversations::{ConvState, all_conversations};
 use super::segments::{self, Keys, SegmentRow};
 use super::{Ctx, Store, row};
-use crate::archive::{ArchiveWriter, ExportOptions, ExportReport, Prepared, Reporter};
-use crate::error::{Error, Result};
+use crate::archive::{
+    ArchiveWriter, ExportOptions, ExportReport, Prepared, Reporter, check_conversation, check_message,
+};
+use crate::error::{Error, RecordRef, Result};
 use crate::format::FORMAT_VERSION;
 use crate::format::archive::{ConversationRecord, MessageRecord, Record};
+use crate::format::envelope::Place;
 use crate::ids::ConversationId;
 
 impl Store {
@@ -72,7 +75,7 @@ fn export_in(
     for &c in &ids {
         let state = ConvState::load(ctx, c)?;
         let meta = state.meta(ctx)?;
-        w.record(&Record::Conversation(ConversationRecord {
+        let record = ConversationRecord {
             source_id: c.get(),
             external_id: meta.external_id,
             title: meta.title,
@@ -81,7 +84,10 @@ fn export_in(
             created_at_ms: meta.created_at_ms,
             retention_ms: meta.retention_ms,
             next_seq: state.next_seq,
-        }))?;
+        };
+        let rec = Place::conversation_meta(c, state.epoch).record();
+        check_conversation(&record).map_err(|e| unexportable(rec, e))?;
+        w.record(&Record::Conversation(record))?;
         conversations += 1;
         let conn = ctx.conn;
         let mut stmt = conn.prepare_cached(&format!(
@@ -98,7 +104,7 @@ fn export_in(
                 for v in views.iter().filter(|v| !v.expired(now)) {
                     let m = v.to_owned().ok_or_else(|| Error::corrupt(rec, "a string is not UTF-8"))?;
                     let seq = first + m.offset;
-                    w.record(&Record::Message(MessageRecord {
+                    let record = MessageRecord {
                         seq,
                         external_id: m.external_id,
                         sender: m.sender,
@@ -110,14 +116,20 @@ fn export_in(
                         edited_at_ms: m.edited_at_ms,
                         extra: m.extra,
                         expires_at_ms: m.expires_at_ms,
-                    }))?;
+                    };
+                    check_message(&record).map_err(|e| unexportable(rec, e))?;
+                    w.record(&Record::Message(record))?;
                     messages += 1;
                 }
                 Ok(())
             })?;
             reporter.tick(w.written(), (conversations, messages), false);
         }
-        if let Some(read_up_to) = meta.read_up_to {
+        // As for replies: a marker the store could not have set (0, or
+        // past the end, which reads as everything read) is written as the
+        // reader accepts it, so the archive stays importable.
+        let marker = meta.read_up_to.map(|r| r.min(state.next_seq.saturating_sub(1)));
+        if let Some(read_up_to) = marker.filter(|&r| r > 0) {
             w.record(&Record::ReadMarker { read_up_to })?;
         }
         reporter.tick(w.written(), (conversations, messages), false);
@@ -131,6 +143,16 @@ fn export_in(
     let (_, bytes) = w.finish()?;
     reporter.tick(bytes, (conversations, messages), true);
     Ok(ExportReport { conversations, messages, bytes })
+}
+
+/// What stands in a record that no reader would accept (stored data past
+/// the limits the store keeps when writing): a damaged store, not an
+/// archive that fails on import.
+fn unexportable(rec: RecordRef, e: Error) -> Error {
+    match e {
+        Error::ArchiveCorrupt { detail } => Error::corrupt(rec, format!("{detail}: it cannot be exported")),
+        other => other,
+    }
 }
 
 /// The conversations to export: those asked for (each existing, none

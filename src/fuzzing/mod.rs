@@ -1,0 +1,70 @@
+//! Entry points for the fuzz targets in `fuzz/` and for the test that
+//! replays their corpora (tests/fuzz_corpus.rs), so both run exactly the
+//! same code. Not part of the API: no stability promise.
+//!
+//! * [`segment`]: segment plaintexts and envelopes, through the record
+//!   decoders and, sealed into a real store, through every read path.
+//! * [`conversation`]: the same for conversation metadata.
+//! * [`ops`]: arbitrary sequences of store operations, with reopens,
+//!   against an in-memory model.
+//!
+//! Each entry point returns `Err` with a description when the store
+//! disagrees with what the input must produce; the fuzz targets panic on
+//! it, the replay test fails. Nothing here panics on its own.
+
+pub mod conversation;
+mod input;
+pub mod ops;
+pub mod segment;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::error::Error;
+use crate::types::{Clock, Durability, StoreOptions};
+use crate::{Store, StoreKey};
+
+/// The raw key of the stores the harnesses create.
+pub const KEY: [u8; 32] = [0x3C; 32];
+
+/// The time the harnesses' store clocks start at (2023-11-14), in
+/// milliseconds since the Unix epoch.
+pub const START_MS: i64 = 1_700_000_000_000;
+
+/// Options for a harness store: commits synced only as far as a process
+/// crash needs (the fuzzers commit a lot), and a clock read from `clock`.
+pub fn options(clock: &Arc<AtomicI64>) -> StoreOptions {
+    let clock = Arc::clone(clock);
+    StoreOptions {
+        durability: Durability::Normal,
+        clock: Clock::new(move || clock.load(Ordering::SeqCst)),
+        ..StoreOptions::default()
+    }
+}
+
+/// Creates the store the [`segment`] and [`conversation`] harnesses run in
+/// (one per process, reused across inputs), on a clock fixed at
+/// [`START_MS`].
+pub fn create_store(path: impl AsRef<Path>) -> crate::Result<Store> {
+    Store::create_with(path, StoreKey::raw(KEY), options(&Arc::new(AtomicI64::new(START_MS))))
+}
+
+/// A short name for an error's variant, for comparing outcomes.
+fn kind(e: &Error) -> &'static str {
+    match e {
+        Error::NotFound(_) => "NotFound",
+        Error::InvalidArgument(_) => "InvalidArgument",
+        Error::ConversationExists(_) => "ConversationExists",
+        Error::TooLarge { .. } => "TooLarge",
+        Error::WrongKey => "WrongKey",
+        Error::Authentication { .. } => "Authentication",
+        Error::Corrupt { .. } => "Corrupt",
+        _ => "other",
+    }
+}
+
+/// `Err` describing a mismatch unless `ok`.
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok { Ok(()) } else { Err(what()) }
+}
