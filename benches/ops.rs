@@ -35,15 +35,7 @@ fn list(c: &mut Criterion) {
         let specs: Vec<(i64, Vec<MessageSpec>)> = chunk
             .iter()
             .map(|spec| {
-                let id = store
-                    .create_conversation(NewConversation {
-                        external_id: Some(spec.external_id.clone()),
-                        title: spec.title.clone(),
-                        members: spec.members.clone(),
-                        created_at_ms: Some(spec.created_at_ms),
-                        ..Default::default()
-                    })
-                    .unwrap();
+                let id = store.create_conversation(setup::inputs::new_conversation(spec)).unwrap();
                 let msgs: Vec<MessageSpec> = chatvault_corpus::messages(spec).take(5).collect();
                 batch.extend(msgs.iter().map(|m| (id, new_message(m, 0))));
                 let p = plain.create_conversation(

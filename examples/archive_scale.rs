@@ -12,8 +12,12 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chatvault::{ExportOptions, ImportOptions, NewConversation, NewMessage, Store, StoreKey};
+use chatvault::{ExportOptions, ImportOptions, Store, StoreKey};
+use inputs::peak_rss_kib;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+
+#[path = "../benches/common/inputs.rs"]
+mod inputs;
 
 const ARCHIVE_KEY: [u8; 32] = [9; 32];
 const STORE_KEY: [u8; 32] = [7; 32];
@@ -78,27 +82,10 @@ fn build(dir: &Path, n: usize) {
     let convs = chatvault_corpus::conversations(2026, 200, n);
     let t = Instant::now();
     for spec in &convs {
-        let c = store
-            .create_conversation(NewConversation {
-                external_id: Some(spec.external_id.clone()),
-                title: spec.title.clone(),
-                members: spec.members.clone(),
-                created_at_ms: Some(spec.created_at_ms),
-                ..Default::default()
-            })
-            .unwrap();
+        let c = store.create_conversation(inputs::new_conversation(spec)).unwrap();
         let mut batch = Vec::with_capacity(1000);
         for m in chatvault_corpus::messages(spec) {
-            batch.push((
-                c,
-                NewMessage {
-                    external_id: Some(m.external_id),
-                    sender: m.sender,
-                    sent_at_ms: m.sent_at_ms,
-                    text: m.text,
-                    ..Default::default()
-                },
-            ));
+            batch.push((c, inputs::new_message(&m, m.external_id.clone())));
             if batch.len() == 1000 {
                 store.append_batch(&batch).unwrap();
                 batch.clear();
@@ -147,16 +134,4 @@ fn aes_gcm(bytes: usize, seal: bool) -> Duration {
         }
     }
     t.elapsed()
-}
-
-/// Peak resident set size of this process, KiB (Linux; 0 elsewhere).
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }

@@ -4,6 +4,8 @@
 //! `scripts/compare.sh`, which also runs the SQLCipher worker and prints the
 //! ratios; on its own it prints raw figures.
 
+#[path = "../benches/common/inputs.rs"]
+mod inputs;
 #[path = "../benches/common/plain.rs"]
 mod plain;
 #[path = "../compare/src/sql_engine.rs"]
@@ -15,9 +17,7 @@ mod workload;
 
 use std::path::{Path, PathBuf};
 
-use chatvault::{
-    CompactOptions, ConversationId, MessageId, NewConversation, NewMessage, Page, Store, StoreKey,
-};
+use chatvault::{CompactOptions, ConversationId, MessageId, NewMessage, Page, Store, StoreKey};
 use chatvault_corpus::MessageSpec;
 use sql_engine::SqlEngine;
 use workload::{Data, Engine, Figure, Params};
@@ -37,17 +37,7 @@ impl Vault {
         let ids = data
             .convs
             .iter()
-            .map(|c| {
-                store
-                    .create_conversation(NewConversation {
-                        external_id: Some(c.external_id.clone()),
-                        title: c.title.clone(),
-                        members: c.members.clone(),
-                        created_at_ms: Some(c.created_at_ms),
-                        ..Default::default()
-                    })
-                    .expect("create_conversation")
-            })
+            .map(|c| store.create_conversation(inputs::new_conversation(c)).expect("create_conversation"))
             .collect();
         Vault { path, store: Some(store), ids }
     }
@@ -67,16 +57,7 @@ impl Engine for Vault {
     fn prepare(&self, batch: &[(usize, MessageSpec)], round: usize) -> Self::Batch {
         batch
             .iter()
-            .map(|(c, m)| {
-                let new = NewMessage {
-                    external_id: Some(format!("{}#{round}", m.external_id)),
-                    sender: m.sender.clone(),
-                    sent_at_ms: m.sent_at_ms,
-                    text: m.text.clone(),
-                    ..Default::default()
-                };
-                (self.ids[*c], new)
-            })
+            .map(|(c, m)| (self.ids[*c], inputs::new_message(m, format!("{}#{round}", m.external_id))))
             .collect()
     }
 

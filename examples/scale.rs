@@ -21,7 +21,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use chatvault::{ConversationId, MessageId, NewConversation, NewMessage, Page, Store, StoreKey};
+use chatvault::{ConversationId, MessageId, NewMessage, Page, Store, StoreKey};
+use inputs::peak_rss_kib;
+
+#[path = "../benches/common/inputs.rs"]
+mod inputs;
 
 const KEY: [u8; 32] = [0x5c; 32];
 const SEED: u64 = 2026;
@@ -121,17 +125,7 @@ fn grow(dir: &Path, total: usize, last: usize) {
         let store = Store::create(&path, StoreKey::raw(KEY)).expect("create");
         let ids = convs
             .iter()
-            .map(|c| {
-                store
-                    .create_conversation(NewConversation {
-                        external_id: Some(c.external_id.clone()),
-                        title: c.title.clone(),
-                        members: c.members.clone(),
-                        created_at_ms: Some(c.created_at_ms),
-                        ..Default::default()
-                    })
-                    .expect("create_conversation")
-            })
+            .map(|c| store.create_conversation(inputs::new_conversation(c)).expect("create_conversation"))
             .collect();
         (store, ids)
     };
@@ -149,16 +143,7 @@ fn grow(dir: &Path, total: usize, last: usize) {
         let batch: Vec<(ConversationId, NewMessage)> =
             std::iter::from_fn(|| stream.next_if(|(c, _)| sync || Some(*c) == first))
                 .take(BATCH)
-                .map(|(c, m)| {
-                    let new = NewMessage {
-                        external_id: Some(m.external_id),
-                        sender: m.sender,
-                        sent_at_ms: m.sent_at_ms,
-                        text: m.text,
-                        ..Default::default()
-                    };
-                    (ids[c], new)
-                })
+                .map(|(c, m)| (ids[c], inputs::new_message(&m, m.external_id.clone())))
                 .collect();
         if batch.is_empty() {
             break;
@@ -254,16 +239,4 @@ fn median(mut xs: Vec<Duration>) -> Duration {
 
 fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
-}
-
-/// This process's peak resident set (VmHWM), in KiB.
-fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
-        })
-        .unwrap_or(0)
 }

@@ -4,13 +4,14 @@
 
 use std::path::Path;
 
-use chatvault::{
-    ConversationId, Durability, MessageId, NewConversation, NewMessage, Page, Store, StoreKey, StoreOptions,
-};
+use chatvault::{ConversationId, Durability, MessageId, NewMessage, Page, Store, StoreKey, StoreOptions};
 use chatvault_corpus::{ConversationSpec, MessageSpec};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 use super::plain::{Plain, PlainNew};
+
+#[path = "inputs.rs"]
+pub mod inputs;
 
 pub const SEED: u64 = 2026;
 pub const BATCH: usize = 1000;
@@ -43,13 +44,7 @@ pub fn corpus(n: usize) -> Corpus {
 /// than it holds; `round` keeps external ids unique, so every append stores
 /// a new message rather than hitting the dedup path.
 pub fn new_message(m: &MessageSpec, round: usize) -> NewMessage {
-    NewMessage {
-        external_id: Some(format!("{}#{round}", m.external_id)),
-        sender: m.sender.clone(),
-        sent_at_ms: m.sent_at_ms,
-        text: m.text.clone(),
-        ..Default::default()
-    }
+    inputs::new_message(m, format!("{}#{round}", m.external_id))
 }
 
 pub fn plain_new<'a>(m: &'a MessageSpec, ext: &'a str) -> PlainNew<'a> {
@@ -67,17 +62,7 @@ pub fn vault(dir: &Path, corpus: &Corpus, durability: Durability) -> (Store, Vec
     let ids = corpus
         .convs
         .iter()
-        .map(|c| {
-            store
-                .create_conversation(NewConversation {
-                    external_id: Some(c.external_id.clone()),
-                    title: c.title.clone(),
-                    members: c.members.clone(),
-                    created_at_ms: Some(c.created_at_ms),
-                    ..Default::default()
-                })
-                .unwrap()
-        })
+        .map(|c| store.create_conversation(inputs::new_conversation(c)).unwrap())
         .collect();
     (store, ids)
 }
