@@ -115,14 +115,7 @@ pub fn run(args: Vec<String>) {
         }
     }
     let median = |engine: &str, metric: &str| -> Option<f64> {
-        let mut xs = figures.get(&(engine.to_string(), metric.to_string()))?.clone();
-        xs.sort_by(f64::total_cmp);
-        let mid = xs.len() / 2;
-        match xs.len() {
-            0 => None,
-            n if n % 2 == 1 => Some(xs[mid]),
-            _ => Some((xs[mid - 1] + xs[mid]) / 2.0),
-        }
+        crate::workload::median(figures.get(&(engine.to_string(), metric.to_string()))?.clone())
     };
     let ratio = |metric: &str, a: &str, b: &str| Some(median(a, metric)? / median(b, metric)?);
 

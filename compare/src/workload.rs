@@ -94,9 +94,16 @@ impl Data {
 /// One measured figure: `(metric, value)`; the units are in the name.
 pub type Figure = (&'static str, f64);
 
-fn median(mut xs: Vec<f64>) -> f64 {
+/// The median (the mean of the two middle values for an even count); `None`
+/// for no values.
+pub fn median(mut xs: Vec<f64>) -> Option<f64> {
     xs.sort_by(f64::total_cmp);
-    xs.get(xs.len() / 2).copied().unwrap_or(f64::NAN)
+    let mid = xs.len() / 2;
+    match xs.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(xs[mid]),
+        _ => Some((xs[mid - 1] + xs[mid]) / 2.0),
+    }
 }
 
 fn micros(d: Duration) -> f64 {
@@ -117,6 +124,7 @@ fn latency(reps: usize, mut f: impl FnMut()) -> f64 {
             })
             .collect(),
     )
+    .unwrap_or(f64::NAN)
 }
 
 /// Runs the workload on an engine that already holds `data.convs` (empty),
@@ -181,7 +189,7 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
             d
         })
         .collect();
-    out.push(("open_us", median(opens)));
+    out.push(("open_us", median(opens).unwrap_or(f64::NAN)));
     e.open();
 
     let t = Instant::now();
