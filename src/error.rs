@@ -21,6 +21,43 @@ pub enum Error {
     #[error("wrong key or passphrase (or the key header of the store or archive was tampered with)")]
     WrongKey,
 
+    /// A store's or archive's header asks for more Argon2id work than this
+    /// device is allowed to do ([`crate::StoreOptions::max_kdf`],
+    /// [`crate::ImportOptions::max_kdf`], and at most
+    /// [`crate::KdfParams::MAX`]). Refused before any key derivation: the
+    /// header was forged or damaged, or made on a device allowed more.
+    #[error(
+        "the key-derivation parameters in the header (Argon2id m = {} KiB, t = {}, p = {}) exceed what this device allows (m <= {} KiB, t <= {}, p <= {}, m x t <= {} KiB): the header was forged or damaged, or the file was made with a higher cost; nothing was derived (raise the limit only for a file you trust, up to KdfParams::MAX)",
+        .found.memory_kib, .found.iterations, .found.parallelism,
+        .limit.memory_kib, .limit.iterations, .limit.parallelism, crate::KdfParams::MAX_WORK_KIB
+    )]
+    KdfTooCostly {
+        /// The parameters the header asks for.
+        found: crate::KdfParams,
+        /// The limit in force.
+        limit: crate::KdfParams,
+    },
+
+    /// Another handle or process rotated the store's master key since this
+    /// handle was opened, and this handle cannot follow: it no longer holds
+    /// a key that opens the store.
+    #[error(
+        "the store's master key was rotated by another handle or process since this one was opened: close this handle and open the store again with its current key"
+    )]
+    MasterKeyRotated,
+
+    /// The file's schema (tables, indexes, triggers, views) is not exactly
+    /// chatvault's: something other than chatvault modified the file.
+    /// Refused at open, because an added trigger or table could keep a copy
+    /// of what the store deletes.
+    #[error(
+        "the store's schema was modified outside chatvault ({detail}): the file cannot be trusted; restore it from a backup or an archive"
+    )]
+    SchemaModified {
+        /// What differs, by object name.
+        detail: String,
+    },
+
     /// The data given to an import or an inspection is not a chatvault archive.
     #[error("this is not a chatvault archive (its first bytes are not an archive header)")]
     NotAnArchive,
@@ -222,6 +259,11 @@ pub enum RecordKind {
     ExternalIdIndex,
     /// The database file's own structure (SQLite pages), below any record.
     DatabaseFile,
+    /// The next master key, sealed under the root key while a master-key
+    /// rotation is under way.
+    NextMasterKey,
+    /// The database schema: its tables, indexes, triggers and views.
+    Schema,
 }
 
 /// Names a sealed record in an error, without revealing anything secret.
@@ -257,6 +299,8 @@ impl fmt::Display for RecordRef {
             RecordKind::Header => "the store header",
             RecordKind::ExternalIdIndex => "the external-id index",
             RecordKind::DatabaseFile => "the database file's pages",
+            RecordKind::NextMasterKey => "the next master key",
+            RecordKind::Schema => "the database schema",
         };
         f.write_str(name)?;
         if let Some(c) = self.conversation {

@@ -90,7 +90,11 @@ impl fmt::Debug for StoreKey {
     }
 }
 
-/// Argon2id cost parameters for passphrase-protected stores.
+/// Argon2id cost parameters for passphrase-protected stores and archives.
+///
+/// Also used as a cap on what a store or archive header may ask for
+/// ([`crate::StoreOptions::max_kdf`], [`crate::ImportOptions::max_kdf`]):
+/// each field is then the largest value allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KdfParams {
     /// Memory in KiB.
@@ -104,14 +108,52 @@ pub struct KdfParams {
 impl KdfParams {
     /// OWASP's minimum for Argon2id: 19 MiB, 2 passes, 1 lane. Also the default.
     pub const MIN: KdfParams = KdfParams { memory_kib: 19 * 1024, iterations: 2, parallelism: 1 };
-    /// The largest parameters a store may carry; larger values in a file are
-    /// treated as damage, so a tampered header cannot exhaust memory at open.
-    pub const MAX: KdfParams = KdfParams { memory_kib: 4 * 1024 * 1024, iterations: 64, parallelism: 16 };
+    /// The ceiling of what chatvault creates and opens, chosen so that a
+    /// phone derives a key within about a second and a header can never
+    /// make it allocate more than 256 MiB (docs/DESIGN.md, "Keys"): memory
+    /// at most 256 MiB, at most 16 passes, at most 8 lanes, and memory
+    /// times passes at most [`KdfParams::MAX_WORK_KIB`]. RFC 9106's
+    /// second recommended setting (64 MiB, 3 passes, 4 lanes) fits.
+    pub const MAX: KdfParams = KdfParams { memory_kib: 256 * 1024, iterations: 16, parallelism: 8 };
+    /// The ceiling on memory (KiB) times passes: 512 MiB worked through,
+    /// 0.64 s on this project's 2-core x86_64 test machine, and (an
+    /// estimate) about a second on a 2020s phone.
+    pub const MAX_WORK_KIB: u64 = 512 * 1024;
 
-    pub(crate) fn within_bounds(&self) -> bool {
-        (Self::MIN.memory_kib..=Self::MAX.memory_kib).contains(&self.memory_kib)
-            && (Self::MIN.iterations..=Self::MAX.iterations).contains(&self.iterations)
-            && (Self::MIN.parallelism..=Self::MAX.parallelism).contains(&self.parallelism)
+    /// Memory times passes, in KiB: the work Argon2id does.
+    pub fn work_kib(&self) -> u64 {
+        u64::from(self.memory_kib) * u64::from(self.iterations)
+    }
+
+    /// At least [`KdfParams::MIN`] in every field.
+    pub(crate) fn at_least_min(&self) -> bool {
+        self.memory_kib >= Self::MIN.memory_kib
+            && self.iterations >= Self::MIN.iterations
+            && self.parallelism >= Self::MIN.parallelism
+    }
+
+    /// Within `cap` in every field, and within the ceiling.
+    pub(crate) fn within(&self, cap: &KdfParams) -> bool {
+        self.memory_kib <= cap.memory_kib.min(Self::MAX.memory_kib)
+            && self.iterations <= cap.iterations.min(Self::MAX.iterations)
+            && self.parallelism <= cap.parallelism.min(Self::MAX.parallelism)
+            && self.work_kib() <= Self::MAX_WORK_KIB
+    }
+
+    /// Refuses parameters past `cap` (or the ceiling) before anything is
+    /// derived with them.
+    pub(crate) fn check_cap(&self, cap: &KdfParams) -> Result<()> {
+        if self.within(cap) {
+            return Ok(());
+        }
+        Err(Error::KdfTooCostly {
+            found: *self,
+            limit: KdfParams {
+                memory_kib: cap.memory_kib.min(Self::MAX.memory_kib),
+                iterations: cap.iterations.min(Self::MAX.iterations),
+                parallelism: cap.parallelism.min(Self::MAX.parallelism),
+            },
+        })
     }
 }
 
@@ -127,11 +169,12 @@ fn check_passphrase(passphrase: &str, params: &KdfParams) -> Result<()> {
     if passphrase.is_empty() {
         return Err(Error::invalid("the passphrase is empty"));
     }
-    if !params.within_bounds() {
+    if !params.at_least_min() || !params.within(&KdfParams::MAX) {
         return Err(Error::invalid(format!(
-            "Argon2id parameters {params:?} are outside {:?}..={:?}",
+            "Argon2id parameters {params:?} are outside {:?}..={:?} (with memory times passes at most {} KiB)",
             KdfParams::MIN,
-            KdfParams::MAX
+            KdfParams::MAX,
+            KdfParams::MAX_WORK_KIB
         )));
     }
     Ok(())
@@ -165,18 +208,20 @@ impl KdfHeader {
         }
     }
 
-    /// Checks a header read from disk.
-    pub(crate) fn check(&self) -> Result<()> {
+    /// Checks a header read from disk, before any key derivation: Argon2id
+    /// parameters past `cap` (or the ceiling) are refused as too costly;
+    /// below the minimum, or a salt of the wrong length, as damage.
+    pub(crate) fn check(&self, cap: &KdfParams) -> Result<()> {
         match self {
             KdfHeader::Raw => Ok(()),
             KdfHeader::Argon2id { salt, params } => {
-                if !SALT_RANGE.contains(&salt.len()) || !params.within_bounds() {
+                if !SALT_RANGE.contains(&salt.len()) || !params.at_least_min() {
                     return Err(Error::corrupt(
                         crate::error::RecordRef::header(),
                         "key-derivation parameters out of range",
                     ));
                 }
-                Ok(())
+                params.check_cap(cap)
             }
         }
     }
@@ -228,15 +273,22 @@ pub(crate) struct ArchiveKeys {
 impl ArchiveKeys {
     /// Derives the archive secret `S` from `key` as `kdf` says. A raw key
     /// for a passphrase archive (or the reverse) is the wrong key; Argon2id
-    /// parameters outside the store's bounds are damage.
-    pub(crate) fn derive(key: &StoreKey, kdf: archive::Kdf, salt: [u8; archive::SALT_LEN]) -> Result<Self> {
+    /// parameters below the minimum are damage, and past `cap` (or the
+    /// ceiling) too costly: both are refused before anything is derived.
+    pub(crate) fn derive(
+        key: &StoreKey,
+        kdf: archive::Kdf,
+        salt: [u8; archive::SALT_LEN],
+        cap: &KdfParams,
+    ) -> Result<Self> {
         if let archive::Kdf::Argon2id { memory_kib, iterations, parallelism } = kdf {
             let params = KdfParams { memory_kib, iterations, parallelism };
-            if !params.within_bounds() {
+            if !params.at_least_min() {
                 return Err(Error::ArchiveCorrupt {
-                    detail: format!("Argon2id parameters {params:?} are out of range"),
+                    detail: format!("Argon2id parameters {params:?} are below the minimum"),
                 });
             }
+            params.check_cap(cap)?;
         }
         let secret = match (kdf, &key.0) {
             (archive::Kdf::Raw, KeySource::Raw(k)) => copy_key(k),
@@ -319,13 +371,27 @@ impl Sealer {
 
     /// Seals the master key under the root key.
     pub(crate) fn seal_master(&self, root: &Key32, master: &Key32) -> Result<Vec<u8>> {
-        self.seal(&Aead::new(root), Place::master_key(), master.expose())
+        self.seal_master_at(root, master, None)
     }
 
-    /// Opens the master key; any failure means the root key is wrong.
-    pub(crate) fn open_master(&self, root: &Key32, sealed: &[u8]) -> Result<Key32> {
-        let (_, plain) =
-            self.open(&Aead::new(root), Place::master_key(), sealed.to_vec()).map_err(|_| Error::WrongKey)?;
+    /// Seals the master key under the root key; `pending` is the master-key
+    /// generation a rotation under way rotates from, if one is.
+    pub(crate) fn seal_master_at(
+        &self,
+        root: &Key32,
+        master: &Key32,
+        pending: Option<u64>,
+    ) -> Result<Vec<u8>> {
+        let place = pending.map_or_else(Place::master_key, Place::master_key_pending);
+        self.seal(&Aead::new(root), place, master.expose())
+    }
+
+    /// Opens the master key sealed by [`Sealer::seal_master_at`] with the
+    /// same `pending`; any failure means the root key is wrong (or the
+    /// header was put together from pieces of different times).
+    pub(crate) fn open_master_at(&self, root: &Key32, sealed: &[u8], pending: Option<u64>) -> Result<Key32> {
+        let place = pending.map_or_else(Place::master_key, Place::master_key_pending);
+        let (_, plain) = self.open(&Aead::new(root), place, sealed.to_vec()).map_err(|_| Error::WrongKey)?;
         Key32::from_slice(&plain).ok_or(Error::WrongKey)
     }
 }
@@ -334,6 +400,12 @@ impl Sealer {
 pub(crate) struct Subkeys {
     wrap: Key32,
     id: crypto::Hmac16,
+}
+
+impl Clone for Subkeys {
+    fn clone(&self) -> Self {
+        Subkeys { wrap: copy_key(&self.wrap), id: self.id.clone() }
+    }
 }
 
 impl Subkeys {
@@ -455,5 +527,293 @@ impl KeyCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, CachedKeys> {
         // The cache holds no invariant a panicking holder could break.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The master keys a store uses (docs/DESIGN.md, "Master-key rotation"):
+/// the current one and, while a rotation is under way, the next one and
+/// how far the rotation got. Conversations with ids up to `through` have
+/// been moved to the next master key's subkeys; the others still use the
+/// current one's. Both master keys are sealed under the root key, which
+/// this handle keeps too: a rotation under way can only be followed, and
+/// finished, by a holder of the store's current root key.
+pub(crate) struct Masters {
+    /// `store.master_gen`: rotations finished so far.
+    generation: u64,
+    /// The root key as this handle knows it (checked against the file
+    /// before it is relied on: another handle may have changed it).
+    root: Key32,
+    master: Key32,
+    current: Subkeys,
+    next: Option<NextMaster>,
+    /// After this handle saw a rotation finish: the previous master key's
+    /// subkeys, so a read whose snapshot began before the finish (an
+    /// export, say) still opens what it sees. Never written anywhere.
+    previous: Option<Subkeys>,
+}
+
+/// A master-key rotation under way.
+pub(crate) struct NextMaster {
+    master: Key32,
+    subkeys: Subkeys,
+    /// `store.rotated_through`.
+    through: u64,
+}
+
+/// What the `store` row says about the master keys.
+pub(crate) struct MasterRow {
+    pub(crate) generation: u64,
+    pub(crate) next_master: Option<Vec<u8>>,
+    pub(crate) rotated_through: Option<u64>,
+}
+
+impl MasterRow {
+    /// No rotation has happened or is under way (format 1 and 2 stores).
+    pub(crate) fn none() -> Self {
+        MasterRow { generation: 0, next_master: None, rotated_through: None }
+    }
+
+    /// The generation a rotation under way rotates from, if one is: what
+    /// the master key's seal is bound to meanwhile.
+    pub(crate) fn pending(&self) -> Option<u64> {
+        self.next_master.as_ref().map(|_| self.generation)
+    }
+}
+
+impl Masters {
+    /// The keys of a store opened with `root`, whose master key is `master`
+    /// and whose row says `row`.
+    pub(crate) fn open(sealer: &Sealer, root: Key32, master: Key32, row: &MasterRow) -> Result<Self> {
+        let current = Subkeys::derive(&master, sealer.store_id());
+        let mut masters =
+            Masters { generation: row.generation, root, master, current, next: None, previous: None };
+        masters.next = masters.open_next(sealer, row, None)?;
+        Ok(masters)
+    }
+
+    /// The pending rotation `row` describes, if any: its key opened under
+    /// this handle's root key, or taken from `known`.
+    fn open_next(
+        &self,
+        sealer: &Sealer,
+        row: &MasterRow,
+        known: Option<&Key32>,
+    ) -> Result<Option<NextMaster>> {
+        let Some(sealed) = &row.next_master else { return Ok(None) };
+        let master = match known {
+            Some(k) => copy_key(k),
+            None => sealer.open_next_master(&self.root, row.generation, sealed)?,
+        };
+        let subkeys = Subkeys::derive(&master, sealer.store_id());
+        Ok(Some(NextMaster { master, subkeys, through: row.rotated_through.unwrap_or(0) }))
+    }
+
+    fn with(&self, next: Option<NextMaster>) -> Masters {
+        Masters {
+            generation: self.generation,
+            root: copy_key(&self.root),
+            master: copy_key(&self.master),
+            current: self.current.clone(),
+            next,
+            previous: self.previous.clone(),
+        }
+    }
+
+    /// The keys `row` describes, as this handle can follow them from what it
+    /// knows: `None` if nothing changed; [`Error::MasterKeyRotated`] if
+    /// another handle began or finished a rotation this handle cannot open
+    /// (sealed under a root key it does not have).
+    /// `snapshot` says the row comes from a read transaction, which may have
+    /// begun before this handle saw a rotation finish; a write always sees
+    /// the latest row, so an older generation there is refused.
+    pub(crate) fn refresh(
+        &self,
+        sealer: &Sealer,
+        row: &MasterRow,
+        snapshot: bool,
+    ) -> Result<Option<Masters>> {
+        let through = row.rotated_through.unwrap_or(0);
+        if row.generation == self.generation {
+            return match (&self.next, &row.next_master) {
+                (None, None) => Ok(None),
+                (Some(n), Some(_)) if n.through == through => Ok(None),
+                (Some(n), Some(_)) => Ok(Some(self.with(Some(NextMaster {
+                    master: copy_key(&n.master),
+                    subkeys: n.subkeys.clone(),
+                    through,
+                })))),
+                (Some(_), None) => Ok(Some(self.with(None))),
+                (None, Some(_)) => match self.open_next(sealer, row, None) {
+                    Ok(next) => Ok(Some(self.with(next))),
+                    Err(_) => Err(Error::MasterKeyRotated),
+                },
+            };
+        }
+        match (&self.next, &self.previous) {
+            (Some(_), _) if row.generation == self.generation.saturating_add(1) => {
+                // The rotation this handle saw under way has finished.
+                let Some(mut masters) = self.finished(None) else { return Err(Error::MasterKeyRotated) };
+                masters.next = masters.open_next(sealer, row, None).map_err(|_| Error::MasterKeyRotated)?;
+                Ok(Some(masters))
+            }
+            (_, Some(previous))
+                if snapshot
+                    && row.generation.saturating_add(1) == self.generation
+                    && row.next_master.is_some() =>
+            {
+                // A snapshot from before the rotation this handle saw finish.
+                Ok(Some(Masters {
+                    generation: row.generation,
+                    root: copy_key(&self.root),
+                    master: copy_key(&self.master),
+                    current: previous.clone(),
+                    next: Some(NextMaster {
+                        master: copy_key(&self.master),
+                        subkeys: self.current.clone(),
+                        through,
+                    }),
+                    previous: None,
+                }))
+            }
+            _ => Err(Error::MasterKeyRotated),
+        }
+    }
+
+    /// How far along these keys are: a later state compares greater.
+    pub(crate) fn progress(&self) -> (u64, u64) {
+        match &self.next {
+            None => (self.generation, 0),
+            Some(n) => (self.generation, n.through.saturating_add(1)),
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The root key as this handle knows it.
+    pub(crate) fn root(&self) -> &Key32 {
+        &self.root
+    }
+
+    /// The current master key (what `change_key` seals under a new root key).
+    pub(crate) fn master(&self) -> &Key32 {
+        &self.master
+    }
+
+    /// The current master key's subkeys: those of every conversation not
+    /// yet moved by a rotation, and of conversations created meanwhile.
+    pub(crate) fn current(&self) -> &Subkeys {
+        &self.current
+    }
+
+    /// The rotation under way: the next master key, its subkeys, and the
+    /// last conversation moved to them.
+    pub(crate) fn next(&self) -> Option<(&Key32, &Subkeys, u64)> {
+        self.next.as_ref().map(|n| (&n.master, &n.subkeys, n.through))
+    }
+
+    /// The same keys protected by another root key (`change_key`).
+    pub(crate) fn with_root(&self, root: &Key32) -> Masters {
+        let mut m = self.with(self.next.as_ref().map(|n| NextMaster {
+            master: copy_key(&n.master),
+            subkeys: n.subkeys.clone(),
+            through: n.through,
+        }));
+        m.root = copy_key(root);
+        m
+    }
+
+    /// The state once a rotation to `next` has begun under the root key
+    /// `root` (nothing moved yet).
+    pub(crate) fn begin_rotation(&self, store_id: &[u8; STORE_ID_LEN], root: &Key32, next: Key32) -> Masters {
+        let subkeys = Subkeys::derive(&next, store_id);
+        let mut m = self.with(Some(NextMaster { master: next, subkeys, through: 0 }));
+        m.root = copy_key(root);
+        m
+    }
+
+    /// The state once the rotation under way has moved every conversation
+    /// up to `through`.
+    pub(crate) fn moved_through(&self, through: u64) -> Option<Masters> {
+        let n = self.next.as_ref()?;
+        Some(self.with(Some(NextMaster { master: copy_key(&n.master), subkeys: n.subkeys.clone(), through })))
+    }
+
+    /// The state after the rotation under way has finished (sealed under
+    /// `root`, or the root this handle knows): the next master key becomes
+    /// the current one (`None` if no rotation is under way).
+    pub(crate) fn finished(&self, root: Option<&Key32>) -> Option<Masters> {
+        let n = self.next.as_ref()?;
+        Some(Masters {
+            generation: self.generation.saturating_add(1),
+            root: copy_key(root.unwrap_or(&self.root)),
+            master: copy_key(&n.master),
+            current: n.subkeys.clone(),
+            next: None,
+            previous: Some(self.current.clone()),
+        })
+    }
+
+    /// The subkeys conversation `c`'s keys are wrapped under and its keyed
+    /// hashes computed with.
+    pub(crate) fn for_conversation(&self, c: ConversationId) -> &Subkeys {
+        match &self.next {
+            Some(n) if c.get() <= n.through => &n.subkeys,
+            _ => &self.current,
+        }
+    }
+
+    /// The subkeys new keys are wrapped under: the next master key's while
+    /// a rotation is under way, else the current one's.
+    pub(crate) fn newest(&self) -> &Subkeys {
+        self.next.as_ref().map_or(&self.current, |n| &n.subkeys)
+    }
+
+    /// During a rotation, the other subkeys a conversation's key may be
+    /// wrapped under if the file disagrees with `rotated_through` (damage):
+    /// reads try them before giving up.
+    pub(crate) fn other_for(&self, c: ConversationId) -> Option<&Subkeys> {
+        match &self.next {
+            Some(n) if c.get() <= n.through => Some(&self.current),
+            Some(n) => Some(&n.subkeys),
+            None => None,
+        }
+    }
+
+    /// Every keyed hash a conversation with external id `external_id` may
+    /// be stored under: the current id key's, and during a rotation the
+    /// next one's.
+    pub(crate) fn conversation_hashes(&self, external_id: &str) -> Vec<[u8; 16]> {
+        let mut out = vec![self.current.conversation_hash(external_id)];
+        if let Some(n) = &self.next {
+            out.push(n.subkeys.conversation_hash(external_id));
+        }
+        out
+    }
+
+    /// The same for an imported conversation's origin.
+    pub(crate) fn origin_hashes(&self, source_store: &[u8; 16], source_id: u64) -> Vec<[u8; 16]> {
+        let mut out = vec![self.current.origin_hash(source_store, source_id)];
+        if let Some(n) = &self.next {
+            out.push(n.subkeys.origin_hash(source_store, source_id));
+        }
+        out
+    }
+}
+
+impl Sealer {
+    /// Seals the next master key under the root key, for generation
+    /// `generation + 1`.
+    pub(crate) fn seal_next_master(&self, root: &Key32, generation: u64, next: &Key32) -> Result<Vec<u8>> {
+        let place = Place::next_master_key(generation.saturating_add(1));
+        self.seal(&Aead::new(root), place, next.expose())
+    }
+
+    /// Opens the next master key sealed by [`Sealer::seal_next_master`].
+    pub(crate) fn open_next_master(&self, root: &Key32, generation: u64, sealed: &[u8]) -> Result<Key32> {
+        let place = Place::next_master_key(generation.saturating_add(1));
+        let (_, plain) = self.open(&Aead::new(root), place, sealed.to_vec())?;
+        Key32::from_slice(&plain).ok_or_else(|| Error::corrupt(place.record(), "key is not 32 bytes"))
     }
 }

@@ -85,8 +85,8 @@ pub use format::FORMAT_VERSION;
 pub use ids::{ConversationId, KeyEpoch, MessageId};
 pub use keys::{KdfParams, StoreKey};
 pub use maintenance::{
-    CompactOptions, CompactProgress, CompactReport, EpochStats, Problem, ProblemKind, ProgressFn, Stats,
-    VerifyReport,
+    CompactOptions, CompactProgress, CompactReport, EpochStats, Problem, ProblemKind, ProgressFn,
+    RotateOptions, RotationReport, Stats, VerifyReport,
 };
 pub use plaintext::Plaintext;
 pub use store::Store;

@@ -208,6 +208,86 @@ pub enum ProblemKind {
     Orphan,
     /// A stored count disagrees with what the segments hold.
     CountMismatch,
+    /// The schema is not exactly chatvault's: a table, index, trigger or
+    /// view was added, removed or altered outside chatvault.
+    Schema,
+}
+
+/// Settings for [`crate::Store::rotate_master_key_with`]. The default runs
+/// the rotation to its end.
+#[derive(Clone, Default)]
+pub struct RotateOptions {
+    /// Stop starting new transactions after this long: the rotation stays
+    /// under way (the store keeps working, opened with the new key once the
+    /// first transaction ran) until a later call with that key finishes it.
+    pub time_budget: Option<Duration>,
+    /// Stop after this many transactions (at least one is run).
+    pub transaction_budget: Option<u64>,
+    /// Set it to `true` (from any thread) to stop after the current transaction.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl RotateOptions {
+    /// Stops starting new transactions after `budget`.
+    pub fn time_budget(mut self, budget: Duration) -> Self {
+        self.time_budget = Some(budget);
+        self
+    }
+
+    /// Stops after `transactions` transactions.
+    pub fn transaction_budget(mut self, transactions: u64) -> Self {
+        self.transaction_budget = Some(transactions);
+        self
+    }
+
+    /// Stops when `flag` becomes `true`.
+    pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst))
+    }
+}
+
+impl fmt::Debug for RotateOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RotateOptions")
+            .field("time_budget", &self.time_budget)
+            .field("transaction_budget", &self.transaction_budget)
+            .field("cancel", &self.cancel.is_some())
+            .finish()
+    }
+}
+
+/// What [`crate::Store::rotate_master_key`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RotationReport {
+    /// Whether the rotation finished: the new master key is the current one.
+    /// If not, a later call with the same key finishes it.
+    pub finished: bool,
+    /// Whether the key given is now the store's key: true once the rotation
+    /// to it began (or if it was already the store's key, resuming). False
+    /// only if the call stopped (a budget, the cancel flag) before that,
+    /// while it finished a rotation to another key that was under way: then
+    /// the store's key is unchanged, and the key given opens nothing.
+    pub key_in_force: bool,
+    /// Conversations this call moved to the new master key (a rotation
+    /// resumed after an interruption counts only those it moved itself).
+    pub conversations: u64,
+    /// External-id index entries recomputed under the new id key.
+    pub references: u64,
+    /// Index entries of deleted or expired messages, which cannot be
+    /// recomputed: dropped, so a re-delivery of such a message is stored again.
+    pub references_dropped: u64,
+    /// Write transactions it took.
+    pub transactions: u64,
+    /// Conversations with a key, their metadata or a segment that did not
+    /// open (damage: run [`crate::Store::verify`]). They were moved as far
+    /// as they could be; what did not open was left as it was.
+    pub conversations_damaged: Vec<ConversationId>,
 }
 
 /// Figures about a store, from plaintext columns only (nothing is decrypted).

@@ -6,6 +6,37 @@ use std::time::Duration;
 
 use crate::ids::{ConversationId, MessageId};
 
+/// `Debug` of a value holding the user's words: its length, never its
+/// content (SECURITY.md, "Secrets in memory").
+pub(crate) struct Len<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl fmt::Debug for Len<'_, str> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl fmt::Debug for Len<'_, [u8]> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} bytes>", self.0.len())
+    }
+}
+
+impl fmt::Debug for Len<'_, [String]> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{} items>", self.0.len())
+    }
+}
+
+impl fmt::Debug for Len<'_, Option<String>> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "Some(<{} bytes>)", s.len()),
+            None => f.write_str("None"),
+        }
+    }
+}
+
 /// Size limits, checked before anything is written (docs/DESIGN.md, "Limits").
 pub mod limits {
     /// Largest message: text, sender, external id and extra together.
@@ -20,7 +51,7 @@ pub mod limits {
 }
 
 /// A conversation to create.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct NewConversation {
     /// The app's id for it (a chat or group id). Unique in the store; the
     /// store keeps only a keyed hash of it in the clear.
@@ -39,7 +70,7 @@ pub struct NewConversation {
 }
 
 /// Changes to a conversation's metadata; `None` fields stay as they are.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ConversationUpdate {
     /// A new title.
     pub title: Option<String>,
@@ -53,7 +84,7 @@ pub struct ConversationUpdate {
 }
 
 /// A conversation's metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Conversation {
     /// Its id.
     pub id: ConversationId,
@@ -87,7 +118,7 @@ pub struct ConversationSummary {
 }
 
 /// A message to append.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct NewMessage {
     /// The server's or sender's id for it. Appending an external id the
     /// conversation already has returns the existing message's id and stores
@@ -109,7 +140,7 @@ pub struct NewMessage {
 }
 
 /// A stored message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Message {
     /// Its id.
     pub id: MessageId,
@@ -246,6 +277,12 @@ pub struct StoreOptions {
     /// and the limit applies again once deletes or compaction have shrunk
     /// it below.
     pub max_size_bytes: Option<u64>,
+    /// The most Argon2id work a passphrase store's header may ask for at
+    /// open (default and ceiling: [`crate::KdfParams::MAX`]). A header
+    /// asking for more is refused with [`crate::Error::KdfTooCostly`]
+    /// before any key derivation. Lower it where memory is tight (an iOS
+    /// app extension, say).
+    pub max_kdf: crate::KdfParams,
 }
 
 impl Default for StoreOptions {
@@ -255,6 +292,77 @@ impl Default for StoreOptions {
             durability: Durability::Full,
             clock: Clock::system(),
             max_size_bytes: None,
+            max_kdf: crate::KdfParams::MAX,
         }
+    }
+}
+
+impl fmt::Debug for NewConversation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewConversation")
+            .field("external_id", &Len(&self.external_id))
+            .field("title", &Len(self.title.as_str()))
+            .field("members", &Len(self.members.as_slice()))
+            .field("app_data", &Len(self.app_data.as_slice()))
+            .field("created_at_ms", &self.created_at_ms)
+            .field("retention_ms", &self.retention_ms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ConversationUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConversationUpdate")
+            .field("title", &self.title.as_deref().map(Len))
+            .field("members", &self.members.as_deref().map(Len))
+            .field("app_data", &self.app_data.as_deref().map(Len))
+            .field("retention_ms", &self.retention_ms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Conversation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conversation")
+            .field("id", &self.id)
+            .field("external_id", &Len(&self.external_id))
+            .field("title", &Len(self.title.as_str()))
+            .field("members", &Len(self.members.as_slice()))
+            .field("app_data", &Len(self.app_data.as_slice()))
+            .field("created_at_ms", &self.created_at_ms)
+            .field("read_up_to", &self.read_up_to)
+            .field("message_count", &self.message_count)
+            .field("retention_ms", &self.retention_ms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NewMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewMessage")
+            .field("external_id", &Len(&self.external_id))
+            .field("sender", &Len(self.sender.as_str()))
+            .field("sent_at_ms", &self.sent_at_ms)
+            .field("text", &Len(self.text.as_str()))
+            .field("reply_to", &self.reply_to)
+            .field("extra", &Len(self.extra.as_slice()))
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+impl fmt::Debug for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Message")
+            .field("id", &self.id)
+            .field("external_id", &Len(&self.external_id))
+            .field("sender", &Len(self.sender.as_str()))
+            .field("sent_at_ms", &self.sent_at_ms)
+            .field("text", &Len(self.text.as_str()))
+            .field("reply_to", &self.reply_to)
+            .field("edited_at_ms", &self.edited_at_ms)
+            .field("extra", &Len(self.extra.as_slice()))
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
     }
 }

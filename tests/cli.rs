@@ -1,7 +1,7 @@
 //! The example CLI (`examples/chatvault/`) run as a process: every
 //! subcommand, its human and JSON output, and its exit codes (0 success,
-//! 1 user error, 2 data error) for wrong keys, missing and tampered stores,
-//! and bad arguments.
+//! 1 user error, 2 data error) for wrong keys, missing, tampered and
+//! modified stores, and bad arguments.
 
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
@@ -231,8 +231,16 @@ fn show_pages_before_after_and_from_the_oldest() {
 #[test]
 fn a_missing_store_is_a_user_error_that_says_how_to_make_one() {
     let d = Dir::new();
-    for args in [&["convs"][..], &["show", "1"], &["stats"], &["verify"], &["compact"], &["send", "1", "hi"]]
-    {
+    for args in [
+        &["convs"][..],
+        &["show", "1"],
+        &["stats"],
+        &["verify"],
+        &["compact"],
+        &["vacuum"],
+        &["passwd", "--rotate"],
+        &["send", "1", "hi"],
+    ] {
         let a = fails(d.cmd(args).assert(), 1);
         a.stderr(contains("no chatvault store at demo.chatvault").and(contains("chatvault demo")));
     }
@@ -330,6 +338,11 @@ fn bad_arguments_are_user_errors_with_usage() {
         &["demo", "--messages", "-5"],
         &["export", "x", "--format", "pdf"],
         &["passwd", "--new-key-file", "k", "--new-passphrase"],
+        &["passwd", "--rotate", "--new-key-file", "k", "--new-passphrase"],
+        &["passwd", "--max-transactions", "1"],
+        &["passwd", "--time-budget", "5"],
+        &["passwd", "--rotate", "--max-transactions", "0"],
+        &["vacuum", "--time-budget", "5"],
     ] {
         let a = d.cmd(args).assert().failure().code(1);
         let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
@@ -338,7 +351,7 @@ fn bad_arguments_are_user_errors_with_usage() {
     let help = d.ok(&["--help"]);
     for sub in [
         "init", "demo", "convs", "show", "new", "send", "edit", "delete", "export", "import", "inspect",
-        "compact", "verify", "stats", "passwd", "rotate", "browse",
+        "compact", "verify", "stats", "passwd", "rotate", "vacuum", "browse",
     ] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(sub)), "--help lists {sub}: {help}");
     }
@@ -610,6 +623,298 @@ fn passwd_never_loses_the_key() {
         assert_eq!(mode(&d.path("j.key")), 0o600);
         assert!(d.path("i.key").exists(), "a key file named on the command line is the user's to remove");
     }
+}
+
+#[test]
+fn passwd_rotate_puts_the_new_key_in_force_at_once_and_a_run_with_it_finishes() {
+    let d = Dir::new();
+    d.demo();
+    let old = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    std::fs::write(d.path("old.key"), &old).expect("save old key");
+    let messages = d.json(&["stats"])["messages"].clone();
+
+    // Stopped after one transaction: already only the new key opens the
+    // store, so the old key file beside it, which opens nothing there any
+    // more, is removed.
+    let out = d.ok(&["passwd", "--rotate", "--new-key-file", "new.key", "--max-transactions", "1"]);
+    assert!(
+        out.contains("not finished") && out.contains("already opens only with the key in new.key"),
+        "{out}"
+    );
+    let resume =
+        "`chatvault --key-file new.key passwd --rotate --new-key-file new.key` to finish it with the same";
+    assert!(out.contains(resume), "{out}");
+    assert!(!d.path("demo.chatvault.key").exists(), "the old key file is removed");
+    #[cfg(unix)]
+    assert_eq!(mode(&d.path("new.key")), 0o600);
+    fails(d.cmd(&["--key-file", "old.key", "convs"]).assert(), 2).stderr(contains("wrong key"));
+    d.ok(&["--key-file", "new.key", "convs"]);
+
+    // Resumed with the same key, within a budget: every conversation moves
+    // in one transaction, and the rotation is still under way.
+    let v = d.json(&[
+        "--key-file",
+        "new.key",
+        "passwd",
+        "--rotate",
+        "--new-key-file",
+        "new.key",
+        "--max-transactions",
+        "1",
+    ]);
+    assert_eq!(
+        (v["finished"].as_bool(), v["key"].as_str()),
+        (Some(false), Some("the key in new.key")),
+        "{v}"
+    );
+    assert_eq!((v["conversations"].as_u64(), v["transactions"].as_u64()), (Some(25), Some(1)), "{v}");
+    assert!(v["references"].as_u64() > Some(2900), "{v}");
+    assert_eq!(v["conversations_damaged"], serde_json::json!([]), "{v}");
+
+    // Finished with the same key; next come compact and vacuum.
+    let out = d.ok(&["--key-file", "new.key", "passwd", "--rotate", "--new-key-file", "new.key"]);
+    assert!(out.contains("protected by the key in new.key, under a new master key"), "{out}");
+    assert!(
+        out.contains("`chatvault --key-file new.key compact`")
+            && out.contains("`chatvault --key-file new.key vacuum`"),
+        "{out}"
+    );
+    fails(d.cmd(&["--key-file", "old.key", "convs"]).assert(), 2).stderr(contains("wrong key"));
+    assert_eq!(d.json(&["--key-file", "new.key", "stats"])["messages"], messages);
+
+    // Then the rest of the recipe: compact destroys every old key, vacuum
+    // rewrites the file.
+    let compacted = d.json(&["--key-file", "new.key", "compact"]);
+    assert_eq!(compacted["keys_destroyed"].as_u64(), Some(25), "{compacted}");
+    let out = d.ok(&["--key-file", "new.key", "vacuum"]);
+    assert!(out.contains("Rewrote demo.chatvault") && out.contains("No piece of deleted data"), "{out}");
+    let v = d.json(&["--key-file", "new.key", "vacuum"]);
+    assert_eq!(v["scrubbed"], true);
+    assert!(v["bytes_before"].as_u64() > Some(0) && v["bytes_after"].as_u64() > Some(0), "{v}");
+    assert_eq!(d.json(&["--key-file", "new.key", "verify"])["ok"], true);
+    assert_eq!(d.json(&["--key-file", "new.key", "stats"])["messages"], messages);
+
+    // To a passphrase, in one run; a key file named on the command line is
+    // the user's to remove.
+    let v = json_of({
+        let mut c = d.cmd(&["--json", "--key-file", "new.key", "passwd", "--rotate", "--new-passphrase"]);
+        c.env("CHATVAULT_NEW_PASSPHRASE", "rotated words");
+        c
+    });
+    assert_eq!((v["finished"].as_bool(), v["key"].as_str()), (Some(true), Some("a passphrase")), "{v}");
+    assert!(d.path("new.key").exists());
+    fails(d.cmd(&["--key-file", "new.key", "convs"]).assert(), 2);
+    d.cmd(&["convs"]).env("CHATVAULT_PASSPHRASE", "rotated words").assert().success();
+
+    // By default to a new random key, moved beside the store as soon as the
+    // first transaction committed: the passphrase no longer opens it.
+    let with_passphrase = |args: &[&str]| {
+        let mut c = d.cmd(args);
+        c.env("CHATVAULT_PASSPHRASE", "rotated words");
+        c
+    };
+    let a = with_passphrase(&["passwd", "--rotate", "--max-transactions", "1"]).assert().success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("already opens only with a new random key in demo.chatvault.key"), "{out}");
+    // The passphrase in the environment would come before the key file.
+    let resume =
+        "`chatvault --key-file demo.chatvault.key passwd --rotate --new-key-file demo.chatvault.key`";
+    assert!(out.contains(resume), "{out}");
+    assert!(d.path("demo.chatvault.key").exists() && !d.path("demo.chatvault.key.new").exists());
+    #[cfg(unix)]
+    assert_eq!(mode(&d.path("demo.chatvault.key")), 0o600);
+    fails(with_passphrase(&["convs"]).assert(), 2).stderr(contains("wrong key"));
+    d.ok(&["convs"]);
+    let key = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    // Resumed as it says, to the end, with that same key.
+    let a = with_passphrase(&[
+        "--key-file",
+        "demo.chatvault.key",
+        "passwd",
+        "--rotate",
+        "--new-key-file",
+        "demo.chatvault.key",
+    ])
+    .assert()
+    .success();
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("under a new master key"), "{out}");
+    assert_eq!(std::fs::read(d.path("demo.chatvault.key")).expect("key"), key);
+    d.ok(&["compact"]);
+    d.ok(&["vacuum"]);
+    assert_eq!(d.json(&["verify"])["ok"], true);
+}
+
+#[test]
+fn passwd_rotate_with_another_key_finishes_the_rotation_under_way_first() {
+    let d = Dir::new();
+    d.demo();
+    d.ok(&["passwd", "--rotate", "--new-key-file", "a.key", "--max-transactions", "1"]);
+    // A run with another key and a budget of one transaction goes into
+    // finishing the rotation to a.key: b.key does not open the store yet.
+    let out = d.ok(&[
+        "--key-file",
+        "a.key",
+        "passwd",
+        "--rotate",
+        "--new-key-file",
+        "b.key",
+        "--max-transactions",
+        "1",
+    ]);
+    assert!(
+        out.contains("has not begun") && out.contains("finishing the rotation already under way"),
+        "{out}"
+    );
+    assert!(out.contains("still opens only with its current key (key from a.key)"), "{out}");
+    assert!(out.contains("`chatvault --key-file a.key passwd --rotate --new-key-file b.key` again"), "{out}");
+    d.ok(&["--key-file", "a.key", "convs"]);
+    fails(d.cmd(&["--key-file", "b.key", "convs"]).assert(), 2).stderr(contains("wrong key"));
+    let v = d.json(&[
+        "--key-file",
+        "a.key",
+        "passwd",
+        "--rotate",
+        "--new-key-file",
+        "b.key",
+        "--max-transactions",
+        "1",
+    ]);
+    assert_eq!((v["finished"].as_bool(), v["key"].clone()), (Some(false), Value::Null), "{v}");
+
+    // Run to the end: only b.key opens it.
+    let v = d.json(&["--key-file", "a.key", "passwd", "--rotate", "--new-key-file", "b.key"]);
+    assert_eq!((v["finished"].as_bool(), v["key"].as_str()), (Some(true), Some("the key in b.key")), "{v}");
+    fails(d.cmd(&["--key-file", "a.key", "convs"]).assert(), 2).stderr(contains("wrong key"));
+    assert_eq!(d.json(&["--key-file", "b.key", "verify"])["ok"], true);
+
+    // A rotation that did not begin leaves the key file beside the store
+    // as it was, and no new key lying about.
+    d.ok(&["--key-file", "b.key", "passwd", "--new-key-file", "demo.chatvault.key"]);
+    let key = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    let out = d.ok(&["passwd", "--rotate", "--time-budget", "0"]);
+    assert!(out.contains("has not begun: demo.chatvault still opens only with its current key"), "{out}");
+    assert!(out.contains("`chatvault passwd --rotate` again"), "{out}");
+    assert_eq!(std::fs::read(d.path("demo.chatvault.key")).expect("key"), key);
+    assert!(!d.path("demo.chatvault.key.new").exists());
+    d.ok(&["convs"]);
+}
+
+#[test]
+fn passwd_rotate_names_damaged_conversations_and_still_moves_the_key_into_place() {
+    let d = Dir::new();
+    d.demo();
+    std::fs::copy(d.path("demo.chatvault.key"), d.path("old.key")).expect("save old key");
+    {
+        let db = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
+        db.execute("UPDATE conversation_key SET wrapped = zeroblob(61) WHERE conversation = 3", [])
+            .expect("damage");
+    }
+    let a = d.cmd(&["--json", "passwd", "--rotate"]).assert().failure().code(2);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(
+        err.contains("1 damaged conversations") && err.contains("[3]") && err.contains("chatvault verify"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON output");
+    assert_eq!(v["finished"], true, "{v}");
+    assert_eq!(v["conversations_damaged"], serde_json::json!([3]), "{v}");
+    assert!(!d.path("demo.chatvault.key.new").exists());
+    d.ok(&["stats"]);
+    fails(d.cmd(&["--key-file", "old.key", "stats"]).assert(), 2);
+}
+
+#[test]
+fn passwd_rotate_that_fails_says_which_key_opens_the_store() {
+    let d = Dir::new();
+    d.demo();
+    let old = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    let writer = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
+    // Another process holding the write lock: the rotation cannot begin,
+    // and the key file beside the store stays as it was.
+    writer.execute_batch("BEGIN IMMEDIATE").expect("hold the write lock");
+    let a = fails(d.cmd(&["passwd", "--rotate"]).assert(), 1);
+    a.stderr(
+        contains("locked").and(contains("still opens with its current key (key from demo.chatvault.key)")),
+    );
+    assert_eq!(std::fs::read(d.path("demo.chatvault.key")).expect("key"), old);
+    assert!(!d.path("demo.chatvault.key.new").exists());
+    writer.execute_batch("COMMIT").expect("release");
+    // Begun, then stopped by the lock: the new key is in force, and the
+    // message says how to finish.
+    d.ok(&["passwd", "--rotate", "--new-key-file", "new.key", "--max-transactions", "1"]);
+    writer.execute_batch("BEGIN IMMEDIATE").expect("hold the write lock");
+    let a = fails(
+        d.cmd(&["--key-file", "new.key", "passwd", "--rotate", "--new-key-file", "new.key"]).assert(),
+        1,
+    );
+    a.stderr(contains(
+        "now opens only with the key in new.key: run `chatvault --key-file new.key passwd --rotate --new-key-file \
+         new.key` to finish the rotation",
+    ));
+    writer.execute_batch("COMMIT").expect("release");
+    drop(writer);
+    let v = d.json(&["--key-file", "new.key", "passwd", "--rotate", "--new-key-file", "new.key"]);
+    assert_eq!(v["finished"], true, "{v}");
+}
+
+#[test]
+fn passwd_first_puts_a_key_an_interrupted_passwd_left_in_its_place() {
+    let d = Dir::new();
+    d.demo();
+    // As an interrupted passwd leaves things: the store opens with the key
+    // in demo.chatvault.key.new, not with the one beside it.
+    d.ok(&["passwd", "--new-key-file", "k1.key"]);
+    std::fs::copy(d.path("k1.key"), d.path("demo.chatvault.key.new")).expect("copy");
+    std::fs::write(d.path("demo.chatvault.key"), [6u8; 32]).expect("write");
+    fails(d.cmd(&["convs"]).assert(), 2).stderr(contains("try --key-file demo.chatvault.key.new"));
+    // A rotation that does not begin must not lose the key that opened it.
+    let out = d.ok(&["--key-file", "demo.chatvault.key.new", "passwd", "--rotate", "--time-budget", "0"]);
+    assert!(out.contains("has not begun"), "{out}");
+    assert!(!d.path("demo.chatvault.key.new").exists());
+    assert_eq!(
+        std::fs::read(d.path("demo.chatvault.key")).expect("key"),
+        std::fs::read(d.path("k1.key")).expect("key")
+    );
+    d.ok(&["convs"]);
+    d.ok(&["passwd", "--rotate"]);
+    d.ok(&["convs"]);
+    fails(d.cmd(&["--key-file", "k1.key", "convs"]).assert(), 2);
+}
+
+#[test]
+fn passwd_rotate_with_another_reader_still_moves_the_key_into_place() {
+    let d = Dir::new();
+    d.demo();
+    std::fs::copy(d.path("demo.chatvault.key"), d.path("old.key")).expect("save old key");
+    // Another process reading the store: the rotation finishes, the scrub waits.
+    let reader = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
+    reader.execute_batch("BEGIN; SELECT count(*) FROM segment;").expect("hold a read");
+    let a = d.cmd(&["passwd", "--rotate"]).assert().success();
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("warning") && err.contains("chatvault compact"), "{err}");
+    let out = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(out.contains("under a new master key"), "{out}");
+    assert!(!d.path("demo.chatvault.key.new").exists(), "the new key was moved into place");
+    reader.execute_batch("COMMIT").expect("end the read");
+    drop(reader);
+    d.ok(&["convs"]);
+    fails(d.cmd(&["--key-file", "old.key", "convs"]).assert(), 2);
+    d.ok(&["compact"]);
+}
+
+#[test]
+fn a_store_whose_schema_was_modified_is_a_data_error() {
+    let d = Dir::new();
+    d.demo();
+    {
+        let db = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
+        db.execute_batch("CREATE TRIGGER keep AFTER DELETE ON segment BEGIN SELECT 1; END;").expect("plant");
+    }
+    for args in [&["convs"][..], &["verify"], &["vacuum"], &["passwd", "--rotate"]] {
+        fails(d.cmd(args).assert(), 2).stderr(contains("modified outside chatvault").and(contains("keep")));
+    }
+    assert!(!d.path("demo.chatvault.key.new").exists());
 }
 
 #[test]

@@ -2,9 +2,16 @@
 //! random mix of appends, batches (with external ids, re-delivered
 //! duplicates among them), edits, message and conversation deletes,
 //! conversation creation (also with an external id already taken), read
-//! markers, key rotation, compaction (whole, and partial with budgets of a
-//! few milliseconds) and imports of an archive, and is killed with SIGKILL at
-//! a random moment, again and again.
+//! markers, key rotation, master-key rotation (whole, and partial with a
+//! budget of a few transactions, so later operations and kills also land in
+//! a store with a rotation under way), compaction (whole, and partial with
+//! budgets of a few milliseconds) and imports of an archive, and is killed
+//! with SIGKILL at a random moment, again and again.
+//!
+//! A master-key rotation seals the store under the other of two root keys.
+//! After each kill the store must open with exactly the key the model
+//! expects (the old one until a rotation's first step committed, the new
+//! one after), never neither and never both.
 //!
 //! The child prints each operation before it calls it (`begin`) and, once
 //! the call returned, its result (`ack`), flushed. The parent keeps a model
@@ -39,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use chatvault::{
     CompactOptions, ConversationId, Error, ExportOptions, ImportOptions, MessageId, NewConversation,
-    NewMessage, Page, Store, StoreKey,
+    NewMessage, Page, RotateOptions, Store, StoreKey,
 };
 use chatvault_corpus::Rng;
 use common::KEY;
@@ -51,6 +58,44 @@ const ARCHIVE_ENV: &str = "CHATVAULT_CRASH_MIXED_ARCHIVE";
 const SEED_ENV: &str = "CHATVAULT_CRASH_MIXED_SEED";
 const ROUND_ENV: &str = "CHATVAULT_CRASH_MIXED_ROUND";
 const ARCHIVE_KEY: [u8; 32] = [0x5A; 32];
+/// The root key after an odd number of master-key rotations ([`KEY`] after
+/// an even number).
+const KEY_2: [u8; 32] = [0x24; 32];
+
+/// The root key of a store whose master key was rotated `generation` times.
+fn key_for(generation: u64) -> [u8; 32] {
+    if generation % 2 == 0 { KEY } else { KEY_2 }
+}
+
+/// Opens the store with whichever of the two root keys opens it.
+fn open_either(path: &Path) -> chatvault::Result<(Store, u64)> {
+    match Store::open(path, StoreKey::raw(KEY)) {
+        Ok(s) => Ok((s, 0)),
+        Err(Error::WrongKey) => Store::open(path, StoreKey::raw(KEY_2)).map(|s| (s, 1)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Where a master-key rotation stands, from the `store` row: rotations
+/// finished, and how far the one under way got (`None`: none under way).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+struct Rotation {
+    generation: u64,
+    through: Option<u64>,
+}
+
+impl Rotation {
+    fn read(path: &Path) -> Rotation {
+        let conn = rusqlite::Connection::open(path).expect("open raw");
+        conn.query_row("SELECT master_gen, rotated_through FROM store", [], |r| {
+            Ok(Rotation {
+                generation: r.get::<_, i64>(0)? as u64,
+                through: r.get::<_, Option<i64>>(1)?.map(|t| t as u64),
+            })
+        })
+        .expect("read the rotation columns")
+    }
+}
 /// Kills are spread uniformly over this long after the child is ready (at
 /// first: a machine so slow that children finish no operation in it gets
 /// longer spans).
@@ -76,15 +121,45 @@ struct Msg {
 /// One operation, with everything the parent needs to predict its effect.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 enum Op {
-    Append { c: u64, m: Msg },
-    Batch { items: Vec<(u64, Msg)> },
-    Edit { c: u64, seq: u64, text: String },
-    DeleteMessage { c: u64, seq: u64 },
-    MarkRead { c: u64, seq: u64 },
-    Create { ext: Option<String>, title: String },
-    DeleteConversation { c: u64 },
-    Rotate { c: u64 },
-    Compact { budget_us: Option<u64>, small_targets: bool },
+    Append {
+        c: u64,
+        m: Msg,
+    },
+    Batch {
+        items: Vec<(u64, Msg)>,
+    },
+    Edit {
+        c: u64,
+        seq: u64,
+        text: String,
+    },
+    DeleteMessage {
+        c: u64,
+        seq: u64,
+    },
+    MarkRead {
+        c: u64,
+        seq: u64,
+    },
+    Create {
+        ext: Option<String>,
+        title: String,
+    },
+    DeleteConversation {
+        c: u64,
+    },
+    Rotate {
+        c: u64,
+    },
+    /// A master-key rotation, sealed under the other root key; with a budget,
+    /// at most that many transactions (it may stay under way).
+    RotateMaster {
+        budget: Option<u64>,
+    },
+    Compact {
+        budget_us: Option<u64>,
+        small_targets: bool,
+    },
     Import,
 }
 
@@ -99,6 +174,7 @@ impl Op {
             Op::Create { .. } => "create conversation",
             Op::DeleteConversation { .. } => "delete conversation",
             Op::Rotate { .. } => "rotate key",
+            Op::RotateMaster { .. } => "rotate master key",
             Op::Compact { .. } => "compact",
             Op::Import => "import",
         }
@@ -118,6 +194,8 @@ enum Ack {
         matched: u64,
         added: u64,
     },
+    /// Where the master-key rotation stands after the call.
+    Rotated(Rotation),
     Done,
 }
 
@@ -246,7 +324,8 @@ impl View {
                 budget_us: rng.chance(0.5).then(|| rng.below(4000)),
                 small_targets: rng.chance(0.5),
             },
-            (87..=89, _) => Op::Rotate { c: self.convs[self.pick_conv(rng)].id },
+            (87, _) => Op::RotateMaster { budget: rng.chance(0.5).then(|| 1 + rng.below(3)) },
+            (88..=89, _) => Op::Rotate { c: self.convs[self.pick_conv(rng)].id },
             (90..=99, _) => Op::Import,
             // A message operation with no message to act on.
             _ => {
@@ -294,7 +373,7 @@ impl VConv {
     }
 }
 
-fn run(store: &Store, op: &Op, archive: &Path) -> chatvault::Result<Ack> {
+fn run(store: &Store, op: &Op, archive: &Path, path: &Path) -> chatvault::Result<Ack> {
     let cid = ConversationId::from_raw;
     let new = |m: &Msg| NewMessage {
         external_id: m.ext.clone(),
@@ -338,6 +417,20 @@ fn run(store: &Store, op: &Op, archive: &Path) -> chatvault::Result<Ack> {
             store.rotate_conversation_key(cid(*c))?;
             Ack::Done
         }
+        Op::RotateMaster { budget } => {
+            let before = Rotation::read(path);
+            let mut options = RotateOptions::default();
+            if let Some(b) = budget {
+                options = options.transaction_budget(*b);
+            }
+            // A rotation under way is resumed with the store's key, which
+            // its first step made the next generation's.
+            let report =
+                store.rotate_master_key_with(StoreKey::raw(key_for(before.generation + 1)), &options)?;
+            let after = Rotation::read(path);
+            assert_eq!(report.finished, after.generation == before.generation + 1, "child: finished");
+            Ack::Rotated(after)
+        }
         Op::Compact { budget_us, small_targets } => {
             let mut options = CompactOptions::default();
             if let Some(us) = budget_us {
@@ -370,7 +463,7 @@ fn crash_mixed_child() {
     let archive = PathBuf::from(var(ARCHIVE_ENV));
     let seed: u64 = var(SEED_ENV).parse().expect("child: seed");
     let round = var(ROUND_ENV);
-    let store = Store::open(&path, StoreKey::raw(KEY)).expect("child: open");
+    let (store, _) = open_either(Path::new(&path)).expect("child: open");
     let mut view = View::read(&store);
     let mut rng = Rng::new(seed);
     say("ready");
@@ -379,7 +472,7 @@ fn crash_mixed_child() {
     while started.elapsed() < CHILD_LIFETIME {
         let op = view.next_op(&mut rng, &format!("r{round}o{n}"));
         say(&format!("begin {}", serde_json::to_string(&op).expect("child: encode")));
-        match run(&store, &op, &archive) {
+        match run(&store, &op, &archive, Path::new(&path)) {
             Ok(ack) => {
                 view.apply(&store, &op, &ack);
                 say(&format!("ack {}", serde_json::to_string(&ack).expect("child: encode")));
@@ -435,6 +528,8 @@ struct Model {
     convs: BTreeMap<u64, ConvM>,
     /// The largest conversation id ever committed (ids are never reused).
     max_id: u64,
+    /// Where the master-key rotation stands.
+    rotation: Rotation,
 }
 
 /// The archive the child imports: its conversations in archive order.
@@ -472,6 +567,34 @@ impl Model {
             .collect()
     }
 
+    /// The master-key rotation moved on to `to`: every conversation it moved
+    /// meanwhile forgot the external ids of its deleted messages (their
+    /// index entries cannot be recomputed; docs/DESIGN.md).
+    fn rotated(&mut self, to: Rotation) -> Result<(), String> {
+        let from = self.rotation;
+        let moved = |id: u64| -> bool {
+            let start = from.through.unwrap_or(0);
+            if to.generation == from.generation + 1 {
+                id > start
+            } else if to.generation == from.generation {
+                id > start && id <= to.through.unwrap_or(0)
+            } else {
+                false
+            }
+        };
+        if to.generation != from.generation && to.generation != from.generation + 1 {
+            return Err(format!("the rotation went from {from:?} to {to:?}"));
+        }
+        for (&id, c) in self.convs.iter_mut() {
+            if moved(id) {
+                let live = &c.msgs;
+                c.refs.retain(|_, seq| live.contains_key(seq));
+            }
+        }
+        self.rotation = to;
+        Ok(())
+    }
+
     fn conv(&mut self, c: u64) -> Result<&mut ConvM, String> {
         self.convs.get_mut(&c).ok_or_else(|| format!("conversation {c} is not in the model"))
     }
@@ -490,8 +613,14 @@ impl Model {
         Ok(seq)
     }
 
-    /// The model after `op`, and what `op` returns.
-    fn predict(&self, op: &Op, archive: &Archive) -> Result<(Model, Ack), String> {
+    /// The model after `op`, and what `op` returns. A master-key rotation's
+    /// progress cannot be predicted: `rotation` says where it got.
+    fn predict(
+        &self,
+        op: &Op,
+        archive: &Archive,
+        rotation: Option<Rotation>,
+    ) -> Result<(Model, Ack), String> {
         let mut next = self.clone();
         let ack = match op {
             Op::Append { c, m } => Ack::Ids(vec![next.append(*c, m)?]),
@@ -536,15 +665,29 @@ impl Model {
                 Ack::Done
             }
             Op::Rotate { .. } | Op::Compact { .. } => Ack::Done,
+            Op::RotateMaster { .. } => {
+                let to = rotation.ok_or("a master-key rotation without its outcome")?;
+                next.rotated(to)?;
+                Ack::Rotated(to)
+            }
             Op::Import => {
                 let (mut created, mut matched, mut added) = (0, 0, 0);
                 for a in archive {
-                    match next.convs.values().find(|c| c.ext == a.ext) {
+                    match next.convs.values_mut().find(|c| c.ext == a.ext) {
                         Some(c) => {
-                            // Every archived message was imported with the
-                            // conversation, so its external id is known.
-                            if a.refs.keys().any(|e| !c.refs.contains_key(e)) {
-                                return Err("an import the model does not cover".into());
+                            // Messages whose external id it no longer knows
+                            // (deleted before a master-key rotation) are
+                            // added again, after what it holds.
+                            for (&seq, m) in &a.msgs {
+                                let ext = m.ext.clone().unwrap_or_default();
+                                if c.refs.contains_key(&ext) {
+                                    continue;
+                                }
+                                let at = seq.max(c.next_seq);
+                                c.msgs.insert(at, m.clone());
+                                c.refs.insert(ext, at);
+                                c.next_seq = at + 1;
+                                added += 1;
                             }
                             matched += 1;
                         }
@@ -728,6 +871,7 @@ fn random_writes_killed_at_random_points_are_all_or_nothing() {
     let path = dir.path().join("mixed.chatvault");
     let (archive_path, archive) = make_archive(dir.path());
     Store::create(&path, StoreKey::raw(KEY)).unwrap().close().unwrap();
+    let mut rotations = (0u64, 0u64); // (finished, left under way)
 
     let mut model = Model::default();
     let mut rng = Rng::new(seed);
@@ -776,8 +920,20 @@ fn random_writes_killed_at_random_points_are_all_or_nothing() {
             } else if let Some(json) = line.strip_prefix("ack ") {
                 let op = pending.take().expect("ack without begin");
                 let ack: Ack = serde_json::from_str(json).expect("decode ack");
-                let (next, want) =
-                    model.predict(&op, &archive).unwrap_or_else(|e| panic!("{context}: {e} for {op:?}"));
+                let rotation = match &ack {
+                    Ack::Rotated(r) => Some(*r),
+                    _ => None,
+                };
+                if let Some(r) = rotation {
+                    if r.generation > model.rotation.generation {
+                        rotations.0 += 1;
+                    } else {
+                        rotations.1 += 1;
+                    }
+                }
+                let (next, want) = model
+                    .predict(&op, &archive, rotation)
+                    .unwrap_or_else(|e| panic!("{context}: {e} for {op:?}"));
                 assert_eq!(ack, want, "{context}: {} returned {ack:?}, the model says {want:?}", op.kind());
                 model = next;
                 acked_ops += 1;
@@ -786,8 +942,20 @@ fn random_writes_killed_at_random_points_are_all_or_nothing() {
             }
         }
 
-        let store =
-            Store::open(&path, StoreKey::raw(KEY)).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
+        // Exactly one of the root keys opens it: the model's, unless a
+        // rotation in flight at the kill committed its last step.
+        let (store, opened) = open_either(&path).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
+        let on_disk = Rotation::read(&path);
+        let expected = on_disk.generation + u64::from(on_disk.through.is_some());
+        assert_eq!(opened, expected % 2, "{context}: opened with the key of {on_disk:?}");
+        let other = key_for(expected + 1);
+        assert!(
+            matches!(Store::open(&path, StoreKey::raw(other)), Err(Error::WrongKey)),
+            "{context}: both root keys open the store"
+        );
+        if !matches!(pending, Some(Op::RotateMaster { .. })) {
+            assert_eq!(on_disk, model.rotation, "{context}: the rotation moved without a rotation in flight");
+        }
         match pending {
             None => {
                 between_ops += 1;
@@ -795,13 +963,18 @@ fn random_writes_killed_at_random_points_are_all_or_nothing() {
             }
             Some(op) => {
                 // Applied entirely, or not at all.
-                let (applied, _) =
-                    model.predict(&op, &archive).unwrap_or_else(|e| panic!("{context}: {e} for {op:?}"));
+                let rotation = matches!(op, Op::RotateMaster { .. }).then_some(on_disk);
+                let (applied, _) = model
+                    .predict(&op, &archive, rotation)
+                    .unwrap_or_else(|e| panic!("{context}: {e} for {op:?}"));
                 let got = observe(&store, &context);
                 let counts = in_flight.entry(op.kind()).or_default();
                 if applied.seen() == model.seen() {
                     // Compaction, a key rotation, a re-delivery: nothing to see.
                     counts.2 += 1;
+                    // A master-key rotation moved on, or did not; either way
+                    // the model follows what the file says.
+                    model = applied;
                 } else if got == model.seen() {
                     counts.1 += 1;
                 } else if got == applied.seen() {
@@ -825,7 +998,8 @@ fn random_writes_killed_at_random_points_are_all_or_nothing() {
         in_flight.values().fold((0, 0, 0), |(a, b, c), &(x, y, z)| (a + x, b + y, c + z));
     eprintln!(
         "{rounds} kills in {:.1?}: {acked_ops} acknowledged operations; in flight at the kill \
-         (kind: found applied, absent, no visible effect): {in_flight:?}; {between_ops} between operations",
+         (kind: found applied, absent, no visible effect): {in_flight:?}; {between_ops} between operations; \
+         master-key rotations acknowledged (finished, left under way): {rotations:?}",
         started.elapsed()
     );
     assert!(applied + absent + invisible >= rounds / 2, "most kills should land inside an operation");

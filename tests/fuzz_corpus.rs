@@ -87,7 +87,12 @@ fn ops_corpus_replays_against_the_model() {
         sum.imports += outcome.imports;
         sum.compactions += outcome.compactions;
         sum.messages += outcome.messages;
+        sum.master_rotations.0 += outcome.master_rotations.0;
+        sum.master_rotations.1 += outcome.master_rotations.1;
     }
+    // Master-key rotations both finished and left under way (with later
+    // operations, reopens and imports running while one is).
+    assert!(sum.master_rotations.0 >= 4 && sum.master_rotations.1 >= 4, "{sum:?}");
     assert!(sum.ops >= 100 && sum.succeeded >= 60 && sum.refused >= 5, "{sum:?}");
     assert!(sum.reopens >= 4 && sum.imports >= 4 && sum.compactions >= 4 && sum.messages >= 20, "{sum:?}");
 }

@@ -259,9 +259,10 @@ fn garbage_in_plaintext_columns_is_an_error_not_a_panic() {
     }
     for sql in [
         "UPDATE store SET kdf = 1, kdf_salt = x'00', kdf_m_kib = 99999999999, kdf_t = 2, kdf_p = 1",
-        "UPDATE store SET kdf = 1, kdf_salt = zeroblob(16), kdf_m_kib = 4294967295, kdf_t = 2, kdf_p = 1",
         "UPDATE store SET kdf = 7",
         "UPDATE store SET store_id = x'01'",
+        "UPDATE store SET next_master = x'02', rotated_through = NULL",
+        "UPDATE store SET master_gen = -1",
         "DELETE FROM store",
     ] {
         let (t, _, _, _) = fixture();
@@ -269,6 +270,21 @@ fn garbage_in_plaintext_columns_is_an_error_not_a_panic() {
         let r = Store::open(&t.path, StoreKey::passphrase("pw"));
         assert!(matches!(r, Err(Error::Corrupt { .. })), "{sql}: {r:?}");
     }
+    // Parameters past the ceiling: refused as too costly, before deriving.
+    let (t, _, _, _) = fixture();
+    t.raw_sql()
+        .execute_batch(
+            "UPDATE store SET kdf = 1, kdf_salt = zeroblob(16), kdf_m_kib = 4294967295, kdf_t = 2, kdf_p = 1",
+        )
+        .unwrap();
+    let r = Store::open(&t.path, StoreKey::passphrase("pw"));
+    assert!(matches!(r, Err(Error::KdfTooCostly { .. })), "{r:?}");
+    // A rotation under way planted beside a master key not bound to it: the
+    // master key's seal does not open (a tampered key header is WrongKey).
+    let (t, _, _, _) = fixture();
+    t.raw_sql().execute_batch("UPDATE store SET next_master = zeroblob(61), rotated_through = 0").unwrap();
+    let r = Store::open(&t.path, StoreKey::raw(KEY));
+    assert!(matches!(r, Err(Error::WrongKey)), "{r:?}");
 }
 
 #[test]

@@ -119,6 +119,7 @@ impl fmt::Debug for ExportOptions {
 pub struct ImportOptions {
     pub(crate) key: StoreKey,
     pub(crate) progress: Option<ArchiveProgressFn>,
+    pub(crate) max_kdf: KdfParams,
 }
 
 impl ImportOptions {
@@ -134,7 +135,17 @@ impl ImportOptions {
 
     /// Opens an archive protected by `key`.
     pub fn with_key(key: StoreKey) -> Self {
-        ImportOptions { key, progress: None }
+        ImportOptions { key, progress: None, max_kdf: KdfParams::MAX }
+    }
+
+    /// The most Argon2id work an archive's header may ask for (default and
+    /// ceiling: [`KdfParams::MAX`]). A header asking for more is refused
+    /// with [`Error::KdfTooCostly`] before any key derivation, so a forged
+    /// archive cannot make the app allocate or compute more than this.
+    /// Lower it on memory-constrained devices (an app extension, say).
+    pub fn max_kdf(mut self, limit: KdfParams) -> Self {
+        self.max_kdf = limit;
+        self
     }
 
     /// Reports progress to `f`.
@@ -146,7 +157,10 @@ impl ImportOptions {
 
 impl fmt::Debug for ImportOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ImportOptions").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("ImportOptions")
+            .field("key", &self.key)
+            .field("max_kdf", &self.max_kdf)
+            .finish_non_exhaustive()
     }
 }
 
@@ -199,7 +213,7 @@ pub struct ArchiveSummary {
 }
 
 /// One conversation of an archive.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ArchivedConversation {
     /// The app's id for it.
@@ -212,11 +226,23 @@ pub struct ArchivedConversation {
     pub sent_between_ms: Option<(i64, i64)>,
 }
 
+impl fmt::Debug for ArchivedConversation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::types::Len;
+        f.debug_struct("ArchivedConversation")
+            .field("external_id", &Len(&self.external_id))
+            .field("title", &Len(self.title.as_str()))
+            .field("messages", &self.messages)
+            .field("sent_between_ms", &self.sent_between_ms)
+            .finish()
+    }
+}
+
 /// Reads an archive to its end, verifying every chunk and record, and
 /// reports what it holds without importing anything. Memory grows only
 /// with the number of conversations (one [`ArchivedConversation`] each).
 pub fn inspect(reader: impl Read, options: &ImportOptions) -> Result<ArchiveSummary> {
-    let mut archive = ArchiveReader::open(reader, &options.key)?;
+    let mut archive = ArchiveReader::open(reader, &options.key, &options.max_kdf)?;
     let header = archive.header().clone();
     let mut conversations: Vec<ArchivedConversation> = Vec::new();
     let mut reporter = Reporter::new(options.progress.clone(), (header.conversations, header.messages));
@@ -291,7 +317,7 @@ pub mod __fuzz {
     use super::stream::ChunkReader;
     use super::{ImportOptions, inspect};
     use crate::format::archive::{HEADER_LEN, Header};
-    use crate::keys::{ArchiveKeys, StoreKey};
+    use crate::keys::{ArchiveKeys, KdfParams, StoreKey};
 
     /// The raw key fuzzed archives are made with.
     pub const KEY: [u8; 32] = [0x5A; 32];
@@ -346,7 +372,7 @@ pub mod __fuzz {
     /// The counts and decrypted body of a valid raw-key archive: a seed for [`run`]'s mode 1.
     pub fn unseal(archive: &[u8]) -> Option<((u64, u64), Vec<u8>)> {
         let header = Header::decode(archive).ok()?;
-        let keys = ArchiveKeys::derive(&StoreKey::raw(KEY), header.kdf, header.salt).ok()?;
+        let keys = ArchiveKeys::derive(&StoreKey::raw(KEY), header.kdf, header.salt, &KdfParams::MAX).ok()?;
         let mut r =
             ChunkReader::new(archive.get(HEADER_LEN..)?, keys.stream_key(&header.mac), header.chunk_size());
         let mut body = Vec::new();

@@ -11,7 +11,7 @@ use crate::format::archive::{
     ConversationRecord, HEADER_LEN, Header, HeaderError, MAC_INPUT_LEN, MAX_RECORD, MessageRecord, Record,
 };
 use crate::format::records;
-use crate::keys::{ArchiveKeys, StoreKey};
+use crate::keys::{ArchiveKeys, KdfParams, StoreKey};
 use crate::types::limits;
 
 /// What the store section of an archive says about where it came from.
@@ -48,8 +48,10 @@ fn corrupt(detail: impl Into<String>) -> Error {
 }
 
 impl<R: Read> ArchiveReader<R> {
-    /// Reads and checks the header with `key`, then the `Store` record.
-    pub(crate) fn open(mut input: R, key: &StoreKey) -> Result<Self> {
+    /// Reads and checks the header with `key` (refusing Argon2id
+    /// parameters past `max_kdf` before deriving anything), then the
+    /// `Store` record.
+    pub(crate) fn open(mut input: R, key: &StoreKey, max_kdf: &KdfParams) -> Result<Self> {
         let mut bytes = [0u8; HEADER_LEN];
         input.read_exact(&mut bytes).map_err(|e| match e.kind() {
             std::io::ErrorKind::UnexpectedEof => Error::NotAnArchive,
@@ -63,7 +65,7 @@ impl<R: Read> ArchiveReader<R> {
             HeaderError::Version(found) => corrupt(format!("unknown archive version {found}")),
             HeaderError::Field(what) => corrupt(format!("header: {what}")),
         })?;
-        let keys = ArchiveKeys::derive(key, header.kdf, header.salt)?;
+        let keys = ArchiveKeys::derive(key, header.kdf, header.salt, max_kdf)?;
         if keys.key_check() != header.key_check {
             return Err(Error::WrongKey);
         }

@@ -9,7 +9,7 @@ use crate::crypto;
 use crate::error::{Error, Result};
 use crate::format::archive::{HEADER_LEN, Header, Kdf, MAC_INPUT_LEN, MAX_RECORD, Record, SALT_LEN};
 use crate::format::records;
-use crate::keys::{ArchiveKeys, StoreKey};
+use crate::keys::{ArchiveKeys, KdfParams, StoreKey};
 
 /// An archive's keys, derived (Argon2id included) before any store
 /// transaction begins.
@@ -25,7 +25,7 @@ impl Prepared {
         let kdf = key.archive_kdf()?;
         let mut salt = [0u8; SALT_LEN];
         crypto::fill_random(&SystemRandom::new(), &mut salt)?;
-        let keys = ArchiveKeys::derive(key, kdf, salt)?;
+        let keys = ArchiveKeys::derive(key, kdf, salt, &KdfParams::MAX)?;
         Ok(Prepared { kdf, salt, keys })
     }
 }

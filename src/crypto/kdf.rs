@@ -7,14 +7,26 @@ use super::Key32;
 use crate::error::{Error, Result};
 
 /// Argon2id (v0x13) of `passphrase` under `salt`, 32 bytes of output.
+///
+/// The working memory (m KiB, where every block is derived from the
+/// passphrase) is allocated here, fallibly, and zeroized before it is
+/// freed: the crate's own allocation would be freed unwiped. Callers check
+/// the parameters against the ceiling first (`KdfParams::check_cap`).
 pub(crate) fn argon2id(passphrase: &[u8], salt: &[u8], m_kib: u32, t: u32, p: u32) -> Result<Key32> {
+    use zeroize::Zeroize;
     let params = argon2::Params::new(m_kib, t, p, Some(Key32::LEN))
         .map_err(|e| Error::invalid(format!("Argon2id parameters rejected: {e}")))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params.clone());
+    let blocks = params.block_count();
+    let mut memory: Vec<argon2::Block> = Vec::new();
+    memory
+        .try_reserve_exact(blocks)
+        .map_err(|_| Error::invalid(format!("cannot allocate {m_kib} KiB for Argon2id")))?;
+    memory.resize(blocks, argon2::Block::default());
     let mut out = Key32::from_bytes([0; 32]);
-    argon
-        .hash_password_into(passphrase, salt, out.expose_mut())
-        .map_err(|e| Error::invalid(format!("Argon2id failed: {e}")))?;
+    let result = argon.hash_password_into_with_memory(passphrase, salt, out.expose_mut(), &mut memory[..]);
+    memory.zeroize();
+    result.map_err(|e| Error::invalid(format!("Argon2id failed: {e}")))?;
     Ok(out)
 }
 
@@ -52,6 +64,7 @@ pub(crate) fn hmac_sha256_verify(key: &Key32, data: &[u8], tag: &[u8]) -> bool {
 /// HMAC-SHA256 truncated to 16 bytes, with the key's inner and outer
 /// states computed once. (ring does not zeroize those states; they let one
 /// compute hashes, exactly as the key does, and live as long as the store.)
+#[derive(Clone)]
 pub(crate) struct Hmac16(hmac::Key);
 
 impl Hmac16 {

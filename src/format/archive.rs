@@ -166,7 +166,7 @@ pub(crate) enum Record {
 }
 
 /// A conversation's metadata in an archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ConversationRecord {
     pub source_id: u64,
     pub external_id: Option<String>,
@@ -179,7 +179,7 @@ pub(crate) struct ConversationRecord {
 }
 
 /// A message in an archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct MessageRecord {
     pub seq: u64,
     pub external_id: Option<String>,
@@ -190,6 +190,30 @@ pub(crate) struct MessageRecord {
     pub edited_at_ms: Option<i64>,
     pub extra: Vec<u8>,
     pub expires_at_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for ConversationRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Lengths only: the user's words never reach a log.
+        f.debug_struct("ConversationRecord")
+            .field("source_id", &self.source_id)
+            .field("external_id_len", &self.external_id.as_ref().map(String::len))
+            .field("title_len", &self.title.len())
+            .field("members", &self.members.len())
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for MessageRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageRecord")
+            .field("seq", &self.seq)
+            .field("text_len", &self.text.len())
+            .field("sender_len", &self.sender.len())
+            .field("sent_at_ms", &self.sent_at_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 #[cfg(test)]

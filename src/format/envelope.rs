@@ -48,6 +48,9 @@ pub(crate) enum Kind {
     ConversationKey = 2,
     ConversationMeta = 3,
     Segment = 4,
+    /// The next master key during a master-key rotation, sealed under the
+    /// root key (format 3).
+    NextMasterKey = 5,
 }
 
 /// Length of the random store id bound into every associated data.
@@ -78,6 +81,24 @@ pub(crate) struct Place {
 impl Place {
     pub(crate) fn master_key() -> Self {
         Place { kind: Kind::MasterKey, conversation: None, epoch: KeyEpoch::FIRST, seqs: (0, 0) }
+    }
+
+    /// The master key while a rotation to generation `generation + 1` is
+    /// under way (format 3): bound to that rotation, so it opens only
+    /// together with the rotation's next master key, never replayed alone.
+    pub(crate) fn master_key_pending(generation: u64) -> Self {
+        Place {
+            kind: Kind::MasterKey,
+            conversation: None,
+            epoch: KeyEpoch::FIRST,
+            seqs: (generation.saturating_add(1), 1),
+        }
+    }
+
+    /// The next master key, sealed under the root key: `generation` is
+    /// the `store.master_gen` it will have once the rotation finishes.
+    pub(crate) fn next_master_key(generation: u64) -> Self {
+        Place { kind: Kind::NextMasterKey, conversation: None, epoch: KeyEpoch::FIRST, seqs: (generation, 0) }
     }
 
     pub(crate) fn conversation_key(c: ConversationId, epoch: KeyEpoch) -> Self {
@@ -117,6 +138,7 @@ impl Place {
                 Kind::ConversationKey => RecordKind::ConversationKey,
                 Kind::ConversationMeta => RecordKind::ConversationMeta,
                 Kind::Segment => RecordKind::Segment,
+                Kind::NextMasterKey => RecordKind::NextMasterKey,
             },
             conversation: self.conversation,
             epoch: self.epoch.get(),

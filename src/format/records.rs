@@ -9,8 +9,10 @@ use zeroize::Zeroizing;
 use super::envelope::{VERSION, VERSION_1};
 use super::frame;
 
-/// A conversation's sealed metadata (record kind 3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A conversation's sealed metadata (record kind 3). Encoded as its seven
+/// fields, then, only when present, `origin` (format 3): metadata written
+/// before format 3 never has it, so it decodes unchanged.
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct ConversationMeta {
     pub external_id: Option<String>,
     pub title: String,
@@ -20,9 +22,58 @@ pub(crate) struct ConversationMeta {
     pub read_up_to: Option<u64>,
     /// Messages appended while set expire this long after they were sent.
     pub retention_ms: Option<u64>,
+    /// For a conversation an import created without external id: where it
+    /// came from, so its keyed hash can be computed again under a new id
+    /// key (docs/DESIGN.md, "Master-key rotation").
+    pub origin: Option<Origin>,
 }
 
-/// [`ConversationMeta`] as envelope version 1 holds it.
+/// The store and conversation an imported conversation came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Origin {
+    /// The source store's 16-byte id.
+    pub store: [u8; 16],
+    /// The conversation's id there.
+    pub id: u64,
+}
+
+impl std::fmt::Debug for ConversationMeta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Lengths only: titles and members are the user's words.
+        f.debug_struct("ConversationMeta")
+            .field("external_id_len", &self.external_id.as_ref().map(String::len))
+            .field("title_len", &self.title.len())
+            .field("members", &self.members.len())
+            .field("app_data_len", &self.app_data.len())
+            .field("read_up_to", &self.read_up_to)
+            .field("retention_ms", &self.retention_ms)
+            .field("origin", &self.origin.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Serialize for ConversationMeta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        // postcard writes a tuple's elements one after another, so the
+        // optional eighth element is simply absent when `origin` is `None`.
+        let mut t = s.serialize_tuple(if self.origin.is_some() { 8 } else { 7 })?;
+        t.serialize_element(&self.external_id)?;
+        t.serialize_element(&self.title)?;
+        t.serialize_element(&self.members)?;
+        t.serialize_element(&self.app_data)?;
+        t.serialize_element(&self.created_at_ms)?;
+        t.serialize_element(&self.read_up_to)?;
+        t.serialize_element(&self.retention_ms)?;
+        if let Some(origin) = &self.origin {
+            t.serialize_element(origin)?;
+        }
+        t.end()
+    }
+}
+
+/// [`ConversationMeta`] as envelope version 1 holds it; version 2 starts
+/// with the same six fields.
 #[derive(Deserialize)]
 struct ConversationMetaV1 {
     external_id: Option<String>,
@@ -34,7 +85,7 @@ struct ConversationMetaV1 {
 }
 
 /// One message inside a segment (record kind 4 is a `Vec` of these).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct StoredMessage {
     /// Sequence number minus the holding row's `first_seq`.
     pub offset: u64,
@@ -47,6 +98,19 @@ pub(crate) struct StoredMessage {
     pub extra: Vec<u8>,
     /// When it disappears, milliseconds since the Unix epoch.
     pub expires_at_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for StoredMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Lengths only: the user's words never reach a log.
+        f.debug_struct("StoredMessage")
+            .field("offset", &self.offset)
+            .field("text_len", &self.text.len())
+            .field("sender_len", &self.sender.len())
+            .field("sent_at_ms", &self.sent_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StoredMessage {
@@ -169,7 +233,25 @@ pub(crate) fn seal_plaintext<T: Serialize + ?Sized>(
 /// Decodes metadata opened from an envelope of `version`.
 pub(crate) fn decode_meta(version: u8, plain: &[u8]) -> Result<ConversationMeta, &'static str> {
     match version {
-        VERSION => decode(frame::unframe(plain)?.bytes()).ok_or("metadata does not decode"),
+        VERSION => {
+            let fail = "metadata does not decode";
+            let record = frame::unframe(plain)?;
+            let (m, rest): (ConversationMetaV1, &[u8]) =
+                postcard::take_from_bytes(record.bytes()).map_err(|_| fail)?;
+            let (retention_ms, rest): (Option<u64>, &[u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| fail)?;
+            let origin = if rest.is_empty() { None } else { Some(decode::<Origin>(rest).ok_or(fail)?) };
+            Ok(ConversationMeta {
+                external_id: m.external_id,
+                title: m.title,
+                members: m.members,
+                app_data: m.app_data,
+                created_at_ms: m.created_at_ms,
+                read_up_to: m.read_up_to,
+                retention_ms,
+                origin,
+            })
+        }
         VERSION_1 => {
             let v1: ConversationMetaV1 = decode(plain).ok_or("metadata does not decode")?;
             Ok(ConversationMeta {
@@ -180,6 +262,7 @@ pub(crate) fn decode_meta(version: u8, plain: &[u8]) -> Result<ConversationMeta,
                 created_at_ms: v1.created_at_ms,
                 read_up_to: v1.read_up_to,
                 retention_ms: None,
+                origin: None,
             })
         }
         _ => Err("unknown envelope version"),

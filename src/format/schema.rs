@@ -1,5 +1,9 @@
-//! The SQL schema of format 2, exactly as docs/DESIGN.md ("Schema") gives
-//! it, and the upgrade from format 1.
+//! The SQL schema of every store format, exactly as docs/DESIGN.md
+//! ("Schema") gives it, and the upgrades between them. The texts matter
+//! byte for byte: SQLite keeps each `CREATE` statement as written (and
+//! `ALTER TABLE ... ADD COLUMN` edits it), and `open` refuses a file whose
+//! schema is not one these statements produce (docs/DESIGN.md, "Schema
+//! check").
 
 /// `PRAGMA application_id` of every chatvault store: ASCII "CVLT".
 pub(crate) const APPLICATION_ID: i32 = 0x4356_4C54;
@@ -9,8 +13,68 @@ pub(crate) const KDF_RAW: i64 = 0;
 /// `store.kdf` for an Argon2id-stretched passphrase.
 pub(crate) const KDF_ARGON2ID: i64 = 1;
 
-/// Tables and indexes, created in one transaction with the header row.
+/// Tables and indexes of format 3, created in one transaction with the
+/// header row.
 pub(crate) const CREATE: &str = "
+CREATE TABLE store (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id    BLOB    NOT NULL,
+  kdf         INTEGER NOT NULL,
+  kdf_salt    BLOB,
+  kdf_m_kib   INTEGER,
+  kdf_t       INTEGER,
+  kdf_p       INTEGER,
+  master      BLOB    NOT NULL,
+  master_gen  INTEGER NOT NULL DEFAULT 0,
+  next_master BLOB,
+  rotated_through INTEGER,
+  key_rebuild_owed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE conversation (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  ext_hash  BLOB UNIQUE,
+  epoch     INTEGER NOT NULL,
+  seals     INTEGER NOT NULL,
+  next_seq  INTEGER NOT NULL,
+  message_count INTEGER NOT NULL,
+  activity  INTEGER NOT NULL,
+  meta      BLOB    NOT NULL,
+  compacted_through INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conversation_by_activity ON conversation (activity);
+CREATE TABLE conversation_key (
+  conversation INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  wrapped      BLOB    NOT NULL,
+  PRIMARY KEY (conversation, epoch)
+) WITHOUT ROWID;
+CREATE TABLE segment (
+  conversation INTEGER NOT NULL,
+  first_seq    INTEGER NOT NULL,
+  last_seq     INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  body         BLOB    NOT NULL,
+  expires_at   INTEGER,
+  PRIMARY KEY (conversation, first_seq)
+) WITHOUT ROWID;
+CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE recent_ref (
+  conversation INTEGER NOT NULL,
+  seq          INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  PRIMARY KEY (conversation, seq)
+) WITHOUT ROWID;
+CREATE TABLE message_ref (
+  conversation INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  seq          INTEGER NOT NULL,
+  PRIMARY KEY (conversation, ext_hash)
+) WITHOUT ROWID;
+";
+
+/// Tables and indexes of a store created in format 2 (chatvault 0.2.0).
+pub(crate) const CREATE_V2: &str = "
 CREATE TABLE store (
   id          INTEGER PRIMARY KEY CHECK (id = 1),
   store_id    BLOB    NOT NULL,
@@ -64,10 +128,97 @@ CREATE TABLE message_ref (
 ) WITHOUT ROWID;
 ";
 
-/// Upgrades a format-1 schema to format 2 (docs/DESIGN.md, "Upgrading from
-/// format 1"), inside the caller's transaction. Sealed values stay as they are.
+/// Tables and indexes of a store created in format 1 (chatvault 0.1.0).
+pub(crate) const CREATE_V1: &str = "
+CREATE TABLE store (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id    BLOB    NOT NULL,
+  kdf         INTEGER NOT NULL,
+  kdf_salt    BLOB,
+  kdf_m_kib   INTEGER,
+  kdf_t       INTEGER,
+  kdf_p       INTEGER,
+  master      BLOB    NOT NULL
+);
+CREATE TABLE conversation (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  ext_hash  BLOB UNIQUE,
+  epoch     INTEGER NOT NULL,
+  seals     INTEGER NOT NULL,
+  next_seq  INTEGER NOT NULL,
+  message_count INTEGER NOT NULL,
+  activity  INTEGER NOT NULL,
+  meta      BLOB    NOT NULL
+);
+CREATE INDEX conversation_by_activity ON conversation (activity);
+CREATE TABLE conversation_key (
+  conversation INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  wrapped      BLOB    NOT NULL,
+  PRIMARY KEY (conversation, epoch)
+) WITHOUT ROWID;
+CREATE TABLE segment (
+  conversation INTEGER NOT NULL,
+  first_seq    INTEGER NOT NULL,
+  last_seq     INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  body         BLOB    NOT NULL,
+  PRIMARY KEY (conversation, first_seq)
+) WITHOUT ROWID;
+CREATE TABLE recent_ref (
+  conversation INTEGER NOT NULL,
+  seq          INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  PRIMARY KEY (conversation, seq)
+) WITHOUT ROWID;
+CREATE TABLE message_ref (
+  conversation INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  seq          INTEGER NOT NULL,
+  PRIMARY KEY (conversation, ext_hash)
+) WITHOUT ROWID;
+";
+
+/// Upgrades a format-1 schema to format 2 (docs/DESIGN.md, "Upgrading"),
+/// inside the caller's transaction. Sealed values stay as they are.
 pub(crate) const UPGRADE_1_TO_2: &str = "
 ALTER TABLE conversation ADD COLUMN compacted_through INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE segment ADD COLUMN expires_at INTEGER;
 CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
 ";
+
+/// Upgrades a format-2 schema to format 3 (docs/DESIGN.md, "Upgrading"),
+/// inside the caller's transaction. Sealed values stay as they are; the
+/// activity stamps are renumbered 1, 2, 3... in their order, so they stop
+/// counting the appends made before format 3.
+pub(crate) const UPGRADE_2_TO_3: &str = "
+ALTER TABLE store ADD COLUMN master_gen INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE store ADD COLUMN next_master BLOB;
+ALTER TABLE store ADD COLUMN rotated_through INTEGER;
+ALTER TABLE store ADD COLUMN key_rebuild_owed INTEGER NOT NULL DEFAULT 0;
+UPDATE conversation SET activity = r.n
+  FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY activity, id) AS n FROM conversation) AS r
+  WHERE r.id = conversation.id;
+";
+
+/// Every way a store of format `version` can have come about: the schema
+/// it was created with, followed by the upgrades it went through. `open`
+/// accepts a file only if its schema is exactly what one of these produces.
+pub(crate) fn histories(version: u32) -> &'static [&'static [&'static str]] {
+    match version {
+        1 => &[&[CREATE_V1]],
+        2 => &[&[CREATE_V2], &[CREATE_V1, UPGRADE_1_TO_2]],
+        3 => &[&[CREATE], &[CREATE_V2, UPGRADE_2_TO_3], &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3]],
+        _ => &[],
+    }
+}
+
+/// The upgrade from format `from` to `from + 1`.
+pub(crate) fn upgrade_from(from: u32) -> Option<&'static str> {
+    match from {
+        1 => Some(UPGRADE_1_TO_2),
+        2 => Some(UPGRADE_2_TO_3),
+        _ => None,
+    }
+}

@@ -257,6 +257,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         created_at_ms: super::START_MS - 86_400_000,
         read_up_to: Some(2),
         retention_ms: Some(7 * 86_400_000),
+        origin: None,
     };
     let stored =
         |m: &ConversationMeta| records::seal_plaintext(m, None).map(|p| p.to_vec()).unwrap_or_default();
@@ -277,7 +278,10 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         created_at_ms: i64::MIN,
         read_up_to: None,
         retention_ms: None,
+        origin: None,
     };
+    let imported =
+        ConversationMeta { origin: Some(records::Origin { store: [7; 16], id: u64::MAX }), ..bare.clone() };
     let far_marker =
         ConversationMeta { read_up_to: Some(u64::MAX), retention_ms: Some(u64::MAX), ..meta.clone() };
     let long_ext = ConversationMeta { external_id: Some("x".repeat(1100)), ..bare.clone() };
@@ -295,6 +299,7 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("valid-bare", with(4, stored(&bare))),
         ("valid-far-marker", with(4, stored(&far_marker))),
         ("valid-long-external-id", with(4, stored(&long_ext))),
+        ("valid-imported-origin", with(4, stored(&imported))),
         ("damaged-raw-envelope", with(6, vec![2; 60])),
         ("damaged-flipped", with(4, flipped)),
         ("damaged-truncated", with(4, truncated)),

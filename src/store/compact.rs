@@ -110,6 +110,16 @@ impl Store {
                 }
             }
         }
+        // No copy of a destroyed key may survive in the key table's pages:
+        // the rebuild owed since the transaction that deleted key rows (of
+        // this compaction, or of one that a crash or an error cut short).
+        match self.pay_key_rebuild() {
+            Ok(rebuilt) => changed |= rebuilt,
+            Err(e) => {
+                let _ = self.scrub();
+                return Err(e);
+            }
+        }
         if changed {
             match self.scrub() {
                 // An export is running: the scrub runs when it ends.
@@ -398,6 +408,9 @@ fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
             .prepare_cached("DELETE FROM conversation_key WHERE conversation = ?1 AND epoch = ?2")?
             .execute(params![c_i, epoch.get()])?;
         ctx.after_commit_destroy_key(state.id, epoch);
+    }
+    if !unused.is_empty() {
+        super::shred::owe_key_rebuild(ctx)?;
     }
     Ok(unused.len() as u64)
 }

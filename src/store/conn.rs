@@ -35,20 +35,15 @@ pub(crate) fn open_writer(path: &Path, options: &StoreOptions) -> Result<Connect
 }
 
 fn configure(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<()> {
-    conn.busy_timeout(options.busy_timeout)?;
-    let sync = match options.durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA secure_delete = ON;
-         PRAGMA synchronous = {sync};
-         PRAGMA temp_store = MEMORY;
-         PRAGMA foreign_keys = OFF;
-         PRAGMA trusted_schema = OFF;
-         PRAGMA cell_size_check = ON;"
-    ))?;
-    limit_size(conn, options.max_size_bytes)?;
+    // First, before any statement reads the schema: the store uses no
+    // triggers and no views, so turned off, a planted one cannot run even
+    // if the schema check were ever missed; defensive mode refuses SQL
+    // that could corrupt the file (writable_schema and the like); and
+    // functions named in the schema are not trusted.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_TRIGGER, false)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_VIEW, false)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)?;
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA, false)?;
     // The query planner stability guarantee: a statement's plan never
     // depends on the values bound to it. Without it SQLite marks any
     // statement with a `column = ?` term to be re-prepared when its
@@ -56,6 +51,20 @@ fn configure(conn: &Connection, options: &StoreOptions) -> rusqlite::Result<()> 
     // reuse: each cached statement was parsed and planned again on every
     // call (a sixth of a page read's time).
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.busy_timeout(options.busy_timeout)?;
+    let sync = match options.durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA trusted_schema = OFF;
+         PRAGMA cell_size_check = ON;
+         PRAGMA secure_delete = ON;
+         PRAGMA synchronous = {sync};
+         PRAGMA temp_store = MEMORY;
+         PRAGMA foreign_keys = OFF;"
+    ))?;
+    limit_size(conn, options.max_size_bytes)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(())
 }

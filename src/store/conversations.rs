@@ -50,8 +50,12 @@ impl ConvState {
     /// recently active one.
     pub(crate) fn save(&self, ctx: &Ctx<'_>, active: bool) -> Result<()> {
         let sql = if active {
+            // A new stamp only if another conversation holds the latest:
+            // the stamps then reveal order, not how many appends happened
+            // (docs/DESIGN.md, "Data model").
             "UPDATE conversation SET epoch = ?2, seals = ?3, next_seq = ?4, message_count = ?5,
-               activity = (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation)
+               activity = CASE WHEN activity = (SELECT MAX(activity) FROM conversation) THEN activity
+                          ELSE (SELECT COALESCE(MAX(activity), 0) + 1 FROM conversation) END
              WHERE id = ?1"
         } else {
             "UPDATE conversation SET epoch = ?2, seals = ?3, next_seq = ?4, message_count = ?5 WHERE id = ?1"
@@ -68,8 +72,15 @@ impl ConvState {
 
     /// Reserves `n` seals under the current key, starting a new key epoch
     /// first if the key would pass its seal limit. Returns the AEAD to seal with.
+    ///
+    /// While a master-key rotation is under way, nothing is sealed under a
+    /// key the old master key opens (whoever had that could have planted
+    /// it): if the current epoch's key is not wrapped under the next master
+    /// key, a new epoch starts first, under it.
     pub(crate) fn reserve_seals(&mut self, ctx: &mut Ctx<'_>, n: u64) -> Result<Aead> {
-        if self.seals.saturating_add(n) > SEAL_LIMIT {
+        if self.seals.saturating_add(n) > SEAL_LIMIT
+            || !ctx.key_is_under_newest_master(self.id, self.epoch)?
+        {
             self.rotate(ctx)?;
         }
         self.seals = self.seals.saturating_add(n);
@@ -80,21 +91,32 @@ impl ConvState {
     /// metadata resealed under it.
     pub(crate) fn rotate(&mut self, ctx: &mut Ctx<'_>) -> Result<()> {
         let meta = self.meta(ctx)?;
+        self.rotate_with(ctx, &meta)
+    }
+
+    /// [`ConvState::rotate`] with the metadata already opened.
+    pub(crate) fn rotate_with(&mut self, ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<()> {
         let epoch = self.epoch.next().ok_or_else(|| {
             Error::corrupt(Place::conversation_meta(self.id, self.epoch).record(), "key epochs exhausted")
         })?;
         self.add_key(ctx, epoch)?;
         self.epoch = epoch;
         self.seals = 0;
-        self.set_meta(ctx, &meta)
+        self.set_meta(ctx, meta)
     }
 
     fn add_key(&self, ctx: &mut Ctx<'_>, epoch: KeyEpoch) -> Result<()> {
         let key = Arc::new(Key32::random(ctx.store.sealer().rng())?);
-        let wrapped = ctx.store.subkeys().wrap_conversation_key(ctx.store.sealer(), self.id, epoch, &key)?;
+        // A new key is wrapped under the newest master key: the next one
+        // while a rotation is under way, whether or not the conversation
+        // has moved yet.
+        let wrapped =
+            ctx.masters().newest().wrap_conversation_key(ctx.store.sealer(), self.id, epoch, &key)?;
+        // No row can rightly be there already (epochs only grow): one that
+        // is was planted, and is replaced.
         ctx.conn
             .prepare_cached(
-                "INSERT INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![row::sql_int(self.id.get())?, epoch.get(), wrapped])?;
         ctx.remember_key(self.id, epoch, key);
@@ -192,19 +214,19 @@ impl Store {
             created_at_ms: new.created_at_ms.unwrap_or(0),
             read_up_to: None,
             retention_ms: new.retention_ms,
+            origin: None,
         };
         check_meta(&meta)?;
-        let hash = meta.external_id.as_deref().map(|e| self.subkeys().conversation_hash(e));
         self.write(|ctx| {
             if new.created_at_ms.is_none() {
                 meta.created_at_ms = ctx.now;
             }
-            if let Some(hash) = &hash
-                && let Some(existing) = find_by_hash(ctx, hash)?
+            if let Some(ext) = meta.external_id.as_deref()
+                && let Some(existing) = find_by_external_id(ctx, ext)?
             {
                 return Err(Error::ConversationExists(existing));
             }
-            let state = insert_conversation(ctx, &meta, hash)?;
+            let state = insert_conversation(ctx, &meta)?;
             Ok(state.id)
         })
     }
@@ -212,8 +234,15 @@ impl Store {
     /// Finds a conversation by the app's external id.
     pub fn find_conversation(&self, external_id: &str) -> Result<Option<ConversationId>> {
         check_external_id(external_id)?;
-        let hash = self.subkeys().conversation_hash(external_id);
-        self.read(|ctx| find_by_hash(ctx, &hash))
+        self.read(|ctx| {
+            let found = find_by_external_id(ctx, external_id)?;
+            // Another handle's master-key rotation may have moved it to a
+            // new keyed hash since this handle last looked.
+            if found.is_none() && ctx.refresh_masters()? {
+                return find_by_external_id(ctx, external_id);
+            }
+            Ok(found)
+        })
     }
 
     /// A conversation's metadata.
@@ -339,6 +368,9 @@ impl Store {
             for table in ["segment", "recent_ref", "message_ref", "conversation_key"] {
                 ctx.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [row_id])?;
             }
+            // secure_delete zeroed the key rows, but a copy of one may
+            // survive in the unallocated space of a rebalanced page.
+            super::shred::rebuild_key_table(ctx)?;
             ctx.request_scrub();
             Ok(())
         });
@@ -349,13 +381,23 @@ impl Store {
     }
 }
 
-/// Creates a conversation row with a fresh key and `meta` sealed under it;
-/// `hash` is the keyed hash stored in `ext_hash`.
-pub(crate) fn insert_conversation(
-    ctx: &mut Ctx<'_>,
-    meta: &ConversationMeta,
-    hash: Option<[u8; 16]>,
-) -> Result<ConvState> {
+/// The keyed hash a new conversation with `meta` is stored under: of its
+/// external id, else of its origin if an import created it, else none. A
+/// new conversation's id is above every id a rotation under way has moved,
+/// so it uses the current id key.
+fn new_hash(ctx: &Ctx<'_>, meta: &ConversationMeta) -> Option<[u8; 16]> {
+    let keys = ctx.masters().current();
+    match (&meta.external_id, &meta.origin) {
+        (Some(ext), _) => Some(keys.conversation_hash(ext)),
+        (None, Some(o)) => Some(keys.origin_hash(&o.store, o.id)),
+        (None, None) => None,
+    }
+}
+
+/// Creates a conversation row with a fresh key and `meta` sealed under it,
+/// known by the keyed hash of its external id or origin.
+pub(crate) fn insert_conversation(ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<ConvState> {
+    let hash = new_hash(ctx, meta);
     ctx.conn
         .prepare_cached(
             "INSERT INTO conversation (ext_hash, epoch, seals, next_seq, message_count, activity, meta)
@@ -375,6 +417,24 @@ pub(crate) fn insert_conversation(
     state.set_meta(ctx, meta)?;
     state.save(ctx, false)?;
     Ok(state)
+}
+
+/// A key row: its epoch and wrapped key, or why it does not read as one.
+pub(crate) type KeyRow = Result<(KeyEpoch, Vec<u8>)>;
+
+/// The key rows of conversation `c`, each read as a key row or the reason
+/// it does not (damage, for the caller to report or skip).
+pub(crate) fn wrapped_keys(ctx: &Ctx<'_>, c: ConversationId) -> Result<Vec<KeyRow>> {
+    let rec = Place::conversation_key(c, KeyEpoch::FIRST).record();
+    let mut stmt = ctx.conn.prepare_cached(
+        "SELECT epoch, wrapped FROM conversation_key WHERE conversation = ?1 ORDER BY epoch",
+    )?;
+    let mut rows = stmt.query([row::sql_int(c.get())?])?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(row::epoch(r, 0, rec).and_then(|e| Ok((e, row::blob(r, 1, rec)?))));
+    }
+    Ok(out)
 }
 
 /// Every conversation, by id.
@@ -403,13 +463,34 @@ pub(crate) fn conversation_id(id: i64) -> Result<ConversationId> {
     })
 }
 
-pub(crate) fn find_by_hash(ctx: &Ctx<'_>, hash: &[u8; 16]) -> Result<Option<ConversationId>> {
-    let id: Option<i64> = ctx
-        .conn
-        .prepare_cached("SELECT id FROM conversation WHERE ext_hash = ?1")?
-        .query_row([&hash[..]], |r| r.get(0))
-        .optional()?;
-    Ok(id.and_then(|i| u64::try_from(i).ok()).map(ConversationId::from_raw))
+/// The conversation stored under any of these keyed hashes.
+fn find_by_hashes(ctx: &Ctx<'_>, hashes: &[[u8; 16]]) -> Result<Option<ConversationId>> {
+    for hash in hashes {
+        let id: Option<i64> = ctx
+            .conn
+            .prepare_cached("SELECT id FROM conversation WHERE ext_hash = ?1")?
+            .query_row([&hash[..]], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id.and_then(|i| u64::try_from(i).ok()) {
+            return Ok(Some(ConversationId::from_raw(id)));
+        }
+    }
+    Ok(None)
+}
+
+/// The conversation with this external id (under either id key while a
+/// master-key rotation is under way).
+pub(crate) fn find_by_external_id(ctx: &Ctx<'_>, external_id: &str) -> Result<Option<ConversationId>> {
+    find_by_hashes(ctx, &ctx.masters().conversation_hashes(external_id))
+}
+
+/// The conversation an import created from `(source_store, source_id)`.
+pub(crate) fn find_by_origin(
+    ctx: &Ctx<'_>,
+    source_store: &[u8; 16],
+    source_id: u64,
+) -> Result<Option<ConversationId>> {
+    find_by_hashes(ctx, &ctx.masters().origin_hashes(source_store, source_id))
 }
 
 /// The API view of a conversation; `expired` messages are not counted.
@@ -453,7 +534,7 @@ fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> 
                 }
                 _ => 0,
             };
-            u64::try_from(after).unwrap_or(0) + straddling
+            u64::try_from(after).unwrap_or(0).saturating_add(straddling)
         }
     };
 

@@ -60,7 +60,9 @@ fn export_in(
             .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM segment WHERE conversation = ?1")?
             .query_row([row::sql_int(c.get())?], |r| r.get(0))?;
         let (expired, _) = segments::expired_counts(ctx, c, None)?;
-        total_messages += u64::try_from(stored).unwrap_or(0).saturating_sub(expired);
+        // Counts come from disk: a tampered one must not overflow.
+        total_messages =
+            total_messages.saturating_add(u64::try_from(stored).unwrap_or(0).saturating_sub(expired));
     }
     let totals = (ids.len() as u64, total_messages);
     let mut w = ArchiveWriter::create(out, prepared, options.chunk_shift, totals)?;
@@ -88,7 +90,7 @@ fn export_in(
         let rec = Place::conversation_meta(c, state.epoch).record();
         check_conversation(&record).map_err(|e| unexportable(rec, e))?;
         w.record(&Record::Conversation(record))?;
-        conversations += 1;
+        conversations = conversations.saturating_add(1);
         let conn = ctx.conn;
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {} FROM segment WHERE conversation = ?1 ORDER BY first_seq",
@@ -119,7 +121,7 @@ fn export_in(
                     };
                     check_message(&record).map_err(|e| unexportable(rec, e))?;
                     w.record(&Record::Message(record))?;
-                    messages += 1;
+                    messages = messages.saturating_add(1);
                 }
                 Ok(())
             })?;

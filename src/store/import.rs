@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::conversations::{ConvState, check_meta, find_by_hash, insert_conversation};
+use super::conversations::{ConvState, check_meta, find_by_external_id, find_by_origin, insert_conversation};
 use super::messages::expiry;
 use super::refs::{RECENT_MIN, Refs};
 use super::segments::{self, Keys, OpenSegment};
@@ -14,7 +14,7 @@ use crate::archive::{ArchiveReader, ImportOptions, ImportReport, Item, Reporter}
 use crate::error::Result;
 use crate::format::archive::{ConversationRecord, MessageRecord};
 use crate::format::frame;
-use crate::format::records::{ConversationMeta, StoredMessage};
+use crate::format::records::{ConversationMeta, Origin, StoredMessage};
 use crate::ids::ConversationId;
 use crate::maintenance::CompactOptions;
 
@@ -32,7 +32,7 @@ impl Store {
     /// import's write transaction: they must not call into this store.
     pub fn import(&self, input: impl Read, options: &ImportOptions) -> Result<ImportReport> {
         // Argon2id and the header checks run before the write lock is taken.
-        let mut archive = ArchiveReader::open(input, &options.key)?;
+        let mut archive = ArchiveReader::open(input, &options.key, &options.max_kdf)?;
         let totals = (archive.header().conversations, archive.header().messages);
         let mut reporter = Reporter::new(options.progress.clone(), totals);
         let report = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter))?;
@@ -118,12 +118,10 @@ fn import_in<R: Read>(
 impl Importer {
     /// Finds the store's conversation for `rec`, or creates one.
     fn begin_conversation(&mut self, ctx: &mut Ctx<'_>, rec: ConversationRecord) -> Result<Target> {
-        let subkeys = ctx.store.subkeys();
-        let hash = match &rec.external_id {
-            Some(ext) => subkeys.conversation_hash(ext),
-            None => subkeys.origin_hash(&self.source_store, rec.source_id),
+        let mut found = match &rec.external_id {
+            Some(ext) => find_by_external_id(ctx, ext)?,
+            None => find_by_origin(ctx, &self.source_store, rec.source_id)?,
         };
-        let mut found = find_by_hash(ctx, &hash)?;
         if found.is_none() && rec.external_id.is_none() && &self.source_store == ctx.store.sealer().store_id()
         {
             // Exported from this very store: its own conversation, if it is still there.
@@ -138,6 +136,10 @@ impl Importer {
                 (state, retention)
             }
             None => {
+                let origin = rec
+                    .external_id
+                    .is_none()
+                    .then_some(Origin { store: self.source_store, id: rec.source_id });
                 let meta = ConversationMeta {
                     external_id: rec.external_id,
                     title: rec.title,
@@ -146,10 +148,13 @@ impl Importer {
                     created_at_ms: rec.created_at_ms,
                     read_up_to: None,
                     retention_ms: rec.retention_ms,
+                    // Kept so a master-key rotation can compute its keyed
+                    // hash again (an external id does that by itself).
+                    origin,
                 };
                 check_meta(&meta)?;
                 self.report.conversations_created += 1;
-                (insert_conversation(ctx, &meta, Some(hash))?, None)
+                (insert_conversation(ctx, &meta)?, None)
             }
         };
         Ok(Target {
@@ -174,19 +179,18 @@ impl Importer {
             return Ok(());
         };
         let c = t.state.id;
-        let subkeys = ctx.store.subkeys();
         // The index key it is known by, and whether a message already known
         // by it is this one (always, for an external id; for sender and
         // time, only in a conversation the store had before).
         let (hash, dedup) = match &m.external_id {
-            Some(ext) => (subkeys.message_hash(c, ext), true),
+            Some(ext) => (ctx.masters().for_conversation(c).message_hash(c, ext), true),
             None => {
                 if t.matched && m.seq < t.base_next && at_place(ctx, t, &m)? == Place::Same {
                     t.places.note(m.seq, m.seq);
                     self.report.messages_skipped += 1;
                     return Ok(());
                 }
-                (subkeys.content_hash(c, &m.sender, m.sent_at_ms), t.matched)
+                (ctx.masters().for_conversation(c).content_hash(c, &m.sender, m.sent_at_ms), t.matched)
             }
         };
         let refs = match &mut t.refs {

@@ -79,7 +79,7 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
                 Some(r) => r,
                 None => refs.insert(Refs::begin(ctx, c)?),
             };
-            let hash = ctx.store.subkeys().message_hash(c, ext);
+            let hash = ctx.masters().for_conversation(c).message_hash(c, ext);
             if let Some(seq) = refs.find(ctx, &hash)? {
                 ids.push(MessageId::new(c, seq));
                 continue;
@@ -101,7 +101,7 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
                 Some(r) => r,
                 None => refs.insert(Refs::begin(ctx, c)?),
             };
-            let hash = ctx.store.subkeys().content_hash(c, &m.sender, m.sent_at_ms);
+            let hash = ctx.masters().for_conversation(c).content_hash(c, &m.sender, m.sent_at_ms);
             if refs.find(ctx, &hash)?.is_none() {
                 refs.add(ctx, hash, state.next_seq)?;
             }

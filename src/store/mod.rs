@@ -9,8 +9,11 @@ mod export;
 mod import;
 mod messages;
 mod refs;
+mod rotate;
 mod row;
+mod schema_check;
 mod segments;
+mod shred;
 mod stats;
 mod verify;
 
@@ -27,7 +30,7 @@ use crate::error::{Error, RecordRef, Result};
 use crate::format::envelope::STORE_ID_LEN;
 use crate::format::schema;
 use crate::format::{FORMAT_VERSION, OLDEST_FORMAT_VERSION};
-use crate::keys::{KdfHeader, KdfParams, KeyCache, Sealer, StoreKey, Subkeys};
+use crate::keys::{KdfHeader, KdfParams, KeyCache, MasterRow, Masters, Sealer, StoreKey};
 use crate::types::{Clock, StoreOptions};
 
 pub(crate) use ctx::Ctx;
@@ -55,8 +58,9 @@ pub struct Store {
     long_reads: AtomicUsize,
     scrub_owed: AtomicBool,
     sealer: Sealer,
-    master: Key32,
-    subkeys: Subkeys,
+    /// The master keys and their subkeys; replaced whole when a rotation
+    /// moves on (docs/DESIGN.md, "Master-key rotation").
+    masters: RwLock<Arc<Masters>>,
     keys: KeyCache,
     recent_refs: refs::RecentCache,
 }
@@ -82,6 +86,7 @@ struct Header {
     store_id: [u8; STORE_ID_LEN],
     kdf: KdfHeader,
     master: Vec<u8>,
+    rotation: MasterRow,
 }
 
 impl Store {
@@ -113,15 +118,20 @@ impl Store {
                 return Err(e);
             }
         };
-        Ok(Store::assemble(path, options, writer, sealer, master))
+        let masters = Masters::open(&sealer, root, master, &MasterRow::none())?;
+        Ok(Store::assemble(path, options, writer, sealer, masters))
     }
 
     /// Opens the store at `path` with `key`.
     ///
     /// Fails with [`Error::NoSuchStore`] if there is nothing at `path`,
     /// [`Error::NotAStore`] if it is not a chatvault store,
-    /// [`Error::UnsupportedVersion`] if a newer chatvault wrote it, and
-    /// [`Error::WrongKey`] if `key` does not open it.
+    /// [`Error::UnsupportedVersion`] if a newer chatvault wrote it,
+    /// [`Error::SchemaModified`] if something other than chatvault changed
+    /// its tables, indexes, triggers or views, [`Error::KdfTooCostly`] if
+    /// its passphrase header asks for more work than
+    /// [`StoreOptions::max_kdf`] allows, and [`Error::WrongKey`] if `key`
+    /// does not open it.
     pub fn open(path: impl AsRef<Path>, key: StoreKey) -> Result<Store> {
         Self::open_with(path, key, StoreOptions::default())
     }
@@ -140,22 +150,28 @@ impl Store {
             Ok(_) => {}
         }
         let writer = conn::open_writer(path, &options)?;
-        let (header, version) = read_header(&writer, path)?;
+        let version = read_version(&writer, path)?;
+        // Before anything else is read: a planted trigger, view, table or
+        // index is refused, whatever it would do.
+        schema_check::refuse_unless_exact(&writer, version)?;
+        let header = read_header(&writer, version)?;
         // A copy restored without its WAL setting would make the reader pool
         // and the writer lock each other out.
         let mode: String = writer.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
             writer.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))?;
         }
-        header.kdf.check()?;
+        header.kdf.check(&options.max_kdf)?;
         let root = header.kdf.root_key(&key)?;
         let sealer = Sealer::new(header.store_id);
-        let master = sealer.open_master(&root, &header.master)?;
+        let master = sealer.open_master_at(&root, &header.master, header.rotation.pending())?;
+        let masters = Masters::open(&sealer, root, master, &header.rotation)?;
+        tighten_permissions(path);
         // Only a holder of the key upgrades the file.
         if version < FORMAT_VERSION {
             upgrade(&writer, version)?;
         }
-        Ok(Store::assemble(path, options, writer, sealer, master))
+        Ok(Store::assemble(path, options, writer, sealer, masters))
     }
 
     fn assemble(
@@ -163,9 +179,8 @@ impl Store {
         options: StoreOptions,
         writer: Connection,
         sealer: Sealer,
-        master: Key32,
+        masters: Masters,
     ) -> Store {
-        let subkeys = Subkeys::derive(&master, sealer.store_id());
         Store {
             path: path.to_path_buf(),
             canonical: path.canonicalize().ok(),
@@ -178,8 +193,7 @@ impl Store {
             long_reads: AtomicUsize::new(0),
             scrub_owed: AtomicBool::new(false),
             sealer,
-            master,
-            subkeys,
+            masters: RwLock::new(Arc::new(masters)),
             keys: KeyCache::new(),
             recent_refs: refs::RecentCache::new(),
         }
@@ -193,12 +207,32 @@ impl Store {
     /// Protects the store with a new key or passphrase. Only the wrapped
     /// master key is rewritten; the old wrapping is scrubbed from the file and
     /// the WAL before this returns.
+    ///
+    /// This does not cut off whoever had the old key and a copy of the
+    /// file: the master key stays the same. To revoke an old key, use
+    /// [`Store::rotate_master_key`] (SECURITY.md, "If a key leaked"). While
+    /// a master-key rotation is under way this is refused with
+    /// [`Error::InvalidArgument`]: finish the rotation first.
     pub fn change_key(&self, key: StoreKey) -> Result<()> {
         let kdf = KdfHeader::fresh(&key, self.sealer.rng())?;
         let root = kdf.root_key(&key)?;
-        let sealed = self.sealer.seal_master(&root, &self.master)?;
         self.write(|ctx| {
+            // Not during a master-key rotation: resealing its next master
+            // key under a new key would vouch for it, and it may have been
+            // planted by whoever has the current key. Finish it first (or
+            // rotate to the new key instead: that revokes as well).
+            if ctx.masters().next().is_some() {
+                return Err(Error::invalid(
+                    "a master-key rotation is under way: finish it with rotate_master_key first \
+                     (with the key the store opens with now), or rotate to the new key instead of changing it",
+                ));
+            }
+            // Sealed inside the transaction, with the master key it read the
+            // file with (another handle may have rotated it).
+            let sealed = self.sealer.seal_master(&root, ctx.masters().master())?;
             write_key_header(ctx.conn, &kdf, &sealed)?;
+            let masters = ctx.masters().with_root(&root);
+            ctx.set_masters(masters);
             ctx.request_scrub();
             Ok(())
         })
@@ -254,11 +288,17 @@ impl Store {
         let tx = Tx::begin(&writer.conn, "BEGIN IMMEDIATE")?;
         // Under the write lock, so nobody else can commit until we are done.
         let version: i64 = tx.0.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
-        if writer.seen_version != Some(version) {
+        let masters = if writer.seen_version != Some(version) {
+            // Another connection wrote: drop caches of disk state, and
+            // follow a master-key rotation it may have moved on.
             self.recent_refs.clear();
+            let masters = self.refresh_masters(tx.0, false)?;
             writer.seen_version = Some(version);
-        }
-        let mut ctx = Ctx::new(tx.0, self, true);
+            masters
+        } else {
+            self.masters()
+        };
+        let mut ctx = Ctx::new(tx.0, self, masters, true);
         let out = f(&mut ctx)?;
         let done = ctx.finish();
         tx.commit()?;
@@ -270,6 +310,9 @@ impl Store {
         }
         for (c, recent) in done.refs {
             self.recent_refs.put(c, recent);
+        }
+        if let Some(masters) = done.masters {
+            self.adopt_masters(masters);
         }
         if done.scrub {
             // The change is committed whatever happens here; say so, and
@@ -286,7 +329,7 @@ impl Store {
         let mut pooled = self.readers.get()?;
         let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
         let tx = Tx::begin(conn, "BEGIN")?;
-        let mut ctx = Ctx::new(tx.0, self, false);
+        let mut ctx = Ctx::new(tx.0, self, self.masters(), false);
         f(&mut ctx)
     }
 
@@ -311,7 +354,7 @@ impl Store {
         let mut pooled = self.readers.get()?;
         let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
         let tx = Tx::begin(conn, "BEGIN")?;
-        let mut ctx = Ctx::new(tx.0, self, false);
+        let mut ctx = Ctx::new(tx.0, self, self.masters(), false);
         let out = f(&mut ctx);
         drop(ctx);
         drop(tx);
@@ -383,8 +426,33 @@ impl Store {
         &self.sealer
     }
 
-    pub(crate) fn subkeys(&self) -> &Subkeys {
-        &self.subkeys
+    /// The master keys as this handle last saw them.
+    pub(crate) fn masters(&self) -> Arc<Masters> {
+        Arc::clone(&self.masters.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The master keys as the `store` row read on `conn` (inside its
+    /// transaction) describes them; remembered if they are newer than what
+    /// this handle knew.
+    pub(crate) fn refresh_masters(&self, conn: &Connection, snapshot: bool) -> Result<Arc<Masters>> {
+        let known = self.masters();
+        let row = read_master_row(conn)?;
+        match known.refresh(&self.sealer, &row, snapshot)? {
+            None => Ok(known),
+            Some(fresh) => {
+                let fresh = Arc::new(fresh);
+                self.adopt_masters(Arc::clone(&fresh));
+                Ok(fresh)
+            }
+        }
+    }
+
+    /// Remembers `masters` unless this handle already knows a later state.
+    fn adopt_masters(&self, masters: Arc<Masters>) {
+        let mut slot = self.masters.write().unwrap_or_else(PoisonError::into_inner);
+        if masters.progress() >= slot.progress() {
+            *slot = masters;
+        }
     }
 
     pub(crate) fn key_cache(&self) -> &KeyCache {
@@ -431,7 +499,13 @@ fn reserve(path: &Path) -> Result<()> {
     if exists(&sidecar(path, "-wal")) || exists(&sidecar(path, "-journal")) {
         return Err(Error::AlreadyExists { path: path.to_path_buf() });
     }
-    match std::fs::OpenOptions::new().write(true).create_new(true).open(path) {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    // Only the app's user may read the store: SQLite gives the WAL and the
+    // shared-memory file the database file's permissions.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             Err(Error::AlreadyExists { path: path.to_path_buf() })
@@ -495,21 +569,26 @@ fn initialise(
 }
 
 /// Brings a store of an older format `from` up to the current one, in one
-/// transaction (docs/DESIGN.md, "Upgrading from format 1").
+/// transaction (docs/DESIGN.md, "Upgrading").
 fn upgrade(conn: &Connection, from: u32) -> Result<()> {
     let tx = Tx::begin(conn, "BEGIN IMMEDIATE")?;
     // Another process may have upgraded it since we looked.
     let now: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if now == i64::from(from) && from == 1 {
-        conn.execute_batch(schema::UPGRADE_1_TO_2)?;
+    if now == i64::from(from) {
+        for version in from..FORMAT_VERSION {
+            let sql = schema::upgrade_from(version).ok_or_else(|| {
+                Error::corrupt(RecordRef::header(), format!("no upgrade from format {version}"))
+            })?;
+            conn.execute_batch(sql)?;
+        }
         conn.pragma_update(None, "user_version", FORMAT_VERSION)?;
     }
     tx.commit()
 }
 
-/// Reads and checks the database header and the `store` row; returns it with
-/// the store's format version.
-fn read_header(conn: &Connection, path: &Path) -> Result<(Header, u32)> {
+/// Reads and checks the database header: a chatvault store of a format
+/// this build reads. Returns the format version.
+fn read_version(conn: &Connection, path: &Path) -> Result<u32> {
     let app_id: i64 =
         conn.pragma_query_value(None, "application_id", |r| r.get(0)).map_err(|e| conn::at_open(path, e))?;
     if app_id != i64::from(schema::APPLICATION_ID) {
@@ -524,7 +603,40 @@ fn read_header(conn: &Connection, path: &Path) -> Result<(Header, u32)> {
     if version < OLDEST_FORMAT_VERSION {
         return Err(Error::corrupt(rec, format!("format version {version} does not exist")));
     }
-    let header = conn
+    Ok(version)
+}
+
+/// Length of a sealed 32-byte key (kinds 1, 2 and 5).
+const SEALED_KEY_LEN: i64 = (crate::format::envelope::OVERHEAD + Key32::LEN) as i64;
+
+/// Reads the `store` row of a store in format `version`. The lengths of its
+/// blobs are checked first, in SQL, so a forged header cannot make the
+/// store read (and copy) a gigabyte before anything is checked.
+fn read_header(conn: &Connection, version: u32) -> Result<Header> {
+    let rec = RecordRef::header();
+    let lengths = conn
+        // A blob's length comes from its header; a text's would read it
+        // all, so anything but a blob (or NULL) counts as -1.
+        .prepare_cached(
+            "SELECT CASE typeof(store_id) WHEN 'blob' THEN length(store_id) ELSE -1 END,
+                    CASE typeof(kdf_salt) WHEN 'blob' THEN length(kdf_salt) WHEN 'null' THEN NULL ELSE -1 END,
+                    CASE typeof(master) WHEN 'blob' THEN length(master) ELSE -1 END
+             FROM store WHERE id = 1",
+        )?
+        .query_row([], |r| {
+            Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?))
+        })
+        .optional()
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(..) => Error::corrupt(rec, format!("cannot read the header: {e}")),
+            other => other.into(),
+        })?;
+    match lengths {
+        None => return Err(Error::corrupt(rec, "the header row is missing")),
+        Some((Some(16), salt, Some(SEALED_KEY_LEN))) if salt.is_none_or(|l| (16..=64).contains(&l)) => {}
+        Some(_) => return Err(Error::corrupt(rec, "a header field has an impossible length")),
+    }
+    let mut header = conn
         .query_row(
             "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
             [],
@@ -536,7 +648,64 @@ fn read_header(conn: &Connection, path: &Path) -> Result<(Header, u32)> {
             other => other.into(),
         })?
         .ok_or_else(|| Error::corrupt(rec, "the header row is missing"))??;
-    Ok((header, version))
+    if version >= 3 {
+        header.rotation = read_master_row(conn)?;
+    }
+    Ok(header)
+}
+
+/// The master-key rotation columns of the `store` row (format 3). The
+/// length of `next_master` is checked before the blob is read.
+fn read_master_row(conn: &Connection) -> Result<MasterRow> {
+    let rec = RecordRef::header();
+    let (generation, next_len, rotated_through) = conn
+        .prepare_cached(
+            "SELECT master_gen,
+                    CASE typeof(next_master) WHEN 'blob' THEN length(next_master) WHEN 'null' THEN NULL ELSE -1 END,
+                    rotated_through
+             FROM store WHERE id = 1",
+        )?
+        .query_row([], |r| Ok((row::uint(r, 0, rec), row::opt_int(r, 1, rec), row::opt_int(r, 2, rec))))
+        .optional()?
+        .ok_or_else(|| Error::corrupt(rec, "the header row is missing"))?;
+    let generation = generation?;
+    // Far below any count a store could reach, and leaves room to count on.
+    if generation >= 1 << 62 {
+        return Err(Error::corrupt(rec, "master_gen out of range"));
+    }
+    let rotated_through = rotated_through?
+        .map(|t| u64::try_from(t).map_err(|_| Error::corrupt(rec, "rotated_through is negative")))
+        .transpose()?;
+    let next_master = match next_len? {
+        None => None,
+        Some(SEALED_KEY_LEN) => Some(
+            conn.prepare_cached("SELECT next_master FROM store WHERE id = 1")?
+                .query_row([], |r| Ok(row::blob(r, 0, rec)))??,
+        ),
+        Some(_) => return Err(Error::corrupt(rec, "next_master has an impossible length")),
+    };
+    if next_master.is_some() != rotated_through.is_some() {
+        return Err(Error::corrupt(rec, "a half-recorded master-key rotation"));
+    }
+    Ok(MasterRow { generation, next_master, rotated_through })
+}
+
+/// Makes the store's files readable and writable by their owner only, if
+/// they are not already (a store created before chatvault 0.3.0, or copied
+/// in with other permissions). Best effort: a file the process does not own
+/// keeps its mode.
+fn tighten_permissions(path: &Path) {
+    #[cfg(unix)]
+    for p in [path.to_path_buf(), sidecar(path, "-wal"), sidecar(path, "-shm")] {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(&p)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }
 
 fn parse_header(r: &rusqlite::Row<'_>) -> Result<Header> {
@@ -555,7 +724,7 @@ fn parse_header(r: &rusqlite::Row<'_>) -> Result<Header> {
         },
         _ => return Err(Error::corrupt(rec, "unknown key-derivation kind")),
     };
-    Ok(Header { store_id, kdf, master: row::blob(r, 6, rec)? })
+    Ok(Header { store_id, kdf, master: row::blob(r, 6, rec)?, rotation: MasterRow::none() })
 }
 
 // Compile-time check of the promise in the docs: a Store can be shared across threads.

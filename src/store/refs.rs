@@ -362,13 +362,13 @@ mod collision_tests {
         let b = store.append(c, msg("b")).unwrap();
         // Make "b"'s short hash point at "a", as a collision of the first
         // 8 bytes would.
-        let hb = store.subkeys().message_hash(c, "b");
+        let hb = store.masters().current().message_hash(c, "b");
         let mut recent = store.recent_refs().take(c).expect("cached after the appends");
         recent.map.insert(short(&hb), a.seq());
         store.recent_refs().put(c, recent);
         assert_eq!(store.append(c, msg("b")).unwrap(), b, "found on disk, not the colliding entry");
         assert_eq!(store.append(c, msg("a")).unwrap(), a);
-        let hc = store.subkeys().message_hash(c, "c");
+        let hc = store.masters().current().message_hash(c, "c");
         let mut recent = store.recent_refs().take(c).unwrap();
         recent.map.insert(short(&hc), a.seq());
         store.recent_refs().put(c, recent);

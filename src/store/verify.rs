@@ -48,7 +48,7 @@ impl Store {
                     continue;
                 }
             };
-            report.conversations += 1;
+            report.conversations = report.conversations.saturating_add(1);
             self.read(|ctx| conversation(ctx, c, &mut report))?;
         }
         Ok(report)
@@ -88,6 +88,13 @@ fn as_problem(e: Error, c: Option<ConversationId>, seqs: Option<(u64, u64)>) -> 
 }
 
 fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
+    for detail in super::schema_check::differences(ctx.conn)? {
+        problems.push(problem(ProblemKind::Schema, None, None, None, detail));
+    }
+    // A rotation under way: its next master key must open.
+    if let Err(e) = ctx.refresh_masters() {
+        problems.push(as_problem(e, None, None)?);
+    }
     let messages: Vec<String> = ctx
         .conn
         .prepare(&format!("PRAGMA integrity_check({MAX_INTEGRITY_MESSAGES})"))?
@@ -132,20 +139,33 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
         }
     };
     let c_i = row::sql_int(c.get())?;
+    // The master keys as this snapshot has them.
+    ctx.refresh_masters()?;
 
     // Keys, unwrapped from their rows.
     let rec = crate::format::envelope::Place::conversation_key(c, state.epoch).record();
-    let wrapped: Vec<(KeyEpoch, Vec<u8>)> = ctx
-        .conn
-        .prepare("SELECT epoch, wrapped FROM conversation_key WHERE conversation = ?1 ORDER BY epoch")?
-        .query_map([c_i], |r| Ok((row::epoch(r, 0, rec), row::blob(r, 1, rec))))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .map(|(e, w)| Ok((e?, w?)))
-        .collect::<Result<_>>()?;
+    let mut wrapped = Vec::new();
+    for key_row in super::conversations::wrapped_keys(ctx, c)? {
+        match key_row {
+            Ok(w) => wrapped.push(w),
+            Err(e) => report.problems.push(as_problem(e, some, None)?),
+        }
+    }
     let mut aeads: Vec<(KeyEpoch, Aead)> = Vec::new();
     for (epoch, w) in wrapped {
-        match ctx.store.subkeys().unwrap_conversation_key(ctx.store.sealer(), c, epoch, w) {
+        // During a master-key rotation a key may be under either master key
+        // (new keys go under the next one before their conversation moves).
+        let masters = ctx.masters();
+        let sealer = ctx.store.sealer();
+        let unwrapped = match masters.for_conversation(c).unwrap_conversation_key(sealer, c, epoch, w.clone())
+        {
+            Err(e) => match masters.other_for(c) {
+                Some(other) => other.unwrap_conversation_key(sealer, c, epoch, w).map_err(|_| e),
+                None => Err(e),
+            },
+            ok => ok,
+        };
+        match unwrapped {
             Ok(key) => aeads.push((epoch, Aead::new(&key))),
             Err(e) => report.problems.push(as_problem(e, some, None)?),
         }
@@ -192,7 +212,7 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
                 continue;
             }
         };
-        report.segments += 1;
+        report.segments = report.segments.saturating_add(1);
         let range = Some((seg.first, seg.last));
         if previous_last.is_some_and(|p| seg.first <= p) {
             report.problems.push(problem(
@@ -213,7 +233,8 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
             ));
         }
         previous_last = Some(previous_last.map_or(seg.last, |p| p.max(seg.last)));
-        counted += seg.count;
+        // Counts come from disk: a tampered one must not overflow.
+        counted = counted.saturating_add(seg.count);
         if !have_key.contains(&seg.epoch) {
             report.problems.push(problem(
                 ProblemKind::MissingKey,
@@ -225,7 +246,7 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
             continue;
         }
         match keys.open(ctx, seg) {
-            Ok(open) => report.messages += open.messages.len() as u64,
+            Ok(open) => report.messages = report.messages.saturating_add(open.messages.len() as u64),
             Err(e) => report.problems.push(as_problem(e, some, range)?),
         }
     }

@@ -108,3 +108,43 @@ pub fn disk_bytes(path: &Path) -> Vec<u8> {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
+
+/// Writes `bytes` into the unallocated space of a leaf page of `table` in
+/// the (closed, checkpointed) database at `path`, as SQLite's rebalancing
+/// leaves copies of moved cells there (docs/DESIGN.md, "Deletion and
+/// scrubbing"). Returns the page it wrote to; panics if no leaf page of
+/// `table` has room.
+pub fn plant_in_free_space(path: &Path, table: &str, bytes: &[u8]) -> u32 {
+    use std::io::{Seek, SeekFrom, Write};
+    let conn = rusqlite::Connection::open(path).expect("open raw");
+    let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0)).expect("page size");
+    let page_size = page_size as u64;
+    let pages: Vec<u32> = conn
+        .prepare("SELECT pageno FROM dbstat WHERE name = ?1 AND pagetype = 'leaf' ORDER BY pageno")
+        .expect("dbstat")
+        .query_map([table], |r| r.get(0))
+        .expect("dbstat rows")
+        .collect::<Result<_, _>>()
+        .expect("dbstat values");
+    drop(conn);
+    let mut file = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("open file");
+    for page in pages {
+        let start = (u64::from(page) - 1) * page_size;
+        let header = if page == 1 { 100 } else { 0 };
+        let mut head = [0u8; 8];
+        file.seek(SeekFrom::Start(start + header)).expect("seek");
+        std::io::Read::read_exact(&mut file, &mut head).expect("read page header");
+        // A leaf page: 8-byte header, then 2-byte cell pointers; the cell
+        // content area starts at the offset in bytes 5 and 6.
+        let cells = u64::from(u16::from_be_bytes([head[3], head[4]]));
+        let content = u64::from(u16::from_be_bytes([head[5], head[6]]));
+        let gap_start = header + 8 + 2 * cells;
+        if content >= gap_start + bytes.len() as u64 {
+            file.seek(SeekFrom::Start(start + gap_start)).expect("seek");
+            file.write_all(bytes).expect("write");
+            file.sync_all().expect("sync");
+            return page;
+        }
+    }
+    panic!("no leaf page of {table} has {} free bytes", bytes.len());
+}

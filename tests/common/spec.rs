@@ -1,9 +1,11 @@
 //! An independent reader of the store format, written from docs/DESIGN.md
 //! alone with ring, argon2, postcard, zstd and rusqlite: it shares no code
 //! with chatvault, so if the code drifts from the document, tests using this
-//! fail. It reads formats 1 and 2, and both envelope versions.
+//! fail. It reads formats 1, 2 and 3 (a master-key rotation under way
+//! included), and both envelope versions.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
 use ring::{hkdf, hmac};
 use rusqlite::{Connection, params};
 use serde::Deserialize;
@@ -13,6 +15,8 @@ pub const KIND_MASTER: u8 = 1;
 pub const KIND_CONVERSATION_KEY: u8 = 2;
 pub const KIND_META: u8 = 3;
 pub const KIND_SEGMENT: u8 = 4;
+/// "Associated data": the next master key during a rotation (format 3).
+pub const KIND_NEXT_MASTER: u8 = 5;
 
 /// "Sealed values": the envelope version of format 1's values, still read.
 pub const ENVELOPE_V1: u8 = 1;
@@ -41,6 +45,10 @@ impl Place {
     pub fn master() -> Place {
         Place { kind: KIND_MASTER, conv: 0, epoch: 0, first: 0, last: 0 }
     }
+    /// Kind 1 while a rotation from generation `generation` is under way.
+    pub fn master_pending(generation: u64) -> Place {
+        Place { kind: KIND_MASTER, conv: 0, epoch: 0, first: generation + 1, last: 1 }
+    }
     pub fn key(conv: u64, epoch: u32) -> Place {
         Place { kind: KIND_CONVERSATION_KEY, conv, epoch, first: 0, last: 0 }
     }
@@ -49,6 +57,12 @@ impl Place {
     }
     pub fn segment(conv: u64, epoch: u32, first: u64, last: u64) -> Place {
         Place { kind: KIND_SEGMENT, conv, epoch, first, last }
+    }
+    /// Kind 5 in a store whose `store.master_gen` is `master_gen`:
+    /// conversation id, epoch and last_seq 0, first_seq the generation the
+    /// next key will have, `master_gen` plus one.
+    pub fn next_master(master_gen: u64) -> Place {
+        Place { kind: KIND_NEXT_MASTER, conv: 0, epoch: 0, first: master_gen + 1, last: 0 }
     }
 }
 
@@ -80,6 +94,33 @@ pub fn open(key: &[u8; 32], store_id: &[u8; 16], place: &Place, sealed: &[u8]) -
     let mut buf = sealed[13..].to_vec();
     let plain = key.open_in_place(nonce, Aad::from(ad(version, store_id, place)), &mut buf).ok()?;
     Some((version, plain.to_vec()))
+}
+
+/// "Sealed values": seals `plaintext` at `place` as an envelope of version
+/// 0x02, with a fresh random nonce (for tests that write a value by the
+/// document's rules and let chatvault read it).
+pub fn seal(key: &[u8; 32], store_id: &[u8; 16], place: &Place, plaintext: &[u8]) -> Vec<u8> {
+    let mut nonce = [0u8; 12];
+    SystemRandom::new().fill(&mut nonce).unwrap();
+    let k = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key).unwrap());
+    let mut body = plaintext.to_vec();
+    k.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(ad(ENVELOPE_V2, store_id, place)),
+        &mut body,
+    )
+    .unwrap();
+    let mut out = vec![ENVELOPE_V2];
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&body);
+    out
+}
+
+/// 32 bytes from the OS CSPRNG (a master key, as "Keys" draws one).
+pub fn random_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    SystemRandom::new().fill(&mut k).unwrap();
+    k
 }
 
 struct Len32;
@@ -195,9 +236,10 @@ fn record<V1: DeserializeOwned, V2: DeserializeOwned>(
     }
 }
 
-/// "Record plaintexts", kind 3 (`retention_ms` only in version 2; `None`
-/// when read from version 1).
-#[derive(Debug, Deserialize, PartialEq)]
+/// "Record plaintexts", kind 3 (`retention_ms` only in version 2, `None`
+/// when read from version 1; `origin` only from format 3, and only when
+/// present).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Meta {
     pub external_id: Option<String>,
     pub title: String,
@@ -206,6 +248,55 @@ pub struct Meta {
     pub created_at_ms: i64,
     pub read_up_to: Option<u64>,
     pub retention_ms: Option<u64>,
+    pub origin: Option<Origin>,
+}
+
+/// Kind 3's `origin` (format 3): where an imported conversation without
+/// external id came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Origin {
+    /// The source store's id: 16 bytes, no length prefix.
+    pub store: [u8; 16],
+    /// The conversation's id there, a postcard `u64` (varint).
+    pub id: u64,
+}
+
+/// Kind 3 in envelope version 2: the seven fields every record starts with.
+#[derive(Deserialize)]
+struct MetaV2 {
+    external_id: Option<String>,
+    title: String,
+    members: Vec<String>,
+    app_data: Vec<u8>,
+    created_at_ms: i64,
+    read_up_to: Option<u64>,
+    retention_ms: Option<u64>,
+}
+
+/// Kind 3 in envelope version 2: the seven fields, then, if bytes remain,
+/// exactly one `origin` (16 raw bytes, then a u64) and nothing after it.
+fn decode_meta_v2(bytes: &[u8]) -> (Meta, bool) {
+    let (m, rest): (MetaV2, &[u8]) = match postcard::take_from_bytes(bytes) {
+        Ok(v) => v,
+        Err(e) => panic!("metadata does not decode: {e}"),
+    };
+    let origin = (!rest.is_empty()).then(|| {
+        assert!(rest.len() > 16, "metadata: {} bytes after the seven fields are no origin", rest.len());
+        let (store, id) = rest.split_at(16);
+        Origin { store: store.try_into().unwrap(), id: decode(id, "metadata origin") }
+    });
+    let has_origin = origin.is_some();
+    let meta = Meta {
+        external_id: m.external_id,
+        title: m.title,
+        members: m.members,
+        app_data: m.app_data,
+        created_at_ms: m.created_at_ms,
+        read_up_to: m.read_up_to,
+        retention_ms: m.retention_ms,
+        origin,
+    };
+    (meta, has_origin)
 }
 
 /// Kind 3 in envelope version 1: the first six fields.
@@ -291,6 +382,65 @@ pub struct Envelope {
 /// The `store` row: store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master.
 type HeaderRow = (Vec<u8>, i64, Option<Vec<u8>>, Option<u32>, Option<u32>, Option<u32>, Vec<u8>);
 
+/// The `store` row's columns added in format 3: master_gen, next_master,
+/// rotated_through, key_rebuild_owed.
+type RotationRow = (i64, Option<Vec<u8>>, Option<i64>, i64);
+
+/// "Schema": the length of a sealed master key (kinds 1 and 5): version,
+/// nonce, 32 key bytes, tag.
+pub const SEALED_KEY_LEN: usize = 1 + 12 + 32 + 16;
+
+/// "Keys": the Argon2id parameters a store may have: at least m = 19,456
+/// KiB, t = 2, p = 1; at most m = 262,144 KiB, t = 16, p = 8, and m × t at
+/// most 524,288 KiB.
+pub fn kdf_params_allowed(m_kib: u32, t: u32, p: u32) -> bool {
+    (19_456..=262_144).contains(&m_kib)
+        && (2..=16).contains(&t)
+        && (1..=8).contains(&p)
+        && u64::from(m_kib) * u64::from(t) <= 524_288
+}
+
+/// "Keys": the wrap key and the id key of one master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subkeys {
+    pub wrap: [u8; 32],
+    pub id_key: [u8; 32],
+}
+
+impl Subkeys {
+    /// HKDF-SHA256, salt = store id, IKM = master key.
+    pub fn derive(master: &[u8; 32], store_id: &[u8; 16]) -> Subkeys {
+        Subkeys {
+            wrap: hkdf32(master, store_id, b"chatvault v1 conversation-key wrap"),
+            id_key: hkdf32(master, store_id, b"chatvault v1 external-id hmac"),
+        }
+    }
+
+    /// "Keyed hashes": the first 16 bytes of HMAC-SHA256 under the id key.
+    pub fn hash(&self, parts: &[&[u8]]) -> [u8; 16] {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.id_key);
+        let mut ctx = hmac::Context::with_key(&key);
+        for p in parts {
+            ctx.update(p);
+        }
+        ctx.sign().as_ref()[..16].try_into().unwrap()
+    }
+}
+
+/// "Master-key rotation (format 3)": a rotation under way.
+#[derive(Debug, Clone, Copy)]
+pub struct NextMaster {
+    /// M', opened from `store.next_master` (kind 5) under the root key, as
+    /// the current master key is ("Record plaintexts": kinds 1 and 5 are
+    /// sealed under the root key).
+    pub master: [u8; 32],
+    /// Envelope version of the sealed next master key.
+    pub version: u8,
+    pub subkeys: Subkeys,
+    /// `store.rotated_through`: conversations with id <= this use M''s subkeys.
+    pub rotated_through: u64,
+}
+
 /// The root key from the `store` row: raw bytes, or Argon2id v0x13.
 pub enum Root<'a> {
     Raw([u8; 32]),
@@ -300,14 +450,27 @@ pub enum Root<'a> {
 /// An opened store, read by the document's rules.
 pub struct SpecStore {
     pub conn: Connection,
-    /// `PRAGMA user_version`: 1 or 2.
+    /// `PRAGMA user_version`: 1, 2 or 3.
     pub format: u32,
     pub store_id: [u8; 16],
+    /// The root key the store was opened with (raw, or derived from the
+    /// passphrase): it opens kinds 1 and 5.
+    pub root: [u8; 32],
+    /// The current master key M, opened from `store.master` (kind 1).
     pub master: [u8; 32],
     /// Envelope version of the sealed master key.
     pub master_version: u8,
+    /// The current master key's wrap key.
     pub wrap: [u8; 32],
+    /// The current master key's id key.
     pub id_key: [u8; 32],
+    /// `store.master_gen`: 0 before format 3.
+    pub master_gen: u64,
+    /// The rotation under way, if `store.next_master` is set.
+    pub next: Option<NextMaster>,
+    /// `store.key_rebuild_owed` (format 3; false before): key rows were
+    /// deleted and the key table not rebuilt since.
+    pub key_rebuild_owed: bool,
 }
 
 impl SpecStore {
@@ -316,7 +479,7 @@ impl SpecStore {
         let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(app_id, 0x4356_4C54);
         let format: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert!(format == 1 || format == 2, "format {format}");
+        assert!((1..=3).contains(&format), "format {format}");
         let (store_id, kdf, salt, m, t, p, sealed): HeaderRow = conn
             .query_row(
                 "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
@@ -324,11 +487,25 @@ impl SpecStore {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
             )
             .unwrap();
-        let store_id: [u8; 16] = store_id.try_into().unwrap();
+        // "Schema": the blobs' lengths, as a reader checks them.
+        let store_id: [u8; 16] = store_id.try_into().expect("store_id is 16 bytes");
+        assert_eq!(sealed.len(), SEALED_KEY_LEN, "store.master is a sealed 32-byte key");
+        assert!(
+            salt.as_ref().is_none_or(|s| (16..=64).contains(&s.len())),
+            "kdf_salt is NULL or 16..=64 bytes"
+        );
         let root = match (kdf, root) {
-            (0, Root::Raw(k)) => k,
+            (0, Root::Raw(k)) => {
+                assert!(salt.is_none(), "kdf_salt is NULL for a raw key");
+                k
+            }
             (1, Root::Passphrase(pw)) => {
-                let params = argon2::Params::new(m.unwrap(), t.unwrap(), p.unwrap(), Some(32)).unwrap();
+                let (m, t, p) = (m.unwrap(), t.unwrap(), p.unwrap());
+                assert!(
+                    kdf_params_allowed(m, t, p),
+                    "Argon2id m={m} KiB, t={t}, p={p}: outside the allowed range"
+                );
+                let params = argon2::Params::new(m, t, p, Some(32)).unwrap();
                 let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
                 let mut out = [0u8; 32];
                 a.hash_password_into(pw.as_bytes(), &salt.unwrap(), &mut out).unwrap();
@@ -336,17 +513,70 @@ impl SpecStore {
             }
             _ => panic!("root key kind does not match the store"),
         };
+        let (master_gen, next_master, rotated_through, key_rebuild_owed): RotationRow = if format >= 3 {
+            conn.query_row(
+                "SELECT master_gen, next_master, rotated_through, key_rebuild_owed FROM store WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap()
+        } else {
+            (0, None, None, 0)
+        };
+        let master_gen = u64::try_from(master_gen).expect("master_gen >= 0");
+        assert!(master_gen < 1 << 62, "master_gen below 2^62");
+        // "Associated data": during a rotation the master key's seal is
+        // bound to it (first_seq = master_gen + 1, last_seq = 1).
+        let master_place =
+            if next_master.is_some() { Place::master_pending(master_gen) } else { Place::master() };
         let (master_version, master) =
-            open(&root, &store_id, &Place::master(), &sealed).expect("master key opens");
-        let master: [u8; 32] = master.try_into().unwrap();
+            open(&root, &store_id, &master_place, &sealed).expect("master key opens");
+        let master: [u8; 32] = master.try_into().expect("a master key is 32 bytes");
+        assert!(key_rebuild_owed == 0 || key_rebuild_owed == 1, "key_rebuild_owed is 0 or 1");
+        assert_eq!(
+            next_master.is_some(),
+            rotated_through.is_some(),
+            "next_master and rotated_through are both NULL or both set"
+        );
+        let next = next_master.map(|sealed| {
+            assert_eq!(sealed.len(), SEALED_KEY_LEN, "store.next_master is a sealed 32-byte key");
+            let (version, next) = open(&root, &store_id, &Place::next_master(master_gen), &sealed)
+                .expect("the next master key opens under the root key");
+            let next: [u8; 32] = next.try_into().expect("a master key is 32 bytes");
+            NextMaster {
+                master: next,
+                version,
+                subkeys: Subkeys::derive(&next, &store_id),
+                rotated_through: u64::try_from(rotated_through.unwrap()).expect("rotated_through >= 0"),
+            }
+        });
+        let current = Subkeys::derive(&master, &store_id);
         SpecStore {
-            wrap: hkdf32(&master, &store_id, b"chatvault v1 conversation-key wrap"),
-            id_key: hkdf32(&master, &store_id, b"chatvault v1 external-id hmac"),
+            wrap: current.wrap,
+            id_key: current.id_key,
             conn,
             format,
             store_id,
+            root,
             master,
             master_version,
+            master_gen,
+            next,
+            key_rebuild_owed: key_rebuild_owed == 1,
+        }
+    }
+
+    /// The current master key's subkeys.
+    pub fn current(&self) -> Subkeys {
+        Subkeys { wrap: self.wrap, id_key: self.id_key }
+    }
+
+    /// "Master-key rotation": conversation `conv` uses M''s subkeys if
+    /// `conv <= rotated_through`, M's otherwise.
+    pub fn subkeys_for(&self, conv: u64) -> Subkeys {
+        match &self.next {
+            Some(n) if conv <= n.rotated_through => n.subkeys,
+            _ => self.current(),
         }
     }
 
@@ -398,11 +628,25 @@ impl SpecStore {
             .unwrap()
     }
 
-    /// Kind 2: the 32 raw key bytes, sealed under the wrap key.
+    /// Kind 2: the 32 raw key bytes, sealed under the wrap key of the
+    /// master key the conversation belongs to.
+    ///
+    /// "Master-key rotation": a key made during a rotation (a new epoch, a
+    /// new conversation) is under the next master key's wrap key even if
+    /// its conversation has not moved yet, so for a conversation not moved
+    /// the next one's is tried after the current one's.
     pub fn key_record(&self, conv: u64, epoch: u32) -> Record<[u8; 32]> {
-        let (version, plain) =
-            open(&self.wrap, &self.store_id, &Place::key(conv, epoch), &self.wrapped_key(conv, epoch))
-                .expect("conversation key opens");
+        let (place, wrapped) = (Place::key(conv, epoch), self.wrapped_key(conv, epoch));
+        let mut wraps = vec![self.subkeys_for(conv).wrap];
+        if let Some(n) = &self.next
+            && conv > n.rotated_through
+        {
+            wraps.push(n.subkeys.wrap);
+        }
+        let (version, plain) = wraps
+            .iter()
+            .find_map(|wrap| open(wrap, &self.store_id, &place, &wrapped))
+            .expect("conversation key opens");
         Record { version, frame: None, value: plain.try_into().expect("a key is 32 bytes") }
     }
 
@@ -421,15 +665,29 @@ impl SpecStore {
         let key = self.conversation_key(conv, epoch);
         let (version, plain) =
             open(&key, &self.store_id, &Place::meta(conv, epoch), &sealed).expect("meta opens");
-        let (frame, value) = record(version, &plain, "metadata", |m: MetaV1| Meta {
-            external_id: m.external_id,
-            title: m.title,
-            members: m.members,
-            app_data: m.app_data,
-            created_at_ms: m.created_at_ms,
-            read_up_to: m.read_up_to,
-            retention_ms: None,
-        });
+        let (frame, value) = match version {
+            ENVELOPE_V1 => {
+                let m: MetaV1 = decode(&plain, "metadata");
+                let value = Meta {
+                    external_id: m.external_id,
+                    title: m.title,
+                    members: m.members,
+                    app_data: m.app_data,
+                    created_at_ms: m.created_at_ms,
+                    read_up_to: m.read_up_to,
+                    retention_ms: None,
+                    origin: None,
+                };
+                (None, value)
+            }
+            ENVELOPE_V2 => {
+                let (frame, rec) = unframe(&plain).unwrap_or_else(|e| panic!("metadata: bad frame: {e}"));
+                let (value, has_origin) = decode_meta_v2(&rec);
+                assert!(!has_origin || self.format >= 3, "metadata of format {} has an origin", self.format);
+                (Some(frame), value)
+            }
+            v => panic!("metadata: envelope version {v}"),
+        };
         Record { version, frame, value }
     }
 
@@ -511,10 +769,20 @@ impl SpecStore {
         out
     }
 
-    /// Opens every sealed value in the store: the master key, every
-    /// conversation key, metadata and segment.
+    /// Opens every sealed value in the store: the master key, the next
+    /// master key during a rotation, every conversation key, metadata and
+    /// segment.
     pub fn read_all(&self) -> Vec<Envelope> {
-        let mut out = vec![Envelope { place: Place::master(), version: self.master_version, frame: None }];
+        let master_place =
+            if self.next.is_some() { Place::master_pending(self.master_gen) } else { Place::master() };
+        let mut out = vec![Envelope { place: master_place, version: self.master_version, frame: None }];
+        if let Some(n) = &self.next {
+            out.push(Envelope {
+                place: Place::next_master(self.master_gen),
+                version: n.version,
+                frame: None,
+            });
+        }
         for conv in self.conversation_ids() {
             for epoch in self.key_epochs(conv) {
                 let k = self.key_record(conv, epoch);
@@ -532,13 +800,92 @@ impl SpecStore {
         out
     }
 
-    /// "Keyed hashes": the first 16 bytes of HMAC-SHA256 under the id key.
+    /// "Keyed hashes": the first 16 bytes of HMAC-SHA256 under the current
+    /// master key's id key (that of every conversation when no rotation is
+    /// under way; see [`SpecStore::hash_for`]).
     pub fn hash(&self, parts: &[&[u8]]) -> [u8; 16] {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.id_key);
-        let mut ctx = hmac::Context::with_key(&key);
-        for p in parts {
-            ctx.update(p);
+        self.current().hash(parts)
+    }
+
+    /// "Keyed hashes" of conversation `conv`: under the id key of the master
+    /// key it belongs to.
+    pub fn hash_for(&self, conv: u64, parts: &[&[u8]]) -> [u8; 16] {
+        self.subkeys_for(conv).hash(parts)
+    }
+
+    /// `conversation.ext_hash` of a conversation with external id `ext`.
+    pub fn conversation_hash(&self, conv: u64, ext: &str) -> [u8; 16] {
+        self.hash_for(conv, &[b"conversation\0", ext.as_bytes()])
+    }
+
+    /// `conversation.ext_hash` of a conversation an import created from `origin`.
+    pub fn origin_hash(&self, conv: u64, origin: &Origin) -> [u8; 16] {
+        self.hash_for(conv, &[b"origin\0", &origin.store, &origin.id.to_be_bytes()])
+    }
+
+    /// An index entry of a message with external id `ext`.
+    pub fn message_hash(&self, conv: u64, ext: &str) -> [u8; 16] {
+        self.hash_for(conv, &[b"message\0", &conv.to_be_bytes(), ext.as_bytes()])
+    }
+
+    /// An index entry of a message without external id.
+    pub fn content_hash(&self, conv: u64, sender: &str, sent_at_ms: i64) -> [u8; 16] {
+        let len = (sender.len() as u64).to_be_bytes();
+        self.hash_for(
+            conv,
+            &[b"content\0", &conv.to_be_bytes(), &len, sender.as_bytes(), &sent_at_ms.to_be_bytes()],
+        )
+    }
+
+    /// The index entry a message stands under: its external id's hash, else
+    /// its content hash.
+    pub fn index_hash(&self, conv: u64, m: &StoredMessage) -> [u8; 16] {
+        match &m.external_id {
+            Some(ext) => self.message_hash(conv, ext),
+            None => self.content_hash(conv, &m.sender, m.sent_at_ms),
         }
-        ctx.sign().as_ref()[..16].try_into().unwrap()
+    }
+
+    /// What `conversation.ext_hash` must be by the metadata: the hash of
+    /// the external id, else of the origin, else NULL. (A conversation a
+    /// format-2 import created has an origin hash but no `origin`: this
+    /// cannot tell.)
+    pub fn expected_ext_hash(&self, conv: u64) -> Option<[u8; 16]> {
+        let meta = self.meta(conv);
+        match (&meta.external_id, &meta.origin) {
+            (Some(ext), _) => Some(self.conversation_hash(conv, ext)),
+            (None, Some(o)) => Some(self.origin_hash(conv, o)),
+            (None, None) => None,
+        }
+    }
+
+    /// `conversation.ext_hash`.
+    pub fn ext_hash(&self, conv: u64) -> Option<Vec<u8>> {
+        self.conn
+            .query_row("SELECT ext_hash FROM conversation WHERE id = ?1", [conv as i64], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// A conversation's rows of one part of the external-id index
+    /// (`recent_ref` or `message_ref`): (ext_hash, seq), by seq.
+    pub fn index_rows(&self, table: &str, conv: u64) -> Vec<(Vec<u8>, u64)> {
+        assert!(table == "recent_ref" || table == "message_ref");
+        self.conn
+            .prepare(&format!(
+                "SELECT ext_hash, seq FROM {table} WHERE conversation = ?1 ORDER BY seq, ext_hash"
+            ))
+            .unwrap()
+            .query_map([conv as i64], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// Both parts of a conversation's external-id index: (ext_hash, seq), by seq.
+    pub fn refs(&self, conv: u64) -> Vec<(Vec<u8>, u64)> {
+        let mut all = self.index_rows("recent_ref", conv);
+        all.extend(self.index_rows("message_ref", conv));
+        all.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        all
     }
 }

@@ -11,7 +11,7 @@ use crate::__fuzz::{START_MS, ensure, kind, options};
 use crate::archive::{ExportOptions, ImportOptions, inspect};
 use crate::error::Error;
 use crate::ids::{ConversationId, MessageId};
-use crate::maintenance::CompactOptions;
+use crate::maintenance::{CompactOptions, RotateOptions};
 use crate::types::{ConversationUpdate, Message, NewConversation, NewMessage, Page};
 use crate::{Store, StoreKey};
 
@@ -391,12 +391,47 @@ impl Harness {
             }
             Op::Reopen { close } => self.reopen(*close)?,
             Op::ChangeKey { key } => {
-                ok(self.store()?.change_key(StoreKey::raw([*key; 32])), "change_key")?;
+                let r = self.store()?.change_key(StoreKey::raw([*key; 32]));
+                if self.model.rotated_through.is_some() {
+                    // Refused while a master-key rotation is under way.
+                    self.outcome.refused += 1;
+                    return refused(r, "InvalidArgument");
+                }
+                ok(r, "change_key")?;
                 if *key != self.key {
                     self.retired_keys.push(self.key);
                     self.key = *key;
                 }
                 self.outcome.succeeded += 1;
+            }
+            Op::RotateMaster { key, budget } => {
+                let mut options = RotateOptions::default();
+                if let Some(b) = budget {
+                    options = options.transaction_budget(1 + u64::from(b % 3));
+                }
+                // A rotation under way is resumed with the store's key (its
+                // first transaction made the new key the store's key);
+                // otherwise the first transaction does that now.
+                let pending = self.model.rotated_through.is_some();
+                let key = if pending { self.key } else { *key };
+                let r = self.store()?.rotate_master_key_with(StoreKey::raw([key; 32]), &options);
+                let report = ok(r, "rotate_master_key")?;
+                if budget.is_none() {
+                    ensure(report.finished, || "an unbounded rotation did not finish".into())?;
+                }
+                ensure(report.conversations_damaged.is_empty(), || format!("damage reported: {report:?}"))?;
+                self.model.rotate_master(report.conversations, report.finished)?;
+                if key != self.key {
+                    self.retired_keys.push(self.key);
+                    self.key = key;
+                }
+                if report.finished {
+                    self.outcome.master_rotations.0 += 1;
+                } else {
+                    self.outcome.master_rotations.1 += 1;
+                }
+                self.outcome.succeeded += 1;
+                self.check_all()?;
             }
             Op::SelfImport => self.self_import()?,
             Op::ExportFresh => self.export_fresh()?,

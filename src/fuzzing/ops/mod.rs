@@ -124,6 +124,11 @@ pub enum Op {
     /// Changes the store key to 32 copies of `key`.
     #[allow(missing_docs)]
     ChangeKey { key: u8 },
+    /// Rotates the master key, sealing it under 32 copies of `key`; within
+    /// a budget of `1 + budget % 3` transactions if given (so it may stay
+    /// under way, and later operations run while it is).
+    #[allow(missing_docs)]
+    RotateMaster { key: u8, budget: Option<u8> },
     /// Exports everything and imports it into the same store: nothing changes.
     SelfImport,
     /// Exports everything and imports it into a new store: the same
@@ -143,7 +148,7 @@ pub enum Op {
 /// the common writes have several.
 const TAGS: [u8; 36] = [
     0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-    19, 20, 0, 1,
+    19, 20, 0, 21,
 ];
 
 impl Op {
@@ -212,6 +217,7 @@ impl Op {
             17 => Op::ExportFresh,
             18 => Op::List { limit: opt(input) },
             19 => Op::Find { ext: input.byte() },
+            21 => Op::RotateMaster { key: input.byte(), budget: opt(input) },
             _ => Op::Verify,
         }
     }
@@ -270,6 +276,7 @@ impl Op {
             Op::List { limit } => out.extend([tag(18), put_opt(*limit)]),
             Op::Find { ext } => out.extend([tag(19), *ext]),
             Op::Verify => out.push(tag(20)),
+            Op::RotateMaster { key, budget } => out.extend([tag(21), *key, put_opt(*budget)]),
         }
     }
 }
@@ -341,6 +348,8 @@ pub struct Outcome {
     pub imports: usize,
     /// Compactions done.
     pub compactions: usize,
+    /// Master-key rotations that finished, and that stayed under way.
+    pub master_rotations: (usize, usize),
     /// Live messages at the end.
     pub messages: usize,
 }
@@ -468,8 +477,61 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ],
     ]
     .concat();
+    let master = [
+        vec![create(Some(0)), create(None), create(Some(4))],
+        appends(0, 6),
+        appends(1, 3),
+        appends(2, 2),
+        vec![
+            Op::DeleteMessage { conv: 0, msg: 1 },
+            Op::Append { conv: 0, msg: Msg { ttl_secs: Some(5), ..msg(Some(6), 5) } },
+            Op::Advance { secs: 10 },
+            // One transaction: begun (the new key opens the store from now
+            // on), nothing moved yet.
+            Op::RotateMaster { key: 0x51, budget: Some(0) },
+            Op::Append { conv: 0, msg: msg(Some(5), 1) },
+            Op::Reopen { close: true },
+            // One more: every conversation moved, not finished yet.
+            Op::RotateMaster { key: 0x52, budget: Some(0) },
+            Op::Find { ext: 0 },
+            Op::Find { ext: 4 },
+            Op::Append { conv: 0, msg: msg(Some(1), 2) },
+            Op::Append { conv: 2, msg: msg(Some(1), 2) },
+            Op::Create {
+                ext: Some(0),
+                title: Text::Table(1),
+                members: 0,
+                retention_secs: None,
+                age_days: None,
+            },
+            Op::Create {
+                ext: Some(5),
+                title: Text::Table(1),
+                members: 0,
+                retention_secs: None,
+                age_days: None,
+            },
+            Op::SelfImport,
+            Op::Rotate { conv: 1 },
+            Op::ChangeKey { key: 0x53 },
+            Op::Reopen { close: false },
+            // To the end, under a new key.
+            Op::RotateMaster { key: 0x54, budget: None },
+            // A deleted or expired message's id is forgotten: stored again.
+            Op::Append { conv: 0, msg: msg(Some(0), 3) },
+            Op::Append { conv: 0, msg: msg(Some(6), 3) },
+            Op::Append { conv: 0, msg: msg(Some(3), 3) },
+            Op::Reopen { close: true },
+            Op::Compact { target: 3, budget: None },
+            Op::RotateMaster { key: 0x55, budget: None },
+            Op::ExportFresh,
+            Op::Verify,
+        ],
+    ]
+    .concat();
     vec![
         ("basic", Op::encode(&basic)),
+        ("master-rotation", Op::encode(&master)),
         ("batch", Op::encode(&batch)),
         ("expiry", Op::encode(&expiry)),
         ("maintenance", Op::encode(&maintenance)),

@@ -166,6 +166,9 @@ pub(super) struct Model {
     pub activity: u64,
     /// The store clock.
     pub now: i64,
+    /// A master-key rotation under way: the last conversation it moved (0
+    /// for none yet).
+    pub rotated_through: Option<u64>,
 }
 
 impl Model {
@@ -176,6 +179,33 @@ impl Model {
 
     pub fn live(&self) -> impl Iterator<Item = (ConversationId, &MConv)> {
         self.convs.iter().filter_map(|(c, m)| m.as_ref().map(|m| (*c, m)))
+    }
+
+    /// A master-key rotation moved `moved` more conversations (all that
+    /// were left, if `finished`): each starts a new key epoch and forgets
+    /// the external ids of messages it no longer shows (deleted, expired):
+    /// their index entries cannot be recomputed (docs/DESIGN.md).
+    pub fn rotate_master(&mut self, moved: u64, finished: bool) -> Result<(), String> {
+        let from = self.rotated_through.unwrap_or(0);
+        let now = self.now;
+        let mut left = moved;
+        let mut last = from;
+        for (c, m) in self.convs.iter_mut().filter(|(c, m)| m.is_some() && c.get() > from) {
+            if left == 0 && !finished {
+                break;
+            }
+            let Some(m) = m else { continue };
+            m.epoch += 1;
+            let messages = &m.messages;
+            m.refs.retain(|_, seq| messages.get(seq).is_some_and(|msg| msg.live(now)));
+            last = c.get();
+            left = left.saturating_sub(1);
+        }
+        if left > 0 && !finished {
+            return Err(format!("the rotation moved {moved} conversations, more than were left"));
+        }
+        self.rotated_through = if finished { None } else { Some(last) };
+        Ok(())
     }
 
     /// A new activity stamp, later than every earlier one.

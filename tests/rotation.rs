@@ -1,0 +1,658 @@
+//! Master-key rotation revokes an old root key (docs/DESIGN.md, "Master-key
+//! rotation"; SECURITY.md, "If a key leaked"). The attack, reproduced: the
+//! attacker keeps a copy of the `store` row from before the key changed and
+//! knows the old root key (a leaked passphrase). Against `change_key` alone
+//! that opens everything written afterwards; after `rotate_master_key` it
+//! opens nothing written or rewrapped since.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use chatvault::{
+    CompactOptions, ConversationId, Error, ExportOptions, ImportOptions, MessageId, NewConversation,
+    NewMessage, Page, RotateOptions, Store, StoreKey,
+};
+use common::{KEY, contains, disk_bytes, msg};
+
+const NEW_KEY: [u8; 32] = [0x77; 32];
+
+fn ext_msg(ext: &str, text: &str) -> NewMessage {
+    NewMessage { external_id: Some(ext.into()), ..msg("alice", text) }
+}
+
+/// A store with three conversations (one imported without external id),
+/// messages with and without external ids, a deleted one.
+fn populated(dir: &Path) -> (PathBuf, Store, Vec<ConversationId>) {
+    let path = dir.join("s.chatvault");
+    let store = Store::create(&path, StoreKey::raw(KEY)).unwrap();
+    let a = store
+        .create_conversation(NewConversation {
+            external_id: Some("wxid_alice".into()),
+            title: "Alice".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let b = store
+        .create_conversation(NewConversation {
+            external_id: Some("wxid_bob".into()),
+            title: "Bob".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    for i in 0..30 {
+        store.append(a, ext_msg(&format!("srv-a-{i}"), &format!("to alice {i}"))).unwrap();
+        store.append(b, msg("bob", &format!("no id {i}"))).unwrap();
+    }
+    store.delete_message(MessageId::new(a, 7)).unwrap();
+
+    // A conversation without external id, imported from another store.
+    let source = Store::create(dir.join("source"), StoreKey::raw([3; 32])).unwrap();
+    let s = source
+        .create_conversation(NewConversation { title: "Imported".into(), ..Default::default() })
+        .unwrap();
+    source.append(s, ext_msg("imp-1", "imported message")).unwrap();
+    let archive = dir.join("archive");
+    source.export_to_file(&archive, &ExportOptions::raw_key([4; 32])).unwrap();
+    store.import_from_file(&archive, &ImportOptions::raw_key([4; 32])).unwrap();
+    let convs = imported_conversations(&store).into_iter().chain([a, b]).collect();
+    (path, store, convs)
+}
+
+/// The conversations an import created without external id.
+fn imported_conversations(store: &Store) -> Vec<ConversationId> {
+    store
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.conversation.external_id.is_none())
+        .map(|s| s.conversation.id)
+        .collect()
+}
+
+/// The `store` row's values, to put back later as an attacker would.
+fn store_row(path: &Path) -> Vec<rusqlite::types::Value> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.query_row("SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store", [], |r| {
+        (0..7).map(|i| r.get::<_, rusqlite::types::Value>(i)).collect()
+    })
+    .unwrap()
+}
+
+/// A copy of the store's file with its `store` row replaced by `row`.
+fn with_old_row(path: &Path, row: &[rusqlite::types::Value], copy: &Path) {
+    std::fs::copy(path, copy).unwrap();
+    let conn = rusqlite::Connection::open(copy).unwrap();
+    conn.execute(
+        "UPDATE store SET store_id = ?1, kdf = ?2, kdf_salt = ?3, kdf_m_kib = ?4, kdf_t = ?5, kdf_p = ?6,
+           master = ?7, master_gen = 0",
+        rusqlite::params_from_iter(row.iter()),
+    )
+    .unwrap();
+}
+
+#[test]
+fn change_key_alone_does_not_revoke_the_old_key() {
+    // The attack on the old advice ("to rotate the key, call change_key"):
+    // it still works, and is documented as such.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    let old_row = store_row(&path);
+    store.change_key(StoreKey::raw(NEW_KEY)).unwrap();
+    store.rotate_all_keys().unwrap();
+    let later = store.append(convs[1], msg("alice", "written after change_key")).unwrap();
+    store.compact(&CompactOptions::default()).unwrap();
+    store.close().unwrap();
+    let copy = dir.path().join("attacker.chatvault");
+    with_old_row(&path, &old_row, &copy);
+    let attacker = Store::open(&copy, StoreKey::raw(KEY)).unwrap();
+    assert_eq!(attacker.message(later).unwrap().text, "written after change_key");
+}
+
+#[test]
+fn after_rotation_the_old_row_and_old_key_open_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    let old_row = store_row(&path);
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    assert_eq!(report.conversations, 3);
+    // 30 external ids and 1 content hash per distinct (sender, time) in a,
+    // one in b (every message there has the same sender and time), one in
+    // the imported one; the deleted message's entry is dropped.
+    assert_eq!((report.references, report.references_dropped), (29 + 1 + 1, 1));
+    let later = store.append(convs[1], msg("alice", "written after the rotation")).unwrap();
+    store.close().unwrap();
+
+    let copy = dir.path().join("attacker.chatvault");
+    with_old_row(&path, &old_row, &copy);
+    // The old root key still opens the old master key: the header is as
+    // it was. But that master key opens nothing in the file.
+    let attacker = Store::open(&copy, StoreKey::raw(KEY)).unwrap();
+    assert!(matches!(attacker.message(later), Err(Error::Authentication { .. })));
+    for &c in &convs {
+        assert!(matches!(attacker.messages(c, Page::latest(5)), Err(Error::Authentication { .. })), "{c}");
+        assert!(matches!(attacker.conversation(c), Err(Error::Authentication { .. })), "{c}");
+    }
+    // Its id key finds no keyed hash either.
+    assert_eq!(attacker.find_conversation("wxid_alice").unwrap(), None);
+    let report = attacker.verify().unwrap();
+    let keys = report.problems.iter().filter(|p| p.detail.contains("conversation key")).count();
+    assert!(keys >= 6, "every conversation key (two epochs each) fails: {:?}", report.problems);
+    drop(attacker);
+
+    // The new key opens the real file and everything in it.
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert_eq!(store.message(later).unwrap().text, "written after the rotation");
+    assert!(store.verify().unwrap().is_ok());
+    assert!(matches!(Store::open(&path, StoreKey::raw(KEY)), Err(Error::WrongKey)));
+}
+
+#[test]
+fn lookups_and_deduplication_work_under_the_new_id_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, store, convs) = populated(dir.path());
+    let (imported, a, b) = (convs[0], convs[1], convs[2]);
+    store.rotate_master_key(StoreKey::passphrase("a new passphrase")).unwrap();
+
+    assert_eq!(store.find_conversation("wxid_alice").unwrap(), Some(a));
+    assert!(matches!(
+        store.create_conversation(NewConversation { external_id: Some("wxid_bob".into()), ..Default::default() }),
+        Err(Error::ConversationExists(c)) if c == b
+    ));
+    // A re-delivered message is recognised...
+    assert_eq!(store.append(a, ext_msg("srv-a-3", "again")).unwrap(), MessageId::new(a, 4));
+    // ...but one deleted before the rotation is not: its entry is gone.
+    assert_eq!(store.append(a, ext_msg("srv-a-6", "again")).unwrap(), MessageId::new(a, 31));
+    // The imported conversation is still matched by its origin.
+    let source = Store::open(dir.path().join("source"), StoreKey::raw([3; 32])).unwrap();
+    let report = store.import(&source_archive(&source)[..], &ImportOptions::raw_key([4; 32]));
+    let report = report.unwrap();
+    assert_eq!(
+        (report.conversations_matched, report.conversations_created, report.messages_added),
+        (1, 0, 0)
+    );
+    assert_eq!(store.messages(imported, Page::latest(10)).unwrap().len(), 1);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+fn source_archive(source: &Store) -> Vec<u8> {
+    let mut out = Vec::new();
+    source.export(&mut out, &ExportOptions::raw_key([4; 32])).unwrap();
+    out
+}
+
+#[test]
+fn no_copy_of_an_old_wrapping_or_keyed_hash_survives_in_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, _) = populated(dir.path());
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let values = |sql: &str| -> Vec<Vec<u8>> {
+        conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+    };
+    let wrappings = values("SELECT wrapped FROM conversation_key");
+    let hashes = [
+        values("SELECT ext_hash FROM conversation WHERE ext_hash IS NOT NULL"),
+        values("SELECT ext_hash FROM recent_ref"),
+        values("SELECT ext_hash FROM message_ref"),
+    ]
+    .concat();
+    assert!(wrappings.len() == 3 && hashes.len() > 30);
+    let before = disk_bytes(&path);
+    assert!(wrappings.iter().all(|w| contains(&before, &w[13..29])), "the test can fail");
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    let after = disk_bytes(&path);
+    // The key table is rebuilt: no piece of an old wrapping anywhere.
+    for w in &wrappings {
+        assert!(w.chunks_exact(16).all(|p| !contains(&after, p)), "an old wrapping survived");
+    }
+    // Keyed hashes under the old id key may linger in free page space until
+    // a vacuum (SECURITY.md); after one, none does.
+    store.vacuum().unwrap();
+    let vacuumed = disk_bytes(&path);
+    for h in &hashes {
+        assert!(!contains(&vacuumed, h), "an old keyed hash survived the vacuum");
+    }
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn an_interrupted_rotation_switches_to_the_new_key_at_once_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    // Enough segments in the first conversation for a step to stop after it.
+    for i in 0..260 {
+        store.append(convs[1], msg("alice", &format!("more {i}"))).unwrap();
+    }
+    let stale = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    // Begin, and move one conversation.
+    let report = store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(2))
+        .unwrap();
+    assert!(!report.finished);
+    assert_eq!(report.conversations, 1);
+    // Everything works meanwhile: reads, writes, lookups on both sides.
+    for &c in &convs {
+        store.append(c, msg("x", "during the rotation")).unwrap();
+        store.messages(c, Page::latest(3)).unwrap();
+    }
+    assert_eq!(store.find_conversation("wxid_alice").unwrap(), Some(convs[1]));
+    assert_eq!(store.append(convs[1], ext_msg("srv-a-2", "again")).unwrap().seq(), 3);
+    let late = store
+        .create_conversation(NewConversation { external_id: Some("wxid_late".into()), ..Default::default() })
+        .unwrap();
+    store.append(late, ext_msg("late-1", "created during the rotation")).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    // A handle opened with the old key cannot follow a moved conversation.
+    assert!(matches!(stale.messages(convs[1], Page::latest(1)), Err(Error::MasterKeyRotated)));
+    drop(stale);
+    store.close().unwrap();
+
+    // From the first transaction on, only the new key opens it: a copy
+    // taken now is closed to whoever holds the old key.
+    assert!(matches!(Store::open(&path, StoreKey::raw(KEY)), Err(Error::WrongKey)));
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    // Another handle, opened now, follows the rest of the rotation.
+    let other = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    assert_eq!(report.conversations, 3, "the two left and the one created meanwhile");
+    assert_eq!(other.find_conversation("wxid_late").unwrap(), Some(late));
+    assert_eq!(other.messages(late, Page::latest(5)).unwrap().len(), 1);
+    other.append(late, msg("x", "from the other handle")).unwrap();
+    assert_eq!(store.append(late, ext_msg("late-1", "again")).unwrap().seq(), 1);
+    store.close().unwrap();
+    drop(other);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    assert_eq!(store.messages(late, Page::latest(5)).unwrap().len(), 2);
+}
+
+#[test]
+fn resuming_with_another_key_finishes_the_rotation_under_way_then_rotates_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store
+        .rotate_master_key_with(StoreKey::raw([9; 32]), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    assert_eq!(report.conversations, 6, "every conversation moved twice");
+    store.close().unwrap();
+    for old in [KEY, [9; 32]] {
+        assert!(matches!(Store::open(&path, StoreKey::raw(old)), Err(Error::WrongKey)));
+    }
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert_eq!(store.messages(convs[1], Page::latest(100)).unwrap().len(), 29);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+/// Copies a rotation under way (the master key bound to it, the next
+/// master key, the progress) from the `store` row at `from` into `to`, as
+/// an attacker who holds `to`'s current key can.
+fn plant_rotation(from: &Path, to: &Path) {
+    let (generation, next, through) = rotation_columns(from);
+    let master: Vec<u8> = rusqlite::Connection::open(from)
+        .unwrap()
+        .query_row("SELECT master FROM store", [], |r| r.get(0))
+        .unwrap();
+    rusqlite::Connection::open(to)
+        .unwrap()
+        .execute(
+            "UPDATE store SET master = ?1, master_gen = ?2, next_master = ?3, rotated_through = ?4",
+            rusqlite::params![master, generation, next, through],
+        )
+        .unwrap();
+}
+
+/// The values of the `store` row an attacker can plant: the rotation columns.
+fn rotation_columns(path: &Path) -> (i64, Option<Vec<u8>>, Option<i64>) {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT master_gen, next_master, rotated_through FROM store", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+}
+
+#[test]
+fn a_rotation_planted_with_the_old_key_never_becomes_the_stores_master_key() {
+    // The attacker knows the old key KEY and can write the file. On a copy,
+    // they begin a rotation (its next master key sealed under KEY), and on a
+    // second copy finish it under a key of their own, so they hold a header
+    // that opens that next master key. They plant the first copy's rotation
+    // columns in the victim's file.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.close().unwrap();
+    let (a1, a2) = (dir.path().join("attacker-1"), dir.path().join("attacker-2"));
+    std::fs::copy(&path, &a1).unwrap();
+    let attacker = Store::open(&a1, StoreKey::raw(KEY)).unwrap();
+    attacker
+        .rotate_master_key_with(StoreKey::raw(KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    attacker.close().unwrap();
+    std::fs::copy(&a1, &a2).unwrap();
+    let attacker = Store::open(&a2, StoreKey::raw(KEY)).unwrap();
+    attacker.rotate_master_key(StoreKey::raw(KEY)).unwrap();
+    attacker.close().unwrap();
+    let attacker_row = store_row(&a2);
+    plant_rotation(&a1, &path);
+
+    // The victim, whose key leaked, opens with it (nothing looks wrong),
+    // cannot change the key while a rotation is under way (that would vouch
+    // for it), and rotates to a new one.
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    assert!(matches!(store.change_key(StoreKey::raw(NEW_KEY)), Err(Error::InvalidArgument(_))));
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    let later = store.append(convs[1], msg("alice", "written after the rotation")).unwrap();
+    store.compact(&CompactOptions::default()).unwrap();
+    store.close().unwrap();
+
+    // The attacker's header opens the planted next master key, which opens
+    // nothing: the victim's rotation drew a master key of its own.
+    let copy = dir.path().join("attacker-3");
+    with_old_row(&path, &attacker_row, &copy);
+    rusqlite::Connection::open(&copy).unwrap().execute("UPDATE store SET master_gen = 1", []).unwrap();
+    let attacker = Store::open(&copy, StoreKey::raw(KEY)).unwrap();
+    assert!(matches!(attacker.message(later), Err(Error::Authentication { .. })));
+    assert_eq!(attacker.find_conversation("wxid_alice").unwrap(), None);
+}
+
+#[test]
+fn a_copy_taken_during_a_rotation_opens_nothing_with_the_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    let copy = dir.path().join("mid-rotation");
+    store.close().unwrap();
+    std::fs::copy(&path, &copy).unwrap();
+    assert!(matches!(Store::open(&copy, StoreKey::raw(KEY)), Err(Error::WrongKey)));
+    // Nor does its header put into the finished store.
+    let mid_row = store_row(&copy);
+    let (generation, next, through) = rotation_columns(&copy);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    let later = store.append(convs[1], msg("alice", "later")).unwrap();
+    store.close().unwrap();
+    let attacker = dir.path().join("attacker");
+    with_old_row(&path, &mid_row, &attacker);
+    rusqlite::Connection::open(&attacker)
+        .unwrap()
+        .execute(
+            "UPDATE store SET master_gen = ?1, next_master = ?2, rotated_through = ?3",
+            rusqlite::params![generation, next, through],
+        )
+        .unwrap();
+    assert!(matches!(Store::open(&attacker, StoreKey::raw(KEY)), Err(Error::WrongKey)));
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert_eq!(store.message(later).unwrap().text, "later");
+}
+
+#[test]
+fn a_tampered_rotated_through_loses_no_conversation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    store.close().unwrap();
+    // Claims every conversation moved, though none was.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE store SET rotated_through = 1000000", [])
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    // Reads still find each key under the master key it is really under.
+    for &c in &convs {
+        store.messages(c, Page::latest(1)).unwrap();
+    }
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    assert_eq!(report.conversations, 3, "the final check moved what was left behind");
+    assert!(report.conversations_damaged.is_empty());
+    store.close().unwrap();
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.verify().unwrap().is_ok());
+    assert_eq!(store.messages(convs[1], Page::latest(100)).unwrap().len(), 29);
+    assert_eq!(store.find_conversation("wxid_bob").unwrap(), Some(convs[2]));
+}
+
+#[test]
+fn a_damaged_conversation_does_not_block_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.close().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE conversation_key SET wrapped = zeroblob(61) WHERE conversation = ?1",
+        [convs[2].get() as i64],
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    assert_eq!(report.conversations_damaged, vec![convs[2]]);
+    // The others moved whole.
+    assert_eq!(store.messages(convs[1], Page::latest(100)).unwrap().len(), 29);
+    assert_eq!(store.messages(convs[0], Page::latest(100)).unwrap().len(), 1);
+    let problems = store.verify().unwrap().problems;
+    assert!(
+        !problems.is_empty() && problems.iter().all(|p| p.conversation == Some(convs[2])),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn after_rotation_compaction_and_vacuum_no_piece_sealed_under_an_old_key_remains() {
+    // The attacker copied the files before the rotation, so with the old
+    // key they hold every old conversation key: no value sealed under one
+    // may survive anywhere, not even a piece in free page space.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    for round in 0..6 {
+        for &c in &convs {
+            store.append(c, msg("s", &format!("round {round} {}", "w".repeat(round * 17)))).unwrap();
+        }
+    }
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mut old: Vec<Vec<u8>> = Vec::new();
+    for sql in
+        ["SELECT body FROM segment", "SELECT meta FROM conversation", "SELECT wrapped FROM conversation_key"]
+    {
+        old.extend(conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap));
+    }
+    drop(conn);
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    store.compact(&CompactOptions::default()).unwrap();
+    store.vacuum().unwrap();
+    let bytes = disk_bytes(&path);
+    for v in &old {
+        // Past the version byte and nonce: the ciphertext itself.
+        assert!(
+            v[13..].chunks_exact(16).all(|p| !contains(&bytes, p)),
+            "a piece of an old sealed value survived"
+        );
+    }
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_handle_that_missed_the_rotation_says_to_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    let stale = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    // Its next write rereads the header, and cannot follow.
+    assert!(matches!(stale.append(convs[1], msg("x", "y")), Err(Error::MasterKeyRotated)));
+    // Reads of keys it had not unwrapped fail the same way.
+    assert!(matches!(stale.messages(convs[0], Page::latest(1)), Err(Error::MasterKeyRotated)));
+    assert!(matches!(stale.change_key(StoreKey::raw([5; 32])), Err(Error::MasterKeyRotated)));
+    // The store itself is intact.
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn compaction_after_rotation_destroys_every_old_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_path, store, _) = populated(dir.path());
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    let stats = store.stats().unwrap();
+    assert!(stats.epochs.iter().any(|e| e.keys > e.current_for), "old epochs remain until compaction");
+    let report = store.compact(&CompactOptions::default()).unwrap();
+    assert_eq!(report.keys_destroyed, 3);
+    let stats = store.stats().unwrap();
+    assert!(stats.epochs.iter().all(|e| e.keys == e.current_for), "{:?}", stats.epochs);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn a_header_copied_during_a_rotation_does_not_open_without_its_rotation() {
+    // The master key's seal during a rotation is bound to it: the `store`
+    // row copied then, put back after the rotation finished without its
+    // next master key, would make the store use the old master key again.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, _) = populated(dir.path());
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    let mid = store_row(&path);
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    store.close().unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute(
+        "UPDATE store SET store_id = ?1, kdf = ?2, kdf_salt = ?3, kdf_m_kib = ?4, kdf_t = ?5, kdf_p = ?6, master = ?7",
+        rusqlite::params_from_iter(mid.iter()),
+    )
+    .unwrap();
+    drop(conn);
+    assert!(matches!(Store::open(&path, StoreKey::raw(NEW_KEY)), Err(Error::WrongKey)));
+}
+
+#[test]
+fn during_a_rotation_writes_go_under_keys_only_the_new_master_key_opens() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    // Begun, nothing moved: every conversation's current key is still
+    // wrapped under the old master key.
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    let epoch = |c: ConversationId| -> i64 {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT epoch FROM conversation WHERE id = ?1", [c.get() as i64], |r| r.get(0))
+            .unwrap()
+    };
+    let before = epoch(convs[2]);
+    let m = store.append(convs[2], msg("bob", "written during the rotation")).unwrap();
+    assert_eq!(epoch(convs[2]), before + 1, "a new epoch before anything is sealed");
+    let late = store.create_conversation(NewConversation::default()).unwrap();
+    store.append(late, msg("x", "in a conversation created during the rotation")).unwrap();
+    store.close().unwrap();
+
+    // The reader of the document, with the new root key: the new epoch's
+    // key and the new conversation's key open under the next master key's
+    // wrap key, not the current one's.
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    let next = spec.next.as_ref().expect("a rotation under way").subkeys.wrap;
+    let current = spec.current().wrap;
+    for (c, e) in [(convs[2].get(), (before + 1) as u32), (late.get(), 0)] {
+        let wrapped = spec.wrapped_key(c, e);
+        let place = common::spec::Place::key(c, e);
+        assert!(common::spec::open(&next, &spec.store_id, &place, &wrapped).is_some());
+        assert!(
+            common::spec::open(&current, &spec.store_id, &place, &wrapped).is_none(),
+            "{c} under the old key"
+        );
+    }
+    drop(spec);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert_eq!(store.message(m).unwrap().text, "written during the rotation");
+    assert!(store.verify().unwrap().is_ok());
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn damage_of_any_kind_never_blocks_the_rotation() {
+    for (i, damage) in [
+        "UPDATE conversation SET seals = -1 WHERE id = {b}",
+        "UPDATE conversation SET next_seq = 'x' WHERE id = {b}",
+        "UPDATE conversation_key SET wrapped = 'not a blob' WHERE conversation = {b}",
+        "INSERT INTO conversation_key VALUES ({b}, -1, zeroblob(61))",
+        "INSERT INTO conversation_key VALUES (-5, 0, zeroblob(61))",
+        "INSERT INTO conversation_key VALUES ({b}, 1, zeroblob(61))",
+        // A deleted conversation's key rows, put back from an older copy.
+        "INSERT INTO conversation_key SELECT 999, epoch, wrapped FROM conversation_key WHERE conversation = {b}",
+        "UPDATE store SET key_rebuild_owed = 'x'",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, store, convs) = populated(dir.path());
+        store.close().unwrap();
+        let sql = damage.replace("{b}", &convs[2].get().to_string());
+        rusqlite::Connection::open(&path).unwrap().execute_batch(&sql).unwrap();
+        let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+        let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap_or_else(|e| panic!("{i}: {sql}: {e}"));
+        assert!(report.finished, "{sql}");
+        assert_eq!(store.messages(convs[1], Page::latest(100)).unwrap().len(), 29, "{sql}");
+        store.compact(&CompactOptions::default()).unwrap_or_else(|e| panic!("{sql}: compact: {e}"));
+        store.vacuum().unwrap_or_else(|e| panic!("{sql}: vacuum: {e}"));
+        let report = store.verify().unwrap();
+        assert!(report.problems.iter().all(|p| p.conversation != Some(convs[1])), "{sql}: {:?}", report.problems);
+    }
+}
+
+#[test]
+fn a_write_never_goes_back_to_an_older_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    // Another connection puts back a rotation of the generation before.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE store SET master_gen = 0, next_master = randomblob(61), rotated_through = 0", [])
+        .unwrap();
+    assert!(matches!(store.append(convs[1], msg("x", "y")), Err(Error::MasterKeyRotated)));
+    assert!(matches!(store.create_conversation(NewConversation::default()), Err(Error::MasterKeyRotated)));
+}
+
+#[test]
+fn a_raised_rotated_through_still_moves_a_few_conversations_per_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let store = Store::create(&path, StoreKey::raw(KEY)).unwrap();
+    let convs: Vec<_> =
+        (0..12).map(|_| store.create_conversation(NewConversation::default()).unwrap()).collect();
+    for &c in &convs {
+        for i in 0..60 {
+            store.append(c, msg("s", &format!("{i}"))).unwrap();
+        }
+    }
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE store SET rotated_through = 1000000", [])
+        .unwrap();
+    let report = store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    assert!(!report.finished);
+    assert!(report.conversations > 0 && report.conversations < 12, "{report:?}");
+    let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(report.finished);
+    for &c in &convs {
+        assert_eq!(store.messages(c, Page::latest(100)).unwrap().len(), 60);
+    }
+    assert!(store.verify().unwrap().is_ok());
+}
