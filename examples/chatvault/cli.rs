@@ -138,7 +138,7 @@ pub enum Command {
     Verify,
     /// Counts and sizes, read without decrypting anything
     Stats,
-    /// Protect the store with a new key or passphrase
+    /// Protect the store with a new key or passphrase (--rotate: under a new master key, revoking the old key)
     Passwd(PasswdArgs),
     /// Start new key epochs (then run `compact` to reseal and destroy the old keys)
     Rotate {
@@ -146,6 +146,9 @@ pub enum Command {
         #[arg(long, value_name = "CONVERSATION")]
         conversation: Option<String>,
     },
+    /// Rewrite the whole file, so no piece of deleted data remains in its free space
+    /// (required after `passwd --rotate` and `compact`)
+    Vacuum,
     /// Browse the store interactively in the terminal
     Browse,
 }
@@ -201,12 +204,22 @@ pub struct ExportArgs {
 }
 
 #[derive(Args, Debug)]
-#[group(multiple = false)]
 pub struct PasswdArgs {
     /// Use the 32-byte key in this file (written with a fresh random key if it does not exist)
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with = "new_passphrase")]
     pub new_key_file: Option<PathBuf>,
     /// Use a passphrase: $CHATVAULT_NEW_PASSPHRASE, or typed twice at a prompt
     #[arg(long)]
     pub new_passphrase: bool,
+    /// Also rotate the master key, so the old key (if it leaked) opens nothing written or rewrapped
+    /// since; then run `compact` and `vacuum`, both needed to revoke it. From its first transaction
+    /// on, only the new key opens the store, even if the rotation stops before the end
+    #[arg(long)]
+    pub rotate: bool,
+    /// With --rotate: stop starting new work after this many seconds (run again with the new key to finish)
+    #[arg(long, value_name = "SECONDS", requires = "rotate")]
+    pub time_budget: Option<u64>,
+    /// With --rotate: stop after this many transactions (run again with the new key to finish)
+    #[arg(long, value_name = "N", requires = "rotate", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_transactions: Option<u64>,
 }

@@ -63,6 +63,7 @@ impl From<chatvault::Error> for Failure {
         use chatvault::Error as E;
         let code = match e {
             E::WrongKey
+            | E::SchemaModified { .. }
             | E::NotAnArchive
             | E::UnsupportedArchiveVersion { .. }
             | E::ArchiveTampered { .. }
@@ -72,6 +73,24 @@ impl From<chatvault::Error> for Failure {
             | E::UnsupportedVersion { .. }
             | E::Authentication { .. }
             | E::Corrupt { .. } => DATA_ERROR,
+            // The library's message names the Rust option that raises the
+            // limit; the CLI has none (its limit is the library's ceiling).
+            E::KdfTooCostly { found, .. } => {
+                return Failure::data(format!(
+                    "the passphrase header of the store or archive asks for more key-derivation work (Argon2id \
+                     m = {} KiB, t = {}, p = {}) than chatvault allows: the header was forged or damaged, or the \
+                     file was made with a higher cost; nothing was derived",
+                    found.memory_kib, found.iterations, found.parallelism
+                ));
+            }
+            // Like Busy, another process got in the way: nothing is wrong
+            // with the data, and running the command again settles it.
+            E::MasterKeyRotated => {
+                return Failure::user(
+                    "the store's master key was rotated by another process while this command ran: run it \
+                     again with the store's current key",
+                );
+            }
             _ => USER_ERROR,
         };
         Failure { code, message: e.to_string() }
@@ -81,5 +100,27 @@ impl From<chatvault::Error> for Failure {
 impl From<std::io::Error> for Failure {
     fn from(e: std::io::Error) -> Self {
         Failure::user(format!("I/O error: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chatvault::{Error, KdfParams};
+
+    #[test]
+    fn each_error_has_its_exit_code() {
+        let costly = KdfParams { memory_kib: 1 << 20, iterations: 2, parallelism: 1 };
+        let f = Failure::from(Error::KdfTooCostly { found: costly, limit: KdfParams::MAX });
+        assert_eq!(f.code, DATA_ERROR);
+        assert!(f.message.contains("1048576 KiB") && !f.message.contains("KdfParams"), "{f}");
+        let f = Failure::from(Error::SchemaModified { detail: "trigger keep added".into() });
+        assert_eq!(f.code, DATA_ERROR);
+        assert!(f.message.contains("trigger keep added"), "{f}");
+        let f = Failure::from(Error::MasterKeyRotated);
+        assert_eq!(f.code, USER_ERROR);
+        assert!(f.message.contains("run it again"), "{f}");
+        assert_eq!(Failure::from(Error::WrongKey).code, DATA_ERROR);
+        assert_eq!(Failure::from(Error::Busy).code, USER_ERROR);
     }
 }

@@ -119,21 +119,27 @@ pub fn for_archive(key_file: Option<&Path>, confirm: bool) -> CliResult<StoreKey
     Err(Failure::user(format!("no archive key: pass --archive-key-file or set ${ARCHIVE_PASSPHRASE_ENV}")))
 }
 
-/// A new passphrase for `passwd`: `$CHATVAULT_NEW_PASSPHRASE`, or typed twice.
-pub fn new_passphrase() -> CliResult<StoreKey> {
-    if let Some(k) = env_passphrase(NEW_PASSPHRASE_ENV)? {
-        return Ok(k);
+/// A new passphrase for `passwd`: `$CHATVAULT_NEW_PASSPHRASE`, or typed
+/// twice. The text itself, since `passwd --rotate` hands it to the library
+/// more than once.
+pub fn new_passphrase() -> CliResult<Zeroizing<String>> {
+    if let Some(p) = env_text(NEW_PASSPHRASE_ENV)? {
+        return Ok(p);
     }
     if can_prompt() {
-        return prompt("New passphrase: ", true);
+        return prompt_text("New passphrase: ", true);
     }
     Err(Failure::user(format!("no new passphrase: set ${NEW_PASSPHRASE_ENV} or run in a terminal")))
 }
 
 fn env_passphrase(var: &'static str) -> CliResult<Option<StoreKey>> {
+    Ok(env_text(var)?.map(|p| StoreKey::passphrase(p.as_str())))
+}
+
+fn env_text(var: &'static str) -> CliResult<Option<Zeroizing<String>>> {
     match std::env::var(var) {
         Ok(p) if p.is_empty() => Err(Failure::user(format!("${var} is set but empty"))),
-        Ok(p) => Ok(Some(StoreKey::passphrase(p))),
+        Ok(p) => Ok(Some(Zeroizing::new(p))),
         Err(std::env::VarError::NotPresent) => Ok(None),
         Err(std::env::VarError::NotUnicode(_)) => Err(Failure::user(format!("${var} is not valid UTF-8"))),
     }
@@ -145,6 +151,10 @@ pub fn can_prompt() -> bool {
 }
 
 fn prompt(label: &str, confirm: bool) -> CliResult<StoreKey> {
+    Ok(StoreKey::passphrase(prompt_text(label, confirm)?.as_str()))
+}
+
+fn prompt_text(label: &str, confirm: bool) -> CliResult<Zeroizing<String>> {
     let read = |label: &str| {
         rpassword::prompt_password(label)
             .map(Zeroizing::new)
@@ -157,7 +167,7 @@ fn prompt(label: &str, confirm: bool) -> CliResult<StoreKey> {
     if confirm && read("Again: ")? != first {
         return Err(Failure::user("the two passphrases differ"));
     }
-    Ok(StoreKey::passphrase(first.as_str()))
+    Ok(first)
 }
 
 /// Reads a key file: 32 raw bytes, or 64 hex characters (whitespace around

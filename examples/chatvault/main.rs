@@ -182,6 +182,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Stats => maintain::stats(&ctx),
         Command::Passwd(args) => maintain::passwd(&ctx, &args),
         Command::Rotate { conversation } => maintain::rotate(&ctx, conversation.as_deref()),
+        Command::Vacuum => maintain::vacuum(&ctx),
         Command::Browse => {
             if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
                 return Err(Failure::user(

@@ -1,12 +1,14 @@
-//! `compact`, `verify`, `stats`, `passwd` and `rotate`: looking after a store.
+//! `compact`, `verify`, `stats`, `passwd`, `rotate` and `vacuum`: looking
+//! after a store.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chatvault::CompactOptions;
+use chatvault::{CompactOptions, RotateOptions, RotationReport, Store, StoreKey};
 use serde_json::{Value, json};
+use zeroize::Zeroizing;
 
-use crate::cli::PasswdArgs;
+use crate::cli::{DEFAULT_STORE, PasswdArgs};
 use crate::failure::{CliResult, Failure, committed};
 use crate::{Ctx, keys, output, progress};
 
@@ -61,8 +63,7 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
 
 pub fn verify(ctx: &Ctx) -> CliResult<()> {
     let store = ctx.open()?;
-    let bar = indicatif::ProgressBar::new_spinner().with_message("verifying every sealed value");
-    bar.enable_steady_tick(Duration::from_millis(120));
+    let bar = progress::spinner("verifying every sealed value");
     let report = store.verify()?;
     bar.finish_and_clear();
     if ctx.json {
@@ -156,57 +157,350 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
     Ok(())
 }
 
+/// The new key `passwd` protects the store with. Kept as its source, not as
+/// a [`StoreKey`], because it is handed to the library twice: to change or
+/// rotate, then to find out whether it opens the store.
+enum NewKey {
+    /// A key file: `--new-key-file`, or `<store>.key.new` by default.
+    File(PathBuf),
+    /// `--new-passphrase`.
+    Passphrase(Zeroizing<String>),
+}
+
+impl NewKey {
+    fn key(&self) -> CliResult<StoreKey> {
+        match self {
+            NewKey::File(p) => keys::read(p),
+            NewKey::Passphrase(p) => Ok(StoreKey::passphrase(p.as_str())),
+        }
+    }
+
+    /// Whether it opens the store at `path` now; `None` if that cannot be
+    /// told (the store did not open, for another reason than a wrong key).
+    fn opens(&self, path: &Path) -> Option<bool> {
+        match Store::open(path, self.key().ok()?) {
+            Ok(store) => {
+                let _ = store.close();
+                Some(true)
+            }
+            Err(chatvault::Error::WrongKey) => Some(false),
+            Err(_) => None,
+        }
+    }
+}
+
+/// What `passwd` did to the store.
+enum Outcome {
+    /// `change_key`: the new key protects the same master key.
+    Changed,
+    /// `rotate_master_key`: `None` when a rotation finished but the scrub
+    /// is owed (the library then reports no figures).
+    Rotated(Option<RotationReport>),
+}
+
 /// Protects the store with a new key: a key file (`--new-key-file`), a
 /// passphrase (`--new-passphrase`), or by default a fresh random key that
-/// replaces the key file beside the store.
+/// replaces the key file beside the store. With `--rotate`, under a new
+/// master key too (`Store::rotate_master_key`), which revokes the old key.
+///
+/// A rotation's first transaction makes the new key the only one that opens
+/// the store, whether or not the rotation then finishes: the key files are
+/// put in place as soon as the call returns (or fails), according to which
+/// key opens the store then, and an unfinished rotation is resumed by
+/// running `passwd --rotate` again with the new key as both the store's key
+/// and the new one.
 pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
-    let (store, source) = ctx.open_with_source()?;
+    let (store, mut source) = ctx.open_with_source()?;
     let path = &ctx.store_path;
     let beside = keys::beside(path);
-    let (now, new_file) = if let Some(p) = &args.new_key_file {
-        let key = if p.exists() { keys::read(p)? } else { keys::create(p)? };
-        committed(store.change_key(key))?;
-        (format!("the key in {}", p.display()), Some(p.clone()))
+    let pending = keys::pending(path);
+    let cannot_rename = |e: std::io::Error| {
+        Failure::user(format!(
+            "the store now opens with the key in {}, but it could not be renamed to {}: {e}",
+            pending.display(),
+            beside.display()
+        ))
+    };
+    // The store opened with the key an interrupted passwd left beside it,
+    // which that passwd did not get to move into place: do it now.
+    if pending.exists() && matches!(&source, keys::Source::File(p) if same_file(p, &pending)) {
+        std::fs::rename(&pending, &beside).map_err(cannot_rename)?;
+        keys::sync_parent(&beside);
+        source = keys::Source::File(beside.clone());
+    }
+    // Any new key is on disk (synced) before the store changes, so a crash
+    // in between leaves both keys there.
+    let (new, now) = if let Some(p) = &args.new_key_file {
+        if !p.exists() {
+            keys::create(p)?;
+        }
+        (NewKey::File(p.clone()), format!("the key in {}", p.display()))
     } else if args.new_passphrase {
-        committed(store.change_key(keys::new_passphrase()?))?;
-        ("a passphrase".to_owned(), None)
+        (NewKey::Passphrase(keys::new_passphrase()?), "a passphrase".to_owned())
     } else {
-        // The new key is written (and synced) beside the old one before the
-        // store changes, so a crash in between leaves both on disk. The store
-        // opened with its current key, so a file an interrupted passwd left
-        // here is not its key.
-        let pending = keys::pending(path);
+        // The store opened with another key, so a file an interrupted
+        // passwd left here is not its key.
         if pending.exists() {
             std::fs::remove_file(&pending)
                 .map_err(|e| Failure::user(format!("cannot remove {}: {e}", pending.display())))?;
         }
-        committed(store.change_key(keys::create(&pending)?))?;
-        std::fs::rename(&pending, &beside).map_err(|e| {
-            Failure::user(format!(
-                "the store now opens with the key in {}, but it could not be renamed to {}: {e}",
-                pending.display(),
-                beside.display()
-            ))
-        })?;
-        keys::sync_parent(&beside);
-        (format!("a new random key in {}", beside.display()), Some(beside.clone()))
+        keys::create(&pending)?;
+        (NewKey::File(pending.clone()), format!("a new random key in {}", beside.display()))
     };
-    // The key file beside the store is tried before a prompt; holding the
-    // old key, it would only get in the way (and open old copies).
-    let old_was_beside = source == keys::Source::File(beside.clone());
-    if old_was_beside && !new_file.as_deref().is_some_and(|f| same_file(f, &beside)) {
-        std::fs::remove_file(&beside).map_err(|e| {
-            Failure::user(format!(
-                "the key changed, but the old key file {} could not be removed: {e}",
-                beside.display()
-            ))
-        })?;
-        keys::sync_parent(&beside);
-    }
-    if ctx.json {
-        output::print_json(&json!({ "store": path, "key": now }));
+    let by_default = args.new_key_file.is_none() && !args.new_passphrase;
+    // Where the new key is once in place.
+    let new_file = match &new {
+        NewKey::File(_) if by_default => Some(beside.clone()),
+        NewKey::File(p) => Some(p.clone()),
+        NewKey::Passphrase(_) => None,
+    };
+    let key = new.key()?;
+    let result = if args.rotate {
+        let mut options = RotateOptions::default();
+        if let Some(secs) = args.time_budget {
+            options = options.time_budget(Duration::from_secs(secs));
+        }
+        if let Some(n) = args.max_transactions {
+            options = options.transaction_budget(n);
+        }
+        let spinner = progress::spinner("rotating the master key");
+        let result = committed(store.rotate_master_key_with(key, &options));
+        spinner.finish_and_clear();
+        result.map(Outcome::Rotated)
     } else {
-        say!("{} is now protected by {now}; the old wrapping is scrubbed from disk.", path.display());
+        committed(store.change_key(key)).map(|_| Outcome::Changed)
+    };
+    // Which key opens the store now. A key change that committed, or a
+    // rotation that finished, put the new key in force. So did a rotation's
+    // first transaction, whatever came after it (a budget, an error), unless
+    // the call began by finishing a rotation to another key that was under
+    // way: then ask the file.
+    let in_force = match &result {
+        Ok(Outcome::Changed) => Some(true),
+        Ok(Outcome::Rotated(Some(r))) if r.finished => Some(true),
+        _ => new.opens(path),
+    };
+    drop(store);
+    let old_was_beside = source == keys::Source::File(beside.clone());
+    match in_force {
+        Some(true) => {
+            if by_default {
+                std::fs::rename(&pending, &beside).map_err(cannot_rename)?;
+                keys::sync_parent(&beside);
+            }
+            // The key file beside the store is tried before a prompt; holding
+            // the old key, which opens nothing in the store any more, it would
+            // only get in the way (and open old copies).
+            if old_was_beside && !new_file.as_deref().is_some_and(|f| same_file(f, &beside)) {
+                std::fs::remove_file(&beside).map_err(|e| {
+                    Failure::user(format!(
+                        "the key changed, but the old key file {} could not be removed: {e}",
+                        beside.display()
+                    ))
+                })?;
+                keys::sync_parent(&beside);
+            }
+        }
+        // The new key opens nothing: a later run draws its own.
+        Some(false) if by_default => {
+            std::fs::remove_file(&pending)
+                .map_err(|e| Failure::user(format!("cannot remove {}: {e}", pending.display())))?;
+            keys::sync_parent(&pending);
+        }
+        // Both keys stay on disk; opening with the wrong one names the other.
+        Some(false) | None => {}
+    }
+    // `--key-file` for a command to open the store with the key in `f`:
+    // needed unless `f` is the file beside the store and no passphrase in
+    // the environment comes before it.
+    let key_flag = |f: &Path| -> Option<PathBuf> {
+        let found_beside = known_same_file(f, &beside) && std::env::var_os(keys::PASSPHRASE_ENV).is_none();
+        (!found_beside).then(|| f.to_owned())
+    };
+    let new_key_file = new_file.as_deref().and_then(key_flag);
+    let new_key_file = new_key_file.as_deref();
+    let old_key_file = match &source {
+        keys::Source::File(f) => key_flag(f),
+        _ => None,
+    };
+    let old_key_file = old_key_file.as_deref();
+    let resume = match &new {
+        NewKey::File(_) => format!(
+            "`{}`",
+            command(
+                ctx,
+                new_key_file,
+                &format!("passwd --rotate --new-key-file {}", display(new_file.as_deref()))
+            )
+        ),
+        NewKey::Passphrase(_) => format!(
+            "`{}` with the new passphrase both as the store's (${}, or at the prompt) and as the new one (${}, \
+             or at the prompt)",
+            command(ctx, None, "passwd --rotate --new-passphrase"),
+            keys::PASSPHRASE_ENV,
+            keys::NEW_PASSPHRASE_ENV
+        ),
+    };
+    let outcome = result.map_err(|f| match (in_force, args.rotate) {
+        (Some(true), true) => f.hint(format_args!(
+            "{} now opens only with {now}: run {resume} to finish the rotation",
+            path.display()
+        )),
+        (Some(true), false) => f.hint(format_args!("{} now opens only with {now}", path.display())),
+        (Some(false), _) => {
+            f.hint(format_args!("{} still opens with its current key ({source})", path.display()))
+        }
+        (None, _) => f.hint(format_args!(
+            "{} opens with its current key ({source}) or, if that fails, with {now}",
+            path.display()
+        )),
+    })?;
+    let report = match outcome {
+        Outcome::Changed => {
+            if ctx.json {
+                output::print_json(&json!({ "store": path, "key": now }));
+            } else {
+                say!("{} is now protected by {now}; the old wrapping is scrubbed from disk.", path.display());
+                say!(
+                    "Copies of the file made before still open with the old key: if it leaked, use `passwd --rotate`."
+                );
+            }
+            return Ok(());
+        }
+        Outcome::Rotated(report) => report,
+    };
+    // Without figures (the scrub is owed), a rotation finished: the one to
+    // the new key if it is in force, else one under way to another.
+    let finished = report.as_ref().map_or(in_force == Some(true), |r| r.finished);
+    let mut damaged: Vec<u64> =
+        report.iter().flat_map(|r| r.conversations_damaged.iter().map(|c| c.get())).collect();
+    damaged.sort_unstable();
+    damaged.dedup();
+    if ctx.json {
+        output::print_json(&json!({
+            "store": path,
+            "key": (in_force == Some(true)).then_some(&now),
+            "finished": finished,
+            "conversations": report.as_ref().map(|r| r.conversations),
+            "references": report.as_ref().map(|r| r.references),
+            "references_dropped": report.as_ref().map(|r| r.references_dropped),
+            "transactions": report.as_ref().map(|r| r.transactions),
+            "conversations_damaged": report.as_ref().map(|_| &damaged),
+        }));
+    } else {
+        if let Some(r) = &report {
+            say!(
+                "Moved {} conversations to a new master key in {} transactions: {} external-id references \
+                 recomputed, {} of deleted or expired messages dropped.",
+                r.conversations,
+                r.transactions,
+                r.references,
+                r.references_dropped
+            );
+        }
+        let next = format!(
+            "`{}` to reseal older messages under new keys and destroy the old ones, then `{}` to remove what \
+             is left of them from the file's free space{}: the old key is revoked only once both have run",
+            command(ctx, new_key_file, "compact"),
+            command(ctx, new_key_file, "vacuum"),
+            if matches!(new, NewKey::Passphrase(_)) { ", both with the new passphrase" } else { "" }
+        );
+        match in_force {
+            Some(true) if finished => {
+                say!(
+                    "{} is now protected by {now}, under a new master key: the old key opens nothing written or \
+                     rewrapped since (copies of the file made before still open with it).",
+                    path.display()
+                );
+                say!("Next, run {next}.");
+            }
+            Some(true) => {
+                say!(
+                    "The rotation is not finished, but {} already opens only with {now}, no longer with the old key.",
+                    path.display()
+                );
+                say!("Run {resume} to finish it with the same new key. Then run {next}.");
+            }
+            Some(false) => {
+                say!(
+                    "The rotation to the new key has not begun{}: {} still opens only with its current key \
+                     ({source}). Run `{}` again to go on.",
+                    if report.as_ref().is_some_and(|r| r.transactions > 0) {
+                        " (this run went into finishing the rotation already under way, to the current key)"
+                    } else {
+                        ""
+                    },
+                    path.display(),
+                    command(ctx, old_key_file, &passwd_args(args))
+                );
+            }
+            None => {
+                say!(
+                    "{} opens with its current key ({source}) or, if that fails, with {now}: run `{}` again with \
+                     the one that opens it.",
+                    path.display(),
+                    command(ctx, old_key_file, &passwd_args(args))
+                );
+            }
+        }
+    }
+    if !damaged.is_empty() {
+        return Err(Failure::data(format!(
+            "{} damaged conversations were moved to the new master key as far as they could be ({damaged:?}): \
+             run `chatvault verify`",
+            damaged.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `chatvault [--store …] [--key-file …] <rest>`, as the user would type it
+/// to run `rest` on this store.
+fn command(ctx: &Ctx, key_file: Option<&Path>, rest: &str) -> String {
+    let mut c = "chatvault".to_owned();
+    if ctx.store_path != Path::new(DEFAULT_STORE) {
+        c.push_str(&format!(" --store {}", ctx.store_path.display()));
+    }
+    if let Some(k) = key_file {
+        c.push_str(&format!(" --key-file {}", k.display()));
+    }
+    format!("{c} {rest}")
+}
+
+/// `passwd --rotate` and how this run named its new key.
+fn passwd_args(args: &PasswdArgs) -> String {
+    match (&args.new_key_file, args.new_passphrase) {
+        (Some(p), _) => format!("passwd --rotate --new-key-file {}", p.display()),
+        (None, true) => "passwd --rotate --new-passphrase".to_owned(),
+        (None, false) => "passwd --rotate".to_owned(),
+    }
+}
+
+fn display(path: Option<&Path>) -> String {
+    path.map(|p| p.display().to_string()).unwrap_or_default()
+}
+
+/// Rewrites the whole file (`Store::vacuum`), so no piece of deleted data
+/// survives in the free space of its pages.
+pub fn vacuum(ctx: &Ctx) -> CliResult<()> {
+    let store = ctx.open()?;
+    let size = |store: &Store| -> CliResult<u64> {
+        let s = store.stats()?;
+        Ok(s.file_bytes.saturating_add(s.wal_bytes))
+    };
+    let before = size(&store)?;
+    let spinner = progress::spinner("rewriting the whole file");
+    let result = committed(store.vacuum());
+    spinner.finish_and_clear();
+    let scrubbed = result?.is_some();
+    let after = size(&store)?;
+    if ctx.json {
+        output::print_json(&json!({ "bytes_before": before, "bytes_after": after, "scrubbed": scrubbed }));
+    } else {
+        say!("Rewrote {}: {} -> {}.", ctx.store_path.display(), output::bytes(before), output::bytes(after));
+        if scrubbed {
+            say!("No piece of deleted data remains in the file or its write-ahead log.");
+        }
     }
     Ok(())
 }
@@ -217,6 +511,15 @@ fn same_file(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => true,
+    }
+}
+
+/// Whether two paths name the same existing file; `false` when that cannot
+/// be told (one of them is missing, say).
+fn known_same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

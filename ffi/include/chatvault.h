@@ -123,6 +123,20 @@ enum chatvault_status
   CHATVAULT_STATUS_PANIC = 25,
   // An error this version of the C API has no code for yet.
   CHATVAULT_STATUS_UNKNOWN = 26,
+  // The store's or archive's passphrase header asks for more Argon2id
+  // work than the library allows (at most 256 MiB, 16 passes, 8 lanes,
+  // and 512 MiB of memory times passes): the header was forged or
+  // damaged. Refused before any key derivation.
+  CHATVAULT_STATUS_KDF_TOO_COSTLY = 27,
+  // Another handle or process rotated the store's master key
+  // (`chatvault_store_rotate_master_key`) and this handle, opened with
+  // the old key, cannot follow: close it and open the store again with
+  // its current (new) key.
+  CHATVAULT_STATUS_MASTER_KEY_ROTATED = 28,
+  // The file's schema (its tables, indexes, triggers or views) was
+  // modified outside chatvault: the store cannot be trusted and does not
+  // open. Restore it from a backup or an archive.
+  CHATVAULT_STATUS_SCHEMA_MODIFIED = 29,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -177,6 +191,9 @@ enum chatvault_problem_kind
   CHATVAULT_PROBLEM_KIND_ORPHAN = 6,
   // A stored count disagrees with what the segments hold.
   CHATVAULT_PROBLEM_KIND_COUNT_MISMATCH = 7,
+  // The schema is not exactly chatvault's: a table, index, trigger or
+  // view was added, removed or altered outside chatvault.
+  CHATVAULT_PROBLEM_KIND_SCHEMA = 8,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -206,6 +223,36 @@ typedef struct chatvault_key {
   // 32 for a raw key; the passphrase's length in bytes.
   size_t len;
 } chatvault_key;
+
+// What `chatvault_store_rotate_master_key` did.
+typedef struct chatvault_rotation_report {
+  // Conversations this call moved to a new master key (a rotation
+  // resumed after an interruption counts only those it moved itself; a
+  // conversation moved twice, by the rotation under way and then by the
+  // one to `key`, counts twice).
+  uint64_t conversations;
+  // External-id index entries recomputed under the new key.
+  uint64_t references;
+  // Index entries of deleted or expired messages, which cannot be
+  // recomputed: dropped, so a re-delivery of such a message is stored again.
+  uint64_t references_dropped;
+  // Write transactions it took.
+  uint64_t transactions;
+  // Conversations with a key, metadata or segment that did not open
+  // (damage). They were moved as far as they could be, and never stop
+  // the rotation; `chatvault_store_verify` says what is wrong.
+  uint64_t conversations_damaged;
+  // 1 if the rotation to `key` finished: the old master key is gone and
+  // only `key` opens the store. 0 if `max_transactions` ran out first:
+  // call again with the same `key` to continue.
+  uint8_t finished;
+  // 1 if `key` is now the store's key: the rotation to it began (or `key`
+  // already was, resuming). 0 only if the call stopped before that
+  // (`max_transactions` ran out while it finished a rotation to another
+  // key that was under way): the store's key is unchanged, and `key`
+  // opens nothing yet.
+  uint8_t key_in_force;
+} chatvault_rotation_report;
 
 // Figures about a store, from plaintext columns only (nothing is decrypted).
 typedef struct chatvault_stats {
@@ -567,10 +614,65 @@ chatvault_status chatvault_store_close(struct chatvault_store *store);
 // Protects the store with a new key or passphrase. The old wrapping of the
 // master key is scrubbed from the file and the write-ahead log.
 //
+// This does not revoke the old key: the master key stays the same, so
+// whoever has the old key and a copy of the file made before can still
+// read it. If a key or passphrase leaked, use
+// `chatvault_store_rotate_master_key` instead.
+//
 // # Safety
 // `store` and `key` are NULL or valid.
 chatvault_status chatvault_store_change_key(const struct chatvault_store *store,
                                             const struct chatvault_key *key);
+
+// Rotates the master key, for when the store's key or passphrase leaked:
+// afterwards the old key, with any copy of the file's header, opens
+// nothing written or rewrapped since. It draws a new master key, rewraps
+// every conversation key under it, starts a new key epoch in every
+// conversation, recomputes the keyed hashes of external ids, and seals the
+// new master key under `key`, the new root key. Revoking a leaked key
+// takes two more calls, both required: `chatvault_store_compact`, which
+// reseals older messages under the new epochs and destroys the old
+// conversation keys, then `chatvault_store_vacuum`, which removes the
+// pieces of values sealed under those old keys that compaction leaves in
+// the file's free space (someone who copied the file before holds those
+// keys). Copies of the file made before stay readable with the old key:
+// nothing can reach those.
+//
+// Its first transaction makes `key` the ONLY key that opens the store,
+// even if the rotation goes no further: from then on the old key gives
+// `CHATVAULT_STATUS_WRONG_KEY`. So keep `key` (in the Keychain or
+// Keystore, as a pending key) BEFORE calling, and make it the current key
+// as soon as the call returns, finished or not. If the app is killed
+// during the first call, try the current key at the next launch, then the
+// pending one.
+//
+// It runs in many short transactions, so other calls on the store go on
+// meanwhile. `max_transactions` stops it after that many (at least one
+// runs); 0 runs it to the end. Writes what it did to `*out`. While
+// `out->finished` is 0, the rotation is under way: open the store with
+// `key` and call this again with the SAME `key` to continue. A call with
+// another key while a rotation is under way first finishes that rotation
+// under the store's current key, then rotates again to the key given
+// (`out->finished` is about that last rotation); if `max_transactions`
+// runs out before the second rotation begins, the key given does not open
+// the store yet.
+//
+// `CHATVAULT_STATUS_SCRUB_INCOMPLETE` means a rotation finished but the
+// old wrapping could not be scrubbed from the write-ahead log yet: call
+// `chatvault_store_scrub` later. Called with the key of the rotation under
+// way (or with none under way), that rotation is the one to `key`, which
+// alone opens the store now.
+//
+// Other handles on the same store that were opened with the old key fail
+// with `CHATVAULT_STATUS_MASTER_KEY_ROTATED` once they need a conversation
+// key the rotation moved: close them and open the store again with `key`.
+//
+// # Safety
+// `store`, `key` and `out` are NULL or valid.
+chatvault_status chatvault_store_rotate_master_key(const struct chatvault_store *store,
+                                                   const struct chatvault_key *key,
+                                                   uint64_t max_transactions,
+                                                   struct chatvault_rotation_report *out);
 
 // Removes every trace of deleted data from the file and the write-ahead
 // log. Deleting calls already do this; call it after one of them returned
@@ -579,6 +681,26 @@ chatvault_status chatvault_store_change_key(const struct chatvault_store *store,
 // # Safety
 // `store` is NULL or valid.
 chatvault_status chatvault_store_scrub(const struct chatvault_store *store);
+
+// Rewrites the whole database file from its live rows (SQLite's
+// `VACUUM`), then scrubs: afterwards no piece of anything deleted survives
+// in the file or the write-ahead log, including the leftovers that SQLite
+// leaves in the free space of pages it rearranges. Deleting a conversation
+// already destroys its key; this also removes pieces of deleted or edited
+// messages in conversations that still exist.
+//
+// It reads and writes the whole file and needs free disk space and memory
+// about the size of the file; other writes wait until it is done. Run it
+// in a maintenance window: after deleting what must not be recoverable,
+// and after the compaction that follows a master-key rotation, where it is
+// a required step of revoking a leaked key (see
+// `chatvault_store_rotate_master_key`).
+// `CHATVAULT_STATUS_SCRUB_INCOMPLETE` means the file was rewritten but the
+// write-ahead log not yet emptied: call `chatvault_store_scrub` later.
+//
+// # Safety
+// `store` is NULL or valid.
+chatvault_status chatvault_store_vacuum(const struct chatvault_store *store);
 
 // Writes figures about the store to `*out`, from plaintext columns only.
 //

@@ -598,6 +598,7 @@ pub(crate) fn verify_report_out(r: &VerifyReport) -> *mut chatvault_verify_repor
                 K::MissingKey => chatvault_problem_kind::MissingKey,
                 K::Orphan => chatvault_problem_kind::Orphan,
                 K::CountMismatch => chatvault_problem_kind::CountMismatch,
+                K::Schema => chatvault_problem_kind::Schema,
                 _ => chatvault_problem_kind::Other,
             };
             let (first_seq, last_seq) = p.seqs.unwrap_or((0, 0));

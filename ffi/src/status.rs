@@ -75,12 +75,26 @@ pub enum chatvault_status {
     Panic = 25,
     /// An error this version of the C API has no code for yet.
     Unknown = 26,
+    /// The store's or archive's passphrase header asks for more Argon2id
+    /// work than the library allows (at most 256 MiB, 16 passes, 8 lanes,
+    /// and 512 MiB of memory times passes): the header was forged or
+    /// damaged. Refused before any key derivation.
+    KdfTooCostly = 27,
+    /// Another handle or process rotated the store's master key
+    /// (`chatvault_store_rotate_master_key`) and this handle, opened with
+    /// the old key, cannot follow: close it and open the store again with
+    /// its current (new) key.
+    MasterKeyRotated = 28,
+    /// The file's schema (its tables, indexes, triggers or views) was
+    /// modified outside chatvault: the store cannot be trusted and does not
+    /// open. Restore it from a backup or an archive.
+    SchemaModified = 29,
 }
 
 impl chatvault_status {
     /// Every status, in order of number.
     #[cfg(test)]
-    pub(crate) const ALL: [chatvault_status; 27] = {
+    pub(crate) const ALL: [chatvault_status; 30] = {
         use chatvault_status as S;
         [
             S::Ok,
@@ -110,6 +124,9 @@ impl chatvault_status {
             S::Random,
             S::Panic,
             S::Unknown,
+            S::KdfTooCostly,
+            S::MasterKeyRotated,
+            S::SchemaModified,
         ]
     };
 }
@@ -140,6 +157,9 @@ impl From<Error> for Failure {
         use chatvault_status as S;
         let status = match &e {
             Error::WrongKey => S::WrongKey,
+            Error::KdfTooCostly { .. } => S::KdfTooCostly,
+            Error::MasterKeyRotated => S::MasterKeyRotated,
+            Error::SchemaModified { .. } => S::SchemaModified,
             Error::NotAnArchive => S::NotAnArchive,
             Error::UnsupportedArchiveVersion { .. } => S::UnsupportedArchiveVersion,
             Error::ArchiveTampered { .. } => S::ArchiveTampered,
@@ -176,6 +196,24 @@ impl From<Error> for Failure {
                 "{} already exists: open it with chatvault_store_open, or choose another path",
                 path.display()
             ),
+            // The C API has no way to raise the limit (no options at open
+            // yet): its limit is the library's ceiling.
+            Error::KdfTooCostly { found, limit } => format!(
+                "the key-derivation parameters in the header (Argon2id m = {} KiB, t = {}, p = {}) exceed \
+                 what this library allows (m <= {} KiB, t <= {}, p <= {}, m x t <= {} KiB): the header was \
+                 forged or damaged; nothing was derived",
+                found.memory_kib,
+                found.iterations,
+                found.parallelism,
+                limit.memory_kib,
+                limit.iterations,
+                limit.parallelism,
+                chatvault::KdfParams::MAX_WORK_KIB
+            ),
+            Error::MasterKeyRotated => "the store's master key was rotated by another handle or process \
+                since this one was opened: close this handle with chatvault_store_close and open the store \
+                again with its current key"
+                .to_owned(),
             Error::ConversationExists(c) => format!(
                 "a conversation with this external id already exists ({c}): use \
                  chatvault_conversation_find to get it"
@@ -261,6 +299,9 @@ pub extern "C" fn chatvault_status_name(status: u32) -> *const c_char {
         23 => c"CHATVAULT_STATUS_DATABASE",
         24 => c"CHATVAULT_STATUS_RANDOM",
         25 => c"CHATVAULT_STATUS_PANIC",
+        27 => c"CHATVAULT_STATUS_KDF_TOO_COSTLY",
+        28 => c"CHATVAULT_STATUS_MASTER_KEY_ROTATED",
+        29 => c"CHATVAULT_STATUS_SCHEMA_MODIFIED",
         _ => c"CHATVAULT_STATUS_UNKNOWN",
     };
     name.as_ptr()
@@ -325,6 +366,9 @@ mod tests {
             S::Random => 24,
             S::Panic => 25,
             S::Unknown => 26,
+            S::KdfTooCostly => 27,
+            S::MasterKeyRotated => 28,
+            S::SchemaModified => 29,
         };
         assert_eq!(chatvault_status::ALL.get(n), Some(&s), "{s:?} is missing from ALL");
         n
@@ -332,7 +376,7 @@ mod tests {
 
     #[test]
     fn every_status_is_named_after_its_variant() {
-        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::Unknown) + 1);
+        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::SchemaModified) + 1);
         for (n, status) in chatvault_status::ALL.into_iter().enumerate() {
             assert_eq!(position(status), n, "{status:?} is out of order");
             assert_eq!(status as usize, n, "{status:?} is numbered out of order");
@@ -358,5 +402,15 @@ mod tests {
         assert_eq!(f.status, chatvault_status::ScrubIncomplete);
         assert!(f.message.contains("chatvault_store_scrub()"));
         assert!(!f.message.contains("Store::"));
+        let f = Failure::from(Error::MasterKeyRotated);
+        assert_eq!(f.status, chatvault_status::MasterKeyRotated);
+        assert!(f.message.contains("chatvault_store_close"), "{}", f.message);
+        let over = chatvault::KdfParams { memory_kib: 1 << 20, iterations: 2, parallelism: 1 };
+        let f = Failure::from(Error::KdfTooCostly { found: over, limit: chatvault::KdfParams::MAX });
+        assert_eq!(f.status, chatvault_status::KdfTooCostly);
+        assert!(f.message.contains("1048576 KiB") && !f.message.contains("KdfParams"), "{}", f.message);
+        let f = Failure::from(Error::SchemaModified { detail: "trigger t added".into() });
+        assert_eq!(f.status, chatvault_status::SchemaModified);
+        assert!(f.message.contains("trigger t added"), "{}", f.message);
     }
 }

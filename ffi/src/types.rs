@@ -267,6 +267,38 @@ pub struct chatvault_compact_report {
     pub work_remains: u8,
 }
 
+/// What `chatvault_store_rotate_master_key` did.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct chatvault_rotation_report {
+    /// Conversations this call moved to a new master key (a rotation
+    /// resumed after an interruption counts only those it moved itself; a
+    /// conversation moved twice, by the rotation under way and then by the
+    /// one to `key`, counts twice).
+    pub conversations: u64,
+    /// External-id index entries recomputed under the new key.
+    pub references: u64,
+    /// Index entries of deleted or expired messages, which cannot be
+    /// recomputed: dropped, so a re-delivery of such a message is stored again.
+    pub references_dropped: u64,
+    /// Write transactions it took.
+    pub transactions: u64,
+    /// Conversations with a key, metadata or segment that did not open
+    /// (damage). They were moved as far as they could be, and never stop
+    /// the rotation; `chatvault_store_verify` says what is wrong.
+    pub conversations_damaged: u64,
+    /// 1 if the rotation to `key` finished: the old master key is gone and
+    /// only `key` opens the store. 0 if `max_transactions` ran out first:
+    /// call again with the same `key` to continue.
+    pub finished: u8,
+    /// 1 if `key` is now the store's key: the rotation to it began (or `key`
+    /// already was, resuming). 0 only if the call stopped before that
+    /// (`max_transactions` ran out while it finished a rotation to another
+    /// key that was under way): the store's key is unchanged, and `key`
+    /// opens nothing yet.
+    pub key_in_force: u8,
+}
+
 /// How far an export or import has got.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
@@ -357,6 +389,9 @@ pub enum chatvault_problem_kind {
     Orphan = 6,
     /// A stored count disagrees with what the segments hold.
     CountMismatch = 7,
+    /// The schema is not exactly chatvault's: a table, index, trigger or
+    /// view was added, removed or altered outside chatvault.
+    Schema = 8,
 }
 
 /// What `chatvault_store_verify` found. Free it with `chatvault_verify_report_free`.

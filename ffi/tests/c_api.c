@@ -101,6 +101,14 @@ static void test_version_and_names(void) {
     CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_OK), "CHATVAULT_STATUS_OK") == 0);
     CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_WRONG_KEY), "CHATVAULT_STATUS_WRONG_KEY") == 0);
     CHECK(strcmp(chatvault_status_name(12345), "CHATVAULT_STATUS_UNKNOWN") == 0);
+    /* Codes added later keep their numbers, after UNKNOWN (26). */
+    CHECK(CHATVAULT_STATUS_KDF_TOO_COSTLY == 27 && CHATVAULT_STATUS_MASTER_KEY_ROTATED == 28 &&
+          CHATVAULT_STATUS_SCHEMA_MODIFIED == 29);
+    CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_KDF_TOO_COSTLY), "CHATVAULT_STATUS_KDF_TOO_COSTLY") == 0);
+    CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_MASTER_KEY_ROTATED),
+                 "CHATVAULT_STATUS_MASTER_KEY_ROTATED") == 0);
+    CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_SCHEMA_MODIFIED), "CHATVAULT_STATUS_SCHEMA_MODIFIED") == 0);
+    CHECK(CHATVAULT_PROBLEM_KIND_SCHEMA == 8);
     CHECK(strcmp(chatvault_last_error_message(), "") == 0);
 }
 
@@ -551,6 +559,149 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     free(cut);
 }
 
+/* Reads the one message of conversation `c` and checks its text. */
+static void expect_only_message(chatvault_store *s, uint64_t c, const char *body) {
+    chatvault_message_page *page = NULL;
+    OK(chatvault_message_page_latest(s, c, 10, &page));
+    CHECK(page->len == 1 && same(page->items[0].text, body));
+    chatvault_message_page_free(page);
+}
+
+/* Master-key rotation on a store of its own. Its first transaction makes
+ * the new key the only one that opens the store, even unfinished; a call
+ * with the same key resumes it; a handle opened with the old key is told
+ * to reopen; compaction then destroys the old keys, and vacuum rewrites the
+ * file. A call with another key finishes the rotation under way, then
+ * rotates again: only that last key opens the store. */
+static void test_rotation(void) {
+    char *path = path_of("rotate.chatvault");
+    const uint8_t old_bytes[32] = {7, 7, 7};
+    const uint8_t unused_bytes[32] = {8, 8, 8};
+    const uint8_t new_bytes[32] = {9, 9, 9};
+    chatvault_key old_key = raw_key(old_bytes);
+    chatvault_key unused_key = raw_key(unused_bytes);
+    chatvault_key new_key = raw_key(new_bytes);
+    chatvault_store *s = NULL;
+    OK(chatvault_store_create(path, strlen(path), &old_key, &s));
+    uint64_t convs[3];
+    for (int i = 0; i < 3; i++) {
+        chatvault_new_conversation c;
+        memset(&c, 0, sizeof c);
+        char ext[16];
+        snprintf(ext, sizeof ext, "rot-%d", i);
+        c.external_id = text(ext);
+        c.title = text("rotation");
+        OK(chatvault_conversation_create(s, &c, &convs[i]));
+        chatvault_new_message m = message("me", "before the rotation", 1700000300000 + i);
+        m.external_id = text("srv-before");
+        chatvault_message_id id;
+        OK(chatvault_message_append(s, convs[i], &m, &id));
+    }
+
+    /* Error paths write nothing. */
+    chatvault_rotation_report rr;
+    memset(&rr, 0xAB, sizeof rr);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(NULL, &new_key, 0, &rr));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(s, NULL, 0, &rr));
+    MESSAGE_HAS("key is NULL");
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(s, &new_key, 0, NULL));
+    chatvault_key short_key = {CHATVAULT_KEY_KIND_RAW, new_bytes, 16};
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_rotate_master_key(s, &short_key, 0, &rr));
+    CHECK(rr.transactions == 0xABABABABABABABABu && rr.conversations_damaged == 0xABABABABABABABABu &&
+          rr.finished == 0xAB);
+
+    /* A handle opened with the old key, not used yet. */
+    chatvault_store *stale = open_store(path, old_key);
+
+    /* One transaction: the rotation begins, and stays under way. */
+    OK(chatvault_store_rotate_master_key(s, &new_key, 1, &rr));
+    CHECK(rr.finished == 0 && rr.key_in_force == 1 && rr.transactions == 1 && rr.conversations == 0 && rr.conversations_damaged == 0);
+    /* The store works meanwhile. */
+    chatvault_new_message during = message("me", "during the rotation", 1700000301000);
+    chatvault_message_id during_id;
+    OK(chatvault_message_append(s, convs[0], &during, &during_id));
+    CHECK(during_id.seq == 2);
+    /* Already, only the new key opens it. */
+    chatvault_store *other = NULL;
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &old_key, &other));
+    CHECK(other == NULL);
+    other = open_store(path, new_key);
+    OK(chatvault_store_close(other));
+
+    /* Resumed with the same key, one more transaction: every conversation moves. */
+    OK(chatvault_store_rotate_master_key(s, &new_key, 1, &rr));
+    CHECK(rr.finished == 0 && rr.transactions == 1 && rr.conversations == 3 && rr.conversations_damaged == 0);
+    CHECK(rr.references == 4 && rr.references_dropped == 0); /* one per message */
+    /* The handle opened with the old key cannot follow a moved conversation. */
+    chatvault_message_page *page = NULL;
+    EXPECT(CHATVAULT_STATUS_MASTER_KEY_ROTATED, chatvault_message_page_latest(stale, convs[1], 10, &page));
+    MESSAGE_HAS("chatvault_store_close");
+    CHECK(page == NULL);
+    OK(chatvault_store_close(stale));
+    OK(chatvault_store_close(s));
+
+    /* After a restart, the new key opens it and resumes it, to the end. */
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &old_key, &s));
+    s = open_store(path, new_key);
+    OK(chatvault_store_rotate_master_key(s, &new_key, 0, &rr));
+    CHECK(rr.finished == 1 && rr.conversations == 0 && rr.transactions == 1 && rr.conversations_damaged == 0);
+
+    /* Compaction reseals under the new epochs and destroys the old keys;
+     * vacuum rewrites the file; the store is sound. */
+    chatvault_compact_report cr;
+    OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
+    CHECK(cr.work_remains == 0 && cr.keys_destroyed == 3);
+    OK(chatvault_store_vacuum(s));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_vacuum(NULL));
+    chatvault_verify_report *report = NULL;
+    OK(chatvault_store_verify(s, &report));
+    CHECK(report->problems_len == 0 && report->messages == 4);
+    chatvault_verify_report_free(report);
+    OK(chatvault_store_close(s));
+
+    /* Only the new key opens it, with everything there. */
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &old_key, &s));
+    s = open_store(path, new_key);
+    uint64_t found = 0;
+    OK(chatvault_conversation_find(s, "rot-2", 5, &found));
+    CHECK(found == convs[2]);
+    expect_only_message(s, convs[1], "before the rotation");
+    /* Deduplication by external id works under the new keys. */
+    chatvault_new_message again = message("me", "a re-delivery", 1700000303000);
+    again.external_id = text("srv-before");
+    chatvault_message_id again_id;
+    OK(chatvault_message_append(s, convs[2], &again, &again_id));
+    CHECK(again_id.seq == 1);
+    expect_only_message(s, convs[2], "before the rotation");
+
+    /* Another rotation, interrupted after its first transaction... */
+    OK(chatvault_store_rotate_master_key(s, &unused_key, 1, &rr));
+    CHECK(rr.finished == 0 && rr.transactions == 1);
+    OK(chatvault_store_close(s));
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &new_key, &s));
+    s = open_store(path, unused_key);
+    /* ...then a call with another key, a passphrase: it finishes the
+     * rotation under way, then rotates again, moving every conversation
+     * twice. Only the passphrase opens the store afterwards. */
+    chatvault_key pass = passphrase("rotated passphrase");
+    OK(chatvault_store_rotate_master_key(s, &pass, 0, &rr));
+    CHECK(rr.finished == 1 && rr.conversations == 6 && rr.conversations_damaged == 0);
+    OK(chatvault_store_close(s));
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &unused_key, &s));
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &new_key, &s));
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &old_key, &s));
+    s = open_store(path, pass);
+    expect_only_message(s, convs[2], "before the rotation");
+    OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
+    CHECK(cr.work_remains == 0);
+    OK(chatvault_store_vacuum(s));
+    OK(chatvault_store_verify(s, &report));
+    CHECK(report->problems_len == 0 && report->messages == 4);
+    chatvault_verify_report_free(report);
+    OK(chatvault_store_close(s));
+    free(path);
+}
+
 /* Every function that takes a store gives NULL_ARGUMENT for a NULL one,
  * and writes nothing. */
 static void test_null_store(void) {
@@ -567,9 +718,12 @@ static void test_null_store(void) {
     chatvault_compact_report cr;
     chatvault_export_report er;
     chatvault_import_report ir;
+    chatvault_rotation_report rr;
     const chatvault_status want = CHATVAULT_STATUS_NULL_ARGUMENT;
     EXPECT(want, chatvault_store_change_key(n, &key));
+    EXPECT(want, chatvault_store_rotate_master_key(n, &key, 0, &rr));
     EXPECT(want, chatvault_store_scrub(n));
+    EXPECT(want, chatvault_store_vacuum(n));
     EXPECT(want, chatvault_store_stats(n, &stats));
     EXPECT(want, chatvault_store_verify(n, (chatvault_verify_report **)&p));
     EXPECT(want, chatvault_store_compact(n, NULL, NULL, NULL, &cr));
@@ -738,6 +892,7 @@ int main(int argc, char **argv) {
     uint64_t alice = test_conversations(s);
     test_messages(s, alice);
     test_maintenance(s, alice);
+    test_rotation();
     test_free_null();
     test_null_store();
     test_threads(s);

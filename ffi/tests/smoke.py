@@ -8,12 +8,15 @@ Prints "smoke.py: all passed" and exits 0, or raises.
 
 import ctypes as C
 import os
+import shutil
+import sqlite3
 import sys
 
 lib = C.CDLL(sys.argv[1])
 scratch = sys.argv[2]
 
 OK, NULL_ARGUMENT, INVALID_UTF8, NOT_FOUND, WRONG_KEY = 0, 1, 2, 5, 7
+KDF_TOO_COSTLY, MASTER_KEY_ROTATED, SCHEMA_MODIFIED = 27, 28, 29
 KEY_RAW, KEY_PASSPHRASE = 1, 2
 
 
@@ -108,6 +111,11 @@ class ImportReport(C.Structure):
                                           "messages_skipped", "bytes")]
 
 
+class RotationReport(C.Structure):
+    _fields_ = [(n, C.c_uint64) for n in ("conversations", "references", "references_dropped", "transactions",
+                                          "conversations_damaged")] + [("finished", C.c_uint8), ("key_in_force", C.c_uint8)]
+
+
 ARCHIVE_PROGRESS = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(ArchiveProgress))
 
 Store = C.c_void_p
@@ -119,6 +127,8 @@ for name, args in {
     "chatvault_store_create": [C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(Store)],
     "chatvault_store_open": [C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(Store)],
     "chatvault_store_close": [Store],
+    "chatvault_store_rotate_master_key": [Store, C.POINTER(Key), C.c_uint64, C.POINTER(RotationReport)],
+    "chatvault_store_vacuum": [Store],
     "chatvault_conversation_create": [Store, C.POINTER(NewConversation), C.POINTER(C.c_uint64)],
     "chatvault_conversation_find": [Store, C.c_char_p, C.c_size_t, C.POINTER(C.c_uint64)],
     "chatvault_conversation_list_get": [Store, C.c_size_t, C.POINTER(C.POINTER(ConversationList))],
@@ -219,6 +229,62 @@ imported = ImportReport()
 ok(lib.chatvault_store_import(other, archive, len(archive), C.byref(akey), ARCHIVE_PROGRESS(), None,
                               C.byref(imported)))
 assert (imported.conversations_created, imported.messages_added) == (1, 4)
+
+# Master-key rotation to a new raw key, stopped after one transaction: the
+# new key opens the store from then on, and the old one no longer does.
+new_raw = key(KEY_RAW, bytes(range(100, 132)))
+rotation = RotationReport()
+ok(lib.chatvault_store_rotate_master_key(other, C.byref(new_raw), 1, C.byref(rotation)))
+assert (rotation.finished, rotation.transactions, rotation.key_in_force) == (0, 1, 1), \
+    (rotation.finished, rotation.transactions, rotation.key_in_force)
+ok(lib.chatvault_store_close(other))
+expect(WRONG_KEY, lib.chatvault_store_open(other_path, len(other_path), C.byref(raw), C.byref(other)))
+ok(lib.chatvault_store_open(other_path, len(other_path), C.byref(new_raw), C.byref(other)))
+# Resumed with the same key, to the end.
+ok(lib.chatvault_store_rotate_master_key(other, C.byref(new_raw), 0, C.byref(rotation)))
+assert rotation.finished == 1 and rotation.conversations == 1 and rotation.references == 4
+assert rotation.conversations_damaged == 0
+ok(lib.chatvault_store_vacuum(other))
+expect(NULL_ARGUMENT, lib.chatvault_store_vacuum(None))
+expect(NULL_ARGUMENT, lib.chatvault_store_rotate_master_key(other, None, 0, C.byref(rotation)))
+for code, name in ((KDF_TOO_COSTLY, b"KDF_TOO_COSTLY"), (MASTER_KEY_ROTATED, b"MASTER_KEY_ROTATED"),
+                   (SCHEMA_MODIFIED, b"SCHEMA_MODIFIED")):
+    assert lib.chatvault_status_name(code) == b"CHATVAULT_STATUS_" + name
+ok(lib.chatvault_store_close(other))
+expect(WRONG_KEY, lib.chatvault_store_open(other_path, len(other_path), C.byref(raw), C.byref(other)))
+ok(lib.chatvault_store_open(other_path, len(other_path), C.byref(new_raw), C.byref(other)))
+lst = C.POINTER(ConversationList)()
+ok(lib.chatvault_conversation_list_get(other, 0, C.byref(lst)))
+assert lst.contents.len == 1 and lst.contents.items[0].conversation.message_count == 4
+lib.chatvault_conversation_list_free(lst)
 ok(lib.chatvault_store_close(other))
 ok(lib.chatvault_store_close(None))
+
+# A damaged conversation key does not stop a rotation: it is counted.
+damaged = os.path.join(scratch, "damaged.chatvault")
+shutil.copyfile(path, damaged)
+db = sqlite3.connect(damaged)
+db.execute("UPDATE conversation_key SET wrapped = zeroblob(61)")
+db.commit()
+db.close()
+damaged = damaged.encode()
+hurt = Store()
+ok(lib.chatvault_store_open(damaged, len(damaged), C.byref(raw), C.byref(hurt)))
+ok(lib.chatvault_store_rotate_master_key(hurt, C.byref(new_raw), 0, C.byref(rotation)))
+assert (rotation.finished, rotation.conversations, rotation.conversations_damaged) == (1, 1, 1), \
+    (rotation.finished, rotation.conversations, rotation.conversations_damaged)
+ok(lib.chatvault_store_close(hurt))
+
+# A copy of the store with a trigger planted by something other than
+# chatvault does not open, whatever the key.
+planted = os.path.join(scratch, "planted.chatvault")
+shutil.copyfile(path, planted)
+db = sqlite3.connect(planted)
+db.execute("CREATE TRIGGER keep AFTER DELETE ON segment BEGIN SELECT 1; END")
+db.commit()
+db.close()
+planted = planted.encode()
+refused = Store()
+expect(SCHEMA_MODIFIED, lib.chatvault_store_open(planted, len(planted), C.byref(raw), C.byref(refused)))
+assert b"keep" in lib.chatvault_last_error_message() and not refused.value
 print("smoke.py: all passed")
