@@ -76,6 +76,41 @@ fn list(c: &mut Criterion) {
         });
         g.finish();
     }
+
+    // Deleting one conversation of 10,000 (5 messages, as the others): the
+    // key table is rebuilt on every delete, so its cost grows with the
+    // number of conversations (docs/DESIGN.md, "Deletion and scrubbing").
+    let doomed: Vec<MessageSpec> = chatvault_corpus::messages(&convs[0]).take(5).collect();
+    let plain = std::cell::RefCell::new(plain);
+    let mut g = c.benchmark_group("delete_conversation_of_10000");
+    g.sample_size(20);
+    g.bench_function("chatvault", |b| {
+        b.iter_batched(
+            || {
+                let c = store.create_conversation(NewConversation::default()).unwrap();
+                let batch: Vec<_> = doomed.iter().map(|m| (c, new_message(m, 0))).collect();
+                store.append_batch(&batch).unwrap();
+                c
+            },
+            |c| store.delete_conversation(c).unwrap(),
+            BatchSize::PerIteration,
+        )
+    });
+    let mut n = 0;
+    g.bench_function("sqlite", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let c = plain.borrow().create_conversation(&format!("doomed-{n}"), "t", "", 0);
+                let batch: Vec<_> = doomed.iter().map(|m| (c, plain_new(m, &m.external_id))).collect();
+                plain.borrow_mut().append_batch(&batch);
+                c
+            },
+            |c| plain.borrow_mut().delete_conversation(c),
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
 }
 
 /// Edits and deletes in conversations written in sync batches of 50, and

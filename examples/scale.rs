@@ -9,6 +9,11 @@
 //! ```
 //!
 //! `grow DIR TOTAL FINAL` and `measure DIR` are the phases `all` runs.
+//! `rotate DIR`, run by hand after `all`, rotates the store's master key
+//! (docs/DESIGN.md, "Master-key rotation") and reports its time against a
+//! `verify` of the same store in the same process (which decrypts every
+//! segment once), its transactions, the WAL's largest size meanwhile, and
+//! its peak RSS; the store keeps its root key, so `measure` still works.
 //! The corpus is the shared generator's: 1,000 conversations of Zipf-like
 //! sizes for FINAL messages, appended with the default `Durability::Full`
 //! in batches of 1,000 as a history sync fetches them: 1,000 messages of
@@ -23,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use chatvault::{ConversationId, MessageId, NewMessage, Page, Store, StoreKey};
 use inputs::peak_rss_kib;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[path = "../benches/common/inputs.rs"]
 mod inputs;
@@ -36,7 +43,9 @@ const REPS: usize = 500;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || -> ! {
-        eprintln!("usage: scale all DIR SIZE...  |  scale grow DIR TOTAL FINAL  |  scale measure DIR");
+        eprintln!(
+            "usage: scale all DIR SIZE...  |  scale grow DIR TOTAL FINAL  |  scale measure DIR  |  scale rotate DIR"
+        );
         std::process::exit(2)
     };
     let (Some(phase), Some(dir)) = (args.first(), args.get(1)) else { usage() };
@@ -52,6 +61,7 @@ fn main() {
         }
         "grow" => grow(dir, num(2), num(3)),
         "measure" => measure(dir),
+        "rotate" => rotate(dir),
         _ => usage(),
     }
 }
@@ -229,6 +239,44 @@ fn measure(dir: &Path) {
     println!("page_deep_us {}", micros(latency(&|| page(b, Page::before(middle, 50)))));
     println!("page_small_us {}", micros(latency(&|| page(s, Page::latest(50)))));
     println!("list_us {}", micros(latency(&|| store.recent_conversations(50).expect("list").len())));
+    println!("peak_rss_kib {}", peak_rss_kib());
+}
+
+/// A master-key rotation of the whole store, against a `verify` of it.
+fn rotate(dir: &Path) {
+    let path = dir.join("store.chatvault");
+    let store = Store::open(&path, StoreKey::raw(KEY)).expect("open");
+    let t = Instant::now();
+    let report = store.verify().expect("verify");
+    let verify = t.elapsed();
+    assert!(report.is_ok(), "{:?}", report.problems);
+    println!("messages {}", report.messages);
+    println!("verify_s {:.2}", verify.as_secs_f64());
+
+    // The WAL's size, sampled while the rotation runs.
+    let wal = dir.join("store.chatvault-wal");
+    let (done, largest) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let sampler = {
+        let (done, largest) = (Arc::clone(&done), Arc::clone(&largest));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                let len = std::fs::metadata(&wal).map_or(0, |m| m.len());
+                largest.fetch_max(len, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let t = Instant::now();
+    let report = store.rotate_master_key(StoreKey::raw(KEY)).expect("rotate");
+    let rotation = t.elapsed();
+    done.store(true, Ordering::SeqCst);
+    sampler.join().expect("the sampler");
+    assert!(report.finished);
+    println!("rotate_s {:.2}", rotation.as_secs_f64());
+    println!("rotate_vs_verify {:.2}", rotation.as_secs_f64() / verify.as_secs_f64());
+    println!("transactions {}", report.transactions);
+    println!("references {}", report.references);
+    println!("largest_wal_mib {:.1}", largest.load(Ordering::SeqCst) as f64 / f64::from(1 << 20));
     println!("peak_rss_kib {}", peak_rss_kib());
 }
 

@@ -24,6 +24,7 @@ GROUPS = {
     "delete_message_in_history": "throughput",
     "delete_message_just_appended": "throughput",
     "delete_conversation_1000": "throughput",
+    "delete_conversation_of_10000": "latency",
     "open_and_read_page": "latency",
 }
 
