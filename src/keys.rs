@@ -456,6 +456,19 @@ impl Subkeys {
         sealer.seal(&Aead::new(&self.wrap), Place::conversation_key(c, epoch), key.expose())
     }
 
+    /// Wraps a key a master-key rotation carries over from the previous
+    /// master key: retired, for opening what it sealed, never for sealing.
+    pub(crate) fn wrap_retired_conversation_key(
+        &self,
+        sealer: &Sealer,
+        c: ConversationId,
+        epoch: KeyEpoch,
+        key: &Key32,
+    ) -> Result<Vec<u8>> {
+        sealer.seal(&Aead::new(&self.wrap), Place::conversation_key_retired(c, epoch), key.expose())
+    }
+
+    /// Unwraps a conversation key, retired or not.
     pub(crate) fn unwrap_conversation_key(
         &self,
         sealer: &Sealer,
@@ -463,9 +476,30 @@ impl Subkeys {
         epoch: KeyEpoch,
         wrapped: Vec<u8>,
     ) -> Result<Key32> {
+        self.open_conversation_key(sealer, c, epoch, wrapped).map(|(k, _)| k)
+    }
+
+    /// Unwraps a conversation key, and says whether it may be sealed under
+    /// (it was made under this master key) or is retired.
+    pub(crate) fn open_conversation_key(
+        &self,
+        sealer: &Sealer,
+        c: ConversationId,
+        epoch: KeyEpoch,
+        wrapped: Vec<u8>,
+    ) -> Result<(Key32, bool)> {
         let place = Place::conversation_key(c, epoch);
-        let (_, plain) = sealer.open(&Aead::new(&self.wrap), place, wrapped)?;
-        Key32::from_slice(&plain).ok_or_else(|| Error::corrupt(place.record(), "key is not 32 bytes"))
+        let aead = Aead::new(&self.wrap);
+        let (plain, sealable) = match sealer.open(&aead, place, wrapped.clone()) {
+            Ok((_, plain)) => (plain, true),
+            Err(e) => match sealer.open(&aead, Place::conversation_key_retired(c, epoch), wrapped) {
+                Ok((_, plain)) => (plain, false),
+                Err(_) => return Err(e),
+            },
+        };
+        let key =
+            Key32::from_slice(&plain).ok_or_else(|| Error::corrupt(place.record(), "key is not 32 bytes"))?;
+        Ok((key, sealable))
     }
 }
 
@@ -475,9 +509,17 @@ pub(crate) struct KeyCache {
     inner: Mutex<CachedKeys>,
 }
 
+/// Which master key new keys are wrapped under, as `(generation, rotation
+/// under way)`: whether a cached key may be sealed under depends on it.
+pub(crate) type NewestTag = (u64, bool);
+
+/// A cached key, and the [`NewestTag`] under which it was found sealable
+/// (made under the newest master key), if it was.
+type Cached = (Arc<Key32>, Option<NewestTag>);
+
 #[derive(Default)]
 struct CachedKeys {
-    map: HashMap<(ConversationId, KeyEpoch), Arc<Key32>>,
+    map: HashMap<(ConversationId, KeyEpoch), Cached>,
     /// Deleted conversations: a read that began before the delete must not
     /// put their keys back (ids are never reused).
     deleted: std::collections::HashSet<ConversationId>,
@@ -493,11 +535,31 @@ impl KeyCache {
     }
 
     pub(crate) fn get(&self, c: ConversationId, epoch: KeyEpoch) -> Option<Arc<Key32>> {
-        self.lock().map.get(&(c, epoch)).cloned()
+        self.lock().map.get(&(c, epoch)).map(|(k, _)| Arc::clone(k))
     }
 
-    /// Caches a key. Call only once the transaction that made it has committed.
-    pub(crate) fn insert(&self, c: ConversationId, epoch: KeyEpoch, key: Arc<Key32>) {
+    /// The key, if it was found sealable under the master keys `tag` names.
+    pub(crate) fn get_sealing(
+        &self,
+        c: ConversationId,
+        epoch: KeyEpoch,
+        tag: NewestTag,
+    ) -> Option<Arc<Key32>> {
+        match self.lock().map.get(&(c, epoch)) {
+            Some((k, Some(t))) if *t == tag => Some(Arc::clone(k)),
+            _ => None,
+        }
+    }
+
+    /// Caches a key (`sealable`: the tag under which it may be sealed
+    /// under). Call only once the transaction that made it has committed.
+    pub(crate) fn insert(
+        &self,
+        c: ConversationId,
+        epoch: KeyEpoch,
+        key: Arc<Key32>,
+        sealable: Option<NewestTag>,
+    ) {
         let mut inner = self.lock();
         if inner.deleted.contains(&c) || inner.destroyed.contains(&(c, epoch)) {
             return;
@@ -505,7 +567,7 @@ impl KeyCache {
         if inner.map.len() >= Self::CAPACITY {
             inner.map.clear();
         }
-        inner.map.insert((c, epoch), key);
+        inner.map.insert((c, epoch), (key, sealable));
     }
 
     /// Drops a destroyed key, and keeps it out for good.
@@ -677,6 +739,11 @@ impl Masters {
             }
             _ => Err(Error::MasterKeyRotated),
         }
+    }
+
+    /// Which master key new keys are wrapped under.
+    pub(crate) fn newest_tag(&self) -> NewestTag {
+        (self.generation, self.next.is_some())
     }
 
     /// How far along these keys are: a later state compares greater.

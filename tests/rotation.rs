@@ -656,3 +656,225 @@ fn a_raised_rotated_through_still_moves_a_few_conversations_per_transaction() {
     }
     assert!(store.verify().unwrap().is_ok());
 }
+
+/// What an attacker who knows master key `wrap`'s wrap key and the
+/// conversation's current key can do: plant a key `kx` of their own at
+/// `epoch`, make it the conversation's current epoch, and reseal its
+/// metadata under it.
+fn plant_key(
+    path: &Path,
+    spec: &common::spec::SpecStore,
+    c: ConversationId,
+    epoch: u32,
+    wrap: &[u8; 32],
+) -> [u8; 32] {
+    use common::spec::{Place, open, seal};
+    let c = c.get();
+    let current = spec.conversation(c).epoch;
+    let sealed_meta: Vec<u8> =
+        spec.conn.query_row("SELECT meta FROM conversation WHERE id = ?1", [c as i64], |r| r.get(0)).unwrap();
+    let (_, meta) =
+        open(&spec.conversation_key(c, current), &spec.store_id, &Place::meta(c, current), &sealed_meta)
+            .expect("the attacker opens the metadata");
+    let kx = common::spec::random_key();
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute(
+        "INSERT OR REPLACE INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",
+        rusqlite::params![c as i64, epoch, seal(wrap, &spec.store_id, &Place::key(c, epoch), &kx)],
+    )
+    .unwrap();
+    conn.execute(
+        "UPDATE conversation SET epoch = ?2, seals = 0, meta = ?3 WHERE id = ?1",
+        rusqlite::params![c as i64, epoch, seal(&kx, &spec.store_id, &Place::meta(c, epoch), &meta)],
+    )
+    .unwrap();
+    kx
+}
+
+/// The segments of `c` that open under `key`.
+fn segments_under(path: &Path, c: ConversationId, key: &[u8; 32]) -> usize {
+    let spec = common::spec::SpecStore::open(path, common::spec::Root::Raw(NEW_KEY));
+    spec.segments(c.get())
+        .iter()
+        .filter(|(first, last, epoch, body)| {
+            let place = common::spec::Place::segment(c.get(), *epoch, *first, *last);
+            common::spec::open(key, &spec.store_id, &place, body).is_some()
+        })
+        .count()
+}
+
+#[test]
+fn a_key_planted_under_the_old_master_key_during_a_rotation_never_seals() {
+    // The attacker holds the old root key, so the master key M in force
+    // until the rotation finishes. While it is under way they plant a key
+    // of their own, wrapped under M, as the current epoch of a conversation
+    // not moved yet.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    store.close().unwrap();
+    let b = convs[2];
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    assert!(spec.next.as_ref().is_some_and(|n| n.rotated_through < b.get()), "b not moved yet");
+    let planted = spec.conversation(b.get()).epoch + 1;
+    let kx = plant_key(&path, &spec, b, planted, &spec.current().wrap);
+    drop(spec);
+
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    let m = store.append(b, msg("bob", "after the plant")).unwrap();
+    assert_eq!(store.message(m).unwrap().text, "after the plant");
+    store.close().unwrap();
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    assert_eq!(spec.conversation(b.get()).epoch, planted + 1, "a new epoch above the planted one");
+    assert_ne!(spec.conversation_key(b.get(), planted + 1), kx);
+    drop(spec);
+    assert_eq!(segments_under(&path, b, &kx), 0, "nothing sealed under the planted key");
+
+    // At the top of the epoch range there is no epoch above: the write is
+    // refused rather than sealed under the planted key.
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    let a = convs[1];
+    let kx = plant_key(&path, &spec, a, u32::MAX, &spec.current().wrap);
+    drop(spec);
+    let before = segments_under(&path, a, &kx);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.append(a, msg("alice", "refused")).is_err());
+    store.close().unwrap();
+    assert_eq!(segments_under(&path, a, &kx), before);
+    assert_eq!(before, 0);
+}
+
+#[test]
+fn a_key_planted_under_the_old_master_key_after_a_rotation_opens_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.close().unwrap();
+    // A copy from before: the attacker's knowledge of M.
+    let old = dir.path().join("old");
+    std::fs::copy(&path, &old).unwrap();
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    store.close().unwrap();
+    let b = convs[2];
+    let old_spec = common::spec::SpecStore::open(&old, common::spec::Root::Raw(KEY));
+    let epoch =
+        common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY)).conversation(b.get()).epoch;
+    // The attacker cannot open the current metadata (its key is under M'),
+    // so they plant the metadata of the old copy, under a key of their own.
+    let kx = plant_key(&path, &old_spec, b, epoch + 1, &old_spec.current().wrap);
+    drop(old_spec);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.append(b, msg("bob", "x")).is_err(), "the planted key does not open under M'");
+    assert!(!store.verify().unwrap().is_ok());
+    store.close().unwrap();
+    assert_eq!(segments_under(&path, b, &kx), 0);
+}
+
+#[test]
+fn an_epoch_rolled_back_to_a_retired_key_starts_a_new_epoch() {
+    // After a rotation the old epochs' keys are retired: rewrapped under the
+    // new master key, marked so that nothing is sealed under them again.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.close().unwrap();
+    let b = convs[2];
+    let (old_meta, old_epoch): (Vec<u8>, u32) = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT meta, epoch FROM conversation WHERE id = ?1", [b.get() as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let k_old = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY))
+        .conversation_key(b.get(), old_epoch);
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    store.close().unwrap();
+
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    let current = spec.conversation(b.get()).epoch;
+    assert!(current > old_epoch);
+    let wrap = spec.current().wrap;
+    for epoch in spec.key_epochs(b.get()) {
+        let wrapped = spec.wrapped_key(b.get(), epoch);
+        let plain =
+            common::spec::open(&wrap, &spec.store_id, &common::spec::Place::key(b.get(), epoch), &wrapped);
+        let retired = common::spec::open(
+            &wrap,
+            &spec.store_id,
+            &common::spec::Place::retired_key(b.get(), epoch),
+            &wrapped,
+        );
+        assert_eq!(plain.is_some(), epoch == current, "epoch {epoch} of {current}");
+        assert_eq!(retired.is_some(), epoch != current, "epoch {epoch} of {current}");
+    }
+    drop(spec);
+
+    // Rolled back: the old epoch and its metadata, put back from a copy.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE conversation SET epoch = ?2, meta = ?3 WHERE id = ?1",
+            rusqlite::params![b.get() as i64, old_epoch, old_meta],
+        )
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    let report = store.verify().unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.conversation == Some(b) && p.detail.contains("retired")),
+        "{:?}",
+        report.problems
+    );
+    store.append(b, msg("bob", "after the rollback")).unwrap();
+    store.close().unwrap();
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    assert_eq!(spec.conversation(b.get()).epoch, current + 1, "above every key row, not old_epoch + 1");
+    drop(spec);
+    assert_eq!(segments_under(&path, b, &k_old), 30, "only the segments sealed before the rotation");
+}
+
+#[test]
+fn a_new_epoch_never_takes_over_a_row_above_the_current_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.close().unwrap();
+    let b = convs[2];
+    let epoch =
+        common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY)).conversation(b.get()).epoch;
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO conversation_key VALUES (?1, ?2, zeroblob(61))",
+            rusqlite::params![b.get() as i64, epoch + 1],
+        )
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    assert_eq!(store.rotate_conversation_key(b).unwrap().get(), epoch + 2);
+    store.append(b, msg("bob", "under the new epoch")).unwrap();
+    store.close().unwrap();
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY));
+    assert_eq!(spec.wrapped_key(b.get(), epoch + 1), vec![0; 61], "the row above is left as it was");
+    assert_eq!(spec.messages(b.get()).len(), 31);
+}
+
+#[test]
+fn a_conversation_created_under_a_raised_rotated_through_is_found_after_the_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, _) = populated(dir.path());
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
+        .unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE store SET rotated_through = 1000000", [])
+        .unwrap();
+    let late = store
+        .create_conversation(NewConversation { external_id: Some("wxid_late".into()), ..Default::default() })
+        .unwrap();
+    assert_eq!(store.find_conversation("wxid_late").unwrap(), Some(late));
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    assert_eq!(store.find_conversation("wxid_late").unwrap(), Some(late));
+    assert!(store.find_conversation("wxid_alice").unwrap().is_some());
+    assert!(store.verify().unwrap().is_ok());
+}

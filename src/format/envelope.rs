@@ -105,6 +105,14 @@ impl Place {
         Place { kind: Kind::ConversationKey, conversation: Some(c), epoch, seqs: (0, 0) }
     }
 
+    /// A conversation key a master-key rotation rewrapped (format 3): it
+    /// existed before the rotation, so whoever had the old master key may
+    /// know it; it opens what was sealed under it, and is never sealed
+    /// under again.
+    pub(crate) fn conversation_key_retired(c: ConversationId, epoch: KeyEpoch) -> Self {
+        Place { kind: Kind::ConversationKey, conversation: Some(c), epoch, seqs: (0, 1) }
+    }
+
     pub(crate) fn conversation_meta(c: ConversationId, epoch: KeyEpoch) -> Self {
         Place { kind: Kind::ConversationMeta, conversation: Some(c), epoch, seqs: (0, 0) }
     }

@@ -157,7 +157,7 @@ fn check_targets(options: &CompactOptions) -> Result<()> {
 }
 
 /// Conversations with work, from plaintext columns: segments appended since
-/// the last compaction, expired segments, or keys of older epochs.
+/// the last compaction, expired segments, or keys of other epochs (older, or planted above the current one).
 fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
     let ids: Vec<i64> = ctx
         .conn
@@ -165,7 +165,7 @@ fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
             "SELECT c.id FROM conversation c WHERE
                EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.first_seq > c.compacted_through)
                OR EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?1)
-               OR EXISTS (SELECT 1 FROM conversation_key k WHERE k.conversation = c.id AND k.epoch < c.epoch)
+               OR EXISTS (SELECT 1 FROM conversation_key k WHERE k.conversation = c.id AND k.epoch != c.epoch)
              ORDER BY c.id",
         )?
         .query_map([ctx.now], |r| r.get(0))?
@@ -388,15 +388,15 @@ fn pack(messages: &[(u64, StoredMessage)], max_count: usize, max_bytes: usize) -
     chunks
 }
 
-/// Deletes the key rows of epochs older than the current one that no
-/// segment uses; returns how many.
+/// Deletes the key rows of epochs other than the current one (older, or
+/// planted above it) that no segment uses; returns how many.
 fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
     let c_i = row::sql_int(state.id.get())?;
     let rec = crate::format::envelope::Place::conversation_key(state.id, state.epoch).record();
     let unused: Vec<KeyEpoch> = ctx
         .conn
         .prepare_cached(
-            "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch < ?2
+            "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch != ?2
                AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.conversation = ?1 AND s.epoch = k.epoch)",
         )?
         .query_map(params![c_i, state.epoch.get()], |r| Ok(row::epoch(r, 0, rec)))?

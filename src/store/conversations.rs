@@ -12,7 +12,7 @@ use crate::error::{Error, Missing, RecordKind, Result};
 use crate::format::envelope::Place;
 use crate::format::records::{self, ConversationMeta};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
-use crate::keys::SEAL_LIMIT;
+use crate::keys::{SEAL_LIMIT, Subkeys};
 use crate::types::{Conversation, ConversationSummary, ConversationUpdate, NewConversation, Page, limits};
 
 /// A conversation row's plaintext state, loaded for a write and saved back.
@@ -73,18 +73,31 @@ impl ConvState {
     /// Reserves `n` seals under the current key, starting a new key epoch
     /// first if the key would pass its seal limit. Returns the AEAD to seal with.
     ///
-    /// While a master-key rotation is under way, nothing is sealed under a
-    /// key the old master key opens (whoever had that could have planted
-    /// it): if the current epoch's key is not wrapped under the next master
-    /// key, a new epoch starts first, under it.
+    /// Nothing is sealed under a key that may be known outside: a key
+    /// retired by a master-key rotation (it existed before), or, during a
+    /// rotation, one under the old master key (whoever had that could have
+    /// planted it). If the current epoch's key is one, a new epoch starts
+    /// first (docs/DESIGN.md, "Master-key rotation").
     pub(crate) fn reserve_seals(&mut self, ctx: &mut Ctx<'_>, n: u64) -> Result<Aead> {
-        if self.seals.saturating_add(n) > SEAL_LIMIT
-            || !ctx.key_is_under_newest_master(self.id, self.epoch)?
-        {
-            self.rotate(ctx)?;
-        }
+        let current = if self.seals.saturating_add(n) > SEAL_LIMIT {
+            None
+        } else {
+            ctx.sealing_key(self.id, self.epoch)?
+        };
+        let key = match current {
+            Some(key) => key,
+            None => {
+                self.rotate(ctx)?;
+                ctx.sealing_key(self.id, self.epoch)?.ok_or_else(|| {
+                    Error::corrupt(
+                        Place::conversation_key(self.id, self.epoch).record(),
+                        "no key to seal under",
+                    )
+                })?
+            }
+        };
         self.seals = self.seals.saturating_add(n);
-        ctx.aead(self.id, self.epoch)
+        Ok(Aead::new(&key))
     }
 
     /// Starts a new key epoch: a new random key, wrapped and stored, and the
@@ -94,11 +107,18 @@ impl ConvState {
         self.rotate_with(ctx, &meta)
     }
 
-    /// [`ConvState::rotate`] with the metadata already opened.
+    /// [`ConvState::rotate`] with the metadata already opened. The new epoch
+    /// is above every key row the conversation has, not only its current
+    /// epoch: a row above it (planted) is never taken over.
     pub(crate) fn rotate_with(&mut self, ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<()> {
-        let epoch = self.epoch.next().ok_or_else(|| {
-            Error::corrupt(Place::conversation_meta(self.id, self.epoch).record(), "key epochs exhausted")
-        })?;
+        let rec = Place::conversation_meta(self.id, self.epoch).record();
+        let highest = ctx
+            .conn
+            .prepare_cached("SELECT MAX(epoch) FROM conversation_key WHERE conversation = ?1")?
+            .query_row([row::sql_int(self.id.get())?], |r| Ok(row::opt_int(r, 0, rec)))??
+            .and_then(KeyEpoch::from_column)
+            .map_or(self.epoch, |h| h.max(self.epoch));
+        let epoch = highest.next().ok_or_else(|| Error::corrupt(rec, "key epochs exhausted"))?;
         self.add_key(ctx, epoch)?;
         self.epoch = epoch;
         self.seals = 0;
@@ -112,14 +132,13 @@ impl ConvState {
         // has moved yet.
         let wrapped =
             ctx.masters().newest().wrap_conversation_key(ctx.store.sealer(), self.id, epoch, &key)?;
-        // No row can rightly be there already (epochs only grow): one that
-        // is was planted, and is replaced.
         ctx.conn
             .prepare_cached(
-                "INSERT OR REPLACE INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",
+                "INSERT INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",
             )?
             .execute(params![row::sql_int(self.id.get())?, epoch.get(), wrapped])?;
-        ctx.remember_key(self.id, epoch, key);
+        let tag = ctx.masters().newest_tag();
+        ctx.remember_key(self.id, epoch, key, Some(tag));
         Ok(())
     }
 
@@ -381,12 +400,9 @@ impl Store {
     }
 }
 
-/// The keyed hash a new conversation with `meta` is stored under: of its
-/// external id, else of its origin if an import created it, else none. A
-/// new conversation's id is above every id a rotation under way has moved,
-/// so it uses the current id key.
-fn new_hash(ctx: &Ctx<'_>, meta: &ConversationMeta) -> Option<[u8; 16]> {
-    let keys = ctx.masters().current();
+/// The keyed hash under `keys` a conversation with `meta` is stored under:
+/// of its external id, else of its origin if an import created it, else none.
+pub(crate) fn meta_hash(keys: &Subkeys, meta: &ConversationMeta) -> Option<[u8; 16]> {
     match (&meta.external_id, &meta.origin) {
         (Some(ext), _) => Some(keys.conversation_hash(ext)),
         (None, Some(o)) => Some(keys.origin_hash(&o.store, o.id)),
@@ -397,7 +413,9 @@ fn new_hash(ctx: &Ctx<'_>, meta: &ConversationMeta) -> Option<[u8; 16]> {
 /// Creates a conversation row with a fresh key and `meta` sealed under it,
 /// known by the keyed hash of its external id or origin.
 pub(crate) fn insert_conversation(ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<ConvState> {
-    let hash = new_hash(ctx, meta);
+    // A new conversation's id is above every id a rotation under way has
+    // moved, so its hash is under the current id key (checked below).
+    let hash = meta_hash(ctx.masters().current(), meta);
     ctx.conn
         .prepare_cached(
             "INSERT INTO conversation (ext_hash, epoch, seals, next_seq, message_count, activity, meta)
@@ -406,13 +424,17 @@ pub(crate) fn insert_conversation(ctx: &mut Ctx<'_>, meta: &ConversationMeta) ->
         .execute(params![hash.as_ref().map(|h| &h[..])])?;
     let id = u64::try_from(ctx.conn.last_insert_rowid())
         .map_err(|_| Error::invalid("conversation id out of range"))?;
-    let mut state = ConvState {
-        id: ConversationId::from_raw(id),
-        epoch: KeyEpoch::FIRST,
-        seals: 0,
-        next_seq: 1,
-        message_count: 0,
-    };
+    let c = ConversationId::from_raw(id);
+    // A new id is above every id a rotation under way has moved, unless the
+    // file's `rotated_through` says otherwise (damage): then the hash goes
+    // under the id key the conversation's other hashes will use.
+    if !std::ptr::eq(ctx.masters().for_conversation(c), ctx.masters().current()) {
+        let hash = meta_hash(ctx.masters().for_conversation(c), meta);
+        ctx.conn
+            .prepare_cached("UPDATE conversation SET ext_hash = ?2 WHERE id = ?1")?
+            .execute(params![row::sql_int(id)?, hash.as_ref().map(|h| &h[..])])?;
+    }
+    let mut state = ConvState { id: c, epoch: KeyEpoch::FIRST, seals: 0, next_seq: 1, message_count: 0 };
     state.add_key(ctx, KeyEpoch::FIRST)?;
     state.set_meta(ctx, meta)?;
     state.save(ctx, false)?;

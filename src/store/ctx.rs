@@ -9,7 +9,7 @@ use super::{Store, row};
 use crate::crypto::{Aead, Key32};
 use crate::error::{Error, Missing, RecordKind, RecordRef, Result};
 use crate::ids::{ConversationId, KeyEpoch};
-use crate::keys::Masters;
+use crate::keys::{Masters, NewestTag};
 
 /// One transaction on one connection, with access to the store's keys.
 pub(crate) struct Ctx<'t> {
@@ -23,7 +23,7 @@ pub(crate) struct Ctx<'t> {
     /// Master keys a write moved on to, remembered once it commits.
     new_masters: Option<Arc<Masters>>,
     writing: bool,
-    new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>)>,
+    new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>, Option<NewestTag>)>,
     destroyed_keys: Vec<(ConversationId, KeyEpoch)>,
     refs: Vec<(ConversationId, Recent)>,
     scrub: bool,
@@ -31,7 +31,7 @@ pub(crate) struct Ctx<'t> {
 
 /// What a write context leaves for after its commit.
 pub(crate) struct Finished {
-    pub(crate) new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>)>,
+    pub(crate) new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>, Option<NewestTag>)>,
     pub(crate) destroyed_keys: Vec<(ConversationId, KeyEpoch)>,
     pub(crate) refs: Vec<(ConversationId, Recent)>,
     pub(crate) masters: Option<Arc<Masters>>,
@@ -100,15 +100,56 @@ impl<'t> Ctx<'t> {
         self.scrub = true;
     }
 
-    /// The key of conversation `c` at `epoch`: from the cache, or unwrapped
-    /// from its row.
+    /// The key of conversation `c` at `epoch`, for opening what was sealed
+    /// under it: from the cache, or unwrapped from its row.
     pub(crate) fn conversation_key(&mut self, c: ConversationId, epoch: KeyEpoch) -> Result<Arc<Key32>> {
         if let Some(k) = self.store.key_cache().get(c, epoch) {
             return Ok(k);
         }
-        if let Some((_, _, k)) = self.new_keys.iter().find(|(kc, ke, _)| *kc == c && *ke == epoch) {
+        if let Some((_, _, k, _)) = self.new_keys.iter().find(|(kc, ke, _, _)| *kc == c && *ke == epoch) {
             return Ok(Arc::clone(k));
         }
+        let wrapped = self.wrapped_key(c, epoch)?;
+        let (key, sealable) = match self.open_wrapped(c, epoch, &wrapped) {
+            // Another handle's master-key rotation may have moved this
+            // conversation on: read the keys this snapshot was written with.
+            Err(Error::Authentication { .. }) if self.refresh_masters()? => {
+                self.open_wrapped(c, epoch, &wrapped)?
+            }
+            other => other?,
+        };
+        let key = Arc::new(key);
+        self.remember_key(c, epoch, Arc::clone(&key), sealable);
+        Ok(key)
+    }
+
+    /// The key of conversation `c` at `epoch` if new values may be sealed
+    /// under it: a key made under the newest master key, not retired by a
+    /// rotation (docs/DESIGN.md, "Master-key rotation"). `None` otherwise:
+    /// the caller starts a new epoch.
+    pub(crate) fn sealing_key(&mut self, c: ConversationId, epoch: KeyEpoch) -> Result<Option<Arc<Key32>>> {
+        let tag = self.masters.newest_tag();
+        if let Some(k) = self.store.key_cache().get_sealing(c, epoch, tag) {
+            return Ok(Some(k));
+        }
+        if let Some((_, _, k, t)) = self.new_keys.iter().find(|(kc, ke, _, _)| *kc == c && *ke == epoch) {
+            return Ok((*t == Some(tag)).then(|| Arc::clone(k)));
+        }
+        let wrapped = self.wrapped_key(c, epoch)?;
+        match self.masters.newest().open_conversation_key(self.store.sealer(), c, epoch, wrapped) {
+            Ok((key, true)) => {
+                let key = Arc::new(key);
+                self.remember_key(c, epoch, Arc::clone(&key), Some(tag));
+                Ok(Some(key))
+            }
+            // Retired, or under the old master key during a rotation.
+            Ok((_, false)) | Err(Error::Authentication { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The row of conversation `c`'s key at `epoch`, still wrapped.
+    fn wrapped_key(&self, c: ConversationId, epoch: KeyEpoch) -> Result<Vec<u8>> {
         let rec = RecordRef {
             kind: RecordKind::ConversationKey,
             conversation: Some(c),
@@ -116,61 +157,55 @@ impl<'t> Ctx<'t> {
             seqs: None,
         };
         let row_id = c.row().ok_or(Error::NotFound(Missing::Conversation(c)))?;
-        let wrapped = self
-            .conn
+        self.conn
             .prepare_cached("SELECT wrapped FROM conversation_key WHERE conversation = ?1 AND epoch = ?2")?
             .query_row(params![row_id, epoch.get()], |r| Ok(row::blob(r, 0, rec)))
             .optional()?
-            .ok_or_else(|| Error::corrupt(rec, "the key for this epoch is missing"))??;
-        // During a master-key rotation, the key is wrapped under the next
-        // master key's wrap key if the conversation has moved, else under
-        // the current one's; the other is tried too, in case the file's
-        // `rotated_through` is wrong (damage).
-        let unwrap = |ctx: &Self, wrapped: &[u8]| {
-            let sealer = ctx.store.sealer();
-            let first =
-                ctx.masters.for_conversation(c).unwrap_conversation_key(sealer, c, epoch, wrapped.to_vec());
-            match (first, ctx.masters.other_for(c)) {
-                (Err(e @ Error::Authentication { .. }), Some(other)) => {
-                    other.unwrap_conversation_key(sealer, c, epoch, wrapped.to_vec()).map_err(|_| e)
+            .ok_or_else(|| Error::corrupt(rec, "the key for this epoch is missing"))?
+    }
+
+    /// Unwraps a key row: under the wrap key its conversation belongs to,
+    /// else (during a master-key rotation) under the other one, as a key
+    /// made during the rotation, or a file whose `rotated_through` is wrong,
+    /// has it. Also returns the tag under which it may be sealed under, if
+    /// it may: not retired, and under the newest master key.
+    fn open_wrapped(
+        &self,
+        c: ConversationId,
+        epoch: KeyEpoch,
+        wrapped: &[u8],
+    ) -> Result<(Key32, Option<NewestTag>)> {
+        let sealer = self.store.sealer();
+        let newest = self.masters.newest();
+        let mut result = Err(Error::Authentication {
+            record: crate::format::envelope::Place::conversation_key(c, epoch).record(),
+        });
+        for subkeys in std::iter::once(self.masters.for_conversation(c)).chain(self.masters.other_for(c)) {
+            match subkeys.open_conversation_key(sealer, c, epoch, wrapped.to_vec()) {
+                Ok((key, sealable)) => {
+                    let tag = (sealable && std::ptr::eq(subkeys, newest)).then(|| self.masters.newest_tag());
+                    return Ok((key, tag));
                 }
-                (result, _) => result,
+                Err(e) => result = Err(e),
             }
-        };
-        let key = match unwrap(self, &wrapped) {
-            // Another handle's master-key rotation may have moved this
-            // conversation on: read the keys this snapshot was written with.
-            Err(Error::Authentication { .. }) if self.refresh_masters()? => unwrap(self, &wrapped)?,
-            other => other?,
-        };
-        let key = Arc::new(key);
-        self.remember_key(c, epoch, Arc::clone(&key));
-        Ok(key)
+        }
+        result
     }
 
-    /// Whether conversation `c`'s key at `epoch` is wrapped under the newest
-    /// master key: always, unless a master-key rotation is under way and it
-    /// is still wrapped under the old one (not moved yet, or planted by
-    /// whoever has the old one).
-    pub(crate) fn key_is_under_newest_master(&mut self, c: ConversationId, epoch: KeyEpoch) -> Result<bool> {
-        let Some((_, next, _)) = self.masters.next() else { return Ok(true) };
-        let row_id = c.row().ok_or(Error::NotFound(Missing::Conversation(c)))?;
-        let wrapped: Option<Vec<u8>> = self
-            .conn
-            .prepare_cached("SELECT wrapped FROM conversation_key WHERE conversation = ?1 AND epoch = ?2")?
-            .query_row(params![row_id, epoch.get()], |r| Ok(r.get_ref(0)?.as_blob().ok().map(<[u8]>::to_vec)))
-            .optional()?
-            .flatten();
-        Ok(wrapped.is_some_and(|w| next.unwrap_conversation_key(self.store.sealer(), c, epoch, w).is_ok()))
-    }
-
-    /// Makes a key available to this operation; it enters the store's cache
-    /// now for a read, or after the commit for a write.
-    pub(crate) fn remember_key(&mut self, c: ConversationId, epoch: KeyEpoch, key: Arc<Key32>) {
+    /// Makes a key available to this operation (`sealable`: the tag under
+    /// which it may be sealed under); it enters the store's cache now for a
+    /// read, or after the commit for a write.
+    pub(crate) fn remember_key(
+        &mut self,
+        c: ConversationId,
+        epoch: KeyEpoch,
+        key: Arc<Key32>,
+        sealable: Option<NewestTag>,
+    ) {
         if self.writing {
-            self.new_keys.push((c, epoch, key));
+            self.new_keys.push((c, epoch, key, sealable));
         } else {
-            self.store.key_cache().insert(c, epoch, key);
+            self.store.key_cache().insert(c, epoch, key, sealable);
         }
     }
 

@@ -302,8 +302,8 @@ impl Store {
         let out = f(&mut ctx)?;
         let done = ctx.finish();
         tx.commit()?;
-        for (c, epoch, key) in done.new_keys {
-            self.keys.insert(c, epoch, key);
+        for (c, epoch, key, sealable) in done.new_keys {
+            self.keys.insert(c, epoch, key, sealable);
         }
         for (c, epoch) in done.destroyed_keys {
             self.keys.destroy(c, epoch);

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use rusqlite::params;
 
-use super::conversations::{ConvState, conversation_id, wrapped_keys};
+use super::conversations::{ConvState, conversation_id, meta_hash, wrapped_keys};
 use super::segments::{COLUMNS, Keys, SegmentRow};
 use super::{Ctx, Store, read_header, row, shred, write_key_header};
 use crate::crypto::Key32;
@@ -253,7 +253,9 @@ fn move_conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut Rotation
                     continue;
                 }
             };
-            let sealed = new.wrap_conversation_key(sealer, c, epoch, &key)?;
+            // Retired: it existed before the rotation, so whoever had the
+            // old master key may know it. It opens, it never seals again.
+            let sealed = new.wrap_retired_conversation_key(sealer, c, epoch, &key)?;
             ctx.conn
                 .prepare_cached(
                     "UPDATE conversation_key SET wrapped = ?3 WHERE conversation = ?1 AND epoch = ?2",
@@ -268,63 +270,52 @@ fn move_conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut Rotation
         ctx.set_masters(moved);
         ctx.conn.execute("UPDATE store SET rotated_through = ?1 WHERE id = 1", [c_i])?;
     }
-    // The rest in a savepoint: damage found there undoes it all (the keys
-    // stay rewrapped, so nothing readable is lost), and the rotation goes on.
+    // The conversation row and metadata in a savepoint (a small one: its
+    // journal is kept in memory): damage found there undoes it (the keys
+    // stay rewrapped, so nothing readable is lost) and the rotation goes on.
+    let keys = ctx.masters().next().map(|(_, k, _)| k.clone()).ok_or(Error::MasterKeyRotated)?;
     ctx.conn.execute_batch("SAVEPOINT move_conversation")?;
-    let rest = hashes_and_epoch(ctx, c, &rewrapped, report);
-    let segments = match rest {
-        Ok((segments, unreadable)) => {
-            damaged |= unreadable > 0;
+    let hash = match epoch_and_hash(ctx, c, &keys, &rewrapped) {
+        Ok(hash) => {
             ctx.conn.execute_batch("RELEASE move_conversation")?;
-            segments
+            hash
         }
         Err(e) if damage(&e) => {
             ctx.conn.execute_batch("ROLLBACK TO move_conversation; RELEASE move_conversation")?;
-            // Its keyed hashes cannot be recomputed: none stays under the old id key.
-            for table in ["recent_ref", "message_ref"] {
-                ctx.conn
-                    .prepare_cached(&format!("DELETE FROM {table} WHERE conversation = ?1"))?
-                    .execute([c_i])?;
-            }
-            ctx.conn.execute("UPDATE conversation SET ext_hash = NULL WHERE id = ?1", [c_i])?;
             damaged = true;
-            0
+            // Its keyed hash cannot be recomputed: none stays under the old id key.
+            None
         }
         Err(e) => return Err(e),
     };
+    ctx.conn.execute(
+        "UPDATE conversation SET ext_hash = ?2 WHERE id = ?1",
+        params![c_i, hash.as_ref().map(|h| &h[..])],
+    )?;
+    let (segments, unreadable) = reindex(ctx, c, &keys, report)?;
+    damaged |= unreadable > 0;
     if damaged && !report.conversations_damaged.contains(&c) {
         report.conversations_damaged.push(c);
     }
     Ok(segments)
 }
 
-/// The part of a move that reads the conversation's row, metadata and
-/// segments: a new epoch if the current key was rewrapped (it was under
-/// the old master key), the conversation's keyed hash, and its index.
-/// Returns the segments read and how many did not open.
-fn hashes_and_epoch(
+/// The part of a move that reads the conversation's row and metadata: a
+/// new epoch if the current key was rewrapped (it was under the old master
+/// key), and the conversation's keyed hash under `keys`.
+fn epoch_and_hash(
     ctx: &mut Ctx<'_>,
     c: ConversationId,
+    keys: &Subkeys,
     rewrapped: &[KeyEpoch],
-    report: &mut RotationReport,
-) -> Result<(u64, u64)> {
-    let keys = ctx.masters().next().map(|(_, k, _)| k.clone()).ok_or(Error::MasterKeyRotated)?;
+) -> Result<Option<[u8; 16]>> {
     let mut state = ConvState::load(ctx, c)?;
     let meta = state.meta(ctx)?;
     if rewrapped.contains(&state.epoch) {
         state.rotate_with(ctx, &meta)?;
         state.save(ctx, false)?;
     }
-    let hash = match (&meta.external_id, &meta.origin) {
-        (Some(ext), _) => Some(keys.conversation_hash(ext)),
-        (None, Some(o)) => Some(keys.origin_hash(&o.store, o.id)),
-        (None, None) => None,
-    };
-    ctx.conn.execute(
-        "UPDATE conversation SET ext_hash = ?2 WHERE id = ?1",
-        params![row::sql_int(c.get())?, hash.as_ref().map(|h| &h[..])],
-    )?;
-    reindex(ctx, c, &keys, report)
+    Ok(meta_hash(keys, &meta))
 }
 
 /// Recomputes the external-id index of `c` under `keys` from the messages

@@ -157,16 +157,27 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
         // (new keys go under the next one before their conversation moves).
         let masters = ctx.masters();
         let sealer = ctx.store.sealer();
-        let unwrapped = match masters.for_conversation(c).unwrap_conversation_key(sealer, c, epoch, w.clone())
-        {
-            Err(e) => match masters.other_for(c) {
-                Some(other) => other.unwrap_conversation_key(sealer, c, epoch, w).map_err(|_| e),
-                None => Err(e),
-            },
-            ok => ok,
+        let first = masters.for_conversation(c).open_conversation_key(sealer, c, epoch, w.clone());
+        let unwrapped = match (first, masters.other_for(c)) {
+            (Err(e), Some(other)) => other.open_conversation_key(sealer, c, epoch, w).map_err(|_| e),
+            (result, _) => result,
         };
         match unwrapped {
-            Ok(key) => aeads.push((epoch, Aead::new(&key))),
+            Ok((key, sealable)) => {
+                if epoch == state.epoch && !sealable {
+                    // A rotation retired it; only a rollback of the
+                    // conversation's epoch makes it current again.
+                    report.problems.push(problem(
+                        ProblemKind::Corrupt,
+                        some,
+                        None,
+                        Some(epoch),
+                        "the current key epoch's key was retired by a master-key rotation (the epoch was rolled \
+                         back); the next write starts a new epoch",
+                    ));
+                }
+                aeads.push((epoch, Aead::new(&key)));
+            }
             Err(e) => report.problems.push(as_problem(e, some, None)?),
         }
     }

@@ -52,6 +52,10 @@ impl Place {
     pub fn key(conv: u64, epoch: u32) -> Place {
         Place { kind: KIND_CONVERSATION_KEY, conv, epoch, first: 0, last: 0 }
     }
+    /// Kind 2 retired by a master-key rotation: opens, never seals.
+    pub fn retired_key(conv: u64, epoch: u32) -> Place {
+        Place { kind: KIND_CONVERSATION_KEY, conv, epoch, first: 0, last: 1 }
+    }
     pub fn meta(conv: u64, epoch: u32) -> Place {
         Place { kind: KIND_META, conv, epoch, first: 0, last: 0 }
     }
@@ -636,16 +640,20 @@ impl SpecStore {
     /// its conversation has not moved yet, so for a conversation not moved
     /// the next one's is tried after the current one's.
     pub fn key_record(&self, conv: u64, epoch: u32) -> Record<[u8; 32]> {
-        let (place, wrapped) = (Place::key(conv, epoch), self.wrapped_key(conv, epoch));
+        let wrapped = self.wrapped_key(conv, epoch);
         let mut wraps = vec![self.subkeys_for(conv).wrap];
         if let Some(n) = &self.next
             && conv > n.rotated_through
         {
             wraps.push(n.subkeys.wrap);
         }
+        // "Associated data": a key a rotation rewrapped is retired
+        // (last_seq 1); others have last_seq 0.
+        let places = [Place::key(conv, epoch), Place::retired_key(conv, epoch)];
         let (version, plain) = wraps
             .iter()
-            .find_map(|wrap| open(wrap, &self.store_id, &place, &wrapped))
+            .flat_map(|wrap| places.iter().map(move |place| (wrap, place)))
+            .find_map(|(wrap, place)| open(wrap, &self.store_id, place, &wrapped))
             .expect("conversation key opens");
         Record { version, frame: None, value: plain.try_into().expect("a key is 32 bytes") }
     }

@@ -169,6 +169,8 @@ pub(super) struct Model {
     /// A master-key rotation under way: the last conversation it moved (0
     /// for none yet).
     pub rotated_through: Option<u64>,
+    /// A master-key rotation ran: epochs are no longer counted exactly.
+    pub master_rotated: bool,
 }
 
 impl Model {
@@ -205,6 +207,7 @@ impl Model {
             return Err(format!("the rotation moved {moved} conversations, more than were left"));
         }
         self.rotated_through = if finished { None } else { Some(last) };
+        self.master_rotated = true;
         Ok(())
     }
 
