@@ -831,10 +831,24 @@ impl Masters {
         }
     }
 
-    /// The subkeys new keys are wrapped under: the next master key's while
-    /// a rotation is under way, else the current one's.
+    /// The subkeys new keys are wrapped under, and new keyed hashes
+    /// computed with: the next master key's while a rotation is under way
+    /// (whether or not the conversation has moved), else the current one's.
     pub(crate) fn newest(&self) -> &Subkeys {
         self.next.as_ref().map_or(&self.current, |n| &n.subkeys)
+    }
+
+    /// A keyed hash of conversation `c` computed by `hash`: under the
+    /// newest subkeys (to write), and, for a conversation a rotation under
+    /// way has not moved, under the current ones too (a hash written
+    /// before the rotation began; lookups try both).
+    pub(crate) fn hashes_for(
+        &self,
+        c: ConversationId,
+        hash: impl Fn(&Subkeys) -> [u8; 16],
+    ) -> ([u8; 16], Option<[u8; 16]>) {
+        let (newest, own) = (self.newest(), self.for_conversation(c));
+        (hash(newest), (!std::ptr::eq(newest, own)).then(|| hash(own)))
     }
 
     /// During a rotation, the other subkeys a conversation's key may be

@@ -25,7 +25,15 @@ struct Counting;
 thread_local! {
     static LIVE: Cell<usize> = const { Cell::new(0) };
     static PEAK: Cell<usize> = const { Cell::new(0) };
+    /// Frees of at least [`WATCHED`] bytes on this thread: how many, and
+    /// how many held a nonzero byte when they were freed.
+    static BIG_FREES: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
 }
+
+/// Frees this large are checked for leftover bytes (Argon2id's working
+/// memory is m KiB, at least 19 MiB; nothing else chatvault frees while
+/// opening a store is near it).
+const WATCHED: usize = 8 << 20;
 
 // SAFETY: every call is forwarded to the system allocator unchanged; the
 // bookkeeping touches only const-initialised thread-locals, which never
@@ -43,6 +51,14 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let _ = LIVE.try_with(|l| l.set(l.get().saturating_sub(layout.size())));
+        if layout.size() >= WATCHED {
+            // SAFETY: `ptr` is a live allocation of `layout.size()` bytes
+            // (the caller frees it only after this returns), and the
+            // caller gives it up, so nothing else writes it meanwhile.
+            let bytes = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+            let dirty = usize::from(bytes.iter().any(|&b| b != 0));
+            let _ = BIG_FREES.try_with(|f| f.set((f.get().0 + 1, f.get().1 + dirty)));
+        }
         // SAFETY: `ptr` came from `System.alloc` with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -210,5 +226,32 @@ fn oversized_header_values_are_refused_before_they_are_read() {
         let (result, peak, _) = measured(|| Store::open(&path, StoreKey::raw([3; 32])));
         assert!(matches!(result, Err(Error::Corrupt { .. })), "{column} = {value}: {result:?}");
         assert!(peak < MIB, "{column} = {value}: {peak} bytes allocated before refusing");
+    }
+}
+
+/// Argon2id's working memory holds blocks derived from the passphrase:
+/// it is zeroized before it is freed (docs/DESIGN.md, "Keys"), on create
+/// and on open, and on a wrong passphrase too.
+#[test]
+fn argon2_working_memory_is_wiped_before_it_is_freed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s");
+    let frees = |f: &mut dyn FnMut()| {
+        BIG_FREES.with(|c| c.set((0, 0)));
+        f();
+        BIG_FREES.with(Cell::get)
+    };
+    let created = frees(&mut || {
+        Store::create(&path, StoreKey::passphrase("store passphrase")).unwrap().close().unwrap();
+    });
+    let opened = frees(&mut || {
+        Store::open(&path, StoreKey::passphrase("store passphrase")).unwrap().close().unwrap();
+    });
+    let refused = frees(&mut || {
+        assert!(matches!(Store::open(&path, StoreKey::passphrase("wrong")), Err(Error::WrongKey)));
+    });
+    for (what, (freed, dirty)) in [("create", created), ("open", opened), ("a wrong passphrase", refused)] {
+        assert!(freed >= 1, "{what}: no Argon2id working memory was freed");
+        assert_eq!(dirty, 0, "{what}: {dirty} of {freed} large frees held derived bytes");
     }
 }

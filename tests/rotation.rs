@@ -91,6 +91,12 @@ fn with_old_row(path: &Path, row: &[rusqlite::types::Value], copy: &Path) {
     .unwrap();
 }
 
+/// The first transaction of a rotation to `key` (or the next one of a
+/// rotation under way): a rotation left under way.
+fn one_transaction(store: &Store, key: [u8; 32]) -> chatvault::RotationReport {
+    store.rotate_master_key_with(StoreKey::raw(key), &RotateOptions::default().transaction_budget(1)).unwrap()
+}
+
 #[test]
 fn change_key_alone_does_not_revoke_the_old_key() {
     // The attack on the old advice ("to rotate the key, call change_key"):
@@ -273,9 +279,7 @@ fn an_interrupted_rotation_switches_to_the_new_key_at_once_and_resumes() {
 fn resuming_with_another_key_finishes_the_rotation_under_way_then_rotates_again() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store, convs) = populated(dir.path());
-    store
-        .rotate_master_key_with(StoreKey::raw([9; 32]), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, [9; 32]);
     let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
     assert!(report.finished);
     assert_eq!(report.conversations, 6, "every conversation moved twice");
@@ -329,9 +333,7 @@ fn a_rotation_planted_with_the_old_key_never_becomes_the_stores_master_key() {
     let (a1, a2) = (dir.path().join("attacker-1"), dir.path().join("attacker-2"));
     std::fs::copy(&path, &a1).unwrap();
     let attacker = Store::open(&a1, StoreKey::raw(KEY)).unwrap();
-    attacker
-        .rotate_master_key_with(StoreKey::raw(KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&attacker, KEY);
     attacker.close().unwrap();
     std::fs::copy(&a1, &a2).unwrap();
     let attacker = Store::open(&a2, StoreKey::raw(KEY)).unwrap();
@@ -365,9 +367,7 @@ fn a_rotation_planted_with_the_old_key_never_becomes_the_stores_master_key() {
 fn a_copy_taken_during_a_rotation_opens_nothing_with_the_old_key() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store, convs) = populated(dir.path());
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     let copy = dir.path().join("mid-rotation");
     store.close().unwrap();
     std::fs::copy(&path, &copy).unwrap();
@@ -397,9 +397,7 @@ fn a_copy_taken_during_a_rotation_opens_nothing_with_the_old_key() {
 fn a_tampered_rotated_through_loses_no_conversation() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store, convs) = populated(dir.path());
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     store.close().unwrap();
     // Claims every conversation moved, though none was.
     rusqlite::Connection::open(&path)
@@ -518,9 +516,7 @@ fn a_header_copied_during_a_rotation_does_not_open_without_its_rotation() {
     // next master key, would make the store use the old master key again.
     let dir = tempfile::tempdir().unwrap();
     let (path, store, _) = populated(dir.path());
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     let mid = store_row(&path);
     store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
     store.close().unwrap();
@@ -540,9 +536,7 @@ fn during_a_rotation_writes_go_under_keys_only_the_new_master_key_opens() {
     let (path, store, convs) = populated(dir.path());
     // Begun, nothing moved: every conversation's current key is still
     // wrapped under the old master key.
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     let epoch = |c: ConversationId| -> i64 {
         rusqlite::Connection::open(&path)
             .unwrap()
@@ -637,16 +631,12 @@ fn a_raised_rotated_through_still_moves_a_few_conversations_per_transaction() {
             store.append(c, msg("s", &format!("{i}"))).unwrap();
         }
     }
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute("UPDATE store SET rotated_through = 1000000", [])
         .unwrap();
-    let report = store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    let report = one_transaction(&store, NEW_KEY);
     assert!(!report.finished);
     assert!(report.conversations > 0 && report.conversations < 12, "{report:?}");
     let report = store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap();
@@ -711,9 +701,7 @@ fn a_key_planted_under_the_old_master_key_during_a_rotation_never_seals() {
     // not moved yet.
     let dir = tempfile::tempdir().unwrap();
     let (path, store, convs) = populated(dir.path());
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     store.close().unwrap();
     let b = convs[2];
     let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
@@ -738,14 +726,30 @@ fn a_key_planted_under_the_old_master_key_during_a_rotation_never_seals() {
     let a = convs[1];
     let kx = plant_key(&path, &spec, a, u32::MAX, &spec.current().wrap);
     drop(spec);
-    let before = segments_under(&path, a, &kx);
+    let rows = |path: &Path| -> (i64, Vec<u8>) {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM segment WHERE conversation = ?1), meta FROM conversation WHERE id = ?1",
+                [a.get() as i64],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    let before = rows(&path);
     let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
-    assert!(store.append(a, msg("alice", "refused")).is_err());
+    match store.append(a, msg("alice", "refused")) {
+        Err(e @ Error::Corrupt { .. }) => assert!(e.to_string().contains("exhausted"), "{e}"),
+        other => panic!("{other:?}"),
+    }
     store.close().unwrap();
-    assert_eq!(segments_under(&path, a, &kx), before);
-    assert_eq!(before, 0);
+    assert_eq!(rows(&path), before, "no segment added, the metadata not resealed");
+    assert_eq!(segments_under(&path, a, &kx), 0, "nothing sealed under the planted key");
 }
 
+/// After the rotation the attacker cannot open the current metadata (its
+/// key is under M′): what they can plant opens nothing, so the write fails
+/// on the metadata, before anything is sealed.
 #[test]
 fn a_key_planted_under_the_old_master_key_after_a_rotation_opens_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -772,29 +776,66 @@ fn a_key_planted_under_the_old_master_key_after_a_rotation_opens_nothing() {
     assert_eq!(segments_under(&path, b, &kx), 0);
 }
 
+/// A conversation whose epoch and metadata a rollback can put back to
+/// what they were before a finished master-key rotation (whose keys it
+/// retired).
+struct RolledBack {
+    path: PathBuf,
+    b: ConversationId,
+    old_epoch: u32,
+    old_meta: Vec<u8>,
+    /// The key of `old_epoch`.
+    k_old: [u8; 32],
+    /// The epoch after the rotation.
+    current: u32,
+}
+
+impl RolledBack {
+    /// A populated store, its third conversation's epoch and metadata
+    /// noted, then a finished rotation to `NEW_KEY`.
+    fn rotated(dir: &Path) -> RolledBack {
+        let (path, store, convs) = populated(dir);
+        store.close().unwrap();
+        let b = convs[2];
+        let (old_meta, old_epoch): (Vec<u8>, u32) = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT meta, epoch FROM conversation WHERE id = ?1", [b.get() as i64], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        let k_old = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY))
+            .conversation_key(b.get(), old_epoch);
+        let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+        assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+        store.close().unwrap();
+        let current = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY))
+            .conversation(b.get())
+            .epoch;
+        assert!(current > old_epoch);
+        RolledBack { path, b, old_epoch, old_meta, k_old, current }
+    }
+
+    /// Rolled back: the old epoch and its metadata, put back from a copy.
+    fn roll_back(&self) {
+        rusqlite::Connection::open(&self.path)
+            .unwrap()
+            .execute(
+                "UPDATE conversation SET epoch = ?2, meta = ?3 WHERE id = ?1",
+                rusqlite::params![self.b.get() as i64, self.old_epoch, self.old_meta],
+            )
+            .unwrap();
+    }
+}
+
 #[test]
 fn an_epoch_rolled_back_to_a_retired_key_starts_a_new_epoch() {
     // After a rotation the old epochs' keys are retired: rewrapped under the
     // new master key, marked so that nothing is sealed under them again.
     let dir = tempfile::tempdir().unwrap();
-    let (path, store, convs) = populated(dir.path());
-    store.close().unwrap();
-    let b = convs[2];
-    let (old_meta, old_epoch): (Vec<u8>, u32) = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("SELECT meta, epoch FROM conversation WHERE id = ?1", [b.get() as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
-    let k_old = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY))
-        .conversation_key(b.get(), old_epoch);
-    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
-    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
-    store.close().unwrap();
+    let t = RolledBack::rotated(dir.path());
+    let (path, b, current) = (&t.path, t.b, t.current);
 
-    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
-    let current = spec.conversation(b.get()).epoch;
-    assert!(current > old_epoch);
+    let spec = common::spec::SpecStore::open(path, common::spec::Root::Raw(NEW_KEY));
     let wrap = spec.current().wrap;
     for epoch in spec.key_epochs(b.get()) {
         let wrapped = spec.wrapped_key(b.get(), epoch);
@@ -811,15 +852,8 @@ fn an_epoch_rolled_back_to_a_retired_key_starts_a_new_epoch() {
     }
     drop(spec);
 
-    // Rolled back: the old epoch and its metadata, put back from a copy.
-    rusqlite::Connection::open(&path)
-        .unwrap()
-        .execute(
-            "UPDATE conversation SET epoch = ?2, meta = ?3 WHERE id = ?1",
-            rusqlite::params![b.get() as i64, old_epoch, old_meta],
-        )
-        .unwrap();
-    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    t.roll_back();
+    let store = Store::open(path, StoreKey::raw(NEW_KEY)).unwrap();
     let report = store.verify().unwrap();
     assert!(
         report.problems.iter().any(|p| p.conversation == Some(b) && p.detail.contains("retired")),
@@ -828,10 +862,10 @@ fn an_epoch_rolled_back_to_a_retired_key_starts_a_new_epoch() {
     );
     store.append(b, msg("bob", "after the rollback")).unwrap();
     store.close().unwrap();
-    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY));
+    let spec = common::spec::SpecStore::open(path, common::spec::Root::Raw(NEW_KEY));
     assert_eq!(spec.conversation(b.get()).epoch, current + 1, "above every key row, not old_epoch + 1");
     drop(spec);
-    assert_eq!(segments_under(&path, b, &k_old), 30, "only the segments sealed before the rotation");
+    assert_eq!(segments_under(path, b, &t.k_old), 30, "only the segments sealed before the rotation");
 }
 
 #[test]
@@ -862,9 +896,7 @@ fn a_new_epoch_never_takes_over_a_row_above_the_current_one() {
 fn a_conversation_created_under_a_raised_rotated_through_is_found_after_the_rotation() {
     let dir = tempfile::tempdir().unwrap();
     let (path, store, _) = populated(dir.path());
-    store
-        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(1))
-        .unwrap();
+    one_transaction(&store, NEW_KEY);
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute("UPDATE store SET rotated_through = 1000000", [])
@@ -876,5 +908,233 @@ fn a_conversation_created_under_a_raised_rotated_through_is_found_after_the_rota
     assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
     assert_eq!(store.find_conversation("wxid_late").unwrap(), Some(late));
     assert!(store.find_conversation("wxid_alice").unwrap().is_some());
+    assert!(store.verify().unwrap().is_ok());
+}
+
+/// The keyed hash `old` (subkeys of a master key from before) gives `ext`
+/// as a message external id of conversation `c`, and whether it is in `c`'s
+/// index.
+fn old_message_hash_indexed(path: &Path, old: &common::spec::Subkeys, c: ConversationId, ext: &str) -> bool {
+    let h = old.hash(&[b"message\0", &c.get().to_be_bytes(), ext.as_bytes()]);
+    let spec = common::spec::SpecStore::open(path, common::spec::Root::Raw(NEW_KEY));
+    spec.refs(c.get()).iter().any(|(hash, _)| hash[..] == h[..])
+}
+
+fn ext_hash_of(path: &Path, c: ConversationId) -> Option<Vec<u8>> {
+    rusqlite::Connection::open(path)
+        .unwrap()
+        .query_row("SELECT ext_hash FROM conversation WHERE id = ?1", [c.get() as i64], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn hashes_written_during_a_rotation_are_under_the_new_id_key_whatever_rotated_through_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    one_transaction(&store, NEW_KEY);
+    let late = store
+        .create_conversation(NewConversation {
+            external_id: Some("wxid_secret".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    store.append(late, ext_msg("srv-secret-1", "written during the rotation")).unwrap();
+    let b = convs[2];
+    store.append(b, ext_msg("srv-b-during", "to a conversation not moved yet")).unwrap();
+    // Deduplication still finds messages indexed before the rotation began.
+    let a = convs[1];
+    let first = store.messages(a, Page::latest(1000)).unwrap()[0].id;
+    assert_eq!(store.append(a, ext_msg("srv-a-0", "again")).unwrap(), first);
+    store.close().unwrap();
+    let old = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY)).current();
+    // Raised past every conversation: none of them is moved by step 2.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE store SET rotated_through = 1000000", [])
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    assert_eq!(store.find_conversation("wxid_secret").unwrap(), Some(late));
+    assert_eq!(store.append(late, ext_msg("srv-secret-1", "again")).unwrap().seq(), 1, "deduplicated");
+    assert!(store.verify().unwrap().is_ok());
+    store.close().unwrap();
+    let conv_h = old.hash(&[b"conversation\0", b"wxid_secret"]);
+    assert_ne!(ext_hash_of(&path, late).as_deref(), Some(&conv_h[..]));
+    assert!(!old_message_hash_indexed(&path, &old, late, "srv-secret-1"));
+    assert!(!old_message_hash_indexed(&path, &old, b, "srv-b-during"));
+}
+
+#[test]
+fn compaction_during_a_rotation_keeps_the_key_rows_the_rotation_finds_conversations_by() {
+    // A conversation not moved yet, written to (a new epoch under M′) and
+    // compacted (its old segments resealed under it) during the rotation:
+    // if compaction destroyed its old keys, none of its rows would be
+    // under M any more, and a raised `rotated_through` would leave its
+    // index under M's id key.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.close().unwrap();
+    let old_spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY));
+    let old = old_spec.current();
+    drop(old_spec);
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    one_transaction(&store, NEW_KEY);
+    let a = convs[1];
+    store.append(a, ext_msg("srv-a-during", "during")).unwrap();
+    let report = store.compact(&CompactOptions::default()).unwrap();
+    assert_eq!(report.keys_destroyed, 0, "{report:?}");
+    assert!(old_message_hash_indexed(&path, &old, a, "srv-a-3"), "indexed before the rotation");
+    store.close().unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE store SET rotated_through = 1000000", [])
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    assert_eq!(store.find_conversation("wxid_alice").unwrap(), Some(a));
+    assert!(store.verify().unwrap().is_ok());
+    assert!(store.compact(&CompactOptions::default()).unwrap().keys_destroyed > 0, "after the rotation");
+    store.close().unwrap();
+    for ext in ["srv-a-3", "srv-a-during"] {
+        assert!(!old_message_hash_indexed(&path, &old, a, ext), "{ext}");
+    }
+    let conv_h = old.hash(&[b"conversation\0", b"wxid_alice"]);
+    assert_ne!(ext_hash_of(&path, a).as_deref(), Some(&conv_h[..]));
+}
+
+#[test]
+fn a_store_row_put_back_from_during_a_rotation_revives_nothing_under_the_old_id_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, _) = populated(dir.path());
+    store.close().unwrap();
+    let old = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY)).current();
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    store
+        .rotate_master_key_with(StoreKey::raw(NEW_KEY), &RotateOptions::default().transaction_budget(2))
+        .unwrap();
+    store.close().unwrap();
+    let snapshot: Vec<rusqlite::types::Value> = rusqlite::Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT master, master_gen, next_master, rotated_through FROM store", [], |r| {
+            (0..4).map(|i| r.get(i)).collect()
+        })
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    store.compact(&CompactOptions::default()).unwrap();
+    store.vacuum().unwrap();
+    store.close().unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "UPDATE store SET master = ?1, master_gen = ?2, next_master = ?3, rotated_through = ?4",
+            rusqlite::params_from_iter(snapshot),
+        )
+        .unwrap();
+    // It opens, as mid-rotation (a store row is not versioned against the
+    // rest of the file), but what is written now is under M′ only.
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    let c = store
+        .create_conversation(NewConversation { external_id: Some("wxid_after".into()), ..Default::default() })
+        .unwrap();
+    store.append(c, ext_msg("srv-after-1", "after")).unwrap();
+    assert_eq!(store.find_conversation("wxid_after").unwrap(), Some(c));
+    store.close().unwrap();
+    let conv_h = old.hash(&[b"conversation\0", b"wxid_after"]);
+    assert_ne!(ext_hash_of(&path, c).as_deref(), Some(&conv_h[..]));
+    assert!(!old_message_hash_indexed(&path, &old, c, "srv-after-1"));
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    assert_eq!(store.find_conversation("wxid_after").unwrap(), Some(c));
+    assert!(store.verify().unwrap().is_ok());
+}
+
+#[test]
+fn compaction_never_destroys_the_key_above_a_rolled_back_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    store.compact(&CompactOptions::default()).unwrap();
+    store.close().unwrap();
+    let b = convs[2];
+    let spec = common::spec::SpecStore::open(&path, common::spec::Root::Raw(KEY));
+    let e = spec.conversation(b.get()).epoch;
+    let k_old = spec.conversation_key(b.get(), e);
+    drop(spec);
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    assert!(store.rotate_master_key(StoreKey::raw(NEW_KEY)).unwrap().finished);
+    store.close().unwrap();
+    // The rotation started epoch e + 1, which holds only the metadata; the
+    // segments are under the retired key of e. Rolled back to e:
+    let set_epoch = |epoch: u32| {
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE conversation SET epoch = ?2 WHERE id = ?1",
+                rusqlite::params![b.get() as i64, epoch],
+            )
+            .unwrap();
+    };
+    set_epoch(e);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    let report = store.compact(&CompactOptions::default()).unwrap();
+    assert!(report.conversations_skipped.contains(&b), "{report:?}");
+    let problems = store.verify().unwrap().problems;
+    assert!(problems.iter().any(|p| p.conversation == Some(b) && p.detail.contains("above")), "{problems:?}");
+    store.close().unwrap();
+    let epochs = common::spec::SpecStore::open(&path, common::spec::Root::Raw(NEW_KEY)).key_epochs(b.get());
+    assert!(epochs.contains(&(e + 1)), "the key the metadata is under survives: {epochs:?}");
+
+    // Undone, the conversation compacts: nothing left under the old key.
+    set_epoch(e + 1);
+    let store = Store::open(&path, StoreKey::raw(NEW_KEY)).unwrap();
+    let report = store.compact(&CompactOptions::default()).unwrap();
+    assert!(report.conversations_skipped.is_empty(), "{report:?}");
+    assert_eq!(store.messages(b, Page::latest(100)).unwrap().len(), 30);
+    assert!(store.verify().unwrap().is_ok());
+    store.close().unwrap();
+    assert_eq!(segments_under(&path, b, &k_old), 0);
+}
+
+#[test]
+fn compaction_of_an_epoch_rolled_back_to_a_retired_key_starts_a_new_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = RolledBack::rotated(dir.path());
+    let (path, b, current, k_old) = (&t.path, t.b, t.current, t.k_old);
+    t.roll_back();
+    let store = Store::open(path, StoreKey::raw(NEW_KEY)).unwrap();
+    let report = store.compact(&CompactOptions::default()).unwrap();
+    assert!(report.conversations_skipped.is_empty(), "{report:?}");
+    assert!(store.verify().unwrap().is_ok());
+    assert_eq!(store.messages(b, Page::latest(100)).unwrap().len(), 30);
+    store.close().unwrap();
+    let spec = common::spec::SpecStore::open(path, common::spec::Root::Raw(NEW_KEY));
+    assert_eq!(spec.key_epochs(b.get()), vec![current + 1]);
+    drop(spec);
+    assert_eq!(segments_under(path, b, &k_old), 0);
+}
+
+#[test]
+fn compaction_never_destroys_the_key_above_an_epoch_rolled_back_to_a_live_key() {
+    // No master-key rotation: the epoch rolled back is one whose key may
+    // still be sealed under, and the key above it is the metadata's.
+    let dir = tempfile::tempdir().unwrap();
+    let (path, store, convs) = populated(dir.path());
+    let b = convs[2];
+    let e = store.rotate_conversation_key(b).unwrap().get();
+    store.close().unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE conversation SET epoch = ?2 WHERE id = ?1", rusqlite::params![b.get() as i64, e - 1])
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    store.compact(&CompactOptions::default()).unwrap();
+    assert!(!store.verify().unwrap().is_ok());
+    store.close().unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE conversation SET epoch = ?2 WHERE id = ?1", rusqlite::params![b.get() as i64, e])
+        .unwrap();
+    let store = Store::open(&path, StoreKey::raw(KEY)).unwrap();
+    assert_eq!(store.conversation(b).unwrap().title, "Bob", "the metadata's key survived");
     assert!(store.verify().unwrap().is_ok());
 }

@@ -157,7 +157,9 @@ fn check_targets(options: &CompactOptions) -> Result<()> {
 }
 
 /// Conversations with work, from plaintext columns: segments appended since
-/// the last compaction, expired segments, or keys of other epochs (older, or planted above the current one).
+/// the last compaction, expired segments, or keys of other epochs (older
+/// ones to destroy; a row above the current epoch means the epoch was
+/// rolled back, which the step's sealing check finds).
 fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
     let ids: Vec<i64> = ctx
         .conn
@@ -191,6 +193,16 @@ fn compact_step(
 ) -> Result<Step> {
     let c = cursor.c;
     let mut state = ConvState::load(ctx, c)?;
+    // Resealing moves segments to the current epoch and destroys the
+    // others: only if new values may be sealed under it. If not (a key
+    // retired by a master-key rotation, or under the old master key during
+    // one), a new epoch first; if that fails (an epoch rolled back under
+    // metadata sealed later), the conversation is skipped and nothing is
+    // destroyed.
+    if ctx.sealing_key(c, state.epoch)?.is_none() {
+        state.rotate(ctx)?;
+        state.save(ctx, false)?;
+    }
     let through = compacted_through(ctx, c)?;
     let mut step = Step::default();
 
@@ -388,15 +400,26 @@ fn pack(messages: &[(u64, StoredMessage)], max_count: usize, max_bytes: usize) -
     chunks
 }
 
-/// Deletes the key rows of epochs other than the current one (older, or
-/// planted above it) that no segment uses; returns how many.
+/// Deletes the key rows of epochs older than the current one that no
+/// segment uses; returns how many. A row above the current epoch is left
+/// (`verify` reports it): the epoch was rolled back, and that key may be
+/// the one the metadata and newest segments are under.
+///
+/// While a master-key rotation is under way it destroys nothing: a
+/// conversation keeps a key row under the old master key until the
+/// rotation moves it, so the rotation finds every conversation whose keyed
+/// hashes are still under the old id key, whatever the file's
+/// `rotated_through` says. The first compaction after it destroys them.
 fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
+    if ctx.masters().next().is_some() {
+        return Ok(0);
+    }
     let c_i = row::sql_int(state.id.get())?;
     let rec = crate::format::envelope::Place::conversation_key(state.id, state.epoch).record();
     let unused: Vec<KeyEpoch> = ctx
         .conn
         .prepare_cached(
-            "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch != ?2
+            "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch < ?2
                AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.conversation = ?1 AND s.epoch = k.epoch)",
         )?
         .query_map(params![c_i, state.epoch.get()], |r| Ok(row::epoch(r, 0, rec)))?

@@ -413,9 +413,9 @@ pub(crate) fn meta_hash(keys: &Subkeys, meta: &ConversationMeta) -> Option<[u8; 
 /// Creates a conversation row with a fresh key and `meta` sealed under it,
 /// known by the keyed hash of its external id or origin.
 pub(crate) fn insert_conversation(ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<ConvState> {
-    // A new conversation's id is above every id a rotation under way has
-    // moved, so its hash is under the current id key (checked below).
-    let hash = meta_hash(ctx.masters().current(), meta);
+    // Under the newest id key, as its keys are: during a rotation, the next
+    // master key's, whatever `rotated_through` says (lookups try both).
+    let hash = meta_hash(ctx.masters().newest(), meta);
     ctx.conn
         .prepare_cached(
             "INSERT INTO conversation (ext_hash, epoch, seals, next_seq, message_count, activity, meta)
@@ -425,15 +425,6 @@ pub(crate) fn insert_conversation(ctx: &mut Ctx<'_>, meta: &ConversationMeta) ->
     let id = u64::try_from(ctx.conn.last_insert_rowid())
         .map_err(|_| Error::invalid("conversation id out of range"))?;
     let c = ConversationId::from_raw(id);
-    // A new id is above every id a rotation under way has moved, unless the
-    // file's `rotated_through` says otherwise (damage): then the hash goes
-    // under the id key the conversation's other hashes will use.
-    if !std::ptr::eq(ctx.masters().for_conversation(c), ctx.masters().current()) {
-        let hash = meta_hash(ctx.masters().for_conversation(c), meta);
-        ctx.conn
-            .prepare_cached("UPDATE conversation SET ext_hash = ?2 WHERE id = ?1")?
-            .execute(params![row::sql_int(id)?, hash.as_ref().map(|h| &h[..])])?;
-    }
     let mut state = ConvState { id: c, epoch: KeyEpoch::FIRST, seals: 0, next_seq: 1, message_count: 0 };
     state.add_key(ctx, KeyEpoch::FIRST)?;
     state.set_meta(ctx, meta)?;

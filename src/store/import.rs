@@ -182,22 +182,22 @@ impl Importer {
         // The index key it is known by, and whether a message already known
         // by it is this one (always, for an external id; for sender and
         // time, only in a conversation the store had before).
-        let (hash, dedup) = match &m.external_id {
-            Some(ext) => (ctx.masters().for_conversation(c).message_hash(c, ext), true),
+        let (hashes, dedup) = match &m.external_id {
+            Some(ext) => (ctx.masters().hashes_for(c, |k| k.message_hash(c, ext)), true),
             None => {
                 if t.matched && m.seq < t.base_next && at_place(ctx, t, &m)? == Place::Same {
                     t.places.note(m.seq, m.seq);
                     self.report.messages_skipped += 1;
                     return Ok(());
                 }
-                (ctx.masters().for_conversation(c).content_hash(c, &m.sender, m.sent_at_ms), t.matched)
+                (ctx.masters().hashes_for(c, |k| k.content_hash(c, &m.sender, m.sent_at_ms)), t.matched)
             }
         };
         let refs = match &mut t.refs {
             Some(r) => r,
             None => t.refs.insert(Refs::begin(ctx, c)?),
         };
-        let known = refs.find(ctx, &hash)?;
+        let known = refs.find_either(ctx, hashes)?;
         if let (Some(existing), true) = (known, dedup)
             && (m.external_id.is_some() || same_text(ctx, t, existing, &m)?)
         {
@@ -205,7 +205,7 @@ impl Importer {
             self.report.messages_skipped += 1;
             return Ok(());
         }
-        let hash = known.is_none().then_some(hash);
+        let hash = known.is_none().then_some(hashes.0);
         let expires_at_ms = expiry(m.expires_at_ms, m.sent_at_ms, t.retention_ms);
         if expires_at_ms.is_some_and(|e| e <= ctx.now) {
             self.report.messages_skipped += 1;

@@ -79,12 +79,12 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
                 Some(r) => r,
                 None => refs.insert(Refs::begin(ctx, c)?),
             };
-            let hash = ctx.masters().for_conversation(c).message_hash(c, ext);
-            if let Some(seq) = refs.find(ctx, &hash)? {
+            let hashes = ctx.masters().hashes_for(c, |k| k.message_hash(c, ext));
+            if let Some(seq) = refs.find_either(ctx, hashes)? {
                 ids.push(MessageId::new(c, seq));
                 continue;
             }
-            refs.add(ctx, hash, state.next_seq)?;
+            refs.add(ctx, hashes.0, state.next_seq)?;
         }
         if let Some(r) = m.reply_to
             && (r.seq() == 0 || r.seq() >= state.next_seq)
@@ -101,9 +101,9 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
                 Some(r) => r,
                 None => refs.insert(Refs::begin(ctx, c)?),
             };
-            let hash = ctx.masters().for_conversation(c).content_hash(c, &m.sender, m.sent_at_ms);
-            if refs.find(ctx, &hash)?.is_none() {
-                refs.add(ctx, hash, state.next_seq)?;
+            let hashes = ctx.masters().hashes_for(c, |k| k.content_hash(c, &m.sender, m.sent_at_ms));
+            if refs.find_either(ctx, hashes)?.is_none() {
+                refs.add(ctx, hashes.0, state.next_seq)?;
             }
         }
         ids.push(MessageId::new(c, state.next_seq));

@@ -238,6 +238,19 @@ impl Refs {
         Ok(seq.and_then(|s| u64::try_from(s).ok()))
     }
 
+    /// [`Refs::find`] for a hash pair from `Masters::hashes_for`: the hash
+    /// to write, and the one a hash written before a rotation began has.
+    pub(crate) fn find_either(
+        &self,
+        ctx: &Ctx<'_>,
+        (hash, before): (Hash, Option<Hash>),
+    ) -> Result<Option<u64>> {
+        match self.find(ctx, &hash)? {
+            Some(seq) => Ok(Some(seq)),
+            None => before.map_or(Ok(None), |h| self.find(ctx, &h)),
+        }
+    }
+
     pub(crate) fn add(&mut self, ctx: &Ctx<'_>, hash: Hash, seq: u64) -> Result<()> {
         ctx.conn
             .prepare_cached("INSERT INTO recent_ref (conversation, seq, ext_hash) VALUES (?1, ?2, ?3)")?

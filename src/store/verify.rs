@@ -153,6 +153,18 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
     }
     let mut aeads: Vec<(KeyEpoch, Aead)> = Vec::new();
     for (epoch, w) in wrapped {
+        if epoch > state.epoch {
+            // Never written so: a new epoch's key row and the epoch change
+            // commit together, above every row.
+            report.problems.push(problem(
+                ProblemKind::Corrupt,
+                some,
+                None,
+                Some(epoch),
+                "a key epoch above the conversation's current one (the epoch was rolled back, or the row added); \
+                 compaction leaves it",
+            ));
+        }
         // During a master-key rotation a key may be under either master key
         // (new keys go under the next one before their conversation moves).
         let masters = ctx.masters();

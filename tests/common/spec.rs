@@ -821,6 +821,49 @@ impl SpecStore {
         self.subkeys_for(conv).hash(parts)
     }
 
+    /// "Master-key rotation": every id key a keyed hash of conversation
+    /// `conv` may be under: its own, and during a rotation, for a
+    /// conversation not moved yet, the next master key's too (hashes
+    /// written during the rotation are under it).
+    pub fn id_keys_for(&self, conv: u64) -> Vec<Subkeys> {
+        let own = self.subkeys_for(conv);
+        match &self.next {
+            Some(n) if n.subkeys != own => vec![own, n.subkeys],
+            _ => vec![own],
+        }
+    }
+
+    /// Every value `index_hash` may have for a message, by [`SpecStore::id_keys_for`].
+    pub fn index_hashes(&self, conv: u64, m: &StoredMessage) -> Vec<[u8; 16]> {
+        let parts = |keys: &Subkeys| match &m.external_id {
+            Some(ext) => keys.hash(&[b"message\0", &conv.to_be_bytes(), ext.as_bytes()]),
+            None => {
+                let len = (m.sender.len() as u64).to_be_bytes();
+                keys.hash(&[
+                    b"content\0",
+                    &conv.to_be_bytes(),
+                    &len,
+                    m.sender.as_bytes(),
+                    &m.sent_at_ms.to_be_bytes(),
+                ])
+            }
+        };
+        self.id_keys_for(conv).iter().map(parts).collect()
+    }
+
+    /// Every value `expected_ext_hash` may have, by [`SpecStore::id_keys_for`].
+    pub fn expected_ext_hashes(&self, conv: u64) -> Vec<Option<[u8; 16]>> {
+        let meta = self.meta(conv);
+        self.id_keys_for(conv)
+            .iter()
+            .map(|keys| match (&meta.external_id, &meta.origin) {
+                (Some(ext), _) => Some(keys.hash(&[b"conversation\0", ext.as_bytes()])),
+                (None, Some(o)) => Some(keys.hash(&[b"origin\0", &o.store, &o.id.to_be_bytes()])),
+                (None, None) => None,
+            })
+            .collect()
+    }
+
     /// `conversation.ext_hash` of a conversation with external id `ext`.
     pub fn conversation_hash(&self, conv: u64, ext: &str) -> [u8; 16] {
         self.hash_for(conv, &[b"conversation\0", ext.as_bytes()])
