@@ -582,6 +582,9 @@ fn damage_of_any_kind_never_blocks_the_rotation() {
         "INSERT INTO conversation_key VALUES ({b}, -1, zeroblob(61))",
         "INSERT INTO conversation_key VALUES (-5, 0, zeroblob(61))",
         "INSERT INTO conversation_key VALUES ({b}, 1, zeroblob(61))",
+        // The highest epoch out of range, the one above the current taken.
+        "INSERT INTO conversation_key VALUES ({b}, 1, zeroblob(61)); \
+         INSERT INTO conversation_key VALUES ({b}, 4294967296, zeroblob(61))",
         // A deleted conversation's key rows, put back from an older copy.
         "INSERT INTO conversation_key SELECT 999, epoch, wrapped FROM conversation_key WHERE conversation = {b}",
         "UPDATE store SET key_rebuild_owed = 'x'",

@@ -41,8 +41,9 @@ struct Cursor {
 impl Store {
     /// Compacts the store: merges small segments into compressed segments of
     /// the target size, removes expired messages from disk, reseals segments
-    /// of old key epochs under the current key and destroys the old keys,
-    /// then scrubs the file and the WAL.
+    /// of old key epochs under the current key and destroys the old keys
+    /// (not while a master-key rotation is under way: the first compaction
+    /// after it finishes does), then scrubs the file and the WAL.
     ///
     /// Each conversation is compacted in short transactions (at most 256
     /// segments each), so reads and writes carry on meanwhile and a crash

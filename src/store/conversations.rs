@@ -112,12 +112,18 @@ impl ConvState {
     /// epoch: a row above it (planted) is never taken over.
     pub(crate) fn rotate_with(&mut self, ctx: &mut Ctx<'_>, meta: &ConversationMeta) -> Result<()> {
         let rec = Place::conversation_meta(self.id, self.epoch).record();
-        let highest = ctx
+        let highest = match ctx
             .conn
             .prepare_cached("SELECT MAX(epoch) FROM conversation_key WHERE conversation = ?1")?
             .query_row([row::sql_int(self.id.get())?], |r| Ok(row::opt_int(r, 0, rec)))??
-            .and_then(KeyEpoch::from_column)
-            .map_or(self.epoch, |h| h.max(self.epoch));
+        {
+            None => self.epoch,
+            // Above every row: one out of range (damage) leaves no epoch
+            // known to be free, so none is chosen.
+            Some(h) => KeyEpoch::from_column(h)
+                .ok_or_else(|| Error::corrupt(rec, "a key epoch out of range"))?
+                .max(self.epoch),
+        };
         let epoch = highest.next().ok_or_else(|| Error::corrupt(rec, "key epochs exhausted"))?;
         self.add_key(ctx, epoch)?;
         self.epoch = epoch;
@@ -347,7 +353,8 @@ impl Store {
 
     /// Starts a new key epoch for a conversation: new messages are sealed
     /// under a new key. Returns the new epoch. [`Store::compact`] then
-    /// reseals the older segments under it and destroys the old keys.
+    /// reseals the older segments under it and destroys the old keys (once
+    /// no master-key rotation is under way).
     pub fn rotate_conversation_key(&self, c: ConversationId) -> Result<KeyEpoch> {
         self.write(|ctx| {
             let mut state = ConvState::load(ctx, c)?;
