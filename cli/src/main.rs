@@ -1,10 +1,11 @@
-//! The chatvault example CLI: build a demo store, browse it, and run every
+//! The `chatvault` command: build a demo store, browse it, and run every
 //! operation of the library from a terminal.
 //!
 //! ```text
-//! cargo run --release --example chatvault -- demo     # builds ./demo.chatvault
-//! cargo run --release --example chatvault -- browse   # an interactive browser
-//! cargo run --release --example chatvault -- --help   # every subcommand
+//! cargo run --release -p chatvault-cli -- demo     # builds ./demo.chatvault
+//! cargo run --release -p chatvault-cli -- browse   # an interactive browser
+//! cargo run --release -p chatvault-cli -- --help   # every subcommand
+//! cargo install --path cli                         # installs it as `chatvault`
 //! ```
 //!
 //! `--help` documents where the store and its key come from, and the exit

@@ -104,10 +104,17 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     } else {
         format!(" --store {}", path.display())
     };
+    // The command as the user ran it: through cargo (which sets CARGO for
+    // the program it runs), or installed as `chatvault`.
+    let command = if std::env::var_os("CARGO").is_some() {
+        "cargo run --release -p chatvault-cli --"
+    } else {
+        "chatvault"
+    };
     say!("\nBrowse it:");
-    say!("  cargo run --release --example chatvault --{store_flag} browse");
-    say!("  cargo run --release --example chatvault --{store_flag} show <id> --limit 20");
-    say!("  cargo run --release --example chatvault -- --help");
+    say!("  {command}{store_flag} browse");
+    say!("  {command}{store_flag} show <id> --limit 20");
+    say!("  {command} --help");
     Ok(())
 }
 

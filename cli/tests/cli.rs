@@ -1,11 +1,9 @@
-//! The example CLI (`examples/chatvault/`) run as a process: every
+//! The `chatvault` command (`cli/`) run as a process: every
 //! subcommand, its human and JSON output, and its exit codes (0 success,
 //! 1 user error, 2 data error) for wrong keys, missing, tampered and
 //! modified stores, and bad arguments.
 
 use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
-use std::sync::OnceLock;
 
 use assert_cmd::Command;
 use assert_cmd::assert::Assert;
@@ -14,46 +12,9 @@ use predicates::str::contains;
 use serde_json::Value;
 use tempfile::TempDir;
 
-/// The example binary, built by cargo for this test run's profile.
+/// The `chatvault` binary, which cargo builds for this package's tests.
 fn binary() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        // Test binaries live in target/<profile>/deps; examples in target/<profile>/examples.
-        let exe = std::env::current_exe().expect("test binary path");
-        let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>").to_owned();
-        let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut build = StdCommand::new(cargo);
-        // The workspace's default members with their test targets, as a bare
-        // `cargo test` builds them, so that features unify the same way and
-        // cargo reuses that build's artifacts instead of rebuilding the tree.
-        build
-            .args(["build", "--quiet", "--tests", "--example", "chatvault"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        // Variables cargo set for this test process; some build scripts
-        // (ring's) rerun when they differ from the outer build's.
-        for (name, _) in std::env::vars_os() {
-            let name = name.to_string_lossy();
-            if name.starts_with("CARGO_PKG_")
-                || ["CARGO_MANIFEST_DIR", "CARGO_MANIFEST_PATH", "CARGO_CRATE_NAME", "CARGO_PRIMARY_PACKAGE"]
-                    .contains(&name.as_ref())
-            {
-                build.env_remove(name.as_ref());
-            }
-        }
-        match profile {
-            "debug" => {}
-            "release" => {
-                build.arg("--release");
-            }
-            other => {
-                build.args(["--profile", other]);
-            }
-        }
-        let status = build.status().expect("run cargo build");
-        assert!(status.success(), "building the example CLI failed");
-        profile_dir.join("examples").join(format!("chatvault{}", std::env::consts::EXE_SUFFIX))
-    })
+    Path::new(env!("CARGO_BIN_EXE_chatvault"))
 }
 
 const ARCHIVE_PASS: (&str, &str) = ("CHATVAULT_ARCHIVE_PASSPHRASE", "archive pass");
@@ -175,6 +136,28 @@ fn demo_builds_a_store_that_convs_show_and_stats_open_with_no_flags() {
     assert_eq!(texts(&d), texts(&d2), "left alone");
     d2.ok(&["demo", "--messages", "3000", "--conversations", "25", "--seed", "2", "--force"]);
     assert_ne!(texts(&d), texts(&d2), "replaced");
+}
+
+/// The hints after `demo` name the command as it was run: installed (`cargo
+/// install --path cli`), or through `cargo run`, which sets `CARGO`.
+#[test]
+fn demo_hints_name_the_command_as_it_was_run() {
+    let small = ["demo", "--messages", "500", "--conversations", "5"];
+    let d = Dir::new();
+    let mut installed = d.cmd(&small);
+    installed.env_remove("CARGO");
+    let out = String::from_utf8(installed.assert().success().get_output().stdout.clone()).unwrap();
+    assert!(out.lines().any(|l| l.trim() == "chatvault browse"), "{out}");
+    assert!(out.lines().any(|l| l.trim() == "chatvault --help"), "{out}");
+    assert!(!out.contains("cargo run"), "{out}");
+
+    let d = Dir::new();
+    let mut through_cargo =
+        d.cmd(&["--store", "other.chatvault", "demo", "--messages", "500", "--conversations", "5"]);
+    through_cargo.env("CARGO", "cargo");
+    let out = String::from_utf8(through_cargo.assert().success().get_output().stdout.clone()).unwrap();
+    let want = "cargo run --release -p chatvault-cli -- --store other.chatvault browse";
+    assert!(out.lines().any(|l| l.trim() == want), "{out}");
 }
 
 #[test]
