@@ -737,8 +737,11 @@ fn committed_vectors_import_or_fail_as_their_manifest_says() {
 }
 
 #[test]
-#[ignore = "writes tests/vectors/archive-v1; run only on a deliberate format change"]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/archive-v1; run only on a deliberate format change"]
 fn regenerate_archive_vectors() {
+    if !common::regenerating("tests/vectors/archive-v1") {
+        return;
+    }
     let src = TestStore::new();
     let c = src
         .create_conversation(NewConversation {
@@ -805,7 +808,7 @@ fn regenerate_archive_vectors() {
     let last = n - 1;
     let manifest = format!(
         "# chatvault archive format 1 test vectors (docs/FORMAT.md), made by\n\
-         # `cargo test --test archive -- --ignored regenerate_archive_vectors`.\n\
+         # `CHATVAULT_REGENERATE=1 cargo test --test archive -- --ignored regenerate_archive_vectors`.\n\
          # Passphrase of every vector: \"{VECTOR_PASSPHRASE}\" (Argon2id m=19456 KiB, t=2, p=1); 1 KiB chunks.\n\
          # Columns: file, key, expected outcome (\"ok\": imports to valid.expected).\n\
          valid.cvarchive passphrase ok\n\

@@ -1836,8 +1836,11 @@ fn padme_and_frames_follow_the_document() {
 }
 
 #[test]
-#[ignore = "writes tests/vectors/store-v3.sql; run only on a deliberate change to what it holds"]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/store-v3.sql; run only on a deliberate change to what it holds"]
 fn regenerate_format_3_vector() {
+    if !common::regenerating("tests/vectors/store-v3.sql") {
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vector.chatvault");
     let (archive, _) = source_archive(dir.path());

@@ -5,7 +5,9 @@
 //! Cost in CI: about a hundred small inputs, a few seconds in all (the
 //! `ops` inputs each build a store and run up to 64 operations on it).
 //! Regenerate the seeds with
-//! `cargo test --test fuzz_corpus -- --ignored regenerate_harness_seeds`.
+//! `CHATVAULT_REGENERATE=1 cargo test --test fuzz_corpus -- --ignored regenerate_harness_seeds`.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -107,8 +109,11 @@ fn ops_seeds_encode_canonically() {
 }
 
 #[test]
-#[ignore = "writes the seeds of fuzz/corpus/segment, conversation and ops"]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes the seeds of fuzz/corpus/segment, conversation and ops"]
 fn regenerate_harness_seeds() {
+    if !common::regenerating("the seeds of fuzz/corpus") {
+        return;
+    }
     for (target, seeds) in
         [("segment", segment::seeds()), ("conversation", conversation::seeds()), ("ops", ops::seeds())]
     {
@@ -189,8 +194,11 @@ fn seed_archive() -> Vec<u8> {
 }
 
 #[test]
-#[ignore = "writes fuzz/corpus/archive seeds"]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes fuzz/corpus/archive seeds"]
 fn regenerate_archive_seeds() {
+    if !common::regenerating("the seeds of fuzz/corpus/archive") {
+        return;
+    }
     let archive = seed_archive();
     let dir = Path::new(CORPUS);
     std::fs::create_dir_all(dir).unwrap();

@@ -12,7 +12,7 @@ fn all_files(t: &TestStore) -> Vec<u8> {
     let mut bytes = disk_bytes(&t.path);
     let mut shm = t.path.as_os_str().to_owned();
     shm.push("-shm");
-    bytes.extend(std::fs::read(std::path::PathBuf::from(shm)).unwrap_or_default());
+    bytes.extend(common::optional_file(std::path::Path::new(&shm)));
     bytes
 }
 
@@ -69,8 +69,30 @@ fn nothing_the_user_wrote_is_on_disk_in_plaintext() {
     t.mark_read(c, ids[10]).unwrap();
     t.append(c, msg(secrets[5], secrets[7])).unwrap();
 
-    let check = |bytes: &[u8], when: &str| {
+    // What is on disk is read: the sealed metadata and newest segment, as
+    // the database holds them, are found by the same scan.
+    let sealed = |t: &TestStore| -> Vec<Vec<u8>> {
+        let conn = t.raw_sql();
+        let meta: Vec<u8> = conn
+            .query_row("SELECT meta FROM conversation WHERE id = ?1", [c.get() as i64], |r| r.get(0))
+            .unwrap();
+        let body: Vec<u8> = conn
+            .query_row(
+                "SELECT body FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
+                [c.get() as i64],
+                |r| r.get(0),
+            )
+            .unwrap();
+        vec![meta, body]
+    };
+    let check = |bytes: &[u8], live: &[Vec<u8>], when: &str| {
         assert!(bytes.len() > 10_000, "{when}: the files hold the data");
+        for v in live {
+            assert!(
+                contains(bytes, &v[v.len() - 16..]),
+                "{when}: a live sealed value is not in the files read"
+            );
+        }
         for s in secrets {
             assert!(!contains(bytes, s.as_bytes()), "{when}: {s:?} found on disk");
             // Also a distinctive 8-byte piece of it.
@@ -79,9 +101,9 @@ fn nothing_the_user_wrote_is_on_disk_in_plaintext() {
         }
         assert!(!contains(bytes, &KEY), "{when}: the root key is on disk");
     };
-    check(&all_files(&t), "while open, WAL not checkpointed");
+    check(&all_files(&t), &sealed(&t), "while open, WAL not checkpointed");
     t.reopen();
-    check(&all_files(&t), "after close and reopen");
+    check(&all_files(&t), &sealed(&t), "after close and reopen");
     assert_eq!(t.messages(c, Page::latest(200)).unwrap().len(), 101);
 
     // A passphrase store: the passphrase is not on disk either.
@@ -290,6 +312,10 @@ fn compaction_leaves_no_residue_of_what_it_removed() {
         [(c, 0), (c, 1), (other, 0)].iter().map(|&(x, e)| spec.wrapped_key(x.get(), e)).collect();
     drop(spec);
     t.reopen();
+    // The test can fail: before, every one of them is on disk.
+    let before = all_files(&t);
+    assert!(bodies.iter().all(|b| contains(&before, &b[13..29])), "a segment body is not on disk");
+    assert!(old_wrapped.iter().all(|w| contains(&before, &w[13..29])), "a wrapped key is not on disk");
 
     for &id in &deleted {
         t.delete_message(id).unwrap();

@@ -74,6 +74,17 @@ impl TestStore {
     }
 }
 
+/// Whether a `regenerate_*` test may rewrite the committed files it makes
+/// (`CHATVAULT_REGENERATE=1`): never as a side effect of
+/// `cargo test -- --include-ignored`, while other tests read those files.
+pub fn regenerating(what: &str) -> bool {
+    let on = std::env::var_os("CHATVAULT_REGENERATE").is_some_and(|v| v == "1");
+    if !on {
+        eprintln!("{what} left as committed: set CHATVAULT_REGENERATE=1 to rewrite it");
+    }
+    on
+}
+
 /// Store options whose clock reads `clock`.
 pub fn options(clock: &Arc<AtomicI64>) -> StoreOptions {
     let clock = Arc::clone(clock);
@@ -96,13 +107,25 @@ pub fn msg(sender: &str, text: &str) -> NewMessage {
     }
 }
 
-/// The bytes of the database file and its WAL (missing files read as empty).
+/// The bytes of the database file and its WAL (a missing WAL reads as empty).
 pub fn disk_bytes(path: &Path) -> Vec<u8> {
-    let mut all = std::fs::read(path).unwrap_or_default();
+    // A wrong path must fail the test, not read as an empty (clean) file.
+    let mut all = std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    assert!(all.starts_with(b"SQLite format 3\0"), "{} is not a database", path.display());
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    all.extend(std::fs::read(PathBuf::from(wal)).unwrap_or_default());
+    all.extend(optional_file(&PathBuf::from(wal)));
     all
+}
+
+/// The bytes of a file SQLite may not have made (a WAL, a shared-memory
+/// file): empty if it does not exist, any other error fails the test.
+pub fn optional_file(path: &Path) -> Vec<u8> {
+    match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("reading {}: {e}", path.display()),
+    }
 }
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
