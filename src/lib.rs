@@ -55,11 +55,14 @@
 //! (docs/FORMAT.md) that [`Store::import`] reads into another store, on
 //! another device; [`archive::inspect`] verifies one without importing it.
 //!
-//! The layers, bottom up: `format` (byte layouts, from docs/DESIGN.md and
-//! docs/FORMAT.md), `crypto` (primitives over ring and argon2), `keys` (the
-//! key hierarchy), `store` (SQLite and the operations), `archive` (the
-//! archive stream over `crypto` and `format`), and this crate's re-exports
-//! (the API).
+//! The layers, bottom up, each using only those below it (and the shared
+//! vocabulary of `error`, `ids` and `types`): `format` (byte layouts, from
+//! docs/DESIGN.md and docs/FORMAT.md), `crypto` (primitives over ring and
+//! argon2, sealing in `format`'s envelope), `keys` (the key hierarchy),
+//! `archive` (the archive stream and records), `store` (SQLite and the
+//! operations; export and import drive `archive`), and this crate's
+//! re-exports (the API). The fuzz entry points (`__fuzz`,
+//! `archive::__fuzz`) stand outside the order: they drive the store.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

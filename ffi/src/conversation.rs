@@ -6,7 +6,7 @@ use chatvault::ConversationId;
 
 use crate::raw;
 use crate::status::{Failure, chatvault_status, guard};
-use crate::store::chatvault_store;
+use crate::types::chatvault_store;
 use crate::types::{chatvault_conversation, chatvault_conversation_list, chatvault_new_conversation};
 
 /// Creates a conversation with a fresh key and writes its id to `*out_id`.

@@ -21,12 +21,12 @@
 //!   it must wait until no other call on it is running.
 //! * No panic crosses the boundary: one becomes `CHATVAULT_STATUS_PANIC`.
 //!
-//! The modules, bottom up: `status` (codes, the per-thread message, the
-//! panic boundary), `raw` (every raw pointer read, allocated or freed, each
-//! helper an `unsafe fn` stating what it relies on), `types` (the
-//! `#[repr(C)]` values),
-//! and the exported functions by the noun they act on: `store`,
-//! `conversation`, `message`, `maintenance`.
+//! The modules, bottom up, each using only those below it: `status` and
+//! `types` (codes, the per-thread message and the panic boundary; the
+//! `#[repr(C)]` values and the opaque store handle), `raw` (every raw
+//! pointer read, allocated or freed, each helper an `unsafe fn` stating
+//! what it relies on), and the exported functions by the noun they act on:
+//! `store`, `conversation`, `message`, `maintenance`.
 
 #![allow(non_camel_case_types)]
 #![deny(missing_docs)]

@@ -9,7 +9,7 @@ use chatvault::{CompactOptions, ConversationId, ExportOptions, ImportOptions};
 
 use crate::raw;
 use crate::status::{chatvault_status, guard};
-use crate::store::chatvault_store;
+use crate::types::chatvault_store;
 use crate::types::{
     chatvault_archive_progress_fn, chatvault_compact_options, chatvault_compact_progress_fn,
     chatvault_compact_report, chatvault_export_report, chatvault_import_report, chatvault_key,

@@ -6,7 +6,7 @@ use chatvault::{ConversationId, MessageId, Page};
 
 use crate::raw::{self, message_id};
 use crate::status::{chatvault_status, guard};
-use crate::store::chatvault_store;
+use crate::types::chatvault_store;
 use crate::types::{
     chatvault_batch_entry, chatvault_message, chatvault_message_id, chatvault_message_page,
     chatvault_new_message,

@@ -26,7 +26,7 @@ use chatvault::{
 use zeroize::Zeroizing;
 
 use crate::status::{Failure, chatvault_status};
-use crate::store::chatvault_store;
+use crate::types::chatvault_store;
 use crate::types::*;
 
 /// The largest length a slice may have (`slice::from_raw_parts`'s bound for bytes).

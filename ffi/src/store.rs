@@ -9,17 +9,7 @@ use chatvault::{RotateOptions, Store, StoreKey};
 
 use crate::raw;
 use crate::status::{chatvault_status, guard};
-use crate::types::{chatvault_key, chatvault_rotation_report, chatvault_stats};
-
-/// An open store. Create one with `chatvault_store_create` or
-/// `chatvault_store_open`, close it with `chatvault_store_close`.
-///
-/// A store handle may be used from several threads at once: writes are
-/// serialised inside the library and reads run in parallel. It must not be
-/// closed while another call on it is running.
-pub struct chatvault_store {
-    pub(crate) store: Store,
-}
+use crate::types::{chatvault_key, chatvault_rotation_report, chatvault_stats, chatvault_store};
 
 /// The library's version, e.g. "0.1.0": a static NUL-terminated string that
 /// must not be freed.

@@ -5,6 +5,8 @@
 
 use std::ffi::{c_char, c_void};
 
+use chatvault::Store;
+
 /// UTF-8 text with an explicit length in bytes.
 ///
 /// As an input it need not be NUL-terminated; `ptr` may be NULL only when
@@ -21,6 +23,16 @@ pub struct chatvault_str {
     pub ptr: *const c_char,
     /// The number of bytes, not counting any NUL terminator.
     pub len: usize,
+}
+
+/// An open store. Create one with `chatvault_store_create` or
+/// `chatvault_store_open`, close it with `chatvault_store_close`.
+///
+/// A store handle may be used from several threads at once: writes are
+/// serialised inside the library and reads run in parallel. It must not be
+/// closed while another call on it is running.
+pub struct chatvault_store {
+    pub(crate) store: Store,
 }
 
 /// Bytes with an explicit length; `ptr` may be NULL when `len` is 0.
