@@ -121,12 +121,17 @@ impl StoredMessage {
 
     /// Rough size of its encoding, for packing segments.
     pub(crate) fn approx_len(&self) -> usize {
-        self.text.len()
-            + self.sender.len()
-            + self.extra.len()
-            + self.external_id.as_ref().map_or(0, String::len)
-            + 32
+        approx_len(&self.text, &self.sender, &self.extra, self.external_id.as_deref())
     }
+}
+
+/// Rough size of a message's encoding, for packing segments: its variable
+/// fields, and 32 bytes for the fixed ones. Callers' lengths are bounded by
+/// `limits::MAX_MESSAGE_BYTES`, records' by the segment they came from.
+pub(crate) fn approx_len(text: &str, sender: &str, extra: &[u8], external_id: Option<&str>) -> usize {
+    [text.len(), sender.len(), extra.len(), external_id.map_or(0, str::len), 32]
+        .into_iter()
+        .fold(0, usize::saturating_add)
 }
 
 /// A [`StoredMessage`] borrowed from a decoded segment, its strings not yet

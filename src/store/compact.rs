@@ -7,7 +7,7 @@ use std::time::Instant;
 use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id};
-use super::segments::{self, COLUMNS, Keys, OpenSegment, SegmentRow};
+use super::segments::{self, COLUMNS, Keys, Limits, OpenSegment, Packer, SegmentRow};
 use super::{Ctx, Store, row, sidecar};
 use crate::error::{Error, Result};
 use crate::format::frame;
@@ -290,7 +290,7 @@ fn tail_run(
     let Some(first) = rows.next()? else { return Ok(Vec::new()) };
     let first = SegmentRow::from_row(c, first)?;
     let previous = segments::at_or_before(ctx, c, through)?
-        .filter(|p| p.count < options.target_messages as u64 && p.body.len() < options.target_bytes);
+        .filter(|p| Limits::compacted(options).has_room(p.count, p.body.len()));
     let mut run: Vec<SegmentRow> = previous.into_iter().collect();
     run.push(first);
     collect_rows(c, &mut rows, run)
@@ -361,7 +361,7 @@ fn merge_run(
         let place = crate::format::envelope::Place::segment(c, state.epoch, w[1].0, w[0].0);
         return Err(Error::corrupt(place.record(), "segment ranges overlap (run verify)"));
     }
-    let chunks = pack(&live, options.target_messages, options.target_bytes);
+    let chunks = Packer::sizes(Limits::compacted(options), live.iter().map(|(_, m)| m.approx_len()));
     if chunks.is_empty() {
         return Ok(());
     }
@@ -379,26 +379,6 @@ fn merge_run(
         step.written += 1;
     }
     Ok(())
-}
-
-/// Greedy packing: the lengths of consecutive chunks of at most `max_count`
-/// messages and `max_bytes` of plaintext (a larger message alone).
-fn pack(messages: &[(u64, StoredMessage)], max_count: usize, max_bytes: usize) -> Vec<usize> {
-    let mut chunks = Vec::new();
-    let (mut count, mut bytes) = (0usize, 0usize);
-    for (_, m) in messages {
-        let len = m.approx_len();
-        if count > 0 && (count == max_count || bytes + len > max_bytes) {
-            chunks.push(count);
-            (count, bytes) = (0, 0);
-        }
-        count += 1;
-        bytes += len;
-    }
-    if count > 0 {
-        chunks.push(count);
-    }
-    chunks
 }
 
 /// Deletes the key rows of epochs older than the current one that no
@@ -437,35 +417,4 @@ fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
         super::shred::owe_key_rebuild(ctx)?;
     }
     Ok(unused.len() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn msg(len: usize) -> StoredMessage {
-        StoredMessage {
-            offset: 0,
-            external_id: None,
-            sender: String::new(),
-            sent_at_ms: 0,
-            text: "x".repeat(len),
-            reply_to: None,
-            edited_at_ms: None,
-            extra: Vec::new(),
-            expires_at_ms: None,
-        }
-    }
-
-    #[test]
-    fn packing_respects_both_targets() {
-        let small: Vec<_> = (0..130).map(|i| (i, msg(8))).collect();
-        assert_eq!(pack(&small, 64, 1 << 20), vec![64, 64, 2]);
-        // 40 bytes each (8 + 32): 100 bytes fit two.
-        assert_eq!(pack(&small[..5], 64, 100), vec![2, 2, 1]);
-        // A message over the byte target goes alone.
-        let mixed = vec![(1, msg(8)), (2, msg(500)), (3, msg(8))];
-        assert_eq!(pack(&mixed, 64, 100), vec![1, 1, 1]);
-        assert!(pack(&[], 64, 100).is_empty());
-    }
 }

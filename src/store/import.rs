@@ -8,7 +8,7 @@ use std::path::Path;
 use super::conversations::{ConvState, check_meta, find_by_external_id, find_by_origin, insert_conversation};
 use super::messages::expiry;
 use super::refs::{RECENT_MIN, Refs};
-use super::segments::{self, Keys, OpenSegment};
+use super::segments::{self, Keys, Limits, OpenSegment, Packer};
 use super::{Ctx, Store};
 use crate::archive::{ArchiveReader, ImportOptions, ImportReport, Item, Reporter};
 use crate::error::Result;
@@ -69,7 +69,9 @@ struct Target {
     cursor: Option<OpenSegment>,
     pending: Vec<StoredMessage>,
     pending_first: u64,
-    pending_bytes: usize,
+    /// Where `pending` must be flushed: imported segments are packed as
+    /// compaction packs them.
+    packer: Packer,
     added: u64,
     read_marker: Option<u64>,
 }
@@ -79,8 +81,6 @@ struct Importer {
     source_store: [u8; 16],
     compressor: Option<zstd::bulk::Compressor<'static>>,
     current: Option<Target>,
-    /// Imported segments are packed as compaction packs them.
-    targets: CompactOptions,
 }
 
 fn import_in<R: Read>(
@@ -93,7 +93,6 @@ fn import_in<R: Read>(
         source_store: archive.source().store,
         compressor: frame::compressor(),
         current: None,
-        targets: CompactOptions::default(),
     };
     while let Some(item) = archive.next()? {
         match item {
@@ -168,7 +167,7 @@ impl Importer {
             cursor: None,
             pending: Vec::new(),
             pending_first: 0,
-            pending_bytes: 0,
+            packer: Packer::new(Limits::compacted(&CompactOptions::default())),
             added: 0,
             read_marker: None,
         })
@@ -230,19 +229,13 @@ impl Importer {
             extra: m.extra,
             expires_at_ms,
         };
-        let len = stored.approx_len();
-        if !t.pending.is_empty()
-            && (t.pending.len() >= self.targets.target_messages
-                || t.pending_bytes + len > self.targets.target_bytes)
-        {
+        if t.packer.add(stored.approx_len()) {
             flush(ctx, t, self.compressor.as_mut())?;
         }
         if t.pending.is_empty() {
             t.pending_first = seq;
-            t.pending_bytes = 0;
         }
         t.pending.push(StoredMessage { offset: seq - t.pending_first, ..stored });
-        t.pending_bytes += len;
         t.state.next_seq = seq + 1;
         t.added += 1;
         self.report.messages_added += 1;

@@ -4,20 +4,13 @@ use rusqlite::params;
 
 use super::conversations::{ConvState, check_external_id};
 use super::refs::Refs;
-use super::segments::{self, Keys, SegmentRow};
+use super::segments::{self, Keys, Limits, Packer, SegmentRow};
 use super::{Ctx, Store, row};
 use crate::error::{Error, Missing, Result};
 use crate::format::frame;
-use crate::format::records::StoredMessage;
+use crate::format::records::{self, StoredMessage};
 use crate::ids::{ConversationId, MessageId};
 use crate::types::{Anchor, Message, NewMessage, Page, limits};
-
-/// Most messages `append_batch` puts in one segment of a conversation. A
-/// page decodes whole segments, so a sync burst of thousands of messages
-/// into one conversation is written as segments of this size (compaction's
-/// default target) rather than one 64 KiB segment: a page of 50 then
-/// decodes at most two segments (128 messages), before compaction as after.
-const APPEND_SEGMENT_MESSAGES: usize = 64;
 
 /// Checks a message against the size limits and its conversation.
 fn check_message(c: ConversationId, m: &NewMessage) -> Result<()> {
@@ -36,9 +29,9 @@ fn check_message(c: ConversationId, m: &NewMessage) -> Result<()> {
     Ok(())
 }
 
-/// Rough plaintext size of a stored message, for splitting batches.
+/// Plaintext size of a message as stored, for grouping into segments.
 fn approx_len(m: &NewMessage) -> usize {
-    m.text.len() + m.sender.len() + m.extra.len() + m.external_id.as_ref().map_or(0, String::len) + 32
+    records::approx_len(&m.text, &m.sender, &m.extra, m.external_id.as_deref())
 }
 
 /// When a message appended now expires: its own expiry, or its send time
@@ -117,21 +110,13 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
         return Ok(ids);
     }
 
-    // Split into segments of at most APPEND_SEGMENT_MESSAGES messages and
-    // MAX_SEGMENT_PLAINTEXT bytes (or one message).
     let mut groups: Vec<&[(u64, &NewMessage)]> = Vec::new();
-    let mut start = 0;
-    let mut size = 0;
-    for (i, (_, m)) in fresh.iter().enumerate() {
-        let len = approx_len(m);
-        if i > start && (size + len > limits::MAX_SEGMENT_PLAINTEXT || i - start == APPEND_SEGMENT_MESSAGES) {
-            groups.push(&fresh[start..i]);
-            start = i;
-            size = 0;
-        }
-        size += len;
+    let mut rest = &fresh[..];
+    for n in Packer::sizes(Limits::APPEND, fresh.iter().map(|(_, m)| approx_len(m))) {
+        let (group, after) = rest.split_at(n.min(rest.len()));
+        groups.push(group);
+        rest = after;
     }
-    groups.push(&fresh[start..]);
 
     let retention = state.meta(ctx)?.retention_ms;
     let aead = state.reserve_seals(ctx, groups.len() as u64)?;

@@ -10,10 +10,92 @@ use crate::error::{Error, Missing, RecordKind, RecordRef, Result};
 use crate::format::envelope::Place;
 use crate::format::records::{self, MessageView, StoredMessage};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
+use crate::maintenance::CompactOptions;
 use crate::types::Message;
 
 /// The columns every segment query selects, in [`SegmentRow::from_row`]'s order.
 pub(crate) const COLUMNS: &str = "first_seq, last_seq, epoch, count, body, expires_at";
+
+/// How large a segment may grow: at most `messages` messages and `bytes`
+/// of plaintext ([`StoredMessage::approx_len`]), except that a message
+/// larger than `bytes` makes a segment of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub messages: usize,
+    pub bytes: usize,
+}
+
+impl Limits {
+    /// Segments written by appends: at most 64 messages (compaction's
+    /// default target). A page decodes whole segments, so a sync burst of
+    /// thousands of messages into one conversation is written as segments
+    /// of this size rather than one 64 KiB segment: a page of 50 then
+    /// decodes at most two segments (128 messages), before compaction as
+    /// after.
+    pub(crate) const APPEND: Limits =
+        Limits { messages: 64, bytes: crate::types::limits::MAX_SEGMENT_PLAINTEXT };
+
+    /// Segments as a compaction with `options` writes them (and an import,
+    /// with the default options).
+    pub(crate) fn compacted(options: &CompactOptions) -> Limits {
+        Limits { messages: options.target_messages, bytes: options.target_bytes }
+    }
+
+    /// Whether a segment of `count` messages and `sealed_len` sealed bytes
+    /// is worth reopening to merge the messages after it into (compaction
+    /// does, for the last one it wrote): sealed bytes are compressed, so
+    /// this errs toward reopening, and the [`Packer`] decides where the
+    /// merged segments end.
+    pub(crate) fn has_room(&self, count: u64, sealed_len: usize) -> bool {
+        usize::try_from(count).is_ok_and(|n| n < self.messages) && sealed_len < self.bytes
+    }
+}
+
+/// The one rule for grouping messages into segments, used by appends,
+/// compaction and import: consecutive messages, a segment closed before the
+/// message that would take it past its [`Limits`].
+#[derive(Debug)]
+pub(crate) struct Packer {
+    limits: Limits,
+    count: usize,
+    bytes: usize,
+}
+
+impl Packer {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Packer { limits, count: 0, bytes: 0 }
+    }
+
+    /// Adds the next message, of `len` plaintext bytes. True if it begins
+    /// a new segment because the one in progress is full (never for the
+    /// first message).
+    pub(crate) fn add(&mut self, len: usize) -> bool {
+        let full = self.count > 0
+            && (self.count >= self.limits.messages || self.bytes.saturating_add(len) > self.limits.bytes);
+        if full {
+            (self.count, self.bytes) = (0, 0);
+        }
+        self.count += 1;
+        self.bytes = self.bytes.saturating_add(len);
+        full
+    }
+
+    /// The sizes, in messages, of the consecutive segments that messages of
+    /// plaintext lengths `lens` make.
+    pub(crate) fn sizes(limits: Limits, lens: impl IntoIterator<Item = usize>) -> Vec<usize> {
+        let mut packer = Packer::new(limits);
+        let mut sizes: Vec<usize> = Vec::new();
+        for len in lens {
+            // `add` first: every message goes through the packer.
+            if packer.add(len) || sizes.is_empty() {
+                sizes.push(1);
+            } else if let Some(last) = sizes.last_mut() {
+                *last += 1;
+            }
+        }
+        sizes
+    }
+}
 
 /// A segment row as read from disk (still sealed).
 pub(crate) struct SegmentRow {
@@ -292,4 +374,44 @@ pub(crate) fn expired_counts(ctx: &mut Ctx<'_>, c: ConversationId, after: Option
         }
     }
     Ok((all, later))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packing_respects_both_limits() {
+        let limits = |messages, bytes| Limits { messages, bytes };
+        assert_eq!(Packer::sizes(limits(64, 1 << 20), [40; 130]), vec![64, 64, 2]);
+        // 100 bytes fit two messages of 40.
+        assert_eq!(Packer::sizes(limits(64, 100), [40; 5]), vec![2, 2, 1]);
+        // Exactly at the byte limit still fits.
+        assert_eq!(Packer::sizes(limits(64, 80), [40; 4]), vec![2, 2]);
+        // A message over the byte limit goes alone.
+        assert_eq!(Packer::sizes(limits(64, 100), [40, 532, 40]), vec![1, 1, 1]);
+        assert!(Packer::sizes(limits(64, 100), []).is_empty());
+        // Lengths near usize::MAX saturate rather than overflow.
+        assert_eq!(Packer::sizes(limits(64, 100), [usize::MAX, usize::MAX, 1]), vec![1, 1, 1]);
+    }
+
+    #[test]
+    fn the_streaming_packer_closes_where_the_sizes_do() {
+        let lens = [10, 300, 20, 20, 20, 90, 5, 5, 5, 5, 5, 5, 5];
+        let limits = Limits { messages: 4, bytes: 100 };
+        let mut packer = Packer::new(limits);
+        let starts: Vec<usize> =
+            lens.iter().enumerate().filter(|&(_, &len)| packer.add(len)).map(|(i, _)| i).collect();
+        let mut at = 0;
+        let from_sizes: Vec<usize> = Packer::sizes(limits, lens)
+            .iter()
+            .map(|n| {
+                at += n;
+                at
+            })
+            .filter(|&i| i < lens.len())
+            .collect();
+        assert_eq!(starts, from_sizes);
+        assert_eq!(starts, vec![1, 2, 5, 8, 12]);
+    }
 }
