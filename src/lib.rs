@@ -62,11 +62,14 @@
 //! `archive` (the archive stream and records), `store` (SQLite and the
 //! operations; export and import drive `archive`), and this crate's
 //! re-exports (the API). The fuzz entry points (`__fuzz`,
-//! `archive::__fuzz`) stand outside the order: they drive the store.
+//! `archive::__fuzz`) stand outside the order, they drive the store, and
+//! exist only with the `fuzzing` feature: the fuzz targets and the corpus
+//! replay test turn it on, a default or release build has none of them.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 #[path = "fuzzing/mod.rs"]
 pub mod __fuzz;

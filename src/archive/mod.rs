@@ -311,7 +311,9 @@ impl Reporter {
 }
 
 /// Entry points for the fuzz targets in `fuzz/` and their corpus replay
-/// test. Not part of the API: no stability promise.
+/// test. Not part of the API: no stability promise, and only with the
+/// `fuzzing` feature.
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod __fuzz {
     use super::stream::ChunkReader;

@@ -62,6 +62,7 @@ impl<W: Write> ArchiveWriter<W> {
     }
 
     /// The chunk layer, to write a body that is not records (fuzzing only).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn into_chunks(self) -> ChunkWriter<W> {
         self.chunks
     }
