@@ -104,9 +104,10 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     } else {
         format!(" --store {}", path.display())
     };
-    // The command as the user ran it: through cargo (which sets CARGO for
-    // the program it runs), or installed as `chatvault`.
-    let command = if std::env::var_os("CARGO").is_some() {
+    // The command as the user ran it: through `cargo run` in this workspace
+    // (which names the package it runs in CARGO_PKG_NAME), or installed as
+    // `chatvault` (also when something else cargo started runs it).
+    let command = if std::env::var("CARGO_PKG_NAME").is_ok_and(|p| p == env!("CARGO_PKG_NAME")) {
         "cargo run --release -p chatvault-cli --"
     } else {
         "chatvault"

@@ -139,13 +139,15 @@ fn demo_builds_a_store_that_convs_show_and_stats_open_with_no_flags() {
 }
 
 /// The hints after `demo` name the command as it was run: installed (`cargo
-/// install --path cli`), or through `cargo run`, which sets `CARGO`.
+/// install --path cli`), or through `cargo run -p chatvault-cli`, which sets
+/// `CARGO_PKG_NAME` to the package it runs.
 #[test]
 fn demo_hints_name_the_command_as_it_was_run() {
     let small = ["demo", "--messages", "500", "--conversations", "5"];
     let d = Dir::new();
     let mut installed = d.cmd(&small);
-    installed.env_remove("CARGO");
+    // Started by something else cargo runs (this test, say).
+    installed.env("CARGO_PKG_NAME", "some-xtask");
     let out = String::from_utf8(installed.assert().success().get_output().stdout.clone()).unwrap();
     assert!(out.lines().any(|l| l.trim() == "chatvault browse"), "{out}");
     assert!(out.lines().any(|l| l.trim() == "chatvault --help"), "{out}");
@@ -154,7 +156,7 @@ fn demo_hints_name_the_command_as_it_was_run() {
     let d = Dir::new();
     let mut through_cargo =
         d.cmd(&["--store", "other.chatvault", "demo", "--messages", "500", "--conversations", "5"]);
-    through_cargo.env("CARGO", "cargo");
+    through_cargo.env("CARGO_PKG_NAME", "chatvault-cli");
     let out = String::from_utf8(through_cargo.assert().success().get_output().stdout.clone()).unwrap();
     let want = "cargo run --release -p chatvault-cli -- --store other.chatvault browse";
     assert!(out.lines().any(|l| l.trim() == want), "{out}");
