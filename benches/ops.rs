@@ -84,32 +84,7 @@ fn list(c: &mut Criterion) {
     let plain = std::cell::RefCell::new(plain);
     let mut g = c.benchmark_group("delete_conversation_of_10000");
     g.sample_size(20);
-    g.bench_function("chatvault", |b| {
-        b.iter_batched(
-            || {
-                let c = store.create_conversation(NewConversation::default()).unwrap();
-                let batch: Vec<_> = doomed.iter().map(|m| (c, new_message(m, 0))).collect();
-                store.append_batch(&batch).unwrap();
-                c
-            },
-            |c| store.delete_conversation(c).unwrap(),
-            BatchSize::PerIteration,
-        )
-    });
-    let mut n = 0;
-    g.bench_function("sqlite", |b| {
-        b.iter_batched(
-            || {
-                n += 1;
-                let c = plain.borrow().create_conversation(&format!("doomed-{n}"), "t", "", 0);
-                let batch: Vec<_> = doomed.iter().map(|m| (c, plain_new(m, &m.external_id))).collect();
-                plain.borrow_mut().append_batch(&batch);
-                c
-            },
-            |c| plain.borrow_mut().delete_conversation(c),
-            BatchSize::PerIteration,
-        )
-    });
+    bench_delete_conversation(&mut g, &store, &plain, &doomed, "doomed");
     g.finish();
 }
 
@@ -217,11 +192,24 @@ fn edit_delete(c: &mut Criterion) {
     let mut g = c.benchmark_group("delete_conversation_1000");
     g.throughput(Throughput::Elements(1000));
     g.sample_size(20);
+    bench_delete_conversation(&mut g, &store, &plain, &msgs[..1000], "del");
+    g.finish();
+}
+
+/// Creating a conversation of `msgs` (not timed), then deleting it, in
+/// chatvault and in plaintext SQLite (conversations named `prefix-N`).
+fn bench_delete_conversation(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    store: &Store,
+    plain: &std::cell::RefCell<Plain>,
+    msgs: &[MessageSpec],
+    prefix: &str,
+) {
     g.bench_function("chatvault", |b| {
         b.iter_batched(
             || {
                 let c = store.create_conversation(NewConversation::default()).unwrap();
-                let batch: Vec<_> = msgs[..1000].iter().map(|m| (c, new_message(m, 0))).collect();
+                let batch: Vec<_> = msgs.iter().map(|m| (c, new_message(m, 0))).collect();
                 store.append_batch(&batch).unwrap();
                 c
             },
@@ -234,8 +222,8 @@ fn edit_delete(c: &mut Criterion) {
         b.iter_batched(
             || {
                 n += 1;
-                let c = plain.borrow().create_conversation(&format!("del-{n}"), "t", "", 0);
-                let batch: Vec<_> = msgs[..1000].iter().map(|m| (c, plain_new(m, &m.external_id))).collect();
+                let c = plain.borrow().create_conversation(&format!("{prefix}-{n}"), "t", "", 0);
+                let batch: Vec<_> = msgs.iter().map(|m| (c, plain_new(m, &m.external_id))).collect();
                 plain.borrow_mut().append_batch(&batch);
                 c
             },
@@ -243,7 +231,6 @@ fn edit_delete(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
-    g.finish();
 }
 
 /// Opening a 20,000-message store and reading its first page: a raw key,

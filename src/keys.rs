@@ -446,26 +446,24 @@ impl Subkeys {
         self.id.hash(&[HASH_MESSAGE, &c.get().to_be_bytes(), external_id.as_bytes()])
     }
 
+    /// Wraps a conversation key: one that may be sealed under, or (carried
+    /// over by a master-key rotation from the previous master key) a
+    /// retired one, for opening what it sealed, never for sealing. The
+    /// inverse of [`Subkeys::open_conversation_key`].
     pub(crate) fn wrap_conversation_key(
         &self,
         sealer: &Sealer,
         c: ConversationId,
         epoch: KeyEpoch,
         key: &Key32,
+        sealable: bool,
     ) -> Result<Vec<u8>> {
-        sealer.seal(&Aead::new(&self.wrap), Place::conversation_key(c, epoch), key.expose())
-    }
-
-    /// Wraps a key a master-key rotation carries over from the previous
-    /// master key: retired, for opening what it sealed, never for sealing.
-    pub(crate) fn wrap_retired_conversation_key(
-        &self,
-        sealer: &Sealer,
-        c: ConversationId,
-        epoch: KeyEpoch,
-        key: &Key32,
-    ) -> Result<Vec<u8>> {
-        sealer.seal(&Aead::new(&self.wrap), Place::conversation_key_retired(c, epoch), key.expose())
+        let place = if sealable {
+            Place::conversation_key(c, epoch)
+        } else {
+            Place::conversation_key_retired(c, epoch)
+        };
+        sealer.seal(&Aead::new(&self.wrap), place, key.expose())
     }
 
     /// Unwraps a conversation key, retired or not.

@@ -137,7 +137,7 @@ impl ConvState {
         // while a rotation is under way, whether or not the conversation
         // has moved yet.
         let wrapped =
-            ctx.masters().newest().wrap_conversation_key(ctx.store.sealer(), self.id, epoch, &key)?;
+            ctx.masters().newest().wrap_conversation_key(ctx.store.sealer(), self.id, epoch, &key, true)?;
         ctx.conn
             .prepare_cached(
                 "INSERT INTO conversation_key (conversation, epoch, wrapped) VALUES (?1, ?2, ?3)",

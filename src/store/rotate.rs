@@ -255,7 +255,7 @@ fn move_conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut Rotation
             };
             // Retired: it existed before the rotation, so whoever had the
             // old master key may know it. It opens, it never seals again.
-            let sealed = new.wrap_retired_conversation_key(sealer, c, epoch, &key)?;
+            let sealed = new.wrap_conversation_key(sealer, c, epoch, &key, false)?;
             ctx.conn
                 .prepare_cached(
                     "UPDATE conversation_key SET wrapped = ?3 WHERE conversation = ?1 AND epoch = ?2",

@@ -19,7 +19,9 @@ use crate::error::Result;
 /// transaction: no piece of a deleted key row survives in its pages
 /// (`DELETE` without a condition clears the whole b-tree, and
 /// `secure_delete` zeroes every page it frees). Costs a read and a write
-/// of every key row: a few milliseconds for 10,000 conversations.
+/// of every key row, and the WAL and checkpoint writes of the whole table:
+/// about 24 ms for 10,000 conversations, 38 times a delete without it
+/// (BENCHMARKS.md, "Deletion").
 pub(crate) fn rebuild_key_table(ctx: &Ctx<'_>) -> Result<()> {
     ctx.conn.prepare_cached("UPDATE store SET key_rebuild_owed = 0 WHERE id = 1")?.execute([])?;
     // The values as they are, whatever their type: a damaged row is kept
