@@ -189,13 +189,14 @@ pub enum Error {
     Busy,
 
     /// The change was committed, but the WAL could not be emptied afterwards
-    /// (because another process kept a read open, or an export of this
-    /// store is running), so removed data may linger there. After an
+    /// (because another process kept a read open, an export of this store
+    /// is running, or the checkpoint's I/O failed), so removed data may
+    /// linger there. After an
     /// export the scrub runs by itself when it ends; otherwise call
     /// [`crate::Store::scrub`] later, which reports the underlying error if
     /// it fails again.
     #[error(
-        "the change was committed, but the write-ahead log could not be scrubbed yet (another process is reading the store, or an export is running; an export's end scrubs it): call Store::scrub() later"
+        "the change was committed, but the write-ahead log could not be scrubbed yet (another process is reading the store, an export is running (its end scrubs it), or writing the store's files failed): call Store::scrub() later, which reports the cause if it fails again"
     )]
     ScrubIncomplete,
 
@@ -203,7 +204,10 @@ pub enum Error {
     #[error("the system random number generator failed")]
     Random,
 
-    /// A file-system error.
+    /// A file-system error: reading or writing the store's files (SQLite's
+    /// `SQLITE_IOERR`), an archive or an export failed. A write that fails
+    /// so is rolled back, unless the failure came while making a commit
+    /// durable: then it may or may not be saved. Check the device and retry.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 
@@ -331,12 +335,34 @@ impl std::error::Error for DatabaseError {
     }
 }
 
+/// What SQLite's extended I/O error code `code` means, as an I/O error
+/// that says what to do.
+fn storage_io_error(code: std::ffi::c_int) -> std::io::Error {
+    use rusqlite::ffi;
+    let call = match code {
+        ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => "reading the store's files failed",
+        ffi::SQLITE_IOERR_WRITE => "writing the store's files failed",
+        ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC => {
+            "flushing the store's files to the device failed"
+        }
+        ffi::SQLITE_IOERR_TRUNCATE => "truncating the store's files failed",
+        ffi::SQLITE_IOERR_DELETE | ffi::SQLITE_IOERR_DELETE_NOENT => "deleting a file of the store failed",
+        ffi::SQLITE_IOERR_NOMEM => "SQLite ran out of memory",
+        _ => "the device reported an error",
+    };
+    std::io::Error::other(format!(
+        "{call} (SQLite extended code {code}): the operation did not complete (if the failure came while \
+         committing, it may still have been saved); check the device and free space, then retry"
+    ))
+}
+
 impl From<rusqlite::Error> for Error {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode;
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             match f.code {
                 ErrorCode::DiskFull => return Error::StorageFull,
+                ErrorCode::SystemIoFailure => return Error::Io(storage_io_error(f.extended_code)),
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
                 ErrorCode::DatabaseCorrupt => {
                     return Error::corrupt(

@@ -186,8 +186,9 @@ impl From<Error> for Failure {
         // The C API's own name for the fix, where the core's message names a Rust method.
         let message = match &e {
             Error::ScrubIncomplete => "the change was committed, but the write-ahead log could not be \
-                scrubbed yet (another process is reading the store, or an export is running): call \
-                chatvault_store_scrub() later"
+                scrubbed yet (another process is reading the store, an export is running, or writing the \
+                store's files failed): call chatvault_store_scrub() later, which reports the cause if it \
+                fails again"
                 .to_owned(),
             Error::NoSuchStore { path } => {
                 format!("no chatvault store at {}: create one with chatvault_store_create", path.display())

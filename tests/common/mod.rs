@@ -10,6 +10,7 @@ use tempfile::TempDir;
 
 pub mod child;
 pub mod dump;
+pub mod mixed;
 pub mod spec;
 
 pub const KEY: [u8; 32] = [0x42; 32];
