@@ -11,9 +11,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use chatvault::__fuzz::{self as harness, conversation, ops, segment};
+use chatvault::__fuzz::{self as harness, conversation, segment};
 use chatvault::archive::{self, __fuzz};
 use chatvault::{ExportOptions, ImportOptions, NewConversation, NewMessage, Store, StoreKey};
+use chatvault_testkit::ops;
 
 const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/archive");
 const IMPORT_CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/import");

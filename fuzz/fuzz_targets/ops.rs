@@ -1,12 +1,13 @@
 //! Arbitrary operation sequences (at most 64, with reopens, key changes,
 //! expiry, compaction, exports and imports) on a new store and on an
-//! in-memory model, every result compared (`chatvault::__fuzz::ops`).
+//! in-memory model, every result compared (`chatvault_testkit::ops`, the
+//! model the property test tests/model.rs uses too).
 //! Each input gets a fresh store in the same directory.
 #![no_main]
 
 use std::sync::OnceLock;
 
-use chatvault::__fuzz::ops;
+use chatvault_testkit::ops;
 use libfuzzer_sys::fuzz_target;
 
 static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();

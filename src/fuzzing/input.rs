@@ -2,20 +2,20 @@
 //! read returns zeros, so any input, however short, decodes to something.
 
 /// A cursor over a fuzz input.
-pub(crate) struct Input<'a> {
+pub struct Input<'a> {
     data: &'a [u8],
 }
 
 impl<'a> Input<'a> {
-    pub(crate) fn new(data: &'a [u8]) -> Self {
+    pub fn new(data: &'a [u8]) -> Self {
         Input { data }
     }
 
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
 
-    pub(crate) fn byte(&mut self) -> u8 {
+    pub fn byte(&mut self) -> u8 {
         match self.data.split_first() {
             Some((&b, rest)) => {
                 self.data = rest;
@@ -25,11 +25,11 @@ impl<'a> Input<'a> {
         }
     }
 
-    pub(crate) fn u16(&mut self) -> u16 {
+    pub fn u16(&mut self) -> u16 {
         u16::from_be_bytes([self.byte(), self.byte()])
     }
 
-    pub(crate) fn i64(&mut self) -> i64 {
+    pub fn i64(&mut self) -> i64 {
         let mut b = [0u8; 8];
         for x in &mut b {
             *x = self.byte();
@@ -38,7 +38,7 @@ impl<'a> Input<'a> {
     }
 
     /// Up to `n` bytes (fewer at the end of the input).
-    pub(crate) fn bytes(&mut self, n: usize) -> &'a [u8] {
+    pub fn bytes(&mut self, n: usize) -> &'a [u8] {
         let (head, rest) = self.data.split_at(n.min(self.data.len()));
         self.data = rest;
         head

@@ -5,8 +5,10 @@
 //! * [`segment`]: segment plaintexts and envelopes, through the record
 //!   decoders and, sealed into a real store, through every read path.
 //! * [`conversation`]: the same for conversation metadata.
-//! * [`ops`]: arbitrary sequences of store operations, with reopens,
-//!   against an in-memory model.
+//!
+//! The harness that needs only the public API (arbitrary sequences of
+//! store operations against a model) is not here: it is the
+//! `chatvault-testkit` crate (testkit/).
 //!
 //! Each entry point returns `Err` with a description when the store
 //! disagrees with what the input must produce; the fuzz targets panic on
@@ -14,7 +16,7 @@
 
 pub mod conversation;
 mod input;
-pub mod ops;
+pub use input::Input;
 pub mod segment;
 
 use std::path::Path;
@@ -51,7 +53,7 @@ pub fn create_store(path: impl AsRef<Path>) -> crate::Result<Store> {
 }
 
 /// A short name for an error's variant, for comparing outcomes.
-fn kind(e: &Error) -> &'static str {
+pub fn kind(e: &Error) -> &'static str {
     match e {
         Error::NotFound(_) => "NotFound",
         Error::InvalidArgument(_) => "InvalidArgument",
@@ -65,6 +67,6 @@ fn kind(e: &Error) -> &'static str {
 }
 
 /// `Err` describing a mismatch unless `ok`.
-fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+pub fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if ok { Ok(()) } else { Err(what()) }
 }

@@ -4,8 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::ids::{ConversationId, MessageId};
-use crate::types::{Conversation, Message, NewMessage};
+use chatvault::{Conversation, ConversationId, Message, MessageId, NewMessage};
 
 /// A message as the model holds it.
 #[derive(Debug, Clone)]

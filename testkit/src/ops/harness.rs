@@ -7,13 +7,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::model::{MConv, Model, message};
 use super::{Msg, Op, Outcome, PageKind, Text};
-use crate::__fuzz::{START_MS, ensure, kind, options};
-use crate::archive::{ExportOptions, ImportOptions, inspect};
-use crate::error::Error;
-use crate::ids::{ConversationId, MessageId};
-use crate::maintenance::{CompactOptions, RotateOptions};
-use crate::types::{ConversationUpdate, Message, NewConversation, NewMessage, Page};
-use crate::{Store, StoreKey};
+use chatvault::__fuzz::{START_MS, ensure, kind, options};
+use chatvault::archive::inspect;
+use chatvault::{
+    CompactOptions, ConversationId, ConversationUpdate, Error, ExportOptions, ImportOptions, Message,
+    MessageId, NewConversation, NewMessage, Page, RotateOptions, Store, StoreKey,
+};
 
 const SENDERS: [&str; 4] = ["", "alice", "鲍勃", "carol 🙂"];
 const TEXTS: [&str; 6] =

@@ -13,7 +13,7 @@ mod model;
 
 use std::path::Path;
 
-use super::input::Input;
+use chatvault::__fuzz::Input;
 
 /// Most operations one input runs.
 pub const MAX_OPS: usize = 64;
@@ -358,7 +358,11 @@ pub struct Outcome {
 /// there from an earlier run are removed first). `Err` describes the
 /// first disagreement between the store and the model.
 pub fn run(dir: &Path, data: &[u8]) -> Result<Outcome, String> {
-    let ops = Op::parse(data);
+    run_ops(dir, &Op::parse(data))
+}
+
+/// Runs `ops` as [`run`] runs a decoded input (any number of them).
+pub fn run_ops(dir: &Path, ops: &[Op]) -> Result<Outcome, String> {
     let mut h = harness::Harness::new(dir)?;
     for (i, op) in ops.iter().enumerate() {
         h.apply(op).map_err(|e| format!("operation {i} ({op:?}): {e}"))?;
