@@ -19,8 +19,6 @@
 //! read of the conversation fail with `Authentication` or `Corrupt`, and
 //! `verify` report it.
 
-use rusqlite::params;
-
 use super::input::Input;
 use super::{ensure, kind};
 use crate::Store;
@@ -32,6 +30,7 @@ use crate::format::frame;
 use crate::format::records::{self, ConversationMeta};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
 use crate::keys::Sealer;
+use crate::store::internals::ConvState;
 use crate::types::{Conversation, ConversationUpdate, NewConversation, NewMessage, limits};
 
 /// The harness conversation's external id.
@@ -123,20 +122,19 @@ fn check_envelope(sealed: &[u8]) -> Result<(), String> {
 /// place with envelope `version` unless `raw`.
 fn install(store: &Store, c: ConversationId, version: u8, raw: bool, body: &[u8]) -> StoreResult<()> {
     store.write(|ctx| {
-        let row_id = c.row().ok_or_else(|| Error::invalid("conversation id out of range"))?;
-        let epoch: i64 =
-            ctx.conn.query_row("SELECT epoch FROM conversation WHERE id = ?1", [row_id], |r| r.get(0))?;
-        let epoch = KeyEpoch::from_column(epoch).ok_or_else(|| Error::invalid("epoch out of range"))?;
+        let mut state = ConvState::load(ctx, c)?;
         let sealed = if raw {
             body.to_vec()
         } else {
-            let aead = ctx.aead(c, epoch)?;
-            let ad =
-                Place::conversation_meta(c, epoch).associated_data(ctx.store.sealer().store_id(), version);
+            // Sealed with the input's envelope version, which the store's
+            // own sealer (always the current one) cannot do.
+            let aead = state.reserve_seals(ctx, 1)?;
+            let ad = Place::conversation_meta(c, state.epoch)
+                .associated_data(ctx.store.sealer().store_id(), version);
             aead.seal(ctx.store.sealer().rng(), version, &ad, body)?
         };
-        ctx.conn.execute("UPDATE conversation SET meta = ?2 WHERE id = ?1", params![row_id, sealed])?;
-        Ok(())
+        state.store_sealed_meta(ctx, &sealed)?;
+        state.save(ctx, false)
     })
 }
 

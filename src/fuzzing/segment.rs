@@ -27,8 +27,6 @@
 //! with `Authentication` or `Corrupt`, `verify` must report it, and
 //! compaction must skip the conversation.
 
-use rusqlite::params;
-
 use super::ensure;
 use super::input::Input;
 use crate::Store;
@@ -41,6 +39,7 @@ use crate::format::records::{self, StoredMessage};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
 use crate::keys::Sealer;
 use crate::maintenance::CompactOptions;
+use crate::store::internals::{self as store_fns, ConvState, Sealed};
 use crate::types::{Message, NewConversation, Page, limits};
 
 /// Most segments one input lays out.
@@ -252,34 +251,28 @@ fn check_envelope(sealed: &[u8]) -> Result<(), String> {
 /// sets its counters to match them.
 fn install(store: &Store, c: ConversationId, specs: &[Spec]) -> StoreResult<()> {
     store.write(|ctx| {
-        let row_id = c.row().ok_or_else(|| Error::invalid("conversation id out of range"))?;
-        let epoch: i64 =
-            ctx.conn.query_row("SELECT epoch FROM conversation WHERE id = ?1", [row_id], |r| r.get(0))?;
-        let epoch = KeyEpoch::from_column(epoch).ok_or_else(|| Error::invalid("epoch out of range"))?;
-        ctx.conn.execute("DELETE FROM segment WHERE conversation = ?1", [row_id])?;
-        let aead = ctx.aead(c, epoch)?;
+        let mut state = ConvState::load(ctx, c)?;
+        store_fns::remove_all(ctx, c)?;
+        let aead = state.reserve_seals(ctx, specs.len() as u64)?;
+        let epoch = state.epoch;
         let store_id = *ctx.store.sealer().store_id();
-        let int = |v: u64| i64::try_from(v).map_err(|_| Error::invalid("out of range"));
         for s in specs {
+            // Sealed with the input's envelope version, which the store's
+            // own sealer (always the current one) cannot do.
             let body = if s.raw {
                 s.body.clone()
             } else {
                 let ad = Place::segment(c, epoch, s.first, s.last).associated_data(&store_id, s.version);
                 aead.seal(ctx.store.sealer().rng(), s.version, &ad, &s.body)?
             };
-            ctx.conn.execute(
-                "INSERT INTO segment (conversation, first_seq, last_seq, epoch, count, body, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![row_id, int(s.first)?, int(s.last)?, epoch.get(), int(s.count)?, body, s.expires_at],
-            )?;
+            let count = usize::try_from(s.count).map_err(|_| Error::invalid("count out of range"))?;
+            let row = Sealed { first: s.first, last: s.last, epoch, count, expires_at: s.expires_at, body };
+            store_fns::insert(ctx, c, &row)?;
         }
-        let next_seq = specs.iter().map(|s| s.last).max().map_or(1, |l| l + 1);
-        let count: u64 = specs.iter().map(|s| s.count).sum();
-        ctx.conn.execute(
-            "UPDATE conversation SET next_seq = ?2, message_count = ?3, compacted_through = 0 WHERE id = ?1",
-            params![row_id, int(next_seq)?, int(count)?],
-        )?;
-        Ok(())
+        state.next_seq = specs.iter().map(|s| s.last).max().map_or(1, |l| l + 1);
+        state.message_count = specs.iter().map(|s| s.count).sum();
+        state.save(ctx, false)?;
+        store_fns::set_compacted_through(ctx, c, 0)
     })
 }
 

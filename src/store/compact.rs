@@ -176,6 +176,15 @@ fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
     ids.into_iter().map(conversation_id).collect()
 }
 
+/// Records that `c`'s segments up to sequence number `through` are
+/// compacted (0: none are, so the next compaction looks at all of them).
+pub(crate) fn set_compacted_through(ctx: &Ctx<'_>, c: ConversationId, through: u64) -> Result<()> {
+    ctx.conn
+        .prepare_cached("UPDATE conversation SET compacted_through = ?2 WHERE id = ?1")?
+        .execute(params![row::sql_int(c.get())?, row::sql_int(through)?])?;
+    Ok(())
+}
+
 fn compacted_through(ctx: &Ctx<'_>, c: ConversationId) -> Result<u64> {
     let rec = crate::format::envelope::Place::conversation_meta(c, KeyEpoch::FIRST).record();
     ctx.conn
@@ -218,9 +227,7 @@ fn compact_step(
         if let Some(last) = tail.last() {
             let new_through = last.last.max(through);
             merge_run(ctx, &mut state, tail, options, compressor, &mut step)?;
-            ctx.conn
-                .prepare_cached("UPDATE conversation SET compacted_through = ?2 WHERE id = ?1")?
-                .execute(params![row::sql_int(c.get())?, row::sql_int(new_through)?])?;
+            set_compacted_through(ctx, c, new_through)?;
         } else {
             step.done = true;
         }

@@ -166,6 +166,12 @@ impl ConvState {
         let plain = records::seal_plaintext(meta, None)
             .ok_or_else(|| Error::invalid("metadata cannot be encoded"))?;
         let sealed = ctx.store.sealer().seal(&aead, Place::conversation_meta(self.id, self.epoch), &plain)?;
+        self.store_sealed_meta(ctx, &sealed)
+    }
+
+    /// Stores metadata already sealed (by [`ConvState::set_meta`], or by a
+    /// fuzz harness with seals it reserved).
+    pub(crate) fn store_sealed_meta(&self, ctx: &Ctx<'_>, sealed: &[u8]) -> Result<()> {
         ctx.conn
             .prepare_cached("UPDATE conversation SET meta = ?2 WHERE id = ?1")?
             .execute(params![row::sql_int(self.id.get())?, sealed])?;
@@ -391,7 +397,8 @@ impl Store {
             if deleted == 0 {
                 return Err(Error::NotFound(Missing::Conversation(c)));
             }
-            for table in ["segment", "recent_ref", "message_ref", "conversation_key"] {
+            super::segments::remove_all(ctx, c)?;
+            for table in ["recent_ref", "message_ref", "conversation_key"] {
                 ctx.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [row_id])?;
             }
             // secure_delete zeroed the key rows, but a copy of one may

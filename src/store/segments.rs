@@ -341,6 +341,14 @@ pub(crate) fn update(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
     insert(ctx, c, seg)
 }
 
+/// Deletes every segment of `c`.
+pub(crate) fn remove_all(ctx: &Ctx<'_>, c: ConversationId) -> Result<()> {
+    ctx.conn
+        .prepare_cached("DELETE FROM segment WHERE conversation = ?1")?
+        .execute([row::sql_int(c.get())?])?;
+    Ok(())
+}
+
 /// Deletes the segment starting at `first`.
 pub(crate) fn remove(ctx: &Ctx<'_>, c: ConversationId, first: u64) -> Result<()> {
     ctx.conn
