@@ -34,6 +34,13 @@ fn sqlcipher_nokey(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
 }
 
 fn main() {
+    // Without SQLCipher, `PRAGMA key` does nothing and the "SQLCipher" rows
+    // would measure plaintext SQLite: such a build (.ci/run's check) only
+    // type-checks.
+    if !cfg!(feature = "sqlcipher") {
+        eprintln!("built without the `sqlcipher` feature: rebuild with default features (scripts/compare.sh does)");
+        std::process::exit(2);
+    }
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
         Some("worker") => {

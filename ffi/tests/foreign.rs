@@ -6,7 +6,11 @@
 //! Where valgrind and AddressSanitizer are both unavailable, or python3 is,
 //! the test says so and passes, unless `CHATVAULT_CI` is set (`.ci/run` sets
 //! it), when it fails. `CHATVAULT_MEMCHECK=asan` uses AddressSanitizer even
-//! where valgrind is installed.
+//! where valgrind is installed. `CHATVAULT_FFI_LIB_DIR` points the tests at
+//! another build of the libraries: `.ci/run` builds the release library
+//! (what apps ship) and runs them against it with
+//! `CHATVAULT_FFI_LIB_DIR=target/release` (relative to the workspace root).
+//! `CHATVAULT_VALGRIND_ARGS` adds valgrind options (whitespace-separated).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -15,6 +19,18 @@ use std::process::{Command, Output};
 /// this test binary, in `target/<profile>/deps/` (`cargo build` also copies
 /// them up a level, but a copy there may be stale, so it is only a fallback).
 fn artifacts() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CHATVAULT_FFI_LIB_DIR") {
+        let dir = PathBuf::from(dir);
+        let dir =
+            if dir.is_relative() { Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir) } else { dir };
+        assert!(
+            dir.join(static_lib_name()).exists(),
+            "CHATVAULT_FFI_LIB_DIR: no {} in {}",
+            static_lib_name(),
+            dir.display()
+        );
+        return dir;
+    }
     let exe = std::env::current_exe().expect("the test binary's path");
     let deps = exe.parent().expect("target/<profile>/deps").to_path_buf();
     let candidates = [deps.clone(), deps.parent().map(Path::to_path_buf).unwrap_or_default()];
@@ -99,6 +115,7 @@ fn c_program_is_clean_under_valgrind_or_address_sanitizer() {
     let force_asan = std::env::var("CHATVAULT_MEMCHECK").is_ok_and(|v| v == "asan");
     if have("valgrind") && !force_asan {
         let exe = compile(build.path(), &[]).expect("compiled");
+        let extra = std::env::var("CHATVAULT_VALGRIND_ARGS").unwrap_or_default();
         let out = Command::new("valgrind")
             .args([
                 "--error-exitcode=99",
@@ -106,6 +123,7 @@ fn c_program_is_clean_under_valgrind_or_address_sanitizer() {
                 "--show-leak-kinds=definite,indirect",
                 "--errors-for-leak-kinds=definite,indirect",
             ])
+            .args(extra.split_whitespace())
             .arg(&exe)
             .arg(data.path())
             .output()

@@ -6,8 +6,8 @@
 
 use std::sync::OnceLock;
 
-use chatvault::Store;
 use chatvault::__fuzz::{conversation, create_store};
+use chatvault::Store;
 use libfuzzer_sys::fuzz_target;
 
 static STORE: OnceLock<(tempfile::TempDir, Store)> = OnceLock::new();

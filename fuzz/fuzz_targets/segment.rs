@@ -7,8 +7,8 @@
 
 use std::sync::OnceLock;
 
-use chatvault::Store;
 use chatvault::__fuzz::{create_store, segment};
+use chatvault::Store;
 use libfuzzer_sys::fuzz_target;
 
 static STORE: OnceLock<(tempfile::TempDir, Store)> = OnceLock::new();
