@@ -9,7 +9,7 @@
 //! decodes, and at most [`MAX_OPS`] run, so an execution stays short.
 
 mod harness;
-mod model;
+pub mod model;
 
 use std::path::Path;
 

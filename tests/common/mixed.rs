@@ -14,6 +14,7 @@ use chatvault::{
     NewMessage, Page, RotateOptions, Store, StoreKey,
 };
 use chatvault_corpus::Rng;
+use chatvault_testkit::ops::model::{MConv, MMsg};
 use serde::{Deserialize, Serialize};
 
 use super::KEY;
@@ -326,13 +327,7 @@ impl VConv {
 
 pub fn run(store: &Store, op: &Op, archive: &Path, path: &Path) -> chatvault::Result<Ack> {
     let cid = ConversationId::from_raw;
-    let new = |m: &Msg| NewMessage {
-        external_id: m.ext.clone(),
-        sender: m.sender.clone(),
-        sent_at_ms: m.sent_at,
-        text: m.text.clone(),
-        ..Default::default()
-    };
+    let new = new_message;
     Ok(match op {
         Op::Append { c, m } => Ack::Ids(vec![store.append(cid(*c), new(m))?.seq()]),
         Op::Batch { items } => {
@@ -405,8 +400,28 @@ pub fn run(store: &Store, op: &Op, archive: &Path, path: &Path) -> chatvault::Re
 }
 
 // ---------------------------------------------------------------------------
-// The parent's model.
+// The model: chatvault-testkit's model of each conversation (the store's
+// rules, written once, shared with tests/model.rs and the ops fuzz target),
+// and what this workload adds: conversation ids, imports and where a
+// master-key rotation stands. The workload sets no expiry, so every message
+// is live at any time (`NOW`).
 
+/// The time the model's liveness checks use: nothing in the workload expires.
+const NOW: i64 = 0;
+
+/// The message the workload appends for `m`.
+pub fn new_message(m: &Msg) -> NewMessage {
+    NewMessage {
+        external_id: m.ext.clone(),
+        sender: m.sender.clone(),
+        sent_at_ms: m.sent_at,
+        text: m.text.clone(),
+        ..Default::default()
+    }
+}
+
+/// A message as a user sees it (edit times are the store clock's: only
+/// whether it was edited is compared).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MsgM {
     pub ext: Option<String>,
@@ -416,33 +431,22 @@ pub struct MsgM {
     pub edited: bool,
 }
 
-impl From<&Msg> for MsgM {
-    fn from(m: &Msg) -> Self {
+impl MsgM {
+    fn of(m: &MMsg) -> MsgM {
         MsgM {
             ext: m.ext.clone(),
             sender: m.sender.clone(),
             sent_at: m.sent_at,
             text: m.text.clone(),
-            edited: false,
+            edited: m.edited_at.is_some(),
         }
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct ConvM {
-    pub ext: Option<String>,
-    pub title: String,
-    pub msgs: BTreeMap<u64, MsgM>,
-    pub read_up_to: Option<u64>,
-    /// Every external id it has held, deleted messages' too: a re-delivery
-    /// returns the first message's id and stores nothing.
-    pub refs: BTreeMap<String, u64>,
-    pub next_seq: u64,
-}
-
 #[derive(Clone, Debug, Default)]
 pub struct Model {
-    pub convs: BTreeMap<u64, ConvM>,
+    /// The conversations, by id.
+    pub convs: BTreeMap<u64, MConv>,
     /// The largest conversation id ever committed (ids are never reused).
     pub max_id: u64,
     /// Where the master-key rotation stands.
@@ -450,7 +454,7 @@ pub struct Model {
 }
 
 /// The archive the child imports: its conversations in archive order.
-pub type Archive = Vec<ConvM>;
+pub type Archive = Vec<MConv>;
 
 /// What a user sees of a conversation; the store and the model must agree on it.
 #[derive(Debug, PartialEq, Eq)]
@@ -469,24 +473,22 @@ impl Model {
         self.convs
             .iter()
             .map(|(&id, c)| {
-                let unread = c.msgs.keys().filter(|&&s| c.read_up_to.is_none_or(|r| s > r)).count();
                 let seen = Seen {
                     ext: c.ext.clone(),
                     title: c.title.clone(),
-                    msgs: c.msgs.clone(),
+                    msgs: c.messages.iter().map(|(&s, m)| (s, MsgM::of(m))).collect(),
                     read_up_to: c.read_up_to,
-                    message_count: c.msgs.len() as u64,
-                    unread: unread as u64,
-                    last: c.msgs.iter().next_back().map(|(&s, m)| (s, m.text.clone())),
+                    message_count: c.live(NOW).count() as u64,
+                    unread: c.unread(NOW),
+                    last: c.live(NOW).next_back().map(|(s, m)| (s, m.text.clone())),
                 };
                 (id, seen)
             })
             .collect()
     }
 
-    /// The master-key rotation moved on to `to`: every conversation it moved
-    /// meanwhile forgot the external ids of its deleted messages (their
-    /// index entries cannot be recomputed; docs/DESIGN.md).
+    /// The master-key rotation moved on to `to`: every conversation it
+    /// moved meanwhile is [`MConv::master_rotated`].
     pub fn rotated(&mut self, to: Rotation) -> Result<(), String> {
         let from = self.rotation;
         let moved = |id: u64| -> bool {
@@ -504,30 +506,23 @@ impl Model {
         }
         for (&id, c) in self.convs.iter_mut() {
             if moved(id) {
-                let live = &c.msgs;
-                c.refs.retain(|_, seq| live.contains_key(seq));
+                c.master_rotated(NOW);
             }
         }
         self.rotation = to;
         Ok(())
     }
 
-    pub fn conv(&mut self, c: u64) -> Result<&mut ConvM, String> {
+    pub fn conv(&mut self, c: u64) -> Result<&mut MConv, String> {
         self.convs.get_mut(&c).ok_or_else(|| format!("conversation {c} is not in the model"))
     }
 
     pub fn append(&mut self, c: u64, m: &Msg) -> Result<u64, String> {
-        let conv = self.conv(c)?;
-        if let Some(seq) = m.ext.as_ref().and_then(|e| conv.refs.get(e)) {
-            return Ok(*seq);
-        }
-        let seq = conv.next_seq;
-        conv.next_seq += 1;
-        conv.msgs.insert(seq, MsgM::from(m));
-        if let Some(e) = &m.ext {
-            conv.refs.insert(e.clone(), seq);
-        }
-        Ok(seq)
+        let (ids, _) = self
+            .conv(c)?
+            .append(ConversationId::from_raw(c), &[&new_message(m)])
+            .map_err(|e| format!("the model refuses the append: {e}"))?;
+        ids.first().map(|id| id.seq()).ok_or_else(|| "an append without an id".to_owned())
     }
 
     /// The model after `op`, and what `op` returns. A master-key rotation's
@@ -539,24 +534,22 @@ impl Model {
         rotation: Option<Rotation>,
     ) -> Result<(Model, Ack), String> {
         let mut next = self.clone();
+        let refused = |what: &str, e: &str| format!("the model refuses the {what}: {e}");
         let ack = match op {
             Op::Append { c, m } => Ack::Ids(vec![next.append(*c, m)?]),
             Op::Batch { items } => {
                 Ack::Ids(items.iter().map(|(c, m)| next.append(*c, m)).collect::<Result<_, _>>()?)
             }
             Op::Edit { c, seq, text } => {
-                let m = next.conv(*c)?.msgs.get_mut(seq).ok_or("edit of a missing message")?;
-                m.text = text.clone();
-                m.edited = true;
+                next.conv(*c)?.edit(*seq, text.clone(), NOW).map_err(|e| refused("edit", e))?;
                 Ack::Done
             }
             Op::DeleteMessage { c, seq } => {
-                next.conv(*c)?.msgs.remove(seq).ok_or("delete of a missing message")?;
+                next.conv(*c)?.delete(*seq, NOW).map_err(|e| refused("delete", e))?;
                 Ack::Done
             }
             Op::MarkRead { c, seq } => {
-                let conv = next.conv(*c)?;
-                conv.read_up_to = Some(conv.read_up_to.map_or(*seq, |r| r.max(*seq)));
+                next.conv(*c)?.mark_read(*seq).map_err(|e| refused("read marker", e))?;
                 Ack::Done
             }
             Op::Create { ext, title } => {
@@ -564,14 +557,8 @@ impl Model {
                     Some((&id, _)) => Ack::Exists(id),
                     None => {
                         next.max_id += 1;
-                        let conv = ConvM {
-                            ext: ext.clone(),
-                            title: title.clone(),
-                            msgs: BTreeMap::new(),
-                            read_up_to: None,
-                            refs: BTreeMap::new(),
-                            next_seq: 1,
-                        };
+                        let conv =
+                            MConv { ext: ext.clone(), title: title.clone(), next_seq: 1, ..MConv::default() };
                         next.convs.insert(next.max_id, conv);
                         Ack::Created(next.max_id)
                     }
@@ -595,13 +582,13 @@ impl Model {
                             // Messages whose external id it no longer knows
                             // (deleted before a master-key rotation) are
                             // added again, after what it holds.
-                            for (&seq, m) in &a.msgs {
+                            for (&seq, m) in &a.messages {
                                 let ext = m.ext.clone().unwrap_or_default();
                                 if c.refs.contains_key(&ext) {
                                     continue;
                                 }
                                 let at = seq.max(c.next_seq);
-                                c.msgs.insert(at, m.clone());
+                                c.messages.insert(at, m.clone());
                                 c.refs.insert(ext, at);
                                 c.next_seq = at + 1;
                                 added += 1;
@@ -612,7 +599,7 @@ impl Model {
                             next.max_id += 1;
                             next.convs.insert(next.max_id, a.clone());
                             created += 1;
-                            added += a.msgs.len() as u64;
+                            added += a.messages.len() as u64;
                         }
                     }
                 }
@@ -713,43 +700,18 @@ pub fn make_archive(dir: &Path) -> (PathBuf, Archive) {
                 text: chatvault_corpus::text(&mut rng),
             })
             .collect();
-        let batch: Vec<_> = msgs
-            .iter()
-            .map(|m| {
-                let new = NewMessage {
-                    external_id: m.ext.clone(),
-                    sender: m.sender.clone(),
-                    sent_at_ms: m.sent_at,
-                    text: m.text.clone(),
-                    ..Default::default()
-                };
-                (c, new)
-            })
-            .collect();
+        let batch: Vec<_> = msgs.iter().map(|m| (c, new_message(m))).collect();
         source.append_batch(&batch).unwrap();
         // A gap and an edit, neither at the end (which fixes next_seq).
         source.delete_message(MessageId::new(c, 5)).unwrap();
         source.edit_message(MessageId::new(c, 3), "edited at the source").unwrap();
-        let mut conv = ConvM {
-            ext: Some(ext),
-            title: format!("imported {k}"),
-            msgs: BTreeMap::new(),
-            read_up_to: None,
-            refs: BTreeMap::new(),
-            next_seq: n + 1,
-        };
-        for (i, m) in msgs.iter().enumerate() {
-            let seq = i as u64 + 1;
-            let mut mm = MsgM::from(m);
-            if seq == 3 {
-                mm.text = "edited at the source".into();
-                mm.edited = true;
-            }
-            if seq != 5 {
-                conv.msgs.insert(seq, mm);
-                conv.refs.insert(m.ext.clone().unwrap_or_default(), seq);
-            }
-        }
+        // The same history, through the model's rules.
+        let mut conv =
+            MConv { ext: Some(ext), title: format!("imported {k}"), next_seq: 1, ..MConv::default() };
+        let news: Vec<NewMessage> = msgs.iter().map(new_message).collect();
+        conv.append(c, &news.iter().collect::<Vec<_>>()).unwrap();
+        conv.delete(5, NOW).unwrap();
+        conv.edit(3, "edited at the source".into(), NOW).unwrap();
         archive.push(conv);
     }
     let path = dir.join("archive.cvarchive");

@@ -201,16 +201,18 @@ impl Harness {
                 let (c, seq) = (self.model.convs[ci].0, self.seq(ci, *msg));
                 let new_text = text(t);
                 let r = self.store()?.edit_message(MessageId::new(c, seq), &new_text);
-                let target = self.model.convs[ci].1.as_mut().and_then(|m| m.messages.get_mut(&seq));
-                match target.filter(|m| m.live(now)) {
-                    Some(m) => {
+                match self.model.convs[ci]
+                    .1
+                    .as_mut()
+                    .ok_or("NotFound")
+                    .and_then(|m| m.edit(seq, new_text, now))
+                {
+                    Ok(()) => {
                         ok(r, "edit_message")?;
-                        m.text = new_text;
-                        m.edited_at = Some(now);
                         self.outcome.succeeded += 1;
                     }
-                    None => {
-                        refused(r, "NotFound")?;
+                    Err(want) => {
+                        refused(r, want)?;
                         self.outcome.refused += 1;
                     }
                 }
@@ -220,15 +222,13 @@ impl Harness {
                 let Some(ci) = self.model.pick(*conv) else { return Ok(()) };
                 let (c, seq) = (self.model.convs[ci].0, self.seq(ci, *msg));
                 let r = self.store()?.delete_message(MessageId::new(c, seq));
-                let conv = self.model.convs[ci].1.as_mut();
-                match conv.filter(|m| m.messages.get(&seq).is_some_and(|m| m.live(now))) {
-                    Some(m) => {
+                match self.model.convs[ci].1.as_mut().ok_or("NotFound").and_then(|m| m.delete(seq, now)) {
+                    Ok(()) => {
                         ok(r, "delete_message")?;
-                        m.messages.remove(&seq);
                         self.outcome.succeeded += 1;
                     }
-                    None => {
-                        refused(r, "NotFound")?;
+                    Err(want) => {
+                        refused(r, want)?;
                         self.outcome.refused += 1;
                     }
                 }
@@ -253,14 +253,13 @@ impl Harness {
                 let Some(ci) = self.model.pick(*conv) else { return Ok(()) };
                 let (c, seq) = (self.model.convs[ci].0, self.seq(ci, *msg));
                 let r = self.store()?.mark_read(c, MessageId::new(c, seq));
-                match self.model.convs[ci].1.as_mut().filter(|m| seq != 0 && seq < m.next_seq) {
-                    Some(m) => {
+                match self.model.convs[ci].1.as_mut().ok_or("NotFound").and_then(|m| m.mark_read(seq)) {
+                    Ok(()) => {
                         ok(r, "mark_read")?;
-                        m.read_up_to = Some(m.read_up_to.map_or(seq, |r| r.max(seq)));
                         self.outcome.succeeded += 1;
                     }
-                    None => {
-                        refused(r, "NotFound")?;
+                    Err(want) => {
+                        refused(r, want)?;
                         self.outcome.refused += 1;
                     }
                 }

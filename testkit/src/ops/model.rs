@@ -1,6 +1,8 @@
-//! The in-memory model of a store that the ops harness compares against:
-//! plain maps, and the documented rules (docs/DESIGN.md, docs/FORMAT.md)
-//! written out directly.
+//! The in-memory model of a store: plain maps, and the documented rules
+//! (docs/DESIGN.md, docs/FORMAT.md) written out directly, each once. The
+//! ops harness compares the store against it operation by operation; the
+//! crash and fault tests (tests/common/mixed.rs) predict with it what a
+//! recovered store must show.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -8,7 +10,7 @@ use chatvault::{Conversation, ConversationId, Message, MessageId, NewMessage};
 
 /// A message as the model holds it.
 #[derive(Debug, Clone)]
-pub(super) struct MMsg {
+pub struct MMsg {
     pub ext: Option<String>,
     pub sender: String,
     pub sent_at: i64,
@@ -27,7 +29,7 @@ impl MMsg {
 
 /// A conversation as the model holds it.
 #[derive(Debug, Clone, Default)]
-pub(super) struct MConv {
+pub struct MConv {
     pub ext: Option<String>,
     pub title: String,
     pub members: Vec<String>,
@@ -129,11 +131,49 @@ impl MConv {
         }
         Ok((ids, !fresh.is_empty()))
     }
+
+    /// Edits live message `seq` at `now`; `Err` (the error kind) if there
+    /// is none.
+    pub fn edit(&mut self, seq: u64, text: String, now: i64) -> Result<(), &'static str> {
+        let m = self.messages.get_mut(&seq).filter(|m| m.live(now)).ok_or("NotFound")?;
+        m.text = text;
+        m.edited_at = Some(now);
+        Ok(())
+    }
+
+    /// Deletes live message `seq`; `Err` (the error kind) if there is none.
+    pub fn delete(&mut self, seq: u64, now: i64) -> Result<(), &'static str> {
+        if !self.messages.get(&seq).is_some_and(|m| m.live(now)) {
+            return Err("NotFound");
+        }
+        self.messages.remove(&seq);
+        Ok(())
+    }
+
+    /// Moves the read marker up to `seq` (never back); `Err` (the error
+    /// kind) unless `seq` was handed out.
+    pub fn mark_read(&mut self, seq: u64) -> Result<(), &'static str> {
+        if seq == 0 || seq >= self.next_seq {
+            return Err("NotFound");
+        }
+        self.read_up_to = Some(self.read_up_to.map_or(seq, |r| r.max(seq)));
+        Ok(())
+    }
+
+    /// A master-key rotation moved this conversation: a new key epoch, and
+    /// the external ids of messages it no longer shows (deleted, expired)
+    /// are forgotten: their index entries cannot be recomputed
+    /// (docs/DESIGN.md).
+    pub fn master_rotated(&mut self, now: i64) {
+        self.epoch += 1;
+        let messages = &self.messages;
+        self.refs.retain(|_, seq| messages.get(seq).is_some_and(|msg| msg.live(now)));
+    }
 }
 
 /// When a message appended now expires: its own expiry or its send time
 /// plus the retention, whichever is earlier.
-pub(super) fn expiry(own: Option<i64>, sent_at: i64, retention: Option<u64>) -> Option<i64> {
+pub fn expiry(own: Option<i64>, sent_at: i64, retention: Option<u64>) -> Option<i64> {
     let by_retention = retention.map(|r| sent_at.saturating_add(i64::try_from(r).unwrap_or(i64::MAX)));
     match (own, by_retention) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -142,7 +182,7 @@ pub(super) fn expiry(own: Option<i64>, sent_at: i64, retention: Option<u64>) -> 
 }
 
 /// The API view of a model message at `seq` of `c`.
-pub(super) fn message(c: ConversationId, seq: u64, m: &MMsg) -> Message {
+pub fn message(c: ConversationId, seq: u64, m: &MMsg) -> Message {
     Message {
         id: MessageId::new(c, seq),
         external_id: m.ext.clone(),
@@ -158,7 +198,7 @@ pub(super) fn message(c: ConversationId, seq: u64, m: &MMsg) -> Message {
 
 /// The whole model.
 #[derive(Debug, Default)]
-pub(super) struct Model {
+pub struct Model {
     /// Every conversation ever created, in order; deleted ones are `None`.
     pub convs: Vec<(ConversationId, Option<MConv>)>,
     /// The last activity stamp handed out.
@@ -196,9 +236,7 @@ impl Model {
                 break;
             }
             let Some(m) = m else { continue };
-            m.epoch += 1;
-            let messages = &m.messages;
-            m.refs.retain(|_, seq| messages.get(seq).is_some_and(|msg| msg.live(now)));
+            m.master_rotated(now);
             last = c.get();
             left = left.saturating_sub(1);
         }
