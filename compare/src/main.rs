@@ -38,7 +38,9 @@ fn main() {
     // would measure plaintext SQLite: such a build (.ci/run's check) only
     // type-checks.
     if !cfg!(feature = "sqlcipher") {
-        eprintln!("built without the `sqlcipher` feature: rebuild with default features (scripts/compare.sh does)");
+        eprintln!(
+            "built without the `sqlcipher` feature: rebuild with default features (scripts/compare.sh does)"
+        );
         std::process::exit(2);
     }
     let mut args = std::env::args().skip(1);
