@@ -335,25 +335,61 @@ impl std::error::Error for DatabaseError {
     }
 }
 
-/// What SQLite's extended I/O error code `code` means, as an I/O error
-/// that says what to do.
-fn storage_io_error(code: std::ffi::c_int) -> std::io::Error {
+/// SQLite's I/O error, as an [`std::io::Error`] whose message says which
+/// call failed and what to do, with SQLite's error as its source.
+#[derive(Debug)]
+struct StorageIo {
+    call: &'static str,
+    advice: &'static str,
+    code: std::ffi::c_int,
+    source: rusqlite::Error,
+}
+
+impl fmt::Display for StorageIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} (SQLite extended code {}): the operation did not complete (if the failure came while \
+             committing, it may still have been saved); {}, then retry",
+            self.call, self.code, self.advice
+        )
+    }
+}
+
+impl std::error::Error for StorageIo {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+fn storage_io_error(code: std::ffi::c_int, source: rusqlite::Error) -> std::io::Error {
     use rusqlite::ffi;
-    let call = match code {
-        ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => "reading the store's files failed",
-        ffi::SQLITE_IOERR_WRITE => "writing the store's files failed",
+    const DEVICE: &str = "check the device and free space";
+    let (call, advice) = match code {
+        ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_SHORT_READ => ("reading the store's files failed", DEVICE),
+        ffi::SQLITE_IOERR_WRITE => ("writing the store's files failed", DEVICE),
         ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC => {
-            "flushing the store's files to the device failed"
+            ("flushing the store's files to the device failed", DEVICE)
         }
-        ffi::SQLITE_IOERR_TRUNCATE => "truncating the store's files failed",
-        ffi::SQLITE_IOERR_DELETE | ffi::SQLITE_IOERR_DELETE_NOENT => "deleting a file of the store failed",
-        ffi::SQLITE_IOERR_NOMEM => "SQLite ran out of memory",
-        _ => "the device reported an error",
+        ffi::SQLITE_IOERR_TRUNCATE => ("truncating the store's files failed", DEVICE),
+        ffi::SQLITE_IOERR_DELETE | ffi::SQLITE_IOERR_DELETE_NOENT => {
+            ("deleting a file of the store failed", DEVICE)
+        }
+        ffi::SQLITE_IOERR_NOMEM => ("SQLite ran out of memory", "free memory"),
+        ffi::SQLITE_IOERR_LOCK
+        | ffi::SQLITE_IOERR_RDLOCK
+        | ffi::SQLITE_IOERR_UNLOCK
+        | ffi::SQLITE_IOERR_CHECKRESERVEDLOCK
+        | ffi::SQLITE_IOERR_SHMLOCK
+        | ffi::SQLITE_IOERR_SHMOPEN
+        | ffi::SQLITE_IOERR_SHMSIZE
+        | ffi::SQLITE_IOERR_SHMMAP => (
+            "locking the store's files or mapping its shared-memory index failed",
+            "check that the directory is on a local file system that supports locks",
+        ),
+        _ => ("the device reported an error", DEVICE),
     };
-    std::io::Error::other(format!(
-        "{call} (SQLite extended code {code}): the operation did not complete (if the failure came while \
-         committing, it may still have been saved); check the device and free space, then retry"
-    ))
+    std::io::Error::other(StorageIo { call, advice, code, source })
 }
 
 impl From<rusqlite::Error> for Error {
@@ -362,7 +398,10 @@ impl From<rusqlite::Error> for Error {
         if let rusqlite::Error::SqliteFailure(f, _) = &e {
             match f.code {
                 ErrorCode::DiskFull => return Error::StorageFull,
-                ErrorCode::SystemIoFailure => return Error::Io(storage_io_error(f.extended_code)),
+                ErrorCode::SystemIoFailure => {
+                    let code = f.extended_code;
+                    return Error::Io(storage_io_error(code, e));
+                }
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => return Error::Busy,
                 ErrorCode::DatabaseCorrupt => {
                     return Error::corrupt(

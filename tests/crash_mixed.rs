@@ -48,7 +48,7 @@ use chatvault_corpus::Rng;
 use common::KEY;
 use common::child::Child;
 use common::mixed::{
-    Ack, InFlight, Model, Op, Tally, View, check, env_u64, make_archive, open_either, reopen, run,
+    Ack, Model, Op, Tally, View, check, env_u64, make_archive, open_either, reopen, run, tally, tally_totals,
 };
 
 const STORE_ENV: &str = "CHATVAULT_CRASH_MIXED_STORE";
@@ -177,21 +177,13 @@ fn random_writes_killed_at_random_points_are_all_or_nothing() {
         let (store, on_disk) = reopen(&path, &model, pending.as_ref(), &context);
         match pending {
             None => between_ops += 1,
-            Some(op) => {
-                let counts = in_flight.entry(op.kind()).or_default();
-                match model.settle(&op, &store, on_disk, &archive, &context) {
-                    InFlight::Applied => counts.0 += 1,
-                    InFlight::Absent => counts.1 += 1,
-                    InFlight::Invisible => counts.2 += 1,
-                }
-            }
+            Some(op) => tally(&mut in_flight, &op, model.settle(&op, &store, on_disk, &archive, &context)),
         }
         check(&store, &model, &context);
         store.close().unwrap();
     }
 
-    let (applied, absent, invisible) =
-        in_flight.values().fold((0, 0, 0), |(a, b, c), &(x, y, z)| (a + x, b + y, c + z));
+    let (applied, absent, invisible) = tally_totals(&in_flight);
     eprintln!(
         "{rounds} kills in {:.1?}: {acked_ops} acknowledged operations; in flight at the kill \
          (kind: found applied, absent, no visible effect): {in_flight:?}; {between_ops} between operations; \

@@ -18,17 +18,20 @@
 //!   [`power_cycle`], called once every connection is closed, puts the files
 //!   back as a disk would hold them after the power came back: everything
 //!   synced, nothing written since the last sync except, if asked, a prefix
-//!   of those writes in order with the first lost one torn (a partial write,
-//!   on a 512-byte boundary), and no shared-memory index (`-shm`, which is
-//!   memory, not disk).
+//!   of those writes in order with the first lost one torn (whole 512-byte
+//!   sectors from its start kept), and no shared-memory index (`-shm`, which
+//!   is memory, not disk).
 //!
 //! This is the model of SQLite's own `src/test6.c` (crash) and
 //! `src/test_vfs.c` (scripted errors), built by wrapping instead of
 //! buffering: writes go to the file at once and the bytes they replaced are
-//! kept, so a power cycle can restore them. Two simplifications: creating
-//! or deleting a file is durable at once (SQLite syncs the directory where
-//! that matters), and unsynced writes to different files are lost
-//! independently.
+//! kept, so a power cycle can restore them. Simplifications: creating or
+//! deleting a file is durable at once (SQLite syncs the directory where
+//! that matters); unsynced writes to different files are lost
+//! independently, and within a file only as a suffix (a disk that reorders
+//! writes could lose any subset, as test6.c models); after the power goes,
+//! opening files, file controls and shared memory still work (they write
+//! nothing durable).
 //!
 //! The state is global to the process: run fault tests in their own test
 //! binary, one test at a time.
@@ -115,8 +118,9 @@ enum Change {
     /// there; shorter than `len` where the write extended the file),
     /// into a file `old_len` bytes long.
     Write { offset: u64, len: u64, old: Vec<u8>, old_len: u64 },
-    /// The file cut from `old_len` to `new_len`, removing `removed`.
-    Truncate { new_len: u64, removed: Vec<u8> },
+    /// The file's length set from `old_len` to `new_len`, removing
+    /// `removed` (nothing if it grew).
+    Truncate { new_len: u64, old_len: u64, removed: Vec<u8> },
 }
 
 struct Tracked {
@@ -270,7 +274,7 @@ pub fn power_cycle(loss: Loss) -> std::io::Result<Undone> {
         let changes = std::mem::take(&mut tracked.unsynced);
         let file = match OpenOptions::new().read(true).write(true).open(path) {
             Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && changes.is_empty() => continue,
             Err(e) => return Err(e),
         };
         let keep = match loss {
@@ -294,7 +298,12 @@ pub fn power_cycle(loss: Loss) -> std::io::Result<Undone> {
                     file.write_all_at(&old[from..], offset + from as u64)?;
                     file.set_len(if torn > 0 { (*old_len).max(offset + torn) } else { *old_len })?;
                 }
-                Change::Truncate { new_len, removed } => file.write_all_at(removed, *new_len)?,
+                Change::Truncate { new_len, old_len, removed } => {
+                    file.set_len(*old_len)?;
+                    if old_len > new_len {
+                        file.write_all_at(removed, *new_len)?;
+                    }
+                }
             }
         }
         file.sync_all()?;
@@ -362,11 +371,17 @@ unsafe extern "C" fn x_open(
         (*ff).real = real_file;
         (*ff).path = std::ptr::null_mut();
         (*ff).kind = FileKind::Database;
-        if rc != ffi::SQLITE_OK || (*real_file).pMethods.is_null() {
+        if (*real_file).pMethods.is_null() {
+            // Nothing to close: SQLite must not call xClose.
             (*ff).base.pMethods = std::ptr::null();
+            return if rc == ffi::SQLITE_OK { ffi::SQLITE_CANTOPEN } else { rc };
+        }
+        // Methods set, even on failure: SQLite calls xClose, which closes
+        // the real file.
+        (*ff).base.pMethods = &METHODS;
+        if rc != ffi::SQLITE_OK {
             return rc;
         }
-        (*ff).base.pMethods = &METHODS;
     }
     let kind = if flags & ffi::SQLITE_OPEN_MAIN_DB != 0 {
         Some(FileKind::Database)
@@ -418,20 +433,29 @@ unsafe extern "C" fn x_delete(vfs: *mut ffi::sqlite3_vfs, name: *const c_char, s
 struct Parts {
     real: *mut ffi::sqlite3_file,
     methods: *const ffi::sqlite3_io_methods,
-    path: Option<&'static String>,
+    /// The tracked path, or null.
+    path: *const String,
     kind: FileKind,
+}
+
+impl Parts {
+    /// The tracked path, valid until the file is closed.
+    fn path(&self) -> Option<&str> {
+        // SAFETY: set from Box::into_raw in x_open and freed only in
+        // x_close, after the last use of this file's Parts.
+        unsafe { self.path.as_ref() }.map(String::as_str)
+    }
 }
 
 /// # Safety
 /// `file` must be a file opened by [`x_open`] and not yet closed.
 unsafe fn parts(file: *mut ffi::sqlite3_file) -> Parts {
     let ff = file.cast::<FaultFile>();
-    // SAFETY: per the contract, `ff` is our open header; its real file is
-    // open (x_open installs our methods only then) and `path`, when set,
-    // lives until x_close (the 'static is never held past a call).
+    // SAFETY: per the contract, `ff` is our header with its real file's
+    // methods set (x_open installs ours only then).
     unsafe {
         let real = (*ff).real;
-        Parts { real, methods: (*real).pMethods, path: (*ff).path.as_ref(), kind: (*ff).kind }
+        Parts { real, methods: (*real).pMethods, path: (*ff).path, kind: (*ff).kind }
     }
 }
 
@@ -450,9 +474,11 @@ macro_rules! real {
 }
 
 unsafe extern "C" fn x_close(file: *mut ffi::sqlite3_file) -> c_int {
-    // SAFETY: SQLite closes only files x_open opened.
-    let p = unsafe { parts(file) };
-    let rc = real!(p, xClose, ffi::SQLITE_OK);
+    let rc = {
+        // SAFETY: SQLite closes only files x_open gave methods to.
+        let p = unsafe { parts(file) };
+        real!(p, xClose, ffi::SQLITE_OK)
+    };
     let ff = file.cast::<FaultFile>();
     // SAFETY: `path` came from Box::into_raw in x_open and is freed once.
     unsafe {
@@ -472,7 +498,7 @@ unsafe extern "C" fn x_read(
 ) -> c_int {
     // SAFETY: SQLite calls methods only on open files.
     let p = unsafe { parts(file) };
-    if p.path.is_some()
+    if p.path().is_some()
         && let Some(rc) = state().call(IoKind::Read, p.kind)
     {
         return rc;
@@ -508,47 +534,50 @@ unsafe extern "C" fn x_write(
 ) -> c_int {
     // SAFETY: SQLite calls methods only on open files.
     let p = unsafe { parts(file) };
-    if let Some(path) = p.path {
-        let mut s = state();
-        if let Some(rc) = s.call(IoKind::Write, p.kind) {
-            return rc;
-        }
-        let (old, old_len) = match replaced(&p, offset, i64::from(amount)) {
-            Ok(r) => r,
-            Err(rc) => return rc,
-        };
-        let change =
-            Change::Write { offset: offset.unsigned_abs(), len: amount.unsigned_abs().into(), old, old_len };
-        if let Some(t) = s.files.get_mut(path) {
-            t.unsynced.push(change);
-        }
+    let Some(path) = p.path() else {
+        return real!(p, xWrite, ffi::SQLITE_IOERR_WRITE, buf, amount, offset);
+    };
+    // Held across the write, so a sync cannot clear the record first.
+    let mut s = state();
+    if let Some(rc) = s.call(IoKind::Write, p.kind) {
+        return rc;
     }
+    let (old, old_len) = match replaced(&p, offset, i64::from(amount)) {
+        Ok(r) => r,
+        Err(rc) => return rc,
+    };
+    let change =
+        Change::Write { offset: offset.unsigned_abs(), len: amount.unsigned_abs().into(), old, old_len };
+    let Some(tracked) = s.files.get_mut(path) else { return ffi::SQLITE_IOERR_WRITE };
+    tracked.unsynced.push(change);
     real!(p, xWrite, ffi::SQLITE_IOERR_WRITE, buf, amount, offset)
 }
 
 unsafe extern "C" fn x_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
     // SAFETY: SQLite calls methods only on open files.
     let p = unsafe { parts(file) };
-    if let Some(path) = p.path {
-        let mut s = state();
-        if let Some(rc) = s.call(IoKind::Truncate, p.kind) {
-            return rc;
-        }
-        let (removed, _) = match replaced(&p, size, i64::MAX - size.max(0)) {
-            Ok(r) => r,
-            Err(rc) => return rc,
-        };
-        if let Some(t) = s.files.get_mut(path) {
-            t.unsynced.push(Change::Truncate { new_len: size.unsigned_abs(), removed });
-        }
+    let Some(path) = p.path() else {
+        return real!(p, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size);
+    };
+    // Held across the truncation, so a sync cannot clear the record first.
+    let mut s = state();
+    if let Some(rc) = s.call(IoKind::Truncate, p.kind) {
+        return rc;
     }
+    let (removed, old_len) = match replaced(&p, size, i64::MAX - size.max(0)) {
+        Ok(r) => r,
+        Err(rc) => return rc,
+    };
+    let change = Change::Truncate { new_len: size.unsigned_abs(), old_len, removed };
+    let Some(tracked) = s.files.get_mut(path) else { return ffi::SQLITE_IOERR_TRUNCATE };
+    tracked.unsynced.push(change);
     real!(p, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, size)
 }
 
 unsafe extern "C" fn x_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
     // SAFETY: SQLite calls methods only on open files.
     let p = unsafe { parts(file) };
-    let Some(path) = p.path else {
+    let Some(path) = p.path() else {
         return real!(p, xSync, ffi::SQLITE_IOERR_FSYNC, flags);
     };
     let mut s = state();

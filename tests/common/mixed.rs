@@ -501,7 +501,15 @@ impl Model {
                 false
             }
         };
-        if to.generation != from.generation && to.generation != from.generation + 1 {
+        // Progress never goes back: within a generation, `through` only
+        // grows (from none under way, to under way, further).
+        let back = to.generation == from.generation
+            && match (from.through, to.through) {
+                (Some(_), None) => true,
+                (Some(a), Some(b)) => b < a,
+                (None, _) => false,
+            };
+        if back || (to.generation != from.generation && to.generation != from.generation + 1) {
             return Err(format!("the rotation went from {from:?} to {to:?}"));
         }
         for (&id, c) in self.convs.iter_mut() {
@@ -757,6 +765,21 @@ pub enum InFlight {
 /// Tallies of interrupted operations, by kind: (applied, absent, invisible).
 pub type Tally = BTreeMap<&'static str, (u64, u64, u64)>;
 
+/// Counts how an interrupted `op` turned out.
+pub fn tally(t: &mut Tally, op: &Op, outcome: InFlight) {
+    let counts = t.entry(op.kind()).or_default();
+    match outcome {
+        InFlight::Applied => counts.0 += 1,
+        InFlight::Absent => counts.1 += 1,
+        InFlight::Invisible => counts.2 += 1,
+    }
+}
+
+/// The tallies summed over every kind: (applied, absent, invisible).
+pub fn tally_totals(t: &Tally) -> (u64, u64, u64) {
+    t.values().fold((0, 0, 0), |(a, b, c), &(x, y, z)| (a + x, b + y, c + z))
+}
+
 impl Model {
     /// Adopts an operation the store acknowledged with `ack`, which must be
     /// what the model predicts.
@@ -787,6 +810,12 @@ impl Model {
             self.predict(op, archive, rotation).unwrap_or_else(|e| panic!("{context}: {e} for {op:?}"));
         let got = observe(store, context);
         if applied.seen() == self.seen() {
+            assert!(
+                got == self.seen(),
+                "{context}: {} in flight changes nothing visible, yet the store differs:\n{}",
+                op.kind(),
+                differences(&got, &self.seen())
+            );
             // A master-key rotation moved on, or did not; either way the
             // model follows what the file says.
             *self = applied;
