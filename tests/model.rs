@@ -82,6 +82,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => proptest::option::of(any::<u8>()).prop_map(|limit| Op::List { limit }),
         1 => any::<u8>().prop_map(|ext| Op::Find { ext }),
         1 => Just(Op::Verify),
+        2 => proptest::collection::vec((conv(), seq(), text()), 0..=usize::from(ops::MAX_BATCH)).prop_map(|items| Op::EditMany { items }),
+        2 => proptest::collection::vec((conv(), seq()), 0..=usize::from(ops::MAX_BATCH)).prop_map(|items| Op::DeleteMany { items }),
     ]
 }
 

@@ -107,17 +107,19 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         external_id: Option<String>,
     },
-    /// Replace a message's text
+    /// Replace the text of one or more messages (all in one transaction)
     Edit {
-        /// The message, as conversation/seq (e.g. 3/120)
-        message: String,
+        /// The messages, as conversation/seq (e.g. 3/120 3/121)
+        #[arg(required = true, num_args = 1..)]
+        messages: Vec<String>,
         /// The new text
         text: String,
     },
-    /// Delete a message (conversation/seq) or a whole conversation (its id), scrubbing it from disk
+    /// Delete messages (conversation/seq, all in one transaction) or a whole conversation (its id), scrubbing them from disk
     Delete {
-        /// conversation/seq for a message, or a conversation id or external id
-        target: String,
+        /// conversation/seq for each message, or one conversation id or external id
+        #[arg(required = true, num_args = 1..)]
+        targets: Vec<String>,
         /// Do not ask before deleting a whole conversation
         #[arg(long)]
         yes: bool,

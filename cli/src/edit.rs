@@ -1,6 +1,6 @@
 //! `init`, `new`, `send`, `edit` and `delete`: changing a store.
 
-use chatvault::{NewConversation, NewMessage, Store};
+use chatvault::{MessageId, NewConversation, NewMessage, Store};
 use serde_json::json;
 
 use crate::failure::{CliResult, Failure, committed};
@@ -82,31 +82,60 @@ pub fn send(
     Ok(())
 }
 
-pub fn edit(ctx: &Ctx, message: &str, text: &str) -> CliResult<()> {
-    let m = crate::message_id(message)?;
+pub fn edit(ctx: &Ctx, messages: &[String], text: &str) -> CliResult<()> {
+    let ids = messages.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
     let store = ctx.open()?;
-    committed(store.edit_message(m, text))?;
+    let edits: Vec<(MessageId, &str)> = ids.iter().map(|&m| (m, text)).collect();
+    committed(store.edit_messages(&edits))?;
     if ctx.json {
-        output::print_json(&output::message_json(&store.message(m)?));
+        let edited = ids
+            .iter()
+            .map(|&m| Ok(output::message_json(&store.message(m)?)))
+            .collect::<CliResult<Vec<_>>>()?;
+        match edited.as_slice() {
+            [one] => output::print_json(one),
+            _ => output::print_json(&json!(edited)),
+        }
     } else {
-        say!("Edited {m}; its old text is scrubbed from disk.");
+        say!("Edited {}; the old text is scrubbed from disk.", list(&ids));
     }
     Ok(())
 }
 
-/// Deletes a message (`conversation/seq`) or a whole conversation.
-pub fn delete(ctx: &Ctx, target: &str, yes: bool) -> CliResult<()> {
-    let store = ctx.open()?;
-    if target.contains('/') {
-        let m = crate::message_id(target)?;
-        committed(store.delete_message(m))?;
-        if ctx.json {
-            output::print_json(&json!({ "deleted": m.to_string() }));
-        } else {
-            say!("Deleted {m}; its text is scrubbed from disk.");
-        }
-        return Ok(());
+/// "3/1", "3/1 and 3/2", "3/1, 3/2 and 4/7".
+fn list(ids: &[MessageId]) -> String {
+    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.concat(),
     }
+}
+
+/// Deletes messages (`conversation/seq`) or a whole conversation.
+pub fn delete(ctx: &Ctx, targets: &[String], yes: bool) -> CliResult<()> {
+    let store = ctx.open()?;
+    let target = match targets {
+        [one] if !one.contains('/') => one,
+        _ => {
+            if let Some(c) = targets.iter().find(|t| !t.contains('/')) {
+                return Err(Failure::user(format!(
+                    "{c:?} names a conversation: delete a whole conversation on its own, messages as conversation/seq"
+                )));
+            }
+            let ids = targets.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
+            committed(store.delete_messages(&ids))?;
+            if ctx.json {
+                let deleted: Vec<String> = ids.iter().map(ToString::to_string).collect();
+                match deleted.as_slice() {
+                    [one] => output::print_json(&json!({ "deleted": one })),
+                    _ => output::print_json(&json!({ "deleted": deleted })),
+                }
+            } else {
+                say!("Deleted {}; the text is scrubbed from disk.", list(&ids));
+            }
+            return Ok(());
+        }
+    };
     let c = ctx.conversation(&store, target)?;
     let info = store.conversation(c)?;
     if !yes {

@@ -173,8 +173,8 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Send { conversation, text, sender, reply_to, external_id } => {
             edit::send(&ctx, &conversation, text, sender, reply_to, external_id)
         }
-        Command::Edit { message, text } => edit::edit(&ctx, &message, &text),
-        Command::Delete { target, yes } => edit::delete(&ctx, &target, yes),
+        Command::Edit { messages, text } => edit::edit(&ctx, &messages, &text),
+        Command::Delete { targets, yes } => edit::delete(&ctx, &targets, yes),
         Command::Export(args) => archive::export(&ctx, &args),
         Command::Import(args) => archive::import(&ctx, &args),
         Command::Inspect(args) => archive::inspect(&ctx, &args),

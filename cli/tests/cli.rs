@@ -392,6 +392,35 @@ fn init_new_send_edit_and_delete_work_on_a_fresh_store() {
 
     assert!(run(&["delete", &format!("{id}/1")]).contains("Deleted"));
     assert_eq!(json(&["show", "wxid_alice"])["messages"].as_array().map(Vec::len), Some(1));
+
+    // Several messages at once: all in one transaction, or none.
+    for text in ["trois", "quatre", "cinq"] {
+        run(&["send", "wxid_alice", text]);
+    }
+    let (m3, m4, m5) = (format!("{id}/3"), format!("{id}/4"), format!("{id}/5"));
+    let edited = json(&["edit", &m3, &m4, "corrigé"]);
+    assert_eq!(edited.as_array().map(Vec::len), Some(2), "{edited}");
+    assert!(
+        edited.as_array().into_iter().flatten().all(|m| m["text"] == "corrigé" && !m["edited_at"].is_null())
+    );
+    // One missing message refuses the whole batch: 5 keeps its text.
+    fails(d.cmd(&[&s[..], &["edit", &m5, &format!("{id}/1"), "x"]].concat()).assert(), 1)
+        .stderr(contains("not found"));
+    fails(d.cmd(&[&s[..], &["delete", &m5, &format!("{id}/99")]].concat()).assert(), 1)
+        .stderr(contains("not found"));
+    let texts = |page: serde_json::Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m["text"].as_str().map(String::from))
+            .collect()
+    };
+    assert_eq!(texts(json(&["show", "wxid_alice"])), ["salut", "corrigé", "corrigé", "cinq"]);
+    fails(d.cmd(&[&s[..], &["delete", &m5, "wxid_alice"]].concat()).assert(), 1)
+        .stderr(contains("on its own"));
+    assert!(run(&["delete", &m3, &m5]).contains(&format!("Deleted {m3} and {m5}")));
+    assert_eq!(texts(json(&["show", "wxid_alice"])), ["salut", "corrigé"]);
     // A whole conversation needs --yes when no one is there to confirm.
     fails(d.cmd(&[&s[..], &["delete", "wxid_alice"]].concat()).assert(), 1).stderr(contains("--yes"));
     assert!(run(&["delete", "wxid_alice", "--yes"]).contains("key and bytes are gone"));

@@ -880,6 +880,33 @@ chatvault_status chatvault_message_edit(const struct chatvault_store *store,
 chatvault_status chatvault_message_delete(const struct chatvault_store *store,
                                           struct chatvault_message_id id);
 
+// Edits `count` messages in one transaction with one scrub: message
+// `ids[i]` gets text `texts[i]` (UTF-8). All change or none: a missing
+// message fails the call with `CHATVAULT_STATUS_NOT_FOUND`, a message named
+// twice with `CHATVAULT_STATUS_INVALID_ARGUMENT`, and nothing is edited.
+// The old texts are scrubbed from the file and the write-ahead log before
+// this returns.
+//
+// # Safety
+// `ids` and `texts` are NULL (only when `count` is 0) or valid for `count`
+// elements, each text valid for its length; `store` is NULL or valid.
+chatvault_status chatvault_messages_edit(const struct chatvault_store *store,
+                                         const struct chatvault_message_id *ids,
+                                         const struct chatvault_str *texts,
+                                         size_t count);
+
+// Deletes `count` messages in one transaction with one scrub: all or none
+// (a missing message fails the call with `CHATVAULT_STATUS_NOT_FOUND` and
+// deletes nothing); a message named twice is deleted once. Their content
+// is scrubbed from the file and the write-ahead log before this returns.
+//
+// # Safety
+// `ids` is NULL (only when `count` is 0) or valid for `count` elements;
+// `store` is NULL or valid.
+chatvault_status chatvault_messages_delete(const struct chatvault_store *store,
+                                           const struct chatvault_message_id *ids,
+                                           size_t count);
+
 // Marks message `id`, and every earlier one in its conversation, read.
 //
 // # Safety

@@ -9,7 +9,7 @@ use crate::status::{chatvault_status, guard};
 use crate::types::chatvault_store;
 use crate::types::{
     chatvault_batch_entry, chatvault_message, chatvault_message_id, chatvault_message_page,
-    chatvault_new_message,
+    chatvault_new_message, chatvault_str,
 };
 
 fn id(m: chatvault_message_id) -> MessageId {
@@ -230,6 +230,54 @@ pub unsafe extern "C" fn chatvault_message_delete(
 ) -> chatvault_status {
     // SAFETY: the caller's promise: NULL or a live handle.
     guard(|| Ok(unsafe { raw::store(store) }?.delete_message(self::id(id))?))
+}
+
+/// Edits `count` messages in one transaction with one scrub: message
+/// `ids[i]` gets text `texts[i]` (UTF-8). All change or none: a missing
+/// message fails the call with `CHATVAULT_STATUS_NOT_FOUND`, a message named
+/// twice with `CHATVAULT_STATUS_INVALID_ARGUMENT`, and nothing is edited.
+/// The old texts are scrubbed from the file and the write-ahead log before
+/// this returns.
+///
+/// # Safety
+/// `ids` and `texts` are NULL (only when `count` is 0) or valid for `count`
+/// elements, each text valid for its length; `store` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_messages_edit(
+    store: *const chatvault_store,
+    ids: *const chatvault_message_id,
+    texts: *const chatvault_str,
+    count: usize,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: `store` NULL or valid, the arrays valid for `count` elements.
+        let (store, ids, texts) = unsafe {
+            (raw::store(store)?, raw::message_ids(ids, count)?, raw::texts(texts, count, "texts")?)
+        };
+        let edits: Vec<(MessageId, &str)> = ids.into_iter().zip(texts).collect();
+        Ok(store.edit_messages(&edits)?)
+    })
+}
+
+/// Deletes `count` messages in one transaction with one scrub: all or none
+/// (a missing message fails the call with `CHATVAULT_STATUS_NOT_FOUND` and
+/// deletes nothing); a message named twice is deleted once. Their content
+/// is scrubbed from the file and the write-ahead log before this returns.
+///
+/// # Safety
+/// `ids` is NULL (only when `count` is 0) or valid for `count` elements;
+/// `store` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_messages_delete(
+    store: *const chatvault_store,
+    ids: *const chatvault_message_id,
+    count: usize,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: `store` NULL or valid, `ids` valid for `count` elements.
+        let (store, ids) = unsafe { (raw::store(store)?, raw::message_ids(ids, count)?) };
+        Ok(store.delete_messages(&ids)?)
+    })
 }
 
 /// Marks message `id`, and every earlier one in its conversation, read.

@@ -247,6 +247,37 @@ pub(crate) unsafe fn ids<'a>(ptr: *const u64, len: usize) -> Result<&'a [u64], F
     unsafe { slice(ptr, len, "conversation ids") }
 }
 
+/// Borrows an array of message ids; NULL is the empty array when `len` is 0.
+///
+/// # Safety
+/// As [`slice`].
+pub(crate) unsafe fn message_ids(
+    ptr: *const chatvault_message_id,
+    len: usize,
+) -> Result<Vec<MessageId>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let ids = unsafe { slice(ptr, len, "message ids") }?;
+    Ok(ids.iter().map(|m| MessageId::new(ConversationId::from_raw(m.conversation), m.seq)).collect())
+}
+
+/// Borrows an array of UTF-8 texts; NULL is the empty array when `len` is 0.
+///
+/// # Safety
+/// As [`slice`] for `ptr`; each text's pointer is NULL or valid for its length.
+pub(crate) unsafe fn texts<'a>(
+    ptr: *const chatvault_str,
+    len: usize,
+    what: &str,
+) -> Result<Vec<&'a str>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let texts = unsafe { slice(ptr, len, what) }?;
+    texts
+        .iter()
+        // SAFETY: forwarded from this function's contract.
+        .map(|t| unsafe { text(t.ptr, t.len, what) })
+        .collect()
+}
+
 /// Copies a message to append to conversation `c` out of C memory.
 ///
 /// # Safety

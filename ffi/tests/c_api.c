@@ -378,6 +378,31 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_get(s, first, NULL));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_delete(NULL, first));
 
+    /* Batches: all or nothing, one scrub. */
+    chatvault_message_id pair[3] = {{alice, 4}, {alice, 5}, {alice, 4}};
+    chatvault_str two_texts[2] = {{"quatre", 6}, {"cinq", 4}};
+    OK(chatvault_messages_edit(s, pair, two_texts, 2));
+    OK(chatvault_message_get(s, pair[1], &msg));
+    CHECK(same(msg->text, "cinq") && msg->edited_at_ms > 0);
+    chatvault_message_free(msg);
+    chatvault_message_id with_missing[2] = {{alice, 4}, {alice, 9999}};
+    chatvault_str other_texts[2] = {{"changed", 7}, {"x", 1}};
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_messages_edit(s, with_missing, other_texts, 2));
+    OK(chatvault_message_get(s, pair[0], &msg));
+    CHECK(same(msg->text, "quatre")); /* the batch changed nothing */
+    chatvault_message_free(msg);
+    chatvault_message_id twice[2] = {{alice, 4}, {alice, 4}};
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_messages_edit(s, twice, two_texts, 2)); /* which text wins? */
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_messages_delete(s, with_missing, 2));
+    OK(chatvault_message_get(s, pair[0], &msg)); /* still there */
+    chatvault_message_free(msg);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_messages_delete(s, NULL, 2));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_messages_edit(s, pair, NULL, 2));
+    OK(chatvault_messages_delete(s, NULL, 0));
+    OK(chatvault_messages_delete(s, pair, 3)); /* 4 named twice is deleted once */
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_message_get(s, pair[0], &msg));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_message_get(s, pair[1], &msg));
+
     /* Read markers and the conversation list. */
     chatvault_message_id read_to = {alice, 102};
     OK(chatvault_message_mark_read(s, read_to));
@@ -388,7 +413,7 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     CHECK(list->len == 2);
     const chatvault_conversation_summary *top = &list->items[0];
     CHECK(top->conversation.id == alice && top->conversation.read_up_to_seq == 102);
-    CHECK(top->conversation.message_count == 301); /* 302 appended, one deleted */
+    CHECK(top->conversation.message_count == 299); /* 302 appended, three deleted */
     CHECK(top->unread_count == 200);
     CHECK(top->last_message != NULL && same(top->last_message->text, "batch 299"));
     CHECK(list->items[1].last_message == NULL && list->items[1].unread_count == 0);
@@ -425,12 +450,12 @@ static void on_archive(void *user_data, const chatvault_archive_progress *p) {
 static void test_maintenance(chatvault_store *s, uint64_t alice) {
     chatvault_stats stats;
     OK(chatvault_store_stats(s, &stats));
-    CHECK(stats.conversations == 2 && stats.messages == 301 && stats.file_bytes > 0);
+    CHECK(stats.conversations == 2 && stats.messages == 299 && stats.file_bytes > 0);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_stats(s, NULL));
 
     chatvault_verify_report *report = NULL;
     OK(chatvault_store_verify(s, &report));
-    CHECK(report->conversations == 2 && report->messages == 301 && report->problems_len == 0);
+    CHECK(report->conversations == 2 && report->messages == 299 && report->problems_len == 0);
     chatvault_verify_report_free(report);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_verify(s, NULL));
 
@@ -463,11 +488,11 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     struct progress_log exp = {0, 0, 0, 0};
     chatvault_export_report er;
     OK(chatvault_store_export(s, archive, strlen(archive), &archive_key, NULL, 0, on_archive, &exp, &er));
-    CHECK(er.conversations == 2 && er.messages == 341 && er.bytes == exp.last_bytes && exp.calls >= 2);
+    CHECK(er.conversations == 2 && er.messages == 339 && er.bytes == exp.last_bytes && exp.calls >= 2);
     uint64_t only[1] = {alice};
     char *partial = path_of("alice.cvarchive");
     OK(chatvault_store_export(s, partial, strlen(partial), &archive_key, only, 1, NULL, NULL, &er));
-    CHECK(er.conversations == 1 && er.messages == 341);
+    CHECK(er.conversations == 1 && er.messages == 339);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT,
            chatvault_store_export(s, archive, strlen(archive), NULL, NULL, 0, NULL, NULL, &er));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT,
@@ -499,10 +524,10 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     struct progress_log imp = {0, 0, 0, 0};
     chatvault_import_report ir;
     OK(chatvault_store_import(other, archive, strlen(archive), &archive_key, on_archive, &imp, &ir));
-    CHECK(ir.conversations_created == 2 && ir.messages_added == 341 && ir.messages_skipped == 0);
-    CHECK(imp.calls >= 2 && imp.total_messages == 341 && ir.bytes == imp.last_bytes);
+    CHECK(ir.conversations_created == 2 && ir.messages_added == 339 && ir.messages_skipped == 0);
+    CHECK(imp.calls >= 2 && imp.total_messages == 339 && ir.bytes == imp.last_bytes);
     OK(chatvault_store_import(other, archive, strlen(archive), &archive_key, NULL, NULL, &ir));
-    CHECK(ir.conversations_matched == 2 && ir.messages_added == 0 && ir.messages_skipped == 341);
+    CHECK(ir.conversations_matched == 2 && ir.messages_added == 0 && ir.messages_skipped == 339);
     uint64_t imported = 0;
     OK(chatvault_conversation_find(other, "wxid_alice", 10, &imported));
 
@@ -743,6 +768,8 @@ static void test_null_store(void) {
     EXPECT(want, chatvault_message_get(n, id, (chatvault_message **)&p));
     EXPECT(want, chatvault_message_edit(n, id, "x", 1));
     EXPECT(want, chatvault_message_delete(n, id));
+    EXPECT(want, chatvault_messages_edit(n, &id, NULL, 0));
+    EXPECT(want, chatvault_messages_delete(n, &id, 1));
     EXPECT(want, chatvault_message_mark_read(n, id));
     MESSAGE_HAS("store is NULL");
     CHECK(u == 9 && p == (void *)&u && id.conversation == 1 && id.seq == 1);
@@ -902,7 +929,7 @@ int main(int argc, char **argv) {
     s = open_store(path, raw_key(raw_key_bytes));
     chatvault_stats stats;
     OK(chatvault_store_stats(s, &stats));
-    CHECK(stats.conversations == 2 + WRITERS && stats.messages == 341 + WRITERS * (PER_WRITER / 10 * 12));
+    CHECK(stats.conversations == 2 + WRITERS && stats.messages == 339 + WRITERS * (PER_WRITER / 10 * 12));
     OK(chatvault_store_close(s));
     free(path);
 

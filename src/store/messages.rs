@@ -1,10 +1,12 @@
 //! Messages: appending, paging, editing and deleting.
 
+use std::collections::{BTreeMap, HashMap};
+
 use rusqlite::params;
 
 use super::conversations::{ConvState, check_external_id};
 use super::refs::Refs;
-use super::segments::{self, Keys, Limits, Packer, SegmentRow};
+use super::segments::{self, Keys, Limits, OpenSegment, Packer, SegmentRow};
 use super::{Ctx, Store, row};
 use crate::error::{Error, Missing, Result};
 use crate::format::frame;
@@ -156,10 +158,14 @@ impl Store {
         // Group by conversation, keeping each conversation's input order and
         // the conversations in order of first appearance.
         let mut order: Vec<(ConversationId, Vec<usize>)> = Vec::new();
+        let mut slot: HashMap<ConversationId, usize> = HashMap::new();
         for (i, (c, _)) in batch.iter().enumerate() {
-            match order.iter_mut().find(|(oc, _)| oc == c) {
-                Some((_, idx)) => idx.push(i),
-                None => order.push((*c, vec![i])),
+            let k = *slot.entry(*c).or_insert_with(|| {
+                order.push((*c, Vec::new()));
+                order.len() - 1
+            });
+            if let Some((_, idx)) = order.get_mut(k) {
+                idx.push(i);
             }
         }
         self.write(|ctx| {
@@ -213,66 +219,142 @@ impl Store {
     /// Replaces a message's text and stamps it edited. The old text is
     /// scrubbed from the file and the WAL before this returns.
     pub fn edit_message(&self, m: MessageId, text: &str) -> Result<()> {
-        self.rewrite_message(m, |msgs, pos, now| {
-            let msg = msgs.get_mut(pos).ok_or(Error::NotFound(Missing::Message(m)))?;
-            let len = text.len()
-                + msg.sender.len()
-                + msg.extra.len()
-                + msg.external_id.as_ref().map_or(0, String::len);
-            if len > limits::MAX_MESSAGE_BYTES {
-                return Err(Error::TooLarge { what: "message", len, limit: limits::MAX_MESSAGE_BYTES });
+        self.edit_messages(&[(m, text)])
+    }
+
+    /// Edits many messages, in any conversations, in one transaction and
+    /// with one scrub: all are changed or none (the first message that is
+    /// missing, expired or would become too large fails the whole call).
+    /// Each segment concerned is opened and resealed once. A message named
+    /// twice is refused ([`Error::InvalidArgument`]): which text should win?
+    pub fn edit_messages<S: AsRef<str>>(&self, edits: &[(MessageId, S)]) -> Result<()> {
+        let mut changes = BTreeMap::new();
+        for (m, text) in edits {
+            let text = text.as_ref();
+            if changes.insert(*m, Change::Edit(text)).is_some() {
+                return Err(Error::invalid(format!("message {m} is edited twice in one call")));
             }
-            msg.text = text.to_owned();
-            msg.edited_at_ms = Some(now);
-            Ok(None)
-        })
+        }
+        self.rewrite_messages(&changes)
     }
 
     /// Deletes a message. Its content is removed from its segment (not
     /// flagged) and scrubbed from the file and the WAL before this returns;
     /// afterwards [`Store::message`] reports [`Error::NotFound`].
     pub fn delete_message(&self, m: MessageId) -> Result<()> {
-        self.rewrite_message(m, |msgs, pos, _| {
-            if pos >= msgs.len() {
-                return Err(Error::NotFound(Missing::Message(m)));
-            }
-            Ok(Some(msgs.remove(pos)))
-        })
+        self.delete_messages(&[m])
     }
 
-    /// Opens the segment holding `m`, lets `change` modify its messages
-    /// (returning the one it removed, if any), and reseals it under the current key,
-    /// compressed, or deletes the row if it became empty. Then scrubs.
-    fn rewrite_message(
-        &self,
-        m: MessageId,
-        change: impl FnOnce(&mut Vec<StoredMessage>, usize, i64) -> Result<Option<StoredMessage>>,
-    ) -> Result<()> {
-        let c = m.conversation();
+    /// Deletes many messages, in any conversations, in one transaction and
+    /// with one scrub: all are deleted or none (a missing or expired
+    /// message fails the whole call with [`Error::NotFound`]). A message
+    /// named more than once is deleted once.
+    pub fn delete_messages(&self, ids: &[MessageId]) -> Result<()> {
+        let changes: BTreeMap<MessageId, Change<'_>> = ids.iter().map(|m| (*m, Change::Delete)).collect();
+        self.rewrite_messages(&changes)
+    }
+
+    /// Applies `changes` (ordered by conversation, then sequence number) in
+    /// one write: each segment holding a changed message is opened once,
+    /// changed, and resealed under its conversation's current key,
+    /// compressed, or removed if it became empty. Then one scrub.
+    fn rewrite_messages(&self, changes: &BTreeMap<MessageId, Change<'_>>) -> Result<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
         self.write(|ctx| {
-            let mut state = ConvState::load(ctx, c)?;
-            let (mut open, pos) = segments::open_containing(ctx, m)?;
-            let removed = change(&mut open.messages, pos, ctx.now)?;
-            if open.messages.is_empty() {
-                segments::remove(ctx, c, open.first)?;
-            } else {
-                let aead = state.reserve_seals(ctx, 1)?;
-                let range = (open.first, open.last);
-                let mut compressor = frame::compressor();
-                let sealed =
-                    segments::seal(ctx, &aead, c, state.epoch, range, &open.messages, compressor.as_mut())?;
-                segments::update(ctx, c, &sealed)?;
+            let mut compressor = frame::compressor();
+            let mut state: Option<ConvState> = None;
+            let mut open: Option<OpenSegment> = None;
+            for (&m, change) in changes {
+                let c = m.conversation();
+                if state.as_ref().is_none_or(|s| s.id != c) {
+                    if let Some(mut done) = state.take() {
+                        if let Some(seg) = open.take() {
+                            reseal(ctx, &mut done, seg, compressor.as_mut())?;
+                        }
+                        done.save(ctx, false)?;
+                    }
+                    state = Some(ConvState::load(ctx, c)?);
+                }
+                let Some(st) = state.as_mut() else { continue };
+                if open.as_ref().is_some_and(|seg| !seg.covers(m.seq())) {
+                    if let Some(seg) = open.take() {
+                        reseal(ctx, st, seg, compressor.as_mut())?;
+                    }
+                }
+                let seg = match &mut open {
+                    Some(seg) => seg,
+                    None => open.insert(segments::open_holding(ctx, m)?),
+                };
+                let not_found = || Error::NotFound(Missing::Message(m));
+                let pos = seg.position(m.seq()).ok_or_else(not_found)?;
+                match change {
+                    Change::Edit(text) => {
+                        let msg = seg.messages.get_mut(pos).ok_or_else(not_found)?;
+                        if msg.expired(ctx.now) {
+                            return Err(not_found());
+                        }
+                        let len = text.len()
+                            + msg.sender.len()
+                            + msg.extra.len()
+                            + msg.external_id.as_ref().map_or(0, String::len);
+                        if len > limits::MAX_MESSAGE_BYTES {
+                            return Err(Error::TooLarge {
+                                what: "message",
+                                len,
+                                limit: limits::MAX_MESSAGE_BYTES,
+                            });
+                        }
+                        (*text).clone_into(&mut msg.text);
+                        msg.edited_at_ms = Some(ctx.now);
+                    }
+                    Change::Delete => {
+                        if seg.messages.get(pos).is_none_or(|msg| msg.expired(ctx.now)) {
+                            return Err(not_found());
+                        }
+                        seg.messages.remove(pos);
+                        // Its external-id or content entry in the index stays, so
+                        // no archive brings it back (docs/FORMAT.md, "Importing").
+                        st.message_count = st.message_count.saturating_sub(1);
+                    }
+                }
             }
-            if removed.is_some() {
-                // Its external-id or content entry in the index stays, so
-                // no archive brings it back (docs/FORMAT.md, "Importing").
-                state.message_count = state.message_count.saturating_sub(1);
+            if let Some(mut done) = state {
+                if let Some(seg) = open {
+                    reseal(ctx, &mut done, seg, compressor.as_mut())?;
+                }
+                done.save(ctx, false)?;
             }
-            state.save(ctx, false)?;
             ctx.request_scrub();
             Ok(())
         })
     }
+}
+
+/// One change of [`Store::rewrite_messages`].
+enum Change<'a> {
+    Edit(&'a str),
+    Delete,
+}
+
+/// Writes back a segment an edit or delete changed: resealed in place under
+/// the conversation's current key (compressed when shorter), or removed
+/// if no message is left in it.
+fn reseal(
+    ctx: &mut Ctx<'_>,
+    state: &mut ConvState,
+    seg: OpenSegment,
+    compressor: Option<&mut zstd::bulk::Compressor<'static>>,
+) -> Result<()> {
+    let c = state.id;
+    if seg.messages.is_empty() {
+        return segments::remove(ctx, c, seg.first);
+    }
+    let aead = state.reserve_seals(ctx, 1)?;
+    let sealed =
+        segments::seal(ctx, &aead, c, state.epoch, (seg.first, seg.last), &seg.messages, compressor)?;
+    segments::update(ctx, c, &sealed)
 }
 
 /// Reads one page. Walks segments away from the anchor, decrypting each,

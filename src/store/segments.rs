@@ -147,6 +147,11 @@ impl OpenSegment {
         self.first + m.offset
     }
 
+    /// Whether `seq` is inside this segment's range.
+    pub(crate) fn covers(&self, seq: u64) -> bool {
+        (self.first..=self.last).contains(&seq)
+    }
+
     pub(crate) fn position(&self, seq: u64) -> Option<usize> {
         let offset = seq.checked_sub(self.first)?;
         self.messages.binary_search_by_key(&offset, |m| m.offset).ok()
@@ -271,18 +276,13 @@ pub(crate) fn containing(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<O
     Ok(at_or_before(ctx, c, seq)?.filter(|s| s.contains(seq)))
 }
 
-/// Finds and opens the segment holding message `m`; `NotFound` if there is
-/// none or it has expired.
-pub(crate) fn open_containing(ctx: &mut Ctx<'_>, m: MessageId) -> Result<(OpenSegment, usize)> {
+/// Finds and opens the segment whose range holds message `m`; `NotFound`
+/// if there is none. (The message itself may be gone from it: see
+/// [`OpenSegment::position`].)
+pub(crate) fn open_holding(ctx: &mut Ctx<'_>, m: MessageId) -> Result<OpenSegment> {
     let c = m.conversation();
-    let not_found = || Error::NotFound(Missing::Message(m));
-    let seg = containing(ctx, c, m.seq())?.ok_or_else(not_found)?;
-    let open = Keys::new(c).open(ctx, seg)?;
-    let pos = open.position(m.seq()).ok_or_else(not_found)?;
-    if open.messages.get(pos).is_none_or(|msg| msg.expired(ctx.now)) {
-        return Err(not_found());
-    }
-    Ok((open, pos))
+    let seg = containing(ctx, c, m.seq())?.ok_or(Error::NotFound(Missing::Message(m)))?;
+    Keys::new(c).open(ctx, seg)
 }
 
 /// A segment ready to store: its range, epoch, messages and sealed body.

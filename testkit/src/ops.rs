@@ -142,13 +142,19 @@ pub enum Op {
     Find { ext: u8 },
     /// Runs `verify`, which must find nothing.
     Verify,
+    /// Edits several messages in one call (`edit_messages`), all or nothing.
+    #[allow(missing_docs)]
+    EditMany { items: Vec<(u8, u8, Text)> },
+    /// Deletes several messages in one call (`delete_messages`), all or nothing.
+    #[allow(missing_docs)]
+    DeleteMany { items: Vec<(u8, u8)> },
 }
 
 /// The tag bytes, by operation: a tag is read modulo their number, and
 /// the common writes have several.
-const TAGS: [u8; 36] = [
+const TAGS: [u8; 38] = [
     0, 0, 0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 6, 6, 7, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18,
-    19, 20, 0, 21,
+    19, 20, 0, 21, 22, 23,
 ];
 
 impl Op {
@@ -218,6 +224,16 @@ impl Op {
             18 => Op::List { limit: opt(input) },
             19 => Op::Find { ext: input.byte() },
             21 => Op::RotateMaster { key: input.byte(), budget: opt(input) },
+            22 => {
+                let n = input.byte() % (MAX_BATCH + 1);
+                Op::EditMany {
+                    items: (0..n).map(|_| (input.byte(), input.byte(), Text::read(input))).collect(),
+                }
+            }
+            23 => {
+                let n = input.byte() % (MAX_BATCH + 1);
+                Op::DeleteMany { items: (0..n).map(|_| (input.byte(), input.byte())).collect() }
+            }
             _ => Op::Verify,
         }
     }
@@ -277,6 +293,19 @@ impl Op {
             Op::Find { ext } => out.extend([tag(19), *ext]),
             Op::Verify => out.push(tag(20)),
             Op::RotateMaster { key, budget } => out.extend([tag(21), *key, put_opt(*budget)]),
+            Op::EditMany { items } => {
+                out.extend([tag(22), u8::try_from(items.len()).unwrap_or(0) % (MAX_BATCH + 1)]);
+                for (conv, msg, text) in items.iter().take(usize::from(MAX_BATCH)) {
+                    out.extend([*conv, *msg]);
+                    text.write(out);
+                }
+            }
+            Op::DeleteMany { items } => {
+                out.extend([tag(23), u8::try_from(items.len()).unwrap_or(0) % (MAX_BATCH + 1)]);
+                for (conv, msg) in items.iter().take(usize::from(MAX_BATCH)) {
+                    out.extend([*conv, *msg]);
+                }
+            }
         }
     }
 }

@@ -95,6 +95,14 @@ pub enum Op {
         c: u64,
         seq: u64,
     },
+    /// `edit_messages`: several messages, any conversations, one call.
+    EditMany {
+        items: Vec<(u64, u64, String)>,
+    },
+    /// `delete_messages`: several messages (perhaps one twice), one call.
+    DeleteMany {
+        items: Vec<(u64, u64)>,
+    },
     MarkRead {
         c: u64,
         seq: u64,
@@ -128,6 +136,8 @@ impl Op {
             Op::Batch { .. } => "batch",
             Op::Edit { .. } => "edit",
             Op::DeleteMessage { .. } => "delete message",
+            Op::EditMany { .. } => "edit many",
+            Op::DeleteMany { .. } => "delete many",
             Op::MarkRead { .. } => "mark read",
             Op::Create { .. } => "create conversation",
             Op::DeleteConversation { .. } => "delete conversation",
@@ -233,9 +243,30 @@ impl View {
         let roll = rng.below(100);
         let message = self.pick_message(rng);
         match (roll, message) {
-            (0..=25, _) => {
+            (0..=21, _) => {
                 let i = self.pick_conv(rng);
                 Op::Append { c: self.convs[i].id, m: self.new_msg(rng, i, tag) }
+            }
+            (22..=23, Some(_)) => {
+                let mut items: Vec<(u64, u64, String)> = Vec::new();
+                for k in 0..2 + rng.below(30) {
+                    if let Some((i, seq)) = self.pick_message(rng)
+                        && !items.iter().any(|(c, s, _)| (*c, *s) == (self.convs[i].id, seq))
+                    {
+                        let text = format!("edited {tag}-{k} {}", chatvault_corpus::text(rng));
+                        items.push((self.convs[i].id, seq, text));
+                    }
+                }
+                Op::EditMany { items }
+            }
+            (24..=25, Some(_)) => {
+                let n = 2 + rng.below(30);
+                Op::DeleteMany {
+                    items: (0..n)
+                        .filter_map(|_| self.pick_message(rng))
+                        .map(|(i, s)| (self.convs[i].id, s))
+                        .collect(),
+                }
             }
             (26..=45, _) => {
                 let n = 1 + rng.below(12);
@@ -299,6 +330,11 @@ impl View {
                 }
             }
             (Op::DeleteMessage { c, seq }, _) => conv(self, *c).seqs.retain(|s| s != seq),
+            (Op::DeleteMany { items }, _) => {
+                for (c, seq) in items {
+                    conv(self, *c).seqs.retain(|s| s != seq);
+                }
+            }
             (Op::Create { ext, .. }, Ack::Created(id)) => {
                 self.convs.push(VConv {
                     id: *id,
@@ -340,6 +376,17 @@ pub fn run(store: &Store, op: &Op, archive: &Path, path: &Path) -> chatvault::Re
         }
         Op::DeleteMessage { c, seq } => {
             store.delete_message(MessageId::new(cid(*c), *seq))?;
+            Ack::Done
+        }
+        Op::EditMany { items } => {
+            let edits: Vec<(MessageId, &str)> =
+                items.iter().map(|(c, seq, text)| (MessageId::new(cid(*c), *seq), text.as_str())).collect();
+            store.edit_messages(&edits)?;
+            Ack::Done
+        }
+        Op::DeleteMany { items } => {
+            let ids: Vec<MessageId> = items.iter().map(|(c, seq)| MessageId::new(cid(*c), *seq)).collect();
+            store.delete_messages(&ids)?;
             Ack::Done
         }
         Op::MarkRead { c, seq } => {
@@ -554,6 +601,19 @@ impl Model {
             }
             Op::DeleteMessage { c, seq } => {
                 next.conv(*c)?.delete(*seq, NOW).map_err(|e| refused("delete", e))?;
+                Ack::Done
+            }
+            Op::EditMany { items } => {
+                for (c, seq, text) in items {
+                    next.conv(*c)?.edit(*seq, text.clone(), NOW).map_err(|e| refused("edit", e))?;
+                }
+                Ack::Done
+            }
+            Op::DeleteMany { items } => {
+                let unique: std::collections::BTreeSet<(u64, u64)> = items.iter().copied().collect();
+                for (c, seq) in unique {
+                    next.conv(c)?.delete(seq, NOW).map_err(|e| refused("delete", e))?;
+                }
                 Ack::Done
             }
             Op::MarkRead { c, seq } => {

@@ -447,6 +447,98 @@ impl Harness {
                 ensure(got == want, || format!("find {ext} gave {got:?}, expected {want:?}"))?;
             }
             Op::Verify => self.verify()?,
+            Op::EditMany { items } => {
+                let items: Vec<(usize, u64, String)> = items
+                    .iter()
+                    .filter_map(|(conv, msg, t)| {
+                        let ci = self.model.pick(*conv)?;
+                        Some((ci, self.seq(ci, *msg), text(t)))
+                    })
+                    .collect();
+                let edits: Vec<(MessageId, &str)> = items
+                    .iter()
+                    .map(|(ci, seq, t)| (MessageId::new(self.model.convs[*ci].0, *seq), t.as_str()))
+                    .collect();
+                let r = self.store()?.edit_messages(&edits);
+                let mut seen = std::collections::BTreeSet::new();
+                let want = if edits.iter().all(|(m, _)| seen.insert(*m)) {
+                    self.rewrite_many(items.iter().map(|(ci, seq, t)| (*ci, *seq, Some(t.clone()))), now)
+                } else {
+                    Err("InvalidArgument")
+                };
+                self.rewrote_many(r, want, "edit_messages", items.iter().map(|(ci, ..)| *ci))?;
+            }
+            Op::DeleteMany { items } => {
+                let items: Vec<(usize, u64)> = items
+                    .iter()
+                    .filter_map(|(conv, msg)| {
+                        let ci = self.model.pick(*conv)?;
+                        Some((ci, self.seq(ci, *msg)))
+                    })
+                    .collect();
+                let ids: Vec<MessageId> =
+                    items.iter().map(|(ci, seq)| MessageId::new(self.model.convs[*ci].0, *seq)).collect();
+                let r = self.store()?.delete_messages(&ids);
+                // A message named twice is deleted once.
+                let unique: std::collections::BTreeSet<(usize, u64)> = items.iter().copied().collect();
+                let want = self.rewrite_many(unique.into_iter().map(|(ci, seq)| (ci, seq, None)), now);
+                self.rewrote_many(r, want, "delete_messages", items.iter().map(|(ci, _)| *ci))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies edits (`Some` text) and deletes (`None`) to the model, all
+    /// or nothing: the conversations as they would be, or the error kind
+    /// the first failing one gives.
+    fn rewrite_many(
+        &self,
+        items: impl Iterator<Item = (usize, u64, Option<String>)>,
+        now: i64,
+    ) -> Result<Vec<(usize, MConv)>, &'static str> {
+        let mut staged: Vec<(usize, MConv)> = Vec::new();
+        for (ci, seq, change) in items {
+            let i = match staged.iter().position(|(s, _)| *s == ci) {
+                Some(i) => i,
+                None => {
+                    let conv = self.model.convs[ci].1.clone().ok_or("NotFound")?;
+                    staged.push((ci, conv));
+                    staged.len() - 1
+                }
+            };
+            let conv = &mut staged[i].1;
+            match change {
+                Some(text) => conv.edit(seq, text, now)?,
+                None => conv.delete(seq, now)?,
+            }
+        }
+        Ok(staged)
+    }
+
+    /// Checks a batch edit or delete against the model's answer, and
+    /// keeps the model's changes if it succeeded.
+    fn rewrote_many(
+        &mut self,
+        r: Result<(), Error>,
+        want: Result<Vec<(usize, MConv)>, &'static str>,
+        what: &str,
+        touched: impl Iterator<Item = usize>,
+    ) -> Result<(), String> {
+        match want {
+            Ok(staged) => {
+                ok(r, what)?;
+                for (ci, conv) in staged {
+                    self.model.convs[ci].1 = Some(conv);
+                }
+                self.outcome.succeeded += 1;
+            }
+            Err(want) => {
+                refused(r, want)?;
+                self.outcome.refused += 1;
+            }
+        }
+        for ci in touched.collect::<std::collections::BTreeSet<_>>() {
+            self.check_conv(ci)?;
         }
         Ok(())
     }
