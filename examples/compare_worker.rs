@@ -86,6 +86,16 @@ impl Engine for Vault {
         self.store().delete_message(self.id(conv, seq)).expect("delete");
     }
 
+    fn edit_many(&mut self, items: &[(usize, u64)], text: &str) {
+        let edits: Vec<(MessageId, &str)> = items.iter().map(|&(c, seq)| (self.id(c, seq), text)).collect();
+        self.store().edit_messages(&edits).expect("edit_messages");
+    }
+
+    fn delete_many(&mut self, items: &[(usize, u64)]) {
+        let ids: Vec<MessageId> = items.iter().map(|&(c, seq)| self.id(c, seq)).collect();
+        self.store().delete_messages(&ids).expect("delete_messages");
+    }
+
     fn compact(&mut self) {
         self.store().compact(&CompactOptions::default()).expect("compact");
     }

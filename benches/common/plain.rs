@@ -249,6 +249,40 @@ impl Plain {
         tx.commit().unwrap();
     }
 
+    /// Replaces the texts of many messages in one transaction.
+    pub fn edit_many(&mut self, items: &[(i64, i64)], text: &str, now_ms: i64) {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE message SET text = ?3, edited_at_ms = ?4 WHERE conversation = ?1 AND seq = ?2",
+                )
+                .unwrap();
+            for (c, seq) in items {
+                assert_eq!(stmt.execute(params![c, seq, text, now_ms]).unwrap(), 1);
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    /// Deletes many messages in one transaction, counting them out of their
+    /// conversations.
+    pub fn delete_many(&mut self, items: &[(i64, i64)]) {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
+        {
+            let mut delete =
+                tx.prepare_cached("DELETE FROM message WHERE conversation = ?1 AND seq = ?2").unwrap();
+            let mut count = tx
+                .prepare_cached("UPDATE conversation SET message_count = message_count - 1 WHERE id = ?1")
+                .unwrap();
+            for (c, seq) in items {
+                assert_eq!(delete.execute(params![c, seq]).unwrap(), 1);
+                count.execute([c]).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
     /// Deletes a conversation and its messages.
     pub fn delete_conversation(&mut self, c: i64) {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();

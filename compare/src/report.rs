@@ -22,6 +22,8 @@ const METRICS: &[(&str, &str, Better)] = &[
     ("list_recent_50_us", "conversation list, 50 most recent with last message (µs)", Lower),
     ("edit_per_s", "edit a message (edits/s)", Higher),
     ("delete_per_s", "delete a message (deletes/s)", Higher),
+    ("edit_batch_per_s", "edit messages in batches of 100 (edits/s)", Higher),
+    ("delete_batch_per_s", "delete messages in batches of 100 (deletes/s)", Higher),
     ("open_us", "open and read the first list line (µs)", Lower),
     ("bytes_per_message", "bytes on disk per message, as written", Lower),
     ("compact_messages_per_s", "compact (chatvault) / VACUUM (SQLite) (messages/s)", Higher),
@@ -67,7 +69,7 @@ pub fn run(args: Vec<String>) {
         match flag.as_str() {
             "--chatvault-worker" => chatvault_worker = Some(value),
             "--rounds" => rounds = value.parse().unwrap_or_else(|_| usage()),
-            "--messages" | "--conversations" | "--reps" => pass.extend([flag, value]),
+            "--messages" | "--conversations" | "--reps" | "--spread" => pass.extend([flag, value]),
             _ => usage(),
         }
     }
@@ -118,6 +120,16 @@ pub fn run(args: Vec<String>) {
         crate::workload::median(figures.get(&(engine.to_string(), metric.to_string()))?.clone())
     };
     let ratio = |metric: &str, a: &str, b: &str| Some(median(a, metric)? / median(b, metric)?);
+
+    let windows: Vec<String> = figures
+        .keys()
+        .filter(|(engine, m)| engine == "chatvault" && m.starts_with("spread_0"))
+        .map(|(_, m)| m.clone())
+        .collect();
+    if !windows.is_empty() {
+        spread_table(&windows, &median);
+        return;
+    }
 
     println!("## Figures (median of {rounds} rounds)\n");
     println!(
@@ -180,6 +192,45 @@ pub fn run(args: Vec<String>) {
         );
     }
     println!("\n{missed} of {} targets missed.", TARGETS.len());
+}
+
+/// The spread sync's throughput by window, with ratios, and each engine's
+/// slowdown from its first window to its last.
+fn spread_table(windows: &[String], median: &dyn Fn(&str, &str) -> Option<f64>) {
+    println!("\n## Spread sync: messages/s by window, and ratios\n");
+    println!("| messages | chatvault | SQLite | SQLCipher | chatvault / SQLite | chatvault / SQLCipher |");
+    println!("|---|---|---|---|---|---|");
+    let cell = |v: Option<f64>| v.map_or(String::new(), show);
+    let ratio = |m: &str, peer: &str| match (median("chatvault", m), median(peer, m)) {
+        (Some(a), Some(b)) => format!("{:.2}x", a / b),
+        _ => String::new(),
+    };
+    for m in windows {
+        let end = m.trim_start_matches("spread_").trim_end_matches("_messages_per_s").trim_start_matches('0');
+        println!(
+            "| {end} | {} | {} | {} | {} | {} |",
+            cell(median("chatvault", m)),
+            cell(median("sqlite", m)),
+            cell(median("sqlcipher", m)),
+            ratio(m, "sqlite"),
+            ratio(m, "sqlcipher"),
+        );
+    }
+    let (Some(first), Some(last)) = (windows.first(), windows.last()) else { return };
+    println!("\nSlowdown, first window / last window:");
+    for (engine, label) in ENGINES {
+        if let (Some(a), Some(b)) = (median(engine, first), median(engine, last)) {
+            println!("- {label}: {:.2}x", a / b);
+        }
+    }
+    let m = "spread_bytes_per_message";
+    println!(
+        "\nBytes on disk per message: chatvault {}, SQLite {}, SQLCipher {} (chatvault / SQLite {}).",
+        cell(median("chatvault", m)),
+        cell(median("sqlite", m)),
+        cell(median("sqlcipher", m)),
+        ratio(m, "sqlite")
+    );
 }
 
 /// A figure with three significant digits and thousands separators.

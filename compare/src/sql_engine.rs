@@ -83,6 +83,16 @@ impl Engine for SqlEngine {
         self.db().delete(c, seq as i64);
     }
 
+    fn edit_many(&mut self, items: &[(usize, u64)], text: &str) {
+        let items: Vec<(i64, i64)> = items.iter().map(|(c, seq)| (self.ids[*c], *seq as i64)).collect();
+        self.db().edit_many(&items, text, 1_800_000_000_000);
+    }
+
+    fn delete_many(&mut self, items: &[(usize, u64)]) {
+        let items: Vec<(i64, i64)> = items.iter().map(|(c, seq)| (self.ids[*c], *seq as i64)).collect();
+        self.db().delete_many(&items);
+    }
+
     fn compact(&mut self) {
         // Checkpointed inside the timed part, as chatvault's compaction is.
         self.db().conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);").expect("VACUUM");

@@ -16,20 +16,23 @@ pub type Runner = fn(&Path, &Data, &Params) -> Vec<Figure>;
 /// driver's rounds alternate the order too), and prints its figures and
 /// `sqlite <version>`.
 pub fn main(engines: &[(&str, Runner)], args: Vec<String>) {
-    let mut p = Params { messages: 200_000, conversations: 300, reps: 300 };
+    let mut p = Params { messages: 200_000, conversations: 300, reps: 300, spread: 0 };
     let mut rounds = 1;
     let mut first_round = 0;
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let value = args.next().and_then(|v| v.parse::<usize>().ok());
         let Some(value) = value else {
-            eprintln!("usage: [--messages N] [--conversations N] [--reps N] [--rounds N] [--round N]");
+            eprintln!(
+                "usage: [--messages N] [--conversations N] [--reps N] [--spread N] [--rounds N] [--round N]"
+            );
             std::process::exit(2);
         };
         match flag.as_str() {
             "--messages" => p.messages = value,
             "--conversations" => p.conversations = value,
             "--reps" => p.reps = value,
+            "--spread" => p.spread = value,
             "--rounds" => rounds = value,
             "--round" => first_round = value,
             _ => {

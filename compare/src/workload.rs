@@ -32,6 +32,10 @@ pub trait Engine {
     fn edit(&mut self, conv: usize, seq: u64, text: &str);
     /// Deletes a message, one transaction.
     fn delete(&mut self, conv: usize, seq: u64);
+    /// Replaces the texts of many messages, one transaction.
+    fn edit_many(&mut self, items: &[(usize, u64)], text: &str);
+    /// Deletes many messages, one transaction.
+    fn delete_many(&mut self, items: &[(usize, u64)]);
     /// chatvault's `compact`; `VACUUM` for the SQLite engines.
     fn compact(&mut self);
     /// Closes the store: everything checkpointed, nothing left in a WAL.
@@ -51,6 +55,10 @@ pub struct Params {
     pub conversations: usize,
     /// Repetitions of each latency measurement (the median is reported).
     pub reps: usize,
+    /// If not 0, only the spread sync: this many messages in batches of
+    /// [`BATCH`], each holding one message of every conversation (of
+    /// `conversations`, all the same size), timed per [`WINDOW`] messages.
+    pub spread: usize,
 }
 
 /// The corpus seed: the same data on every side.
@@ -61,6 +69,10 @@ pub const BATCH: usize = 1000;
 pub const PAGE: usize = 50;
 /// Single appends, edits and deletes timed (one transaction each).
 pub const SINGLES: usize = 300;
+/// Messages per window of the spread sync's throughput figures.
+pub const WINDOW: usize = 100_000;
+/// Messages per batched edit or delete.
+pub const BATCHED: usize = 100;
 /// The deep page is the one before this sequence number.
 pub const DEEP: u64 = 1_000;
 
@@ -76,9 +88,18 @@ impl Data {
     /// The corpus for `p`; an error if its largest conversation is too small
     /// for the deep page (before #1,000) and the edits and deletes.
     pub fn new(p: &Params) -> Result<Data, String> {
+        if p.spread > 0 {
+            // Every conversation the same size; messages generated as they are sent.
+            let mut convs = chatvault_corpus::conversations(SEED, p.conversations, p.spread);
+            for c in &mut convs {
+                c.messages = p.spread.div_ceil(p.conversations.max(1));
+            }
+            return Ok(Data { convs, stream: Vec::new(), big: 0 });
+        }
         let convs = chatvault_corpus::conversations(SEED, p.conversations, p.messages);
         let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).ok_or("no conversations")?;
-        let need = (DEEP + PAGE as u64).max(2 * SINGLES as u64 + 1);
+        // Singles at 1 + k * step, batched ones at 2 + k * step: step >= 2.
+        let need = (DEEP + PAGE as u64).max(2 * (2 * SINGLES as u64 + 1));
         if (convs[big].messages as u64) < need {
             return Err(format!(
                 "the largest conversation has {} messages, fewer than the {need} the workload reads and edits: \
@@ -130,6 +151,9 @@ fn latency(reps: usize, mut f: impl FnMut()) -> f64 {
 /// Runs the workload on an engine that already holds `data.convs` (empty),
 /// returning its figures in a fixed order.
 pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
+    if p.spread > 0 {
+        return spread(e, data, p);
+    }
     let mut out = Vec::new();
     let n = data.stream.len() as f64;
 
@@ -176,9 +200,25 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     }
     out.push(("delete_per_s", SINGLES as f64 / t.elapsed().as_secs_f64()));
 
+    // The same numbers of edits and deletes in batches of BATCHED, one
+    // transaction each, on the messages next to the single ones.
+    let near = |i: u64| (data.big, 2 + i * step);
+    let t = Instant::now();
+    for chunk in (0..SINGLES as u64).collect::<Vec<_>>().chunks(BATCHED) {
+        let items: Vec<(usize, u64)> = chunk.iter().map(|&i| near(2 * i)).collect();
+        e.edit_many(&items, "edited in a batch: see you at 9 🙂");
+    }
+    out.push(("edit_batch_per_s", SINGLES as f64 / t.elapsed().as_secs_f64()));
+    let t = Instant::now();
+    for chunk in (0..SINGLES as u64).collect::<Vec<_>>().chunks(BATCHED) {
+        let items: Vec<(usize, u64)> = chunk.iter().map(|&i| near(2 * i + 1)).collect();
+        e.delete_many(&items);
+    }
+    out.push(("delete_batch_per_s", SINGLES as f64 / t.elapsed().as_secs_f64()));
+
     e.close();
-    // SINGLES single appends and SINGLES deletes: n messages remain.
-    let total = n;
+    // SINGLES single appends and 2 * SINGLES deletes.
+    let total = n - SINGLES as f64;
     out.push(("bytes_per_message", e.bytes_on_disk() as f64 / total));
     let opens: Vec<f64> = (0..p.reps.clamp(5, 30))
         .map(|_| {
@@ -204,5 +244,45 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
         &["page_latest_compacted_us", "page_deep_compacted_us", "list_recent_50_compacted_us"],
     );
     e.close();
+    out
+}
+
+/// The spread sync: `p.spread` messages in transactions of [`BATCH`], each
+/// transaction the next message of every conversation in turn (a history
+/// sync that fetches all chats at once), with the throughput of every
+/// [`WINDOW`] messages as `spread_<end>_messages_per_s`.
+fn spread<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
+    let mut per: Vec<_> = data.convs.iter().map(chatvault_corpus::messages).collect();
+    let mut turn = 0;
+    let mut next = || -> Option<(usize, MessageSpec)> {
+        for _ in 0..per.len() {
+            let i = turn;
+            turn = (turn + 1) % per.len();
+            if let Some(m) = per[i].next() {
+                return Some((i, m));
+            }
+        }
+        None
+    };
+    let mut out = Vec::new();
+    let (mut sent, mut spent) = (0, Duration::ZERO);
+    while sent < p.spread {
+        let chunk: Vec<(usize, MessageSpec)> = std::iter::from_fn(&mut next).take(BATCH).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let batch = e.prepare(&chunk, 0);
+        let t = Instant::now();
+        e.append(&batch);
+        spent += t.elapsed();
+        sent += chunk.len();
+        if sent % WINDOW < BATCH {
+            let name: &'static str = Box::leak(format!("spread_{sent:08}_messages_per_s").into_boxed_str());
+            out.push((name, WINDOW as f64 / spent.as_secs_f64()));
+            spent = Duration::ZERO;
+        }
+    }
+    e.close();
+    out.push(("spread_bytes_per_message", e.bytes_on_disk() as f64 / sent.max(1) as f64));
     out
 }

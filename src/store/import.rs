@@ -194,7 +194,7 @@ impl Importer {
         };
         let refs = match &mut t.refs {
             Some(r) => r,
-            None => t.refs.insert(Refs::begin(ctx, c)?),
+            None => t.refs.insert(Refs::begin(ctx, c, usize::MAX)?),
         };
         let known = refs.find_either(ctx, hashes)?;
         if let (Some(existing), true) = (known, dedup)

@@ -72,7 +72,7 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
         if let Some(ext) = &m.external_id {
             let refs = match &mut refs {
                 Some(r) => r,
-                None => refs.insert(Refs::begin(ctx, c)?),
+                None => refs.insert(Refs::begin(ctx, c, msgs.len())?),
             };
             let hashes = ctx.masters().hashes_for(c, |k| k.message_hash(c, ext));
             if let Some(seq) = refs.find_either(ctx, hashes)? {
@@ -94,7 +94,7 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
             // "Importing"). The first message with that sender and time keeps it.
             let refs = match &mut refs {
                 Some(r) => r,
-                None => refs.insert(Refs::begin(ctx, c)?),
+                None => refs.insert(Refs::begin(ctx, c, msgs.len())?),
             };
             let hashes = ctx.masters().hashes_for(c, |k| k.content_hash(c, &m.sender, m.sent_at_ms));
             if refs.find_either(ctx, hashes)?.is_none() {
