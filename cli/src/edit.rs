@@ -83,6 +83,12 @@ pub fn send(
 }
 
 pub fn edit(ctx: &Ctx, messages: &[String], text: &str) -> CliResult<()> {
+    if text.parse::<MessageId>().is_ok() {
+        // `edit 3/1 3/2` would otherwise set 3/1's text to "3/2".
+        return Err(Failure::user(format!(
+            "the new text {text:?} is a message id: give the text last, after the messages (a text that is only a message id cannot be set)"
+        )));
+    }
     let ids = messages.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
     let store = ctx.open()?;
     let edits: Vec<(MessageId, &str)> = ids.iter().map(|&m| (m, text)).collect();
@@ -122,7 +128,10 @@ pub fn delete(ctx: &Ctx, targets: &[String], yes: bool) -> CliResult<()> {
                     "{c:?} names a conversation: delete a whole conversation on its own, messages as conversation/seq"
                 )));
             }
-            let ids = targets.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
+            let mut ids = targets.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
+            // Named twice, deleted (and reported) once.
+            let mut seen = std::collections::HashSet::new();
+            ids.retain(|m| seen.insert(*m));
             committed(store.delete_messages(&ids))?;
             if ctx.json {
                 let deleted: Vec<String> = ids.iter().map(ToString::to_string).collect();

@@ -403,6 +403,8 @@ fn init_new_send_edit_and_delete_work_on_a_fresh_store() {
     assert!(
         edited.as_array().into_iter().flatten().all(|m| m["text"] == "corrigé" && !m["edited_at"].is_null())
     );
+    // Ids without a text are not taken as the text.
+    fails(d.cmd(&[&s[..], &["edit", &m5, &m3]].concat()).assert(), 1).stderr(contains("is a message id"));
     // One missing message refuses the whole batch: 5 keeps its text.
     fails(d.cmd(&[&s[..], &["edit", &m5, &format!("{id}/1"), "x"]].concat()).assert(), 1)
         .stderr(contains("not found"));

@@ -265,7 +265,7 @@ fn spread<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
         None
     };
     let mut out = Vec::new();
-    let (mut sent, mut spent) = (0, Duration::ZERO);
+    let (mut sent, mut reported, mut spent) = (0, 0, Duration::ZERO);
     while sent < p.spread {
         let chunk: Vec<(usize, MessageSpec)> = std::iter::from_fn(&mut next).take(BATCH).collect();
         if chunk.is_empty() {
@@ -275,11 +275,13 @@ fn spread<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
         let t = Instant::now();
         e.append(&batch);
         spent += t.elapsed();
+        let before = sent;
         sent += chunk.len();
-        if sent % WINDOW < BATCH {
+        if sent / WINDOW > before / WINDOW || sent >= p.spread {
+            // The messages since the last figure: a window, or what the last batch ended.
             let name: &'static str = Box::leak(format!("spread_{sent:08}_messages_per_s").into_boxed_str());
-            out.push((name, WINDOW as f64 / spent.as_secs_f64()));
-            spent = Duration::ZERO;
+            out.push((name, (sent - reported) as f64 / spent.as_secs_f64()));
+            (reported, spent) = (sent, Duration::ZERO);
         }
     }
     e.close();

@@ -233,9 +233,11 @@ pub unsafe extern "C" fn chatvault_message_delete(
 }
 
 /// Edits `count` messages in one transaction with one scrub: message
-/// `ids[i]` gets text `texts[i]` (UTF-8). All change or none: a missing
-/// message fails the call with `CHATVAULT_STATUS_NOT_FOUND`, a message named
-/// twice with `CHATVAULT_STATUS_INVALID_ARGUMENT`, and nothing is edited.
+/// `ids[i]` gets text `texts[i]` (UTF-8). All change or none: a missing or
+/// expired message fails the call with `CHATVAULT_STATUS_NOT_FOUND`, a
+/// message named twice with `CHATVAULT_STATUS_INVALID_ARGUMENT`, a text
+/// that would make its message too large with `CHATVAULT_STATUS_TOO_LARGE`,
+/// and nothing is edited.
 /// The old texts are scrubbed from the file and the write-ahead log before
 /// this returns.
 ///
@@ -260,8 +262,9 @@ pub unsafe extern "C" fn chatvault_messages_edit(
 }
 
 /// Deletes `count` messages in one transaction with one scrub: all or none
-/// (a missing message fails the call with `CHATVAULT_STATUS_NOT_FOUND` and
-/// deletes nothing); a message named twice is deleted once. Their content
+/// (a missing or expired message fails the call with
+/// `CHATVAULT_STATUS_NOT_FOUND` and deletes nothing); a message named twice
+/// is deleted once. Their content
 /// is scrubbed from the file and the write-ahead log before this returns.
 ///
 /// # Safety

@@ -26,6 +26,7 @@ pub(crate) struct Ctx<'t> {
     new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>, Option<NewestTag>)>,
     destroyed_keys: Vec<(ConversationId, KeyEpoch)>,
     refs: Vec<(ConversationId, Recent)>,
+    clear_refs: bool,
     scrub: bool,
 }
 
@@ -34,6 +35,8 @@ pub(crate) struct Finished {
     pub(crate) new_keys: Vec<(ConversationId, KeyEpoch, Arc<Key32>, Option<NewestTag>)>,
     pub(crate) destroyed_keys: Vec<(ConversationId, KeyEpoch)>,
     pub(crate) refs: Vec<(ConversationId, Recent)>,
+    /// The external-id index changed under the cache: drop all of it.
+    pub(crate) clear_refs: bool,
     pub(crate) masters: Option<Arc<Masters>>,
     pub(crate) scrub: bool,
 }
@@ -50,6 +53,7 @@ impl<'t> Ctx<'t> {
             new_keys: Vec::new(),
             destroyed_keys: Vec::new(),
             refs: Vec::new(),
+            clear_refs: false,
             scrub: false,
         }
     }
@@ -59,6 +63,7 @@ impl<'t> Ctx<'t> {
             new_keys: self.new_keys,
             destroyed_keys: self.destroyed_keys,
             refs: self.refs,
+            clear_refs: self.clear_refs,
             masters: self.new_masters,
             scrub: self.scrub,
         }
@@ -96,6 +101,13 @@ impl<'t> Ctx<'t> {
     }
 
     /// Asks for a scrub once this write commits.
+    /// Drops every cached external-id index state once this write
+    /// commits (before the writer lock is released, so no other write sees
+    /// the old state): this write rewrote index rows under it.
+    pub(crate) fn after_commit_clear_refs(&mut self) {
+        self.clear_refs = true;
+    }
+
     pub(crate) fn request_scrub(&mut self) {
         self.scrub = true;
     }

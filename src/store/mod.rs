@@ -251,7 +251,8 @@ impl Store {
     /// WAL: frees unused pages and checkpoints and empties the WAL.
     ///
     /// Operations that delete data (`delete_message`, `edit_message`,
-    /// `delete_conversation`, `change_key`) already do this before they
+    /// `delete_messages`, `edit_messages`, `delete_conversation`,
+    /// `change_key`) already do this before they
     /// return; call it yourself only after an [`Error::ScrubIncomplete`].
     pub fn scrub(&self) -> Result<()> {
         let writer = self.lock_writer();
@@ -310,6 +311,12 @@ impl Store {
         let mut ctx = Ctx::new(tx.0, self, masters, true);
         let out = f(&mut ctx)?;
         let done = ctx.finish();
+        if done.scrub {
+            // The scrub's first half, in this transaction: one commit (and
+            // one sync) fewer than vacuuming after it (docs/DESIGN.md,
+            // "Deletion and scrubbing").
+            incremental_vacuum(tx.0)?;
+        }
         tx.commit()?;
         for (c, epoch, key, sealable) in done.new_keys {
             self.keys.insert(c, epoch, key, sealable);
@@ -317,8 +324,12 @@ impl Store {
         for (c, epoch) in done.destroyed_keys {
             self.keys.destroy(c, epoch);
         }
-        for (c, recent) in done.refs {
-            self.recent_refs.put(c, recent);
+        if done.clear_refs {
+            self.recent_refs.clear();
+        } else {
+            for (c, recent) in done.refs {
+                self.recent_refs.put(c, recent);
+            }
         }
         if let Some(masters) = done.masters {
             self.adopt_masters(masters);
@@ -383,12 +394,7 @@ impl Store {
     /// each attempt holding reads back for at most `SCRUB_SLICE`, until the
     /// busy timeout has passed, and the result is `ScrubIncomplete`.
     fn scrub_on(&self, writer: &Connection) -> Result<()> {
-        // The pragma frees one page per result row: step it to the end.
-        {
-            let mut stmt = writer.prepare_cached("PRAGMA incremental_vacuum")?;
-            let mut rows = stmt.query([])?;
-            while rows.next()?.is_some() {}
-        }
+        incremental_vacuum(writer)?;
         let deadline = Instant::now() + self.busy_timeout;
         writer.busy_timeout(SCRUB_SLICE)?;
         let result = loop {
@@ -521,6 +527,16 @@ fn reserve(path: &Path) -> Result<()> {
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// Returns the free pages at the end of the file to the file system
+/// (`auto_vacuum = INCREMENTAL`). The pragma frees one page per result row:
+/// it is stepped to the end.
+fn incremental_vacuum(conn: &Connection) -> Result<()> {
+    let mut stmt = conn.prepare_cached("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 fn sidecar(path: &Path, suffix: &str) -> PathBuf {

@@ -116,9 +116,12 @@ impl Store {
                 continue;
             };
             let target = if mine { Target::New(&root, &kdf) } else { Target::Current };
-            let step = self.write(|ctx| step(ctx, generation, &mut report, target));
-            // Moved conversations' index entries changed under the cache.
-            self.recent_refs().clear();
+            // Moved conversations' index entries change under the cache:
+            // the step drops it as it commits.
+            let step = self.write(|ctx| {
+                ctx.after_commit_clear_refs();
+                step(ctx, generation, &mut report, target)
+            });
             report.transactions += 1;
             let finished = match step {
                 Ok(finished) => finished,

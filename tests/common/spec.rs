@@ -919,6 +919,17 @@ impl SpecStore {
 
     /// A conversation's rows of one part of the external-id index
     /// (`recent_ref` or `message_ref`): (ext_hash, seq), by seq.
+    /// A conversation's external-id index: the rows of both parts
+    /// (`recent_ref` and `message_ref`), by sequence number. Which part
+    /// holds a reference depends on the writer's cache (docs/DESIGN.md,
+    /// "External-id index"); a lookup searches both.
+    pub fn index(&self, conv: u64) -> Vec<(Vec<u8>, u64)> {
+        let mut all = self.index_rows("recent_ref", conv);
+        all.extend(self.index_rows("message_ref", conv));
+        all.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        all
+    }
+
     pub fn index_rows(&self, table: &str, conv: u64) -> Vec<(Vec<u8>, u64)> {
         assert!(table == "recent_ref" || table == "message_ref");
         self.conn
