@@ -75,9 +75,19 @@ fn compaction_merges_and_compresses_without_changing_any_message() {
     assert!(!report.work_remains);
     assert_eq!(report.messages_expired, 0);
     let after = segment_count(&t, a);
-    // 699 messages at 64 per segment.
-    assert_eq!(after, 699_u64.div_ceil(64) as i64);
-    assert_eq!(report.segments_written, after as u64 + 1);
+    // 698 messages at 64 per segment, and the newest alone (so that the
+    // conversation list reads it without unpacking the others).
+    assert_eq!(after, 698_u64.div_ceil(64) as i64 + 1);
+    assert_eq!(report.segments_written, after as u64 + 2, "and b's four, and its newest");
+    let newest: i64 = t
+        .raw_sql()
+        .query_row(
+            "SELECT count FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC LIMIT 1",
+            [a.get() as i64],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(newest, 1);
     assert!(report.bytes_after < report.bytes_before, "{report:?}");
 
     assert_eq!(all(&t, a), before_a);
@@ -104,10 +114,11 @@ fn compaction_merges_and_compresses_without_changing_any_message() {
     assert_eq!((again.segments_rewritten, again.conversations_compacted), (0, 0));
     assert_eq!(segment_count(&t, a), after);
 
-    // New appends after compaction are merged into the last, partly filled segment.
+    // New appends after compaction are merged into the last, partly filled
+    // segment, with the one that held the newest message alone.
     fill(&t, a, 3, "later");
     let report = t.compact(&CompactOptions::default()).unwrap();
-    assert_eq!(report.segments_rewritten, 4, "three new ones and the partly filled last one");
+    assert_eq!(report.segments_rewritten, 5, "three new ones, the newest alone, and the partly filled one");
     assert_eq!(segment_count(&t, a), after);
     assert_eq!(all(&t, a).len(), 702);
 }
@@ -248,7 +259,7 @@ fn rotation_reseals_everything_and_destroys_old_keys() {
     let stats = t.stats().unwrap();
     let epochs: Vec<(u32, u64, u64, u64)> =
         stats.epochs.iter().map(|e| (e.epoch, e.current_for, e.keys, e.segments)).collect();
-    assert_eq!(epochs, [(1, 1, 1, 1), (2, 1, 1, 1)], "only current keys remain, every segment under them");
+    assert_eq!(epochs, [(1, 1, 1, 2), (2, 1, 1, 2)], "only current keys remain, every segment under them");
 
     let disk = disk_bytes(&t.path);
     for (key, wrapped) in old_keys.iter().zip(&old_wrapped) {
@@ -412,7 +423,7 @@ fn verify_names_every_problem_instead_of_stopping_at_the_first() {
     let f = t.new_conv("f");
     fill(&t, f, 3, "f");
     let report = t.compact(&CompactOptions::default()).unwrap();
-    assert_eq!((report.conversations_compacted, report.segments_written), (1, 1), "{report:?}");
+    assert_eq!((report.conversations_compacted, report.segments_written), (1, 2), "{report:?}");
     assert_eq!(report.conversations_skipped, [a, b, e], "the damaged ones are named");
 }
 
@@ -428,7 +439,7 @@ fn stats_count_without_decrypting() {
     assert!(s.file_bytes > 0 && s.segment_bytes > 0);
     t.compact(&CompactOptions::default()).unwrap();
     let s = t.stats().unwrap();
-    assert_eq!((s.messages, s.segments, s.segments_uncompacted, s.segments_with_expired), (10, 1, 0, 0));
+    assert_eq!((s.messages, s.segments, s.segments_uncompacted, s.segments_with_expired), (10, 2, 0, 0));
     assert_eq!(s.reclaimable_bytes, 0, "compaction's scrub returned free pages");
     assert_eq!(s.wal_bytes, 0, "compaction's scrub emptied the WAL");
 
@@ -441,7 +452,7 @@ fn stats_count_without_decrypting() {
     let mut t = t;
     t.reopen();
     let again = t.stats().unwrap();
-    assert_eq!((again.conversations, again.messages, again.segments, again.epochs.len()), (1, 10, 1, 1));
+    assert_eq!((again.conversations, again.messages, again.segments, again.epochs.len()), (1, 10, 2, 1));
     assert!(t.conversation(c).is_err(), "the store itself cannot read anything now");
 }
 

@@ -767,14 +767,17 @@ fn group_on_disk() -> Vec<(u64, String, i64, Option<i64>)> {
 /// format from 2 on (the caller checks which).
 /// `content_refs`: the store was written by code that indexes messages
 /// without external id by content (the committed vector predates it).
-fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64, content_refs: bool) {
+/// `newest_alone`: compaction wrote each conversation's newest message in
+/// a segment of its own (today's code; the committed vectors predate it).
+fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64, content_refs: bool, newest_alone: bool) {
     assert!(spec.format >= 2);
     // Every value is envelope version 2; metadata and segments are framed,
     // padded to Padmé lengths, and compressed only when that is shorter.
     let all = spec.read_all();
     assert!(all.iter().all(|e| e.version == ENVELOPE_V2), "{all:?}");
     let (meta_frames, segment_frames) = check_frames(&all);
-    assert_eq!((meta_frames.len(), segment_frames.len()), (2, 5), "two metadata and five segments");
+    let segments = if newest_alone { 7 } else { 5 };
+    assert_eq!((meta_frames.len(), segment_frames.len()), (2, segments), "two metadata, and the segments");
     let frames: Vec<_> = meta_frames.iter().chain(&segment_frames).collect();
     assert!(frames.iter().any(|f| f.codec == CODEC_STORED) && frames.iter().any(|f| f.codec == CODEC_ZSTD));
     assert!(frames.iter().any(|f| f.len > FRAME_HEADER + f.payload_len), "some frames carry padding");
@@ -793,19 +796,41 @@ fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64, content_refs: bool) {
         "epoch 0 of the group destroyed"
     );
     let alice_rows = segment_view(spec, alice);
-    assert_eq!(alice_rows.len(), 2);
-    let (first, last, epoch, count, expires_at, _) = alice_rows[0];
-    assert_eq!((first, last, epoch, count, expires_at), (1, 5, 0, 4, Some(YEAR_2100)), "compacted");
-    assert_eq!(alice_rows[1], (7, 7, 0, 1, None, CODEC_STORED), "appends write codec 0");
     let r = RETENTION as i64;
-    assert_eq!(
-        segment_view(spec, group),
-        [
-            (1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD),
-            (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
-            (16, 16, 1, 1, Some(PAST), CODEC_STORED),
-        ]
-    );
+    if newest_alone {
+        // Compaction packs all but the conversation's newest message, which
+        // gets a segment of its own (compressed only when that is shorter).
+        assert_eq!(
+            alice_rows,
+            [
+                (1, 3, 0, 3, None, CODEC_STORED),
+                (5, 5, 0, 1, Some(YEAR_2100), CODEC_STORED),
+                (7, 7, 0, 1, None, CODEC_STORED)
+            ]
+        );
+        assert_eq!(
+            segment_view(spec, group),
+            [
+                (1, 12, 1, 11, Some(SENT + r + 1), CODEC_ZSTD),
+                (13, 13, 1, 1, Some(YEAR_2100), CODEC_STORED),
+                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
+                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
+            ]
+        );
+    } else {
+        assert_eq!(alice_rows.len(), 2);
+        let (first, last, epoch, count, expires_at, _) = alice_rows[0];
+        assert_eq!((first, last, epoch, count, expires_at), (1, 5, 0, 4, Some(YEAR_2100)), "compacted");
+        assert_eq!(alice_rows[1], (7, 7, 0, 1, None, CODEC_STORED), "appends write codec 0");
+        assert_eq!(
+            segment_view(spec, group),
+            [
+                (1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD),
+                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
+                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
+            ]
+        );
+    }
 
     // The messages, expired ones still on disk included.
     assert_eq!(message_view(spec, alice), alice_expected());
@@ -864,7 +889,7 @@ fn committed_format_2_store_decodes_by_the_document() {
         })
         .unwrap();
     assert_eq!(kdf, (1, 19_456, 2, 1));
-    check_spec_v2(&spec, 1, 2, false);
+    check_spec_v2(&spec, 1, 2, false, false);
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
     agree(&spec, &store, NOW);
 }
@@ -894,7 +919,7 @@ fn committed_format_2_store_opens_with_todays_code_and_is_upgraded() {
     );
     assert_eq!(activities(&path), renumbered(&activity));
     assert_eq!(activities(&path), [(1, 1), (2, 2)]);
-    check_spec_v2(&spec, 1, 2, false);
+    check_spec_v2(&spec, 1, 2, false, false);
     drop(spec);
     check_api_v2(&store);
 
@@ -1029,7 +1054,8 @@ fn check_api_v3(store: &Store) {
 
 /// What [`build`] and [`build_v3`] stored, by the document's rules alone.
 /// `source`: the id of the store the archive came from, if known.
-fn check_spec_v3(spec: &SpecStore, source: Option<[u8; 16]>) {
+/// `newest_alone`: as for [`check_spec_v2`].
+fn check_spec_v3(spec: &SpecStore, source: Option<[u8; 16]>, newest_alone: bool) {
     let (alice, group, imported) = (1, 2, 3);
     assert_eq!(spec.format, 3);
     assert_eq!((spec.master_gen, spec.next.is_none()), (1, true), "rotated once, and finished");
@@ -1046,7 +1072,8 @@ fn check_spec_v3(spec: &SpecStore, source: Option<[u8; 16]>) {
     assert!(all.iter().all(|e| e.version == ENVELOPE_V2), "{all:?}");
     assert!(all.iter().all(|e| e.place.kind != KIND_NEXT_MASTER));
     let (meta_frames, segment_frames) = check_frames(&all);
-    assert_eq!((meta_frames.len(), segment_frames.len()), (3, 8), "three metadata and eight segments");
+    let segments = if newest_alone { 10 } else { 8 };
+    assert_eq!((meta_frames.len(), segment_frames.len()), (3, segments), "three metadata, and the segments");
 
     // Metadata, resealed under the new epochs; the imported conversation's
     // has its origin.
@@ -1088,19 +1115,40 @@ fn check_spec_v3(spec: &SpecStore, source: Option<[u8; 16]>) {
         [vec![0, 1], vec![1, 2], vec![0, 1]]
     );
     let alice_rows = segment_view(spec, alice);
-    assert_eq!(alice_rows.len(), 3);
-    let (first, last, epoch, count, expires_at, _) = alice_rows[0];
-    assert_eq!((first, last, epoch, count, expires_at), (1, 5, 0, 4, Some(YEAR_2100)));
-    assert_eq!(alice_rows[1..], [(7, 7, 0, 1, None, CODEC_STORED), (8, 8, 1, 1, None, CODEC_STORED)]);
     let r = RETENTION as i64;
-    assert_eq!(
-        segment_view(spec, group),
-        [
-            (1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD),
-            (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
-            (16, 16, 1, 1, Some(PAST), CODEC_STORED),
-        ]
-    );
+    if newest_alone {
+        assert_eq!(
+            alice_rows,
+            [
+                (1, 3, 0, 3, None, CODEC_STORED),
+                (5, 5, 0, 1, Some(YEAR_2100), CODEC_STORED),
+                (7, 7, 0, 1, None, CODEC_STORED),
+                (8, 8, 1, 1, None, CODEC_STORED)
+            ]
+        );
+        assert_eq!(
+            segment_view(spec, group),
+            [
+                (1, 12, 1, 11, Some(SENT + r + 1), CODEC_ZSTD),
+                (13, 13, 1, 1, Some(YEAR_2100), CODEC_STORED),
+                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
+                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
+            ]
+        );
+    } else {
+        assert_eq!(alice_rows.len(), 3);
+        let (first, last, epoch, count, expires_at, _) = alice_rows[0];
+        assert_eq!((first, last, epoch, count, expires_at), (1, 5, 0, 4, Some(YEAR_2100)));
+        assert_eq!(alice_rows[1..], [(7, 7, 0, 1, None, CODEC_STORED), (8, 8, 1, 1, None, CODEC_STORED)]);
+        assert_eq!(
+            segment_view(spec, group),
+            [
+                (1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD),
+                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
+                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
+            ]
+        );
+    }
     let imported_rows: Vec<_> =
         segment_view(spec, imported).into_iter().map(|s| (s.0, s.1, s.2, s.3, s.4)).collect();
     assert_eq!(imported_rows, [(1, 2, 0, 2, None), (3, 3, 1, 1, None)]);
@@ -1156,7 +1204,7 @@ fn committed_format_3_store_decodes_by_the_document() {
         })
         .unwrap();
     assert_eq!(kdf, (1, 19_456, 2, 1));
-    check_spec_v3(&spec, None);
+    check_spec_v3(&spec, None, false);
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
     agree(&spec, &store, NOW);
 }
@@ -1520,7 +1568,7 @@ fn a_rotation_left_under_way_by_chatvault_follows_the_document() {
         store.append_batch(&[(alice, m("a")), (group, m("g"))]).unwrap();
     }
     let before = SpecStore::open(&path, Root::Raw(old_key));
-    assert_eq!((before.segment_rows(1).len(), before.segment_rows(2).len()), (258, 259));
+    assert_eq!((before.segment_rows(1).len(), before.segment_rows(2).len()), (259, 260));
     let old_master = before.master;
     let epochs: Vec<u32> = [1, 2, 3].iter().map(|&c| before.conversation(c).epoch).collect();
     let old_ext_hash_3 = before.ext_hash(3);
@@ -1727,7 +1775,7 @@ fn todays_code_writes_what_the_document_says() {
         [(1, 3), (2, 4)],
         "stamps only on a change of the most recent conversation"
     );
-    check_spec_v2(&spec, 1, 2, true);
+    check_spec_v2(&spec, 1, 2, true, true);
     agree(&spec, &store, NOW);
     let old_master = spec.master;
     drop(spec);
@@ -1736,7 +1784,7 @@ fn todays_code_writes_what_the_document_says() {
     build_v3(&store, &archive, StoreKey::raw(key));
     check_api_v3(&store);
     let spec = SpecStore::open(&path, Root::Raw(key));
-    check_spec_v3(&spec, Some(source));
+    check_spec_v3(&spec, Some(source), true);
     old_master_opens_nothing(&spec, &old_master);
     agree(&spec, &store, NOW);
     drop(spec);
@@ -1852,7 +1900,7 @@ fn regenerate_format_3_vector() {
     build_v3(&store, &archive, StoreKey::passphrase(PASSPHRASE));
     check_api_v3(&store);
     store.close().unwrap();
-    check_spec_v3(&SpecStore::open(&path, Root::Passphrase(PASSPHRASE)), None);
+    check_spec_v3(&SpecStore::open(&path, Root::Passphrase(PASSPHRASE)), None, true);
     let header = "-- chatvault store format 3: a test vector (see tests/format_spec.rs).\n\
                   -- Passphrase: \"chatvault format vector\", Argon2id m=19456 KiB, t=2, p=1.\n\
                   -- Built with the clock at 1750000000000 ms; read it with that clock.\n\

@@ -296,9 +296,18 @@ fn tail_run(
     let mut rows = stmt.query(params![c_i, through_i])?;
     let Some(first) = rows.next()? else { return Ok(Vec::new()) };
     let first = SegmentRow::from_row(c, first)?;
-    let previous = segments::at_or_before(ctx, c, through)?
-        .filter(|p| Limits::compacted(options).has_room(p.count, p.body.len()));
-    let mut run: Vec<SegmentRow> = previous.into_iter().collect();
+    let room = |p: &SegmentRow| Limits::compacted(options).has_room(p.count, p.body.len());
+    let previous = segments::at_or_before(ctx, c, through)?.filter(room);
+    // If that is the newest message alone (see `merge_run`), the packed
+    // segment before it joins too, so that it fills up over compactions.
+    let before = match &previous {
+        Some(p) if p.count == 1 => match p.first.checked_sub(1) {
+            Some(seq) => segments::at_or_before(ctx, c, seq)?.filter(room),
+            None => None,
+        },
+        _ => None,
+    };
+    let mut run: Vec<SegmentRow> = before.into_iter().chain(previous).collect();
     run.push(first);
     collect_rows(c, &mut rows, run)
 }
@@ -368,7 +377,20 @@ fn merge_run(
         let place = crate::format::envelope::Place::segment(c, state.epoch, w[1].0, w[0].0);
         return Err(Error::corrupt(place.record(), "segment ranges overlap (run verify)"));
     }
-    let chunks = Packer::sizes(Limits::compacted(options), live.iter().map(|(_, m)| m.approx_len()));
+    let mut chunks = Packer::sizes(Limits::compacted(options), live.iter().map(|(_, m)| m.approx_len()));
+    if let Some(&(newest, _)) = live.last()
+        && chunks.last().is_some_and(|&n| n > 1)
+        && !segments::any_after(ctx, c, newest)?
+    {
+        // The conversation's newest message gets a segment of its own, so
+        // the conversation list reads one small row for it rather than
+        // decompressing a whole packed segment (docs/DESIGN.md, "Compaction").
+        let packed = Packer::sizes(
+            Limits::compacted(options),
+            live.iter().take(live.len().saturating_sub(1)).map(|(_, m)| m.approx_len()),
+        );
+        chunks = packed.into_iter().chain([1]).collect();
+    }
     if chunks.is_empty() {
         return Ok(());
     }

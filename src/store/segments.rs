@@ -271,6 +271,17 @@ pub(crate) fn at_or_before(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result
         .transpose()
 }
 
+/// Whether `c` has a segment starting after `seq`.
+pub(crate) fn any_after(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<bool> {
+    let Ok(seq) = i64::try_from(seq) else { return Ok(false) };
+    Ok(ctx
+        .conn
+        .prepare_cached("SELECT 1 FROM segment WHERE conversation = ?1 AND first_seq > ?2 LIMIT 1")?
+        .query_row(params![row::sql_int(c.get())?, seq], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// The segment holding `seq`, if any.
 pub(crate) fn containing(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<Option<SegmentRow>> {
     Ok(at_or_before(ctx, c, seq)?.filter(|s| s.contains(seq)))
