@@ -20,7 +20,10 @@
 //! one conversation, then of the next, round robin, so every conversation
 //! grows with the store. `CHATVAULT_SCALE_ORDER=sync` interleaves all
 //! conversations in every batch instead (`chatvault_corpus::interleaved`),
-//! which is slower past a million messages (BENCHMARKS.md says why).
+//! and `CHATVAULT_SCALE_ORDER=spread` takes the next message of every
+//! conversation in turn, so that each batch of 1,000 touches up to 1,000
+//! conversations. `grow` prints its throughput every 100,000 messages
+//! (`window END MESSAGES_PER_S`) and its peak RSS.
 
 use std::path::Path;
 use std::process::Command;
@@ -39,6 +42,8 @@ const SEED: u64 = 2026;
 const CONVERSATIONS: usize = 1_000;
 const BATCH: usize = 1_000;
 const REPS: usize = 500;
+/// Messages per throughput figure of `grow`.
+const WINDOW: usize = 100_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -141,12 +146,17 @@ fn grow(dir: &Path, total: usize, last: usize) {
     };
     let have = store.stats().expect("stats").messages as usize;
     // Resuming skips what the store holds: grow a store in one order only.
-    let sync = std::env::var("CHATVAULT_SCALE_ORDER").is_ok_and(|v| v == "sync");
-    let stream: Box<dyn Iterator<Item = (usize, chatvault_corpus::MessageSpec)>> =
-        if sync { Box::new(chatvault_corpus::interleaved(SEED, &convs)) } else { Box::new(history(&convs)) };
+    let order = std::env::var("CHATVAULT_SCALE_ORDER").unwrap_or_default();
+    let sync = order == "sync" || order == "spread";
+    let stream: Box<dyn Iterator<Item = (usize, chatvault_corpus::MessageSpec)>> = match order.as_str() {
+        "sync" => Box::new(chatvault_corpus::interleaved(SEED, &convs)),
+        "spread" => Box::new(spread(&convs)),
+        _ => Box::new(history(&convs)),
+    };
     let mut stream = stream.skip(have).take(total.saturating_sub(have)).peekable();
     let mut spent = Duration::ZERO;
     let mut added = 0;
+    let (mut window_spent, mut window_added) = (Duration::ZERO, 0);
     loop {
         // A batch is at most BATCH messages; in history order, of one conversation.
         let first = stream.peek().map(|(c, _)| *c);
@@ -159,12 +169,37 @@ fn grow(dir: &Path, total: usize, last: usize) {
             break;
         }
         let t = Instant::now();
-        added += store.append_batch(&batch).expect("append_batch").len();
-        spent += t.elapsed();
+        let n = store.append_batch(&batch).expect("append_batch").len();
+        let took = t.elapsed();
+        (added, spent, window_added, window_spent) =
+            (added + n, spent + took, window_added + n, window_spent + took);
+        if window_added >= WINDOW {
+            println!("window {} {:.0}", have + added, window_added as f64 / window_spent.as_secs_f64());
+            (window_added, window_spent) = (0, Duration::ZERO);
+        }
     }
     store.close().expect("close");
     println!("messages_per_s {}", added as f64 / spent.as_secs_f64());
     println!("peak_rss_kib {}", peak_rss_kib());
+}
+
+/// The corpus with every batch spread: the next message of each
+/// conversation in turn (skipping those with none left).
+fn spread(
+    convs: &[chatvault_corpus::ConversationSpec],
+) -> impl Iterator<Item = (usize, chatvault_corpus::MessageSpec)> + '_ {
+    let mut per: Vec<_> = convs.iter().map(chatvault_corpus::messages).collect();
+    let mut turn = 0;
+    std::iter::from_fn(move || {
+        for _ in 0..per.len() {
+            let i = turn;
+            turn = (turn + 1) % per.len();
+            if let Some(m) = per.get_mut(i).and_then(Iterator::next) {
+                return Some((i, m));
+            }
+        }
+        None
+    })
 }
 
 /// The corpus as a history sync fetches it: the next 1,000 messages of

@@ -52,6 +52,14 @@ pub fn create_store(path: impl AsRef<Path>) -> crate::Result<Store> {
     Store::create_with(path, StoreKey::raw(KEY), options(&Arc::new(AtomicI64::new(START_MS))))
 }
 
+/// Sets the largest write to a conversation whose external-id index state
+/// is not cached that goes to `message_ref` directly (docs/DESIGN.md,
+/// "External-id index"); 0 makes every write load and cache the state, so
+/// a harness with small batches covers that mode too.
+pub fn set_index_direct_max(store: &Store, n: usize) {
+    store.recent_refs().set_direct_max(n);
+}
+
 /// A short name for an error's variant, for comparing outcomes.
 pub fn kind(e: &Error) -> &'static str {
     match e {

@@ -16,6 +16,7 @@
 //! (`PRAGMA data_version`, checked at the start of every write).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{OptionalExtension, params};
@@ -115,8 +116,10 @@ impl Recent {
     }
 }
 
-/// The cached states, by conversation, with a use stamp for LRU eviction.
-pub(crate) struct RecentCache(Mutex<CacheInner>);
+/// The cached states, by conversation, with a use stamp for LRU eviction;
+/// and the largest write that uses direct mode ([`DIRECT_MAX`], lowered
+/// only by the model-checking harnesses so that they cover both modes).
+pub(crate) struct RecentCache(Mutex<CacheInner>, AtomicUsize);
 
 #[derive(Default)]
 struct CacheInner {
@@ -127,7 +130,18 @@ struct CacheInner {
 
 impl RecentCache {
     pub(crate) fn new() -> Self {
-        RecentCache(Mutex::new(CacheInner::default()))
+        RecentCache(Mutex::new(CacheInner::default()), AtomicUsize::new(DIRECT_MAX))
+    }
+
+    /// Writes adding at most this many references to an uncached
+    /// conversation use direct mode.
+    pub(crate) fn direct_max(&self) -> usize {
+        self.1.load(Ordering::Relaxed)
+    }
+
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn set_direct_max(&self, n: usize) {
+        self.1.store(n, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
@@ -213,7 +227,7 @@ impl Refs {
     pub(crate) fn begin(ctx: &Ctx<'_>, c: ConversationId, adding: usize) -> Result<Refs> {
         let recent = match ctx.store.recent_refs().take(c) {
             Some(r) => Some(r),
-            None if direct(c, adding) => {
+            None if adding <= ctx.store.recent_refs().direct_max() => {
                 move_recent(ctx, c)?;
                 None
             }
@@ -320,14 +334,6 @@ impl Refs {
         }
         Ok(())
     }
-}
-
-/// Whether a write adding `adding` references to uncached `c` uses direct
-/// mode. Builds with the `fuzzing` feature use it for odd-numbered
-/// conversations only, so that the model-checking harnesses, whose batches
-/// are small, cover the cached mode as well.
-fn direct(c: ConversationId, adding: usize) -> bool {
-    adding <= DIRECT_MAX && (!cfg!(feature = "fuzzing") || c.get() % 2 == 1)
 }
 
 /// The sequence number `message_ref` holds for this hash, if any.

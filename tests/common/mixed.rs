@@ -269,10 +269,14 @@ impl View {
                 }
             }
             (26..=45, _) => {
-                let n = 1 + rng.below(12);
+                // Now and then a burst into one conversation, larger than
+                // the external-id index's direct mode takes (docs/DESIGN.md).
+                let burst = rng.below(5) == 0;
+                let n = if burst { 17 + rng.below(24) } else { 1 + rng.below(12) };
+                let one = self.pick_conv(rng);
                 let mut items: Vec<(u64, Msg)> = Vec::new();
                 for k in 0..n {
-                    let i = self.pick_conv(rng);
+                    let i = if burst { one } else { self.pick_conv(rng) };
                     let mut m = self.new_msg(rng, i, &format!("{tag}-{k}"));
                     // Now and then the same message twice in one batch.
                     if let Some((c, first)) = items.last()

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::model::{MConv, Model, message};
 use super::{Msg, Op, Outcome, PageKind, Text};
-use chatvault::__fuzz::{START_MS, ensure, kind, options};
+use chatvault::__fuzz::{START_MS, ensure, kind, options, set_index_direct_max};
 use chatvault::archive::inspect;
 use chatvault::{
     CompactOptions, ConversationId, ConversationUpdate, Error, ExportOptions, ImportOptions, Message,
@@ -35,6 +35,9 @@ pub(super) struct Harness {
     retired_keys: Vec<u8>,
     model: Model,
     outcome: Outcome,
+    /// Every write loads and caches the external-id index state (no direct
+    /// mode), so that runs with small batches cover both modes.
+    cached_index: bool,
 }
 
 /// Removes a store's files, if there are any.
@@ -71,12 +74,15 @@ fn ok<T>(r: Result<T, Error>, what: &str) -> Result<T, String> {
 }
 
 impl Harness {
-    pub(super) fn new(dir: &Path) -> Result<Self, String> {
+    pub(super) fn new(dir: &Path, cached_index: bool) -> Result<Self, String> {
         let path = dir.join("ops.chatvault");
         remove_store(&path);
         let clock = Arc::new(AtomicI64::new(START_MS));
         let store = Store::create_with(&path, StoreKey::raw([FIRST_KEY; 32]), options(&clock))
             .map_err(|e| format!("cannot create the store: {e}"))?;
+        if cached_index {
+            set_index_direct_max(&store, 0);
+        }
         Ok(Harness {
             dir: dir.to_path_buf(),
             path,
@@ -86,6 +92,7 @@ impl Harness {
             retired_keys: Vec::new(),
             model: Model { now: START_MS, ..Model::default() },
             outcome: Outcome::default(),
+            cached_index,
         })
     }
 
@@ -646,8 +653,12 @@ impl Harness {
             refused(r, "WrongKey").map_err(|e| format!("opening with a replaced key: {e}"))?;
         }
         self.retired_keys.clear();
-        let store = Store::open_with(&self.path, StoreKey::raw([self.key; 32]), options(&self.clock));
-        self.store = Some(ok(store, "reopen")?);
+        let store =
+            ok(Store::open_with(&self.path, StoreKey::raw([self.key; 32]), options(&self.clock)), "reopen")?;
+        if self.cached_index {
+            set_index_direct_max(&store, 0);
+        }
+        self.store = Some(store);
         self.outcome.reopens += 1;
         self.check_all()
     }
