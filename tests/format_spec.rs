@@ -763,6 +763,19 @@ fn group_on_disk() -> Vec<(u64, String, i64, Option<i64>)> {
     v
 }
 
+/// The group's segment rows after [`build`]: `newest_alone` as for
+/// [`check_spec_v2`].
+fn group_rows(newest_alone: bool) -> Vec<(u64, u64, u32, u64, Option<i64>, u8)> {
+    let r = RETENTION as i64;
+    let mut rows = if newest_alone {
+        vec![(1, 12, 1, 11, Some(SENT + r + 1), CODEC_ZSTD), (13, 13, 1, 1, Some(YEAR_2100), CODEC_STORED)]
+    } else {
+        vec![(1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD)]
+    };
+    rows.extend([(15, 15, 1, 1, Some(SENT + r), CODEC_STORED), (16, 16, 1, 1, Some(PAST), CODEC_STORED)]);
+    rows
+}
+
 /// What [`build`] stored, by the document's rules alone, in a store of any
 /// format from 2 on (the caller checks which).
 /// `content_refs`: the store was written by code that indexes messages
@@ -796,7 +809,6 @@ fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64, content_refs: bool, n
         "epoch 0 of the group destroyed"
     );
     let alice_rows = segment_view(spec, alice);
-    let r = RETENTION as i64;
     if newest_alone {
         // Compaction packs all but the conversation's newest message, which
         // gets a segment of its own (compressed only when that is shorter).
@@ -808,28 +820,13 @@ fn check_spec_v2(spec: &SpecStore, alice: u64, group: u64, content_refs: bool, n
                 (7, 7, 0, 1, None, CODEC_STORED)
             ]
         );
-        assert_eq!(
-            segment_view(spec, group),
-            [
-                (1, 12, 1, 11, Some(SENT + r + 1), CODEC_ZSTD),
-                (13, 13, 1, 1, Some(YEAR_2100), CODEC_STORED),
-                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
-                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
-            ]
-        );
+        assert_eq!(segment_view(spec, group), group_rows(true));
     } else {
         assert_eq!(alice_rows.len(), 2);
         let (first, last, epoch, count, expires_at, _) = alice_rows[0];
         assert_eq!((first, last, epoch, count, expires_at), (1, 5, 0, 4, Some(YEAR_2100)), "compacted");
         assert_eq!(alice_rows[1], (7, 7, 0, 1, None, CODEC_STORED), "appends write codec 0");
-        assert_eq!(
-            segment_view(spec, group),
-            [
-                (1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD),
-                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
-                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
-            ]
-        );
+        assert_eq!(segment_view(spec, group), group_rows(false));
     }
 
     // The messages, expired ones still on disk included.
@@ -1115,7 +1112,6 @@ fn check_spec_v3(spec: &SpecStore, source: Option<[u8; 16]>, newest_alone: bool)
         [vec![0, 1], vec![1, 2], vec![0, 1]]
     );
     let alice_rows = segment_view(spec, alice);
-    let r = RETENTION as i64;
     if newest_alone {
         assert_eq!(
             alice_rows,
@@ -1126,28 +1122,13 @@ fn check_spec_v3(spec: &SpecStore, source: Option<[u8; 16]>, newest_alone: bool)
                 (8, 8, 1, 1, None, CODEC_STORED)
             ]
         );
-        assert_eq!(
-            segment_view(spec, group),
-            [
-                (1, 12, 1, 11, Some(SENT + r + 1), CODEC_ZSTD),
-                (13, 13, 1, 1, Some(YEAR_2100), CODEC_STORED),
-                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
-                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
-            ]
-        );
+        assert_eq!(segment_view(spec, group), group_rows(true));
     } else {
         assert_eq!(alice_rows.len(), 3);
         let (first, last, epoch, count, expires_at, _) = alice_rows[0];
         assert_eq!((first, last, epoch, count, expires_at), (1, 5, 0, 4, Some(YEAR_2100)));
         assert_eq!(alice_rows[1..], [(7, 7, 0, 1, None, CODEC_STORED), (8, 8, 1, 1, None, CODEC_STORED)]);
-        assert_eq!(
-            segment_view(spec, group),
-            [
-                (1, 13, 1, 12, Some(YEAR_2100), CODEC_ZSTD),
-                (15, 15, 1, 1, Some(SENT + r), CODEC_STORED),
-                (16, 16, 1, 1, Some(PAST), CODEC_STORED),
-            ]
-        );
+        assert_eq!(segment_view(spec, group), group_rows(false));
     }
     let imported_rows: Vec<_> =
         segment_view(spec, imported).into_iter().map(|s| (s.0, s.1, s.2, s.3, s.4)).collect();
