@@ -377,19 +377,18 @@ fn merge_run(
         let place = crate::format::envelope::Place::segment(c, state.epoch, w[1].0, w[0].0);
         return Err(Error::corrupt(place.record(), "segment ranges overlap (run verify)"));
     }
-    let mut chunks = Packer::sizes(Limits::compacted(options), live.iter().map(|(_, m)| m.approx_len()));
-    if let Some(&(newest, _)) = live.last()
-        && chunks.last().is_some_and(|&n| n > 1)
-        && !segments::any_after(ctx, c, newest)?
-    {
-        // The conversation's newest message gets a segment of its own, so
-        // the conversation list reads one small row for it rather than
-        // decompressing a whole packed segment (docs/DESIGN.md, "Compaction").
-        let packed = Packer::sizes(
-            Limits::compacted(options),
-            live.iter().take(live.len().saturating_sub(1)).map(|(_, m)| m.approx_len()),
-        );
-        chunks = packed.into_iter().chain([1]).collect();
+    // The conversation's newest message gets a segment of its own, so the
+    // conversation list reads one small row for it rather than
+    // decompressing a whole packed segment (docs/DESIGN.md, "Compaction").
+    let newest_alone = match live.last() {
+        Some(&(newest, _)) => !segments::any_after(ctx, c, newest)?,
+        None => false,
+    };
+    let packed = live.len().saturating_sub(usize::from(newest_alone));
+    let mut chunks =
+        Packer::sizes(Limits::compacted(options), live.iter().take(packed).map(|(_, m)| m.approx_len()));
+    if newest_alone {
+        chunks.push(1);
     }
     if chunks.is_empty() {
         return Ok(());

@@ -264,20 +264,21 @@ impl Store {
         }
         self.write(|ctx| {
             let mut compressor = frame::compressor();
-            let mut state: Option<ConvState> = None;
+            // The conversation being changed, its keys, and its segment open now.
+            let mut state: Option<(ConvState, Keys)> = None;
             let mut open: Option<OpenSegment> = None;
             for (&m, change) in changes {
                 let c = m.conversation();
-                if state.as_ref().is_none_or(|s| s.id != c) {
-                    if let Some(mut done) = state.take() {
+                if state.as_ref().is_none_or(|(s, _)| s.id != c) {
+                    if let Some((mut done, _)) = state.take() {
                         if let Some(seg) = open.take() {
                             reseal(ctx, &mut done, seg, compressor.as_mut())?;
                         }
                         done.save(ctx, false)?;
                     }
-                    state = Some(ConvState::load(ctx, c)?);
+                    state = Some((ConvState::load(ctx, c)?, Keys::new(c)));
                 }
-                let Some(st) = state.as_mut() else { continue };
+                let Some((st, keys)) = state.as_mut() else { continue };
                 if open.as_ref().is_some_and(|seg| !seg.covers(m.seq())) {
                     if let Some(seg) = open.take() {
                         reseal(ctx, st, seg, compressor.as_mut())?;
@@ -285,7 +286,7 @@ impl Store {
                 }
                 let seg = match &mut open {
                     Some(seg) => seg,
-                    None => open.insert(segments::open_holding(ctx, m)?),
+                    None => open.insert(segments::open_holding(ctx, keys, m)?),
                 };
                 let not_found = || Error::NotFound(Missing::Message(m));
                 let pos = seg.position(m.seq()).ok_or_else(not_found)?;
@@ -320,7 +321,7 @@ impl Store {
                     }
                 }
             }
-            if let Some(mut done) = state {
+            if let Some((mut done, _)) = state {
                 if let Some(seg) = open {
                     reseal(ctx, &mut done, seg, compressor.as_mut())?;
                 }

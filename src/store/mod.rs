@@ -256,6 +256,7 @@ impl Store {
     /// return; call it yourself only after an [`Error::ScrubIncomplete`].
     pub fn scrub(&self) -> Result<()> {
         let writer = self.lock_writer();
+        incremental_vacuum(&writer.conn)?;
         self.scrub_on(&writer.conn)
     }
 
@@ -387,14 +388,15 @@ impl Store {
         self.scrub_owed.load(Ordering::SeqCst)
     }
 
-    /// Frees pages, then checkpoints the WAL into the database and truncates
-    /// it, with this process's reads held back so they cannot pin the WAL.
+    /// Checkpoints the WAL into the database and truncates it, with this
+    /// process's reads held back so they cannot pin the WAL. (Free pages
+    /// are returned before: by the deleting transaction itself in
+    /// [`Store::write`], by `scrub` otherwise.)
     ///
     /// Another process's read can pin it too; then the checkpoint is retried,
     /// each attempt holding reads back for at most `SCRUB_SLICE`, until the
     /// busy timeout has passed, and the result is `ScrubIncomplete`.
     fn scrub_on(&self, writer: &Connection) -> Result<()> {
-        incremental_vacuum(writer)?;
         let deadline = Instant::now() + self.busy_timeout;
         writer.busy_timeout(SCRUB_SLICE)?;
         let result = loop {

@@ -290,10 +290,9 @@ pub(crate) fn containing(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<O
 /// Finds and opens the segment whose range holds message `m`; `NotFound`
 /// if there is none. (The message itself may be gone from it: see
 /// [`OpenSegment::position`].)
-pub(crate) fn open_holding(ctx: &mut Ctx<'_>, m: MessageId) -> Result<OpenSegment> {
-    let c = m.conversation();
-    let seg = containing(ctx, c, m.seq())?.ok_or(Error::NotFound(Missing::Message(m)))?;
-    Keys::new(c).open(ctx, seg)
+pub(crate) fn open_holding(ctx: &mut Ctx<'_>, keys: &mut Keys, m: MessageId) -> Result<OpenSegment> {
+    let seg = containing(ctx, m.conversation(), m.seq())?.ok_or(Error::NotFound(Missing::Message(m)))?;
+    keys.open(ctx, seg)
 }
 
 /// A segment ready to store: its range, epoch, messages and sealed body.
