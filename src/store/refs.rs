@@ -348,17 +348,28 @@ fn settled_seq(ctx: &Ctx<'_>, c: i64, hash: &Hash) -> Result<Option<u64>> {
 
 /// Moves every `recent_ref` row of `c` to `message_ref`, in one statement
 /// (nothing to do, one probe, if it has none).
+///
+/// `OR IGNORE`, and the rows counted instead: a plain `INSERT ... SELECT`
+/// may abort halfway on a duplicate key, so SQLite keeps a statement
+/// journal for it, an in-memory copy of every page it changes (with
+/// `temp_store = MEMORY`); moving 65,536 references into a large
+/// conversation's index touched thousands of pages, and that copy was most
+/// of the writer's peak memory while a store grew to 10,000,000 messages
+/// (BENCHMARKS.md, "Scale"). A reference already in `message_ref` (which
+/// the index never writes) is then an error here, as the abort was.
 fn move_recent(ctx: &Ctx<'_>, c: ConversationId) -> Result<()> {
+    let conv = c;
     let c = row::sql_int(c.get())?;
     let moved = ctx
         .conn
         .prepare_cached(
-            "INSERT INTO message_ref (conversation, ext_hash, seq)
+            "INSERT OR IGNORE INTO message_ref (conversation, ext_hash, seq)
              SELECT conversation, ext_hash, seq FROM recent_ref WHERE conversation = ?1",
         )?
         .execute([c])?;
-    if moved > 0 {
-        ctx.conn.prepare_cached("DELETE FROM recent_ref WHERE conversation = ?1")?.execute([c])?;
+    let removed = ctx.conn.prepare_cached("DELETE FROM recent_ref WHERE conversation = ?1")?.execute([c])?;
+    if moved != removed {
+        return Err(Error::corrupt(record(conv), "a message reference is in both parts of the index"));
     }
     Ok(())
 }
