@@ -169,6 +169,19 @@ pub enum Error {
         limit: usize,
     },
 
+    /// A count the format bounds is used up: sequence numbers in one
+    /// conversation (below 2^32) or conversation ids in one store (below
+    /// 2^31), docs/DESIGN.md "Limits". Nothing was written.
+    #[error(
+        "{what} reached the store format's limit of {limit} (docs/DESIGN.md, \"Limits\"); nothing was written: continue in a new conversation, or export the store and import it into a new one"
+    )]
+    LimitReached {
+        /// What ran out.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+    },
+
     /// An argument is invalid; the message says which and why.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

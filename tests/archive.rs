@@ -956,17 +956,27 @@ fn an_archive_cannot_push_a_conversation_past_its_last_sequence_number() {
     use chatvault::archive::__fuzz;
     let dst = TestStore::new();
     let key = ImportOptions::raw_key(__fuzz::KEY);
-    let too_far = __fuzz::seal(&body_with_next_seq("crafted", (1 << 62) + 1), (1, 0)).unwrap();
+    // The bound is the store's own: sequence numbers below 2^32.
+    let too_far = __fuzz::seal(&body_with_next_seq("crafted", (1 << 32) + 1), (1, 0)).unwrap();
     assert!(matches!(import_fails(&dst, &too_far, &key), Error::ArchiveCorrupt { .. }));
-    // At the bound, a created conversation keeps it and appends still work.
-    let at_bound = __fuzz::seal(&body_with_next_seq("crafted", 1 << 62), (1, 0)).unwrap();
-    dst.import(&at_bound[..], &key).unwrap();
+    // Below the bound, a created conversation keeps it and appends work
+    // up to the last sequence number.
+    let near = __fuzz::seal(&body_with_next_seq("crafted", (1 << 32) - 1), (1, 0)).unwrap();
+    dst.import(&near[..], &key).unwrap();
     let c = dst.find_conversation("crafted").unwrap().unwrap();
-    assert_eq!(dst.append(c, common::msg("a", "after")).unwrap().seq(), 1 << 62);
+    assert_eq!(dst.append(c, common::msg("a", "last")).unwrap().seq(), (1 << 32) - 1);
+    let full = dst.append(c, common::msg("a", "one too many"));
+    assert!(matches!(full, Err(Error::LimitReached { .. })), "{full:?}");
+    assert_eq!(dst.messages(c, chatvault::Page::latest(5)).unwrap().len(), 1, "nothing was written");
+    // At the bound itself: a conversation that is full.
+    let at_bound = __fuzz::seal(&body_with_next_seq("crafted-full", 1 << 32), (1, 0)).unwrap();
+    dst.import(&at_bound[..], &key).unwrap();
+    let c = dst.find_conversation("crafted-full").unwrap().unwrap();
+    assert!(matches!(dst.append(c, common::msg("a", "after")), Err(Error::LimitReached { .. })));
     // A matched conversation does not take the archive's number at all.
     let own = dst.new_conv("Mine");
     dst.append(own, common::msg("a", "one")).unwrap();
-    let matched = __fuzz::seal(&body_with_next_seq("ext-Mine", 1 << 62), (1, 0)).unwrap();
+    let matched = __fuzz::seal(&body_with_next_seq("ext-Mine", 1 << 32), (1, 0)).unwrap();
     dst.import(&matched[..], &key).unwrap();
     assert_eq!(dst.append(own, common::msg("a", "two")).unwrap().seq(), 2);
 }

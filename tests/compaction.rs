@@ -395,7 +395,8 @@ fn verify_names_every_problem_instead_of_stopping_at_the_first() {
     conn.execute("DELETE FROM conversation_key WHERE conversation = ?1 AND epoch = 0", [ei]).unwrap();
     // An orphan segment of a conversation that does not exist.
     conn.execute(
-        "INSERT INTO segment (conversation, first_seq, last_seq, epoch, count, body) VALUES (999, 1, 1, 0, 1, x'00')",
+        "INSERT INTO segment (id, conversation, first_seq, last_seq, epoch, count, body)
+         VALUES (999 * 4294967296 + 1, 999, 1, 1, 0, 1, x'00')",
         [],
     )
     .unwrap();

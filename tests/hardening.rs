@@ -2,12 +2,13 @@
 //! its violation: counts read from disk never overflow (these tests run
 //! with overflow checks on, as `cargo test` and debug app builds do), the
 //! store's files are readable by their owner only, `Debug` never prints
-//! the user's words, and activity stamps reveal order only.
+//! the user's words, activity stamps reveal order only, and the counts
+//! format 4's segment key bounds stop with an error that changes nothing.
 
 mod common;
 
 use chatvault::{
-    ConversationUpdate, ExportOptions, Message, NewConversation, NewMessage, Page, ProblemKind, Store,
+    ConversationUpdate, Error, ExportOptions, Message, NewConversation, NewMessage, Page, ProblemKind, Store,
     StoreKey,
 };
 use common::{KEY, TestStore, msg};
@@ -37,6 +38,38 @@ fn counts_from_disk_near_the_maximum_do_not_overflow() {
     let _ = t.conversations();
     let _ = t.stats();
     let _ = t.conversation(a);
+}
+
+/// docs/DESIGN.md, "Limits" (format 4): conversation ids stay below 2^31
+/// and sequence numbers below 2^32; past either, the write is refused with
+/// `LimitReached` and nothing of it is stored.
+#[test]
+fn the_segment_keys_limits_refuse_the_write_whole() {
+    let t = TestStore::new();
+    let a = t.new_conv("a");
+    t.raw_sql()
+        .execute("UPDATE sqlite_sequence SET seq = 2147483646 WHERE name = 'conversation'", [])
+        .unwrap();
+    let last = t.new_conv("last");
+    assert_eq!(last.get(), (1 << 31) - 1);
+    t.append(last, msg("s", "the last conversation works")).unwrap();
+    let over = t.create_conversation(NewConversation { title: "one too many".into(), ..Default::default() });
+    assert!(matches!(over, Err(Error::LimitReached { .. })), "{over:?}");
+    assert_eq!(t.conversations().unwrap().len(), 2, "nothing was created");
+
+    // Sequence numbers: the last one is written, the next batch is refused whole.
+    t.raw_sql()
+        .execute("UPDATE conversation SET next_seq = 4294967294 WHERE id = ?1", [a.get() as i64])
+        .unwrap();
+    let id = t.append(a, msg("s", "second to last")).unwrap();
+    assert_eq!(id.seq(), (1 << 32) - 2);
+    let batch: Vec<_> = ["last", "one too many"].iter().map(|m| (a, msg("s", m))).collect();
+    let over = t.append_batch(&batch);
+    assert!(matches!(over, Err(Error::LimitReached { .. })), "{over:?}");
+    assert_eq!(t.messages(a, Page::latest(10)).unwrap().len(), 1, "nothing of the batch was stored");
+    assert_eq!(t.append(a, msg("s", "last")).unwrap().seq(), (1 << 32) - 1);
+    assert!(matches!(t.append(a, msg("s", "over")), Err(Error::LimitReached { .. })));
+    assert!(t.verify().unwrap().is_ok());
 }
 
 #[cfg(unix)]

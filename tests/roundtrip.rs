@@ -125,9 +125,9 @@ fn store_errors_at_create_and_open() {
     assert!(matches!(Store::open(&other, StoreKey::raw(KEY)), Err(Error::NotAStore { .. })));
 
     // A store written by a future format.
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 4).unwrap();
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 5).unwrap();
     match Store::open(&path, StoreKey::raw(KEY)) {
-        Err(Error::UnsupportedVersion { found: 4, supported: 3 }) => {}
+        Err(Error::UnsupportedVersion { found: 5, supported: 4 }) => {}
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
 

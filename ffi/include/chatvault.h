@@ -73,7 +73,9 @@ enum chatvault_status
   CHATVAULT_STATUS_INVALID_UTF8 = 2,
   // An argument is invalid; the message says which and why.
   CHATVAULT_STATUS_INVALID_ARGUMENT = 3,
-  // An input exceeds a documented size limit.
+  // An input exceeds a documented size limit, or a count the store
+  // format bounds is used up (sequence numbers in a conversation,
+  // conversation ids in a store); the message says which.
   CHATVAULT_STATUS_TOO_LARGE = 4,
   // The conversation or message does not exist (or no longer exists),
   // or no conversation has the external id looked up.

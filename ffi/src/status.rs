@@ -25,7 +25,9 @@ pub enum chatvault_status {
     InvalidUtf8 = 2,
     /// An argument is invalid; the message says which and why.
     InvalidArgument = 3,
-    /// An input exceeds a documented size limit.
+    /// An input exceeds a documented size limit, or a count the store
+    /// format bounds is used up (sequence numbers in a conversation,
+    /// conversation ids in a store); the message says which.
     TooLarge = 4,
     /// The conversation or message does not exist (or no longer exists),
     /// or no conversation has the external id looked up.
@@ -173,7 +175,7 @@ impl From<Error> for Failure {
             Error::Corrupt { .. } => S::Corrupt,
             Error::NotFound(_) => S::NotFound,
             Error::ConversationExists(_) => S::ConversationExists,
-            Error::TooLarge { .. } => S::TooLarge,
+            Error::TooLarge { .. } | Error::LimitReached { .. } => S::TooLarge,
             Error::InvalidArgument(_) => S::InvalidArgument,
             Error::StorageFull => S::StorageFull,
             Error::Busy => S::Busy,

@@ -194,8 +194,10 @@ impl<R: Read> ArchiveReader<R> {
     }
 }
 
-/// The largest `next_seq` an archive may carry (2^62).
-const MAX_NEXT_SEQ: u64 = 1 << 62;
+/// The largest `next_seq` an archive may carry: 2^32, the store's own
+/// limit (format 4 keeps sequence numbers below 2^32; docs/DESIGN.md,
+/// "Limits").
+const MAX_NEXT_SEQ: u64 = crate::store::SEQ_LIMIT;
 
 /// The limits a conversation record must keep (the exporter checks them too).
 pub(crate) fn check_conversation(c: &ConversationRecord) -> Result<()> {
@@ -204,7 +206,6 @@ pub(crate) fn check_conversation(c: &ConversationRecord) -> Result<()> {
     if ext > limits::MAX_EXTERNAL_ID_BYTES || len > limits::MAX_METADATA_BYTES {
         return Err(corrupt("a conversation over the size limits"));
     }
-    // Far below i64::MAX, so a store can go on appending after an import.
     if c.next_seq == 0 || c.next_seq > MAX_NEXT_SEQ {
         return Err(corrupt("a conversation's next sequence number is out of range"));
     }

@@ -13,9 +13,69 @@ pub(crate) const KDF_RAW: i64 = 0;
 /// `store.kdf` for an Argon2id-stretched passphrase.
 pub(crate) const KDF_ARGON2ID: i64 = 1;
 
-/// Tables and indexes of format 3, created in one transaction with the
+/// Tables and indexes of format 4, created in one transaction with the
 /// header row.
 pub(crate) const CREATE: &str = "
+CREATE TABLE store (
+  id          INTEGER PRIMARY KEY CHECK (id = 1),
+  store_id    BLOB    NOT NULL,
+  kdf         INTEGER NOT NULL,
+  kdf_salt    BLOB,
+  kdf_m_kib   INTEGER,
+  kdf_t       INTEGER,
+  kdf_p       INTEGER,
+  master      BLOB    NOT NULL,
+  master_gen  INTEGER NOT NULL DEFAULT 0,
+  next_master BLOB,
+  rotated_through INTEGER,
+  key_rebuild_owed INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE conversation (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  ext_hash  BLOB UNIQUE,
+  epoch     INTEGER NOT NULL,
+  seals     INTEGER NOT NULL,
+  next_seq  INTEGER NOT NULL,
+  message_count INTEGER NOT NULL,
+  activity  INTEGER NOT NULL,
+  meta      BLOB    NOT NULL,
+  compacted_through INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX conversation_by_activity ON conversation (activity);
+CREATE TABLE conversation_key (
+  conversation INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  wrapped      BLOB    NOT NULL,
+  PRIMARY KEY (conversation, epoch)
+) WITHOUT ROWID;
+CREATE TABLE segment (
+  id           INTEGER PRIMARY KEY,
+  conversation INTEGER NOT NULL,
+  first_seq    INTEGER NOT NULL,
+  last_seq     INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  expires_at   INTEGER,
+  body         BLOB    NOT NULL,
+  CHECK (first_seq BETWEEN 0 AND 4294967295 AND id = conversation * 4294967296 + first_seq)
+);
+CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE recent_ref (
+  conversation INTEGER NOT NULL,
+  seq          INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  PRIMARY KEY (conversation, seq)
+) WITHOUT ROWID;
+CREATE TABLE message_ref (
+  conversation INTEGER NOT NULL,
+  ext_hash     BLOB    NOT NULL,
+  seq          INTEGER NOT NULL,
+  PRIMARY KEY (conversation, ext_hash)
+) WITHOUT ROWID;
+";
+
+/// Tables and indexes of a store created in format 3 (chatvault 0.3.0).
+pub(crate) const CREATE_V3: &str = "
 CREATE TABLE store (
   id          INTEGER PRIMARY KEY CHECK (id = 1),
   store_id    BLOB    NOT NULL,
@@ -202,6 +262,37 @@ UPDATE conversation SET activity = r.n
   WHERE r.id = conversation.id;
 ";
 
+/// Upgrades a format-3 schema to format 4 (docs/DESIGN.md, "Upgrading"),
+/// inside the caller's transaction: the segment table is rebuilt keyed by
+/// its rowid. Sealed values are copied as they are.
+pub(crate) const UPGRADE_3_TO_4: &str = "
+DROP INDEX segment_expiry;
+ALTER TABLE segment RENAME TO segment_v3;
+CREATE TABLE segment (
+  id           INTEGER PRIMARY KEY,
+  conversation INTEGER NOT NULL,
+  first_seq    INTEGER NOT NULL,
+  last_seq     INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  count        INTEGER NOT NULL,
+  expires_at   INTEGER,
+  body         BLOB    NOT NULL,
+  CHECK (first_seq BETWEEN 0 AND 4294967295 AND id = conversation * 4294967296 + first_seq)
+);
+INSERT INTO segment (id, conversation, first_seq, last_seq, epoch, count, expires_at, body)
+  SELECT conversation * 4294967296 + first_seq, conversation, first_seq, last_seq, epoch, count, expires_at, body
+  FROM segment_v3 ORDER BY conversation, first_seq;
+DROP TABLE segment_v3;
+CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
+";
+
+/// Finds a format-3 segment row that format 4's key cannot hold (checked
+/// before [`UPGRADE_3_TO_4`]).
+pub(crate) const BEYOND_FORMAT_4: &str = "
+SELECT 1 FROM segment
+WHERE conversation NOT BETWEEN 1 AND 2147483647 OR first_seq NOT BETWEEN 0 AND 4294967295
+LIMIT 1";
+
 /// Every way a store of format `version` can have come about: the schema
 /// it was created with, followed by the upgrades it went through. `open`
 /// accepts a file only if its schema is exactly what one of these produces.
@@ -209,7 +300,13 @@ pub(crate) fn histories(version: u32) -> &'static [&'static [&'static str]] {
     match version {
         1 => &[&[CREATE_V1]],
         2 => &[&[CREATE_V2], &[CREATE_V1, UPGRADE_1_TO_2]],
-        3 => &[&[CREATE], &[CREATE_V2, UPGRADE_2_TO_3], &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3]],
+        3 => &[&[CREATE_V3], &[CREATE_V2, UPGRADE_2_TO_3], &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3]],
+        4 => &[
+            &[CREATE],
+            &[CREATE_V3, UPGRADE_3_TO_4],
+            &[CREATE_V2, UPGRADE_2_TO_3, UPGRADE_3_TO_4],
+            &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3, UPGRADE_3_TO_4],
+        ],
         _ => &[],
     }
 }
@@ -219,6 +316,7 @@ pub(crate) fn upgrade_from(from: u32) -> Option<&'static str> {
     match from {
         1 => Some(UPGRADE_1_TO_2),
         2 => Some(UPGRADE_2_TO_3),
+        3 => Some(UPGRADE_3_TO_4),
         _ => None,
     }
 }

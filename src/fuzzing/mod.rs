@@ -67,6 +67,7 @@ pub fn kind(e: &Error) -> &'static str {
         Error::InvalidArgument(_) => "InvalidArgument",
         Error::ConversationExists(_) => "ConversationExists",
         Error::TooLarge { .. } => "TooLarge",
+        Error::LimitReached { .. } => "LimitReached",
         Error::WrongKey => "WrongKey",
         Error::Authentication { .. } => "Authentication",
         Error::Corrupt { .. } => "Corrupt",

@@ -147,8 +147,9 @@ fn harness_conversation(store: &Store) -> Result<ConversationId, String> {
 /// their own first.
 fn parse(input: &mut Input<'_>) -> Result<Vec<Spec>, String> {
     let mut specs: Vec<Spec> = Vec::new();
-    // Positions past i64::MAX cannot be stored; keep everything below it.
-    let max_seq = u64::try_from(i64::MAX - 1).unwrap_or(0);
+    // Sequence numbers past the store's limit cannot be stored; keep
+    // everything below it.
+    let max_seq = crate::store::SEQ_LIMIT - 1;
     while !input.is_empty() && specs.len() < MAX_SEGMENTS {
         let header = input.byte();
         let version = if header & 1 == 1 { VERSION_1 } else { VERSION };
@@ -403,8 +404,8 @@ fn check(store: &Store, c: ConversationId, specs: &[Spec], rewrite: bool) -> Res
 
 /// An export holds the live messages and reads back, unless one is over
 /// the limits no archive may hold, or the conversation's next sequence
-/// number is past the archive's 2^62 (a store never counts that far): then
-/// the export fails as damage.
+/// number is past the archive's 2^32 (the store's own limit, so never
+/// here): then the export fails as damage.
 fn check_export(
     store: &Store,
     c: ConversationId,
@@ -415,7 +416,7 @@ fn check_export(
     let mut archive = Vec::new();
     let exported = store.export(&mut archive, &ExportOptions::raw_key(key).conversations([c]));
     let next_seq = specs.iter().map(|s| s.last).max().map_or(1, |l| l + 1);
-    let over = next_seq > 1 << 62
+    let over = next_seq > crate::store::SEQ_LIMIT
         || expected.iter().any(|m| {
             let ext = m.external_id.as_ref().map_or(0, String::len);
             ext > limits::MAX_EXTERNAL_ID_BYTES

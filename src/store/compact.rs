@@ -166,7 +166,8 @@ fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
         .conn
         .prepare_cached(
             "SELECT c.id FROM conversation c WHERE
-               EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.first_seq > c.compacted_through)
+               EXISTS (SELECT 1 FROM segment s WHERE s.id > c.id * 4294967296 + MIN(c.compacted_through, 4294967295)
+                                                   AND s.id < (c.id + 1) * 4294967296)
                OR EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?1)
                OR EXISTS (SELECT 1 FROM conversation_key k WHERE k.conversation = c.id AND k.epoch != c.epoch)
              ORDER BY c.id",
@@ -266,13 +267,12 @@ fn old_segments_needing_work(
     let c = state.id;
     let mut stmt = ctx.conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM segment
-         WHERE conversation = ?1 AND first_seq >= ?2 AND first_seq <= ?3 AND (epoch < ?4 OR expires_at <= ?5)
-         ORDER BY first_seq"
+         WHERE id BETWEEN ?1 AND ?2 AND (epoch < ?3 OR expires_at <= ?4)
+         ORDER BY id"
     ))?;
     let mut rows = stmt.query(params![
-        row::sql_int(c.get())?,
-        row::sql_int(from)?,
-        row::sql_int(through)?,
+        segments::key_at(c, from),
+        segments::key_at(c, through),
         state.epoch.get(),
         ctx.now
     ])?;
@@ -288,12 +288,10 @@ fn tail_run(
     through: u64,
     options: &CompactOptions,
 ) -> Result<Vec<SegmentRow>> {
-    let c_i = row::sql_int(c.get())?;
-    let through_i = row::sql_int(through)?;
-    let mut stmt = ctx.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND first_seq > ?2 ORDER BY first_seq"
-    ))?;
-    let mut rows = stmt.query(params![c_i, through_i])?;
+    let mut stmt = ctx
+        .conn
+        .prepare_cached(&format!("SELECT {COLUMNS} FROM segment WHERE id > ?1 AND id <= ?2 ORDER BY id"))?;
+    let mut rows = stmt.query(params![segments::key_at(c, through), segments::span(c).1])?;
     let Some(first) = rows.next()? else { return Ok(Vec::new()) };
     let first = SegmentRow::from_row(c, first)?;
     let room = |p: &SegmentRow| Limits::compacted(options).has_room(p.count, p.body.len());
@@ -429,9 +427,12 @@ fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
         .conn
         .prepare_cached(
             "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch < ?2
-               AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.conversation = ?1 AND s.epoch = k.epoch)",
+               AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id BETWEEN ?3 AND ?4 AND s.epoch = k.epoch)",
         )?
-        .query_map(params![c_i, state.epoch.get()], |r| Ok(row::epoch(r, 0, rec)))?
+        .query_map(
+            params![c_i, state.epoch.get(), segments::span(state.id).0, segments::span(state.id).1],
+            |r| Ok(row::epoch(r, 0, rec)),
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
         .collect::<Result<_>>()?;

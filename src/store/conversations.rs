@@ -438,6 +438,10 @@ pub(crate) fn insert_conversation(ctx: &mut Ctx<'_>, meta: &ConversationMeta) ->
         .execute(params![hash.as_ref().map(|h| &h[..])])?;
     let id = u64::try_from(ctx.conn.last_insert_rowid())
         .map_err(|_| Error::invalid("conversation id out of range"))?;
+    // Format 4 keys segments by conversation id and sequence number.
+    if id >= segments::CONVERSATION_LIMIT {
+        return Err(Error::LimitReached { what: "conversation ids", limit: segments::CONVERSATION_LIMIT });
+    }
     let c = ConversationId::from_raw(id);
     let mut state = ConvState { id: c, epoch: KeyEpoch::FIRST, seals: 0, next_seq: 1, message_count: 0 };
     state.add_key(ctx, KeyEpoch::FIRST)?;
@@ -539,7 +543,6 @@ fn to_conversation(state: &ConvState, meta: ConversationMeta, expired: u64) -> C
 fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> {
     let state = ConvState::load(ctx, c)?;
     let meta = state.meta(ctx)?;
-    let row_id = row::sql_int(c.get())?;
     let mut keys = Keys::new(c);
     let last_message = read_page(ctx, c, Page::latest(1))?.pop();
     let (expired, expired_unread) = segments::expired_counts(ctx, c, meta.read_up_to)?;
@@ -549,11 +552,9 @@ fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> 
         Some(read) => {
             let after: i64 = ctx
                 .conn
-                .prepare_cached(
-                    "SELECT COALESCE(SUM(count), 0) FROM segment WHERE conversation = ?1 AND first_seq > ?2",
-                )?
+                .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM segment WHERE id > ?1 AND id <= ?2")?
                 // A marker past every storable number means all is read.
-                .query_row(params![row_id, i64::try_from(read).unwrap_or(i64::MAX)], |r| r.get(0))?;
+                .query_row(params![segments::key_at(c, read), segments::span(c).1], |r| r.get(0))?;
             let straddling = match segments::containing(ctx, c, read)? {
                 Some(seg) if seg.last > read => {
                     let open = keys.open(ctx, seg)?;

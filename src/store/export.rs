@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::conversations::{ConvState, all_conversations};
 use super::segments::{self, Keys, SegmentRow};
-use super::{Ctx, Store, row};
+use super::{Ctx, Store};
 use crate::archive::{
     ArchiveWriter, ExportOptions, ExportReport, Prepared, Reporter, check_conversation, check_message,
 };
@@ -57,8 +57,8 @@ fn export_in(
     for &c in &ids {
         let stored: i64 = ctx
             .conn
-            .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM segment WHERE conversation = ?1")?
-            .query_row([row::sql_int(c.get())?], |r| r.get(0))?;
+            .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM segment WHERE id BETWEEN ?1 AND ?2")?
+            .query_row(params![segments::span(c).0, segments::span(c).1], |r| r.get(0))?;
         let (expired, _) = segments::expired_counts(ctx, c, None)?;
         // Counts come from disk: a tampered one must not overflow.
         total_messages =
@@ -93,10 +93,10 @@ fn export_in(
         conversations = conversations.saturating_add(1);
         let conn = ctx.conn;
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM segment WHERE conversation = ?1 ORDER BY first_seq",
+            "SELECT {} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
             segments::COLUMNS
         ))?;
-        let mut rows = stmt.query(params![row::sql_int(c.get())?])?;
+        let mut rows = stmt.query(params![segments::span(c).0, segments::span(c).1])?;
         let mut keys = Keys::new(c);
         while let Some(r) = rows.next()? {
             let seg = SegmentRow::from_row(c, r)?;

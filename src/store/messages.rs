@@ -7,7 +7,7 @@ use rusqlite::params;
 use super::conversations::{ConvState, check_external_id};
 use super::refs::Refs;
 use super::segments::{self, Keys, Limits, OpenSegment, Packer, SegmentRow};
-use super::{Ctx, Store, row};
+use super::{Ctx, Store};
 use crate::error::{Error, Missing, Result};
 use crate::format::frame;
 use crate::format::records::{self, StoredMessage};
@@ -364,32 +364,26 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
     if page.limit == 0 {
         return Ok(Vec::new());
     }
-    let row_id = row::sql_int(c.get())?;
     let cols = segments::COLUMNS;
-    // (sql, the bound seq if the query has one, descending)
-    let (sql, bound, descending): (String, Option<i64>, bool) = match page.anchor {
-        Anchor::Latest => (
-            format!("SELECT {cols} FROM segment WHERE conversation = ?1 ORDER BY first_seq DESC"),
-            None,
-            true,
-        ),
-        Anchor::Oldest => (
-            format!("SELECT {cols} FROM segment WHERE conversation = ?1 ORDER BY first_seq ASC"),
-            None,
-            false,
-        ),
+    let (lo, hi) = segments::span(c);
+    // (sql over c's keys ?1 to ?2, descending); ?2 narrowed for `Before`.
+    let (sql, hi, descending): (String, i64, bool) = match page.anchor {
+        Anchor::Latest => (format!("SELECT {cols} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC"), hi, true),
+        Anchor::Oldest => (format!("SELECT {cols} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id ASC"), hi, false),
+        // Segments starting before m.
         Anchor::Before(m) => (
-            format!("SELECT {cols} FROM segment WHERE conversation = ?1 AND first_seq < ?2 ORDER BY first_seq DESC"),
-            Some(seq_bound(m.seq())),
+            format!("SELECT {cols} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC"),
+            if m.seq() >= segments::SEQ_LIMIT { hi } else { segments::key_at(c, m.seq()).saturating_sub(1) },
             true,
         ),
-        Anchor::After(m) => (
+        // The segment holding m (or the last before it), and those after.
+        Anchor::After(_) => (
             format!(
-                "SELECT {cols} FROM segment WHERE conversation = ?1 AND first_seq >=
-                   COALESCE((SELECT MAX(first_seq) FROM segment WHERE conversation = ?1 AND first_seq <= ?2), 0)
-                 ORDER BY first_seq ASC"
+                "SELECT {cols} FROM segment
+                 WHERE id BETWEEN COALESCE((SELECT MAX(id) FROM segment WHERE id BETWEEN ?1 AND ?3), ?1) AND ?2
+                 ORDER BY id ASC"
             ),
-            Some(seq_bound(m.seq())),
+            hi,
             false,
         ),
     };
@@ -403,9 +397,9 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
     let mut out: Vec<Message> = Vec::with_capacity(page.limit.min(1024));
     let conn = ctx.conn;
     let mut stmt = conn.prepare_cached(&sql)?;
-    let mut rows = match bound {
-        Some(bound) => stmt.query(params![row_id, bound])?,
-        None => stmt.query(params![row_id])?,
+    let mut rows = match page.anchor {
+        Anchor::After(m) => stmt.query(params![lo, hi, segments::key_at(c, m.seq())])?,
+        _ => stmt.query(params![lo, hi])?,
     };
     while out.len() < page.limit {
         let Some(r) = rows.next()? else { break };
@@ -436,10 +430,4 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
         out.reverse();
     }
     Ok(out)
-}
-
-/// A sequence number as an SQL bound; those past `i64::MAX` clamp (no row
-/// holds them).
-fn seq_bound(seq: u64) -> i64 {
-    i64::try_from(seq).unwrap_or(i64::MAX)
 }

@@ -2,6 +2,7 @@
 //! operations on conversations and messages live in the sibling modules.
 
 mod compact;
+pub(crate) use segments::SEQ_LIMIT;
 mod conn;
 mod conversations;
 mod ctx;
@@ -606,6 +607,12 @@ fn upgrade(conn: &Connection, from: u32) -> Result<()> {
             let sql = schema::upgrade_from(version).ok_or_else(|| {
                 Error::corrupt(RecordRef::header(), format!("no upgrade from format {version}"))
             })?;
+            if version == 3 && conn.query_row(schema::BEYOND_FORMAT_4, [], |_| Ok(())).optional()?.is_some() {
+                return Err(Error::LimitReached {
+                    what: "a segment's conversation id or sequence number",
+                    limit: segments::SEQ_LIMIT,
+                });
+            }
             conn.execute_batch(sql)?;
         }
         conn.pragma_update(None, "user_version", FORMAT_VERSION)?;

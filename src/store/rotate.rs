@@ -11,7 +11,7 @@ use std::time::Instant;
 use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id, meta_hash, wrapped_keys};
-use super::segments::{COLUMNS, Keys, SegmentRow};
+use super::segments::{self, COLUMNS, Keys, SegmentRow};
 use super::{Ctx, Store, read_header, row, shred, write_key_header};
 use crate::crypto::Key32;
 use crate::error::{Error, RecordKind, RecordRef, Result};
@@ -350,8 +350,9 @@ fn reindex(
     }
     let conn = ctx.conn;
     let mut stmt =
-        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE conversation = ?1 ORDER BY first_seq"))?;
-    let mut rows = stmt.query([c_i])?;
+        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
+    let (lo, hi) = segments::span(c);
+    let mut rows = stmt.query(params![lo, hi])?;
     let mut entries: Vec<([u8; 16], u64)> = Vec::new();
     let mut opener = Keys::new(c);
     let now = ctx.now;

@@ -14,7 +14,45 @@ use crate::maintenance::CompactOptions;
 use crate::types::Message;
 
 /// The columns every segment query selects, in [`SegmentRow::from_row`]'s order.
-pub(crate) const COLUMNS: &str = "first_seq, last_seq, epoch, count, body, expires_at";
+pub(crate) const COLUMNS: &str = "first_seq, last_seq, epoch, count, body, expires_at, id";
+
+/// Sequence numbers are below this (format 4: `segment.id` holds the
+/// conversation in its upper 32 bits and the first sequence number in the
+/// lower; docs/DESIGN.md, "The segment table's key").
+pub(crate) const SEQ_LIMIT: u64 = 1 << 32;
+/// Conversation ids are below this (format 4), so every key is positive.
+pub(crate) const CONVERSATION_LIMIT: u64 = 1 << 31;
+
+/// `segment.id` of `c`'s segment starting at `first`; `LimitReached` past
+/// the format's limits.
+pub(crate) fn key(c: ConversationId, first: u64) -> Result<i64> {
+    if c.get() >= CONVERSATION_LIMIT || c.get() == 0 {
+        return Err(Error::LimitReached { what: "conversation ids", limit: CONVERSATION_LIMIT });
+    }
+    if first >= SEQ_LIMIT {
+        return Err(Error::LimitReached { what: "sequence numbers in a conversation", limit: SEQ_LIMIT });
+    }
+    // Both below 2^31 and 2^32: the sum is below 2^63.
+    row::sql_int((c.get() << 32) | first)
+}
+
+/// The lowest and highest `segment.id` conversation `c` can have, for
+/// `WHERE id BETWEEN ?lo AND ?hi`; an empty range for an id no segment
+/// can have.
+pub(crate) fn span(c: ConversationId) -> (i64, i64) {
+    match key(c, 0) {
+        Ok(lo) => (lo, lo | 0xFFFF_FFFF),
+        Err(_) => (1, 0),
+    }
+}
+
+/// `segment.id` of `c`'s sequence number `seq`, clamped into `c`'s span:
+/// for comparisons (`id <= ?`), where a sequence number past the limit
+/// sorts after all of `c`'s.
+pub(crate) fn key_at(c: ConversationId, seq: u64) -> i64 {
+    let (lo, hi) = span(c);
+    i64::try_from(seq).map_or(hi, |s| lo.saturating_add(s).min(hi))
+}
 
 /// How large a segment may grow: at most `messages` messages and `bytes`
 /// of plaintext ([`StoredMessage::approx_len`]), except that a message
@@ -117,6 +155,14 @@ impl SegmentRow {
         let count = row::uint(r, 3, rec)?;
         let body = row::blob(r, 4, rec)?;
         let expires_at = row::opt_int(r, 5, rec)?;
+        // A forged file need not keep the schema's CHECK.
+        let id: i64 = r.get(6)?;
+        if key(c, first).ok() != Some(id) {
+            return Err(Error::corrupt(
+                rec,
+                "its id does not match its conversation and first sequence number",
+            ));
+        }
         Ok(SegmentRow { first, last, epoch, count, body, expires_at })
     }
 
@@ -258,26 +304,21 @@ pub(crate) fn view_to_message(c: ConversationId, first: u64, v: &MessageView<'_>
 
 /// The last segment of `c` starting at or before `seq`, if any.
 pub(crate) fn at_or_before(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<Option<SegmentRow>> {
-    let (Some(row_id), Ok(seq_i)) = (c.row(), i64::try_from(seq)) else {
-        return Ok(None);
-    };
     ctx.conn
         .prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM segment WHERE conversation = ?1 AND first_seq <= ?2
-             ORDER BY first_seq DESC LIMIT 1"
+            "SELECT {COLUMNS} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC LIMIT 1"
         ))?
-        .query_row(params![row_id, seq_i], |r| Ok(SegmentRow::from_row(c, r)))
+        .query_row(params![span(c).0, key_at(c, seq)], |r| Ok(SegmentRow::from_row(c, r)))
         .optional()?
         .transpose()
 }
 
 /// Whether `c` has a segment starting after `seq`.
 pub(crate) fn any_after(ctx: &Ctx<'_>, c: ConversationId, seq: u64) -> Result<bool> {
-    let Ok(seq) = i64::try_from(seq) else { return Ok(false) };
     Ok(ctx
         .conn
-        .prepare_cached("SELECT 1 FROM segment WHERE conversation = ?1 AND first_seq > ?2 LIMIT 1")?
-        .query_row(params![row::sql_int(c.get())?, seq], |_| Ok(()))
+        .prepare_cached("SELECT 1 FROM segment WHERE id > ?1 AND id <= ?2 LIMIT 1")?
+        .query_row(params![key_at(c, seq), span(c).1], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -323,10 +364,13 @@ pub(crate) fn seal(
 }
 
 pub(crate) fn insert(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<()> {
+    // Every sequence number a segment holds is below the limit, not only
+    // its first (which its key holds).
+    key(c, seg.last)?;
     ctx.conn
         .prepare_cached(
-            "INSERT INTO segment (conversation, first_seq, last_seq, epoch, count, body, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO segment (id, conversation, first_seq, last_seq, epoch, count, body, expires_at)
+             VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?
         .execute(params![
             row::sql_int(c.get())?,
@@ -336,6 +380,7 @@ pub(crate) fn insert(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
             row::sql_int(seg.count as u64)?,
             seg.body,
             seg.expires_at,
+            key(c, seg.first)?,
         ])?;
     Ok(())
 }
@@ -354,16 +399,14 @@ pub(crate) fn update(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
 /// Deletes every segment of `c`.
 pub(crate) fn remove_all(ctx: &Ctx<'_>, c: ConversationId) -> Result<()> {
     ctx.conn
-        .prepare_cached("DELETE FROM segment WHERE conversation = ?1")?
-        .execute([row::sql_int(c.get())?])?;
+        .prepare_cached("DELETE FROM segment WHERE id BETWEEN ?1 AND ?2")?
+        .execute(params![span(c).0, span(c).1])?;
     Ok(())
 }
 
 /// Deletes the segment starting at `first`.
 pub(crate) fn remove(ctx: &Ctx<'_>, c: ConversationId, first: u64) -> Result<()> {
-    ctx.conn
-        .prepare_cached("DELETE FROM segment WHERE conversation = ?1 AND first_seq = ?2")?
-        .execute(params![row::sql_int(c.get())?, row::sql_int(first)?])?;
+    ctx.conn.prepare_cached("DELETE FROM segment WHERE id = ?1")?.execute([key(c, first)?])?;
     Ok(())
 }
 

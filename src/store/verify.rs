@@ -5,7 +5,7 @@
 use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id, open_meta_with};
-use super::segments::{COLUMNS, Keys, SegmentRow};
+use super::segments::{self, COLUMNS, Keys, SegmentRow};
 use super::{Ctx, Store, row};
 use crate::crypto::Aead;
 use crate::error::{Error, Result};
@@ -123,6 +123,28 @@ fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
             ));
         }
     }
+    // Format 4's key (a forged file need not keep the schema's CHECK).
+    let unkeyed: Vec<(i64, i64)> = ctx
+        .conn
+        .prepare(
+            "SELECT conversation, first_seq FROM segment
+             WHERE first_seq NOT BETWEEN 0 AND 4294967295 OR id IS NOT conversation * 4294967296 + first_seq
+             ORDER BY conversation, first_seq",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (id, first) in unkeyed {
+        let c = u64::try_from(id).ok().map(ConversationId::from_raw);
+        problems.push(problem(
+            ProblemKind::Corrupt,
+            c,
+            None,
+            None,
+            format!(
+                "the segment of conversation {id} starting at {first} has an id that does not match its conversation and first sequence number"
+            ),
+        ));
+    }
     Ok(())
 }
 
@@ -223,8 +245,9 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
     // Segments, in order.
     let conn = ctx.conn;
     let mut stmt =
-        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE conversation = ?1 ORDER BY first_seq"))?;
-    let mut rows = stmt.query([c_i])?;
+        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
+    let (lo, hi) = segments::span(c);
+    let mut rows = stmt.query(params![lo, hi])?;
     let mut previous_last: Option<u64> = None;
     let mut counted: u64 = 0;
     while let Some(r) = rows.next()? {

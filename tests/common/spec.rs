@@ -483,7 +483,7 @@ impl SpecStore {
         let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(app_id, 0x4356_4C54);
         let format: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert!((1..=3).contains(&format), "format {format}");
+        assert!((1..=4).contains(&format), "format {format}");
         let (store_id, kdf, salt, m, t, p, sealed): HeaderRow = conn
             .query_row(
                 "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
@@ -703,16 +703,27 @@ impl SpecStore {
         self.meta_record(conv).value
     }
 
-    /// Every segment row of a conversation, by `first_seq`.
+    /// Every segment row of a conversation, by `first_seq`. "The segment
+    /// table's key" (format 4): each row's `id` is conversation * 2^32 +
+    /// first_seq.
     pub fn segment_rows(&self, conv: u64) -> Vec<Segment> {
         let expires = if self.format >= 2 { "expires_at" } else { "NULL" };
+        let id = if self.format >= 4 { "id" } else { "NULL" };
         self.conn
             .prepare(&format!(
-                "SELECT first_seq, last_seq, epoch, count, {expires}, body FROM segment
+                "SELECT first_seq, last_seq, epoch, count, {expires}, body, {id} FROM segment
                  WHERE conversation = ?1 ORDER BY first_seq"
             ))
             .unwrap()
             .query_map([conv as i64], |r| {
+                if let Some(id) = r.get::<_, Option<i64>>(6)? {
+                    let first = r.get::<_, i64>(0)?;
+                    assert!(
+                        (0..1 << 32).contains(&first),
+                        "segment ({conv}, {first}): first_seq out of range"
+                    );
+                    assert_eq!(id, ((conv as i64) << 32) + first, "segment ({conv}, {first}): its id");
+                }
                 Ok(Segment {
                     first: r.get::<_, i64>(0)? as u64,
                     last: r.get::<_, i64>(1)? as u64,
