@@ -7,7 +7,7 @@ use std::time::Instant;
 use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id};
-use super::segments::{self, COLUMNS, Keys, Limits, OpenSegment, Packer, SegmentRow};
+use super::segments::{self, Keys, Limits, OpenSegment, Packer, SegmentRow, select_segments};
 use super::{Ctx, Store, row, sidecar};
 use crate::error::{Error, Result};
 use crate::format::frame;
@@ -265,9 +265,8 @@ fn old_segments_needing_work(
     through: u64,
 ) -> Result<Vec<SegmentRow>> {
     let c = state.id;
-    let mut stmt = ctx.conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM segment
-         WHERE id BETWEEN ?1 AND ?2 AND (epoch < ?3 OR expires_at <= ?4)
+    let mut stmt = ctx.conn.prepare_cached(select_segments!(
+        "WHERE id BETWEEN ?1 AND ?2 AND (epoch < ?3 OR expires_at <= ?4)
          ORDER BY id"
     ))?;
     let mut rows = stmt.query(params![
@@ -288,9 +287,7 @@ fn tail_run(
     through: u64,
     options: &CompactOptions,
 ) -> Result<Vec<SegmentRow>> {
-    let mut stmt = ctx
-        .conn
-        .prepare_cached(&format!("SELECT {COLUMNS} FROM segment WHERE id > ?1 AND id <= ?2 ORDER BY id"))?;
+    let mut stmt = ctx.conn.prepare_cached(select_segments!("WHERE id > ?1 AND id <= ?2 ORDER BY id"))?;
     let mut rows = stmt.query(params![segments::key_at(c, through), segments::span(c).1])?;
     let Some(first) = rows.next()? else { return Ok(Vec::new()) };
     let first = SegmentRow::from_row(c, first)?;

@@ -108,13 +108,23 @@ impl ReaderPool {
         ReaderPool { path, options, idle: Mutex::new(Vec::new()) }
     }
 
+    /// An idle reader, or a new one.
     pub(crate) fn get(&self) -> Result<Pooled<'_>> {
-        let idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop();
-        let conn = match idle {
-            Some(c) => c,
-            None => open(&self.path, &self.options)?,
-        };
-        Ok(Pooled { pool: self, conn: Some(conn) })
+        match self.idle() {
+            Some(p) => Ok(p),
+            None => self.open(),
+        }
+    }
+
+    /// An idle reader, if there is one.
+    pub(crate) fn idle(&self) -> Option<Pooled<'_>> {
+        let conn = self.idle.lock().unwrap_or_else(PoisonError::into_inner).pop()?;
+        Some(Pooled { pool: self, conn: Some(conn) })
+    }
+
+    /// A new reader, which joins the pool when returned.
+    pub(crate) fn open(&self) -> Result<Pooled<'_>> {
+        Ok(Pooled { pool: self, conn: Some(open(&self.path, &self.options)?) })
     }
 }
 
@@ -125,8 +135,8 @@ pub(crate) struct Pooled<'a> {
 }
 
 impl Pooled<'_> {
-    pub(crate) fn conn(&mut self) -> Option<&mut Connection> {
-        self.conn.as_mut()
+    pub(crate) fn conn(&mut self) -> Result<&mut Connection> {
+        self.conn.as_mut().ok_or_else(|| Error::invalid("reader connection already returned"))
     }
 }
 

@@ -26,24 +26,51 @@ pub(crate) struct ConvState {
 
 impl ConvState {
     pub(crate) fn load(ctx: &Ctx<'_>, c: ConversationId) -> Result<Self> {
+        Self::load_row(ctx, c, "SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1")
+            .map(|(state, _)| state)
+    }
+
+    /// [`ConvState::load`] and the sealed metadata, in one statement.
+    fn load_with_meta(ctx: &Ctx<'_>, c: ConversationId) -> Result<(Self, Vec<u8>)> {
+        let (state, meta) = Self::load_row(
+            ctx,
+            c,
+            "SELECT epoch, seals, next_seq, message_count, meta FROM conversation WHERE id = ?1",
+        )?;
+        let meta = meta.ok_or_else(|| Error::corrupt(state.meta_record(), "not a blob"))?;
+        Ok((state, meta))
+    }
+
+    /// The state from `sql`'s first four columns, and its fifth as a blob
+    /// if there is one.
+    fn load_row(ctx: &Ctx<'_>, c: ConversationId, sql: &str) -> Result<(Self, Option<Vec<u8>>)> {
         let missing = || Error::NotFound(Missing::Conversation(c));
         let row_id = c.row().ok_or_else(missing)?;
         let rec = Place::conversation_meta(c, KeyEpoch::FIRST).record();
         ctx.conn
-            .prepare_cached("SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1")?
+            .prepare_cached(sql)?
             .query_row([row_id], |r| {
                 Ok((|| {
-                    Ok(ConvState {
+                    let state = ConvState {
                         id: c,
                         epoch: row::epoch(r, 0, rec)?,
                         seals: row::uint(r, 1, rec)?,
                         next_seq: row::uint(r, 2, rec)?,
                         message_count: row::uint(r, 3, rec)?,
-                    })
+                    };
+                    let meta = match r.get_ref(4) {
+                        Ok(v) => v.as_blob().ok().map(<[u8]>::to_vec),
+                        Err(_) => None,
+                    };
+                    Ok((state, meta))
                 })())
             })
             .optional()?
             .ok_or_else(missing)?
+    }
+
+    fn meta_record(&self) -> crate::error::RecordRef {
+        Place::conversation_meta(self.id, self.epoch).record()
     }
 
     /// Writes the state back; `active` stamps the conversation as the most
@@ -154,9 +181,7 @@ impl ConvState {
             .conn
             .prepare_cached("SELECT meta FROM conversation WHERE id = ?1")?
             .query_row([row::sql_int(self.id.get())?], |r| Ok(r.get_ref(0)?.as_blob().map(<[u8]>::to_vec)))?
-            .map_err(|_| {
-                Error::corrupt(Place::conversation_meta(self.id, self.epoch).record(), "not a blob")
-            })?;
+            .map_err(|_| Error::corrupt(self.meta_record(), "not a blob"))?;
         open_meta(ctx, self.id, self.epoch, sealed)
     }
 
@@ -540,11 +565,16 @@ fn to_conversation(state: &ConvState, meta: ConversationMeta, expired: u64) -> C
 }
 
 /// One line of the conversation list.
+///
+/// One statement for the row and its metadata, and one key schedule for the
+/// metadata and the newest segment (the same epoch, unless the key was
+/// rotated since that segment was written): the list runs this 50 times.
 fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> {
-    let state = ConvState::load(ctx, c)?;
-    let meta = state.meta(ctx)?;
+    let (state, sealed) = ConvState::load_with_meta(ctx, c)?;
     let mut keys = Keys::new(c);
-    let last_message = read_page(ctx, c, Page::latest(1))?.pop();
+    let aead = keys.get(ctx, state.epoch)?;
+    let meta = open_meta_with(ctx, aead, c, state.epoch, sealed)?;
+    let last_message = read_page(ctx, &mut keys, Page::latest(1))?.pop();
     let (expired, expired_unread) = segments::expired_counts(ctx, c, meta.read_up_to)?;
 
     let unread = match meta.read_up_to {

@@ -6,7 +6,7 @@ use rusqlite::params;
 
 use super::conversations::{ConvState, check_external_id};
 use super::refs::Refs;
-use super::segments::{self, Keys, Limits, OpenSegment, Packer, SegmentRow};
+use super::segments::{self, Keys, Limits, OpenSegment, Packer, SegmentRow, select_segments};
 use super::{Ctx, Store};
 use crate::error::{Error, Missing, Result};
 use crate::format::frame;
@@ -207,7 +207,7 @@ impl Store {
             return Err(Error::invalid(format!("message {m} is not in conversation {c}")));
         }
         self.read(|ctx| {
-            let page = read_page(ctx, c, page)?;
+            let page = read_page(ctx, &mut Keys::new(c), page)?;
             if page.is_empty() {
                 // No segments: is there a conversation at all?
                 ConvState::load(ctx, c)?;
@@ -360,27 +360,27 @@ fn reseal(
 
 /// Reads one page. Walks segments away from the anchor, decrypting each,
 /// until the page is full. Expired messages are skipped.
-pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Result<Vec<Message>> {
+pub(crate) fn read_page(ctx: &mut Ctx<'_>, keys: &mut Keys, page: Page) -> Result<Vec<Message>> {
+    let c = keys.conversation();
     if page.limit == 0 {
         return Ok(Vec::new());
     }
-    let cols = segments::COLUMNS;
     let (lo, hi) = segments::span(c);
     // (sql over c's keys ?1 to ?2, descending); ?2 narrowed for `Before`.
-    let (sql, hi, descending): (String, i64, bool) = match page.anchor {
-        Anchor::Latest => (format!("SELECT {cols} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC"), hi, true),
-        Anchor::Oldest => (format!("SELECT {cols} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id ASC"), hi, false),
+    const DESCENDING: &str = select_segments!("WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC");
+    let (sql, hi, descending): (&str, i64, bool) = match page.anchor {
+        Anchor::Latest => (DESCENDING, hi, true),
+        Anchor::Oldest => (select_segments!("WHERE id BETWEEN ?1 AND ?2 ORDER BY id ASC"), hi, false),
         // Segments starting before m.
         Anchor::Before(m) => (
-            format!("SELECT {cols} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id DESC"),
+            DESCENDING,
             if m.seq() >= segments::SEQ_LIMIT { hi } else { segments::key_at(c, m.seq()).saturating_sub(1) },
             true,
         ),
         // The segment holding m (or the last before it), and those after.
         Anchor::After(_) => (
-            format!(
-                "SELECT {cols} FROM segment
-                 WHERE id BETWEEN COALESCE((SELECT MAX(id) FROM segment WHERE id BETWEEN ?1 AND ?3), ?1) AND ?2
+            select_segments!(
+                "WHERE id BETWEEN COALESCE((SELECT MAX(id) FROM segment WHERE id BETWEEN ?1 AND ?3), ?1) AND ?2
                  ORDER BY id ASC"
             ),
             hi,
@@ -393,10 +393,9 @@ pub(crate) fn read_page(ctx: &mut Ctx<'_>, c: ConversationId, page: Page) -> Res
         Anchor::After(m) => seq > m.seq(),
     };
 
-    let mut keys = Keys::new(c);
     let mut out: Vec<Message> = Vec::with_capacity(page.limit.min(1024));
     let conn = ctx.conn;
-    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let mut rows = match page.anchor {
         Anchor::After(m) => stmt.query(params![lo, hi, segments::key_at(c, m.seq())])?,
         _ => stmt.query(params![lo, hi])?,

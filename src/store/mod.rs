@@ -348,8 +348,21 @@ impl Store {
     /// one committed snapshot throughout.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
         let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
-        let mut pooled = self.readers.get()?;
-        let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
+        let mut pooled = self.readers.idle();
+        // No idle reader: the writer's connection, if nobody is writing,
+        // rather than opening another (a second parse of the schema, and
+        // every statement prepared again, was a third of the time to open a
+        // store and show its first list line). A write waits for at most
+        // this one short read; a long one (`read_long`) takes a reader.
+        let writer = match pooled {
+            Some(_) => None,
+            None => self.writer.try_lock().ok(),
+        };
+        let conn: &Connection = match (&writer, &mut pooled) {
+            (Some(w), _) => &w.conn,
+            (None, Some(p)) => p.conn()?,
+            (None, None) => pooled.insert(self.readers.open()?).conn()?,
+        };
         let tx = Tx::begin(conn, "BEGIN")?;
         let mut ctx = Ctx::new(tx.0, self, self.masters(), false);
         f(&mut ctx)
@@ -374,8 +387,7 @@ impl Store {
         self.long_reads.fetch_add(1, Ordering::SeqCst);
         let _long = LongRead(self);
         let mut pooled = self.readers.get()?;
-        let conn = pooled.conn().ok_or_else(|| Error::invalid("reader connection already returned"))?;
-        let tx = Tx::begin(conn, "BEGIN")?;
+        let tx = Tx::begin(pooled.conn()?, "BEGIN")?;
         let mut ctx = Ctx::new(tx.0, self, self.masters(), false);
         let out = f(&mut ctx);
         drop(ctx);

@@ -11,7 +11,7 @@ use std::time::Instant;
 use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id, meta_hash, wrapped_keys};
-use super::segments::{self, COLUMNS, Keys, SegmentRow};
+use super::segments::{self, Keys, SegmentRow, select_segments};
 use super::{Ctx, Store, read_header, row, shred, write_key_header};
 use crate::crypto::Key32;
 use crate::error::{Error, RecordKind, RecordRef, Result};
@@ -349,8 +349,7 @@ fn reindex(
         ctx.conn.prepare_cached(&format!("DELETE FROM {table} WHERE conversation = ?1"))?.execute([c_i])?;
     }
     let conn = ctx.conn;
-    let mut stmt =
-        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
+    let mut stmt = conn.prepare(select_segments!("WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
     let (lo, hi) = segments::span(c);
     let mut rows = stmt.query(params![lo, hi])?;
     let mut entries: Vec<([u8; 16], u64)> = Vec::new();

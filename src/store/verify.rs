@@ -5,7 +5,7 @@
 use rusqlite::params;
 
 use super::conversations::{ConvState, conversation_id, open_meta_with};
-use super::segments::{self, COLUMNS, Keys, SegmentRow};
+use super::segments::{self, Keys, SegmentRow, select_segments};
 use super::{Ctx, Store, row};
 use crate::crypto::Aead;
 use crate::error::{Error, Result};
@@ -244,8 +244,7 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
 
     // Segments, in order.
     let conn = ctx.conn;
-    let mut stmt =
-        conn.prepare(&format!("SELECT {COLUMNS} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
+    let mut stmt = conn.prepare(select_segments!("WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
     let (lo, hi) = segments::span(c);
     let mut rows = stmt.query(params![lo, hi])?;
     let mut previous_last: Option<u64> = None;
