@@ -3,6 +3,7 @@
 # the same data, in one run (BENCHMARKS.md, "Against the peers").
 #
 #   scripts/compare.sh [--rounds N] [--messages N] [--conversations N] [--reps N]
+#                      [--spread N] [--short N]
 #
 # Builds the two workers in release mode (the first build compiles SQLCipher
 # and OpenSSL: a few minutes), runs them alternately, and prints the figures

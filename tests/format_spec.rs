@@ -1306,15 +1306,33 @@ fn a_segment_off_its_key_is_found() {
     let group = ConversationId::from_raw(2);
     assert!(matches!(store.messages(group, Page::latest(50)), Err(Error::Corrupt { .. })));
 
-    let path = load(VECTOR_V3, dir.path(), "v3.chatvault");
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.execute("UPDATE segment SET first_seq = 4294967296 WHERE conversation = 2 AND first_seq = 15", [])
-        .unwrap();
-    drop(conn);
-    let sealed = sealed_values(&path);
-    let err = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap_err();
-    assert!(matches!(err, Error::LimitReached { .. }), "{err}");
-    assert_eq!((user_version(&path), sealed_values(&path)), (3, sealed), "left as it was");
+    // A format 3 store beyond format 4's limits (a sequence number from an
+    // import of an earlier format's archive) or altered by hand is refused
+    // before anything changes, with the error that says which.
+    let beyond = "a limit";
+    for (i, (change, expected)) in [
+        ("UPDATE segment SET first_seq = 4294967296 WHERE conversation = 2 AND first_seq = 15", beyond),
+        ("UPDATE segment SET last_seq = 4294967296 WHERE conversation = 2 AND first_seq = 15", beyond),
+        ("UPDATE conversation SET next_seq = 4294967297 WHERE id = 2", beyond),
+        ("UPDATE segment SET conversation = 2147483648 WHERE conversation = 2 AND first_seq = 15", beyond),
+        ("UPDATE segment SET first_seq = 'x' WHERE conversation = 2 AND first_seq = 15", "corrupt"),
+        ("UPDATE segment SET first_seq = -1 WHERE conversation = 2 AND first_seq = 15", "corrupt"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = load(VECTOR_V3, dir.path(), &format!("v3-{i}.chatvault"));
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        assert_eq!(conn.execute(change, []).unwrap(), 1, "{change}");
+        drop(conn);
+        let sealed = sealed_values(&path);
+        let err = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap_err();
+        match expected {
+            "corrupt" => assert!(matches!(err, Error::Corrupt { .. }), "{change}: {err}"),
+            _ => assert!(matches!(err, Error::LimitReached { .. }), "{change}: {err}"),
+        }
+        assert_eq!((user_version(&path), sealed_values(&path)), (3, sealed), "{change}: left as it was");
+    }
 }
 
 // ---------------------------------------------------------- master-key rotation

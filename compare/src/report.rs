@@ -54,7 +54,7 @@ const ENGINES: &[(&str, &str)] = &[
 
 fn usage() -> ! {
     eprintln!(
-        "usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N]"
+        "usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N] [--spread N] [--short N]"
     );
     std::process::exit(2)
 }
@@ -69,7 +69,7 @@ pub fn run(args: Vec<String>) {
         match flag.as_str() {
             "--chatvault-worker" => chatvault_worker = Some(value),
             "--rounds" => rounds = value.parse().unwrap_or_else(|_| usage()),
-            "--messages" | "--conversations" | "--reps" | "--spread" => pass.extend([flag, value]),
+            "--messages" | "--conversations" | "--reps" | "--spread" | "--short" => pass.extend([flag, value]),
             _ => usage(),
         }
     }
@@ -128,6 +128,10 @@ pub fn run(args: Vec<String>) {
         .collect();
     if !windows.is_empty() {
         spread_table(&windows, &median);
+        return;
+    }
+    if median("chatvault", SHORT[0].0).is_some() {
+        short_table(&median);
         return;
     }
 
@@ -192,6 +196,35 @@ pub fn run(args: Vec<String>) {
         );
     }
     println!("\n{missed} of {} targets missed.", TARGETS.len());
+}
+
+/// The short-line corpus's figures.
+const SHORT: [(&str, &str); 3] = [
+    ("short_append_per_s", "single append, one per transaction (appends/s)"),
+    ("short_bytes_per_message", "bytes on disk per message, as written"),
+    ("short_bytes_per_message_compacted", "bytes on disk per message, after compaction / VACUUM"),
+];
+
+/// The short-line corpus: each engine's figures, and chatvault's ratios.
+fn short_table(median: &dyn Fn(&str, &str) -> Option<f64>) {
+    println!("\n## Short lines with short ids, one message per transaction\n");
+    println!("| figure | chatvault | SQLite | SQLCipher | chatvault / SQLite | chatvault / SQLCipher |");
+    println!("|---|---|---|---|---|---|");
+    let cell = |v: Option<f64>| v.map_or(String::new(), show);
+    let ratio = |m: &str, peer: &str| match (median("chatvault", m), median(peer, m)) {
+        (Some(a), Some(b)) => format!("{:.2}x", a / b),
+        _ => String::new(),
+    };
+    for (m, what) in SHORT {
+        println!(
+            "| {what} | {} | {} | {} | {} | {} |",
+            cell(median("chatvault", m)),
+            cell(median("sqlite", m)),
+            cell(median("sqlcipher", m)),
+            ratio(m, "sqlite"),
+            ratio(m, "sqlcipher"),
+        );
+    }
 }
 
 /// The spread sync's throughput by window, with ratios, and each engine's

@@ -59,6 +59,12 @@ pub struct Params {
     /// [`BATCH`], each holding one message of every conversation (of
     /// `conversations`, all the same size), timed per [`WINDOW`] messages.
     pub spread: usize,
+    /// If not 0, only the short-line corpus: this many short messages
+    /// (median about 45 bytes, `chatvault_corpus::short_line`) with short
+    /// server ids (a hexadecimal counter), over `conversations`, each
+    /// appended in its own transaction as a live chat writes them; then
+    /// bytes on disk as written and after compaction / `VACUUM`.
+    pub short: usize,
 }
 
 /// The corpus seed: the same data on every side.
@@ -95,6 +101,22 @@ impl Data {
                 c.messages = p.spread.div_ceil(p.conversations.max(1));
             }
             return Ok(Data { convs, stream: Vec::new(), big: 0 });
+        }
+        if p.short > 0 {
+            let convs = chatvault_corpus::conversations(SEED, p.conversations, p.short);
+            let mut rng = chatvault_corpus::Rng::new(SEED);
+            let stream = chatvault_corpus::interleaved(SEED, &convs)
+                .enumerate()
+                .map(|(k, (c, m))| {
+                    let m = MessageSpec {
+                        external_id: format!("{k:x}"),
+                        text: chatvault_corpus::short_line(&mut rng),
+                        ..m
+                    };
+                    (c, m)
+                })
+                .collect();
+            return Ok(Data { convs, stream, big: 0 });
         }
         let convs = chatvault_corpus::conversations(SEED, p.conversations, p.messages);
         let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).ok_or("no conversations")?;
@@ -153,6 +175,9 @@ fn latency(reps: usize, mut f: impl FnMut()) -> f64 {
 pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     if p.spread > 0 {
         return spread(e, data, p);
+    }
+    if p.short > 0 {
+        return short(e, data);
     }
     let mut out = Vec::new();
     let n = data.stream.len() as f64;
@@ -244,6 +269,28 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
         &["page_latest_compacted_us", "page_deep_compacted_us", "list_recent_50_compacted_us"],
     );
     e.close();
+    out
+}
+
+/// The short-line corpus ([`Params::short`]): one transaction per message,
+/// then the bytes on disk as written and after compaction / `VACUUM`, as
+/// `short_*` figures.
+fn short<E: Engine>(e: &mut E, data: &Data) -> Vec<Figure> {
+    let n = data.stream.len().max(1) as f64;
+    let mut spent = Duration::ZERO;
+    for m in &data.stream {
+        let batch = e.prepare(std::slice::from_ref(m), 0);
+        let t = Instant::now();
+        e.append(&batch);
+        spent += t.elapsed();
+    }
+    let mut out = vec![("short_append_per_s", n / spent.as_secs_f64())];
+    e.close();
+    out.push(("short_bytes_per_message", e.bytes_on_disk() as f64 / n));
+    e.open();
+    e.compact();
+    e.close();
+    out.push(("short_bytes_per_message_compacted", e.bytes_on_disk() as f64 / n));
     out
 }
 

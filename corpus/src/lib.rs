@@ -261,6 +261,30 @@ pub fn text(rng: &mut Rng) -> String {
     s
 }
 
+/// A short chat line: phrases of one language joined until the line
+/// reaches a length drawn evenly from 20 to 69 bytes (median about 45),
+/// with an emoji now and then: the shape of most messages of a busy chat.
+pub fn short_line(rng: &mut Rng) -> String {
+    let items = match rng.below(10) {
+        0..=4 => EN,
+        5..=7 => FR,
+        _ => ZH,
+    };
+    let target = 20 + rng.below(50) as usize;
+    let mut s = String::new();
+    while s.len() < target {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(one(rng, items));
+        if rng.chance(0.15) {
+            s.push(' ');
+            s.push_str(one(rng, EMOJI));
+        }
+    }
+    s
+}
+
 /// The messages of a conversation, in order.
 pub fn messages(conv: &ConversationSpec) -> impl Iterator<Item = MessageSpec> + '_ {
     let mut rng = Rng::new(conv.seed);

@@ -199,6 +199,10 @@ impl<R: Read> ArchiveReader<R> {
 /// "Limits").
 const MAX_NEXT_SEQ: u64 = crate::store::SEQ_LIMIT;
 
+/// The largest `next_seq` stores of formats 1 to 3 could export: beyond it
+/// an archive is corrupt, up to it only too large ([`Error::LimitReached`]).
+const EARLIER_MAX_NEXT_SEQ: u64 = 1 << 62;
+
 /// The limits a conversation record must keep (the exporter checks them too).
 pub(crate) fn check_conversation(c: &ConversationRecord) -> Result<()> {
     let ext = c.external_id.as_ref().map_or(0, String::len);
@@ -206,8 +210,15 @@ pub(crate) fn check_conversation(c: &ConversationRecord) -> Result<()> {
     if ext > limits::MAX_EXTERNAL_ID_BYTES || len > limits::MAX_METADATA_BYTES {
         return Err(corrupt("a conversation over the size limits"));
     }
-    if c.next_seq == 0 || c.next_seq > MAX_NEXT_SEQ {
+    if c.next_seq == 0 || c.next_seq > EARLIER_MAX_NEXT_SEQ {
         return Err(corrupt("a conversation's next sequence number is out of range"));
+    }
+    if c.next_seq > MAX_NEXT_SEQ {
+        // Stores of formats 1 to 3 allowed this: a real archive, too large for this store.
+        return Err(Error::LimitReached {
+            what: "an archived conversation's sequence numbers",
+            limit: MAX_NEXT_SEQ,
+        });
     }
     Ok(())
 }

@@ -290,7 +290,23 @@ CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_
 /// before [`UPGRADE_3_TO_4`]).
 pub(crate) const BEYOND_FORMAT_4: &str = "
 SELECT 1 FROM segment
-WHERE conversation NOT BETWEEN 1 AND 2147483647 OR first_seq NOT BETWEEN 0 AND 4294967295
+WHERE (typeof(conversation) = 'integer' AND conversation > 2147483647)
+   OR (typeof(first_seq) = 'integer' AND first_seq > 4294967295)
+   OR (typeof(last_seq) = 'integer' AND last_seq > 4294967295)
+UNION ALL
+SELECT 1 FROM conversation WHERE typeof(next_seq) = 'integer' AND next_seq > 4294967296
+LIMIT 1";
+
+/// Before the upgrade from format 3: a segment row format 4's `CHECK` would
+/// refuse for another reason than the limits (a key column that is not an
+/// integer, a negative sequence number): a file altered by hand, which the
+/// upgrade reports as corrupt rather than failing on the constraint.
+/// (Rows of conversation 0 or below upgrade: `verify` reports them as
+/// orphans, as it did.)
+pub(crate) const UNFIT_FOR_FORMAT_4: &str = "
+SELECT 1 FROM segment
+WHERE typeof(conversation) != 'integer' OR typeof(first_seq) != 'integer' OR first_seq < 0
+   OR conversation < -2147483648
 LIMIT 1";
 
 /// Every way a store of format `version` can have come about: the schema

@@ -167,7 +167,7 @@ fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
         .prepare_cached(
             "SELECT c.id FROM conversation c WHERE
                EXISTS (SELECT 1 FROM segment s WHERE s.id > c.id * 4294967296 + MIN(c.compacted_through, 4294967295)
-                                                   AND s.id < (c.id + 1) * 4294967296)
+                                                   AND s.id <= c.id * 4294967296 + 4294967295)
                OR EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?1)
                OR EXISTS (SELECT 1 FROM conversation_key k WHERE k.conversation = c.id AND k.epoch != c.epoch)
              ORDER BY c.id",
@@ -265,6 +265,11 @@ fn old_segments_needing_work(
     through: u64,
 ) -> Result<Vec<SegmentRow>> {
     let c = state.id;
+    if from >= segments::SEQ_LIMIT {
+        // Past every storable first sequence number (`key_at` would clamp it
+        // to the last one): nothing.
+        return Ok(Vec::new());
+    }
     let mut stmt = ctx.conn.prepare_cached(select_segments!(
         "WHERE id BETWEEN ?1 AND ?2 AND (epoch < ?3 OR expires_at <= ?4)
          ORDER BY id"

@@ -6,7 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::messages::read_page;
 use super::segments::{self, Keys};
-use super::{Ctx, Store, row};
+use super::{Ctx, SHORT_READ_MAX, Store, row};
 use crate::crypto::{Aead, Key32};
 use crate::error::{Error, Missing, RecordKind, Result};
 use crate::format::envelope::Place;
@@ -26,24 +26,23 @@ pub(crate) struct ConvState {
 
 impl ConvState {
     pub(crate) fn load(ctx: &Ctx<'_>, c: ConversationId) -> Result<Self> {
-        Self::load_row(ctx, c, "SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1")
-            .map(|(state, _)| state)
+        Self::load_row(ctx, c, false).map(|(state, _)| state)
     }
 
     /// [`ConvState::load`] and the sealed metadata, in one statement.
     fn load_with_meta(ctx: &Ctx<'_>, c: ConversationId) -> Result<(Self, Vec<u8>)> {
-        let (state, meta) = Self::load_row(
-            ctx,
-            c,
-            "SELECT epoch, seals, next_seq, message_count, meta FROM conversation WHERE id = ?1",
-        )?;
+        let (state, meta) = Self::load_row(ctx, c, true)?;
         let meta = meta.ok_or_else(|| Error::corrupt(state.meta_record(), "not a blob"))?;
         Ok((state, meta))
     }
 
-    /// The state from `sql`'s first four columns, and its fifth as a blob
-    /// if there is one.
-    fn load_row(ctx: &Ctx<'_>, c: ConversationId, sql: &str) -> Result<(Self, Option<Vec<u8>>)> {
+    /// The state, and with `with_meta` the sealed metadata if it is a blob.
+    fn load_row(ctx: &Ctx<'_>, c: ConversationId, with_meta: bool) -> Result<(Self, Option<Vec<u8>>)> {
+        let sql = if with_meta {
+            "SELECT epoch, seals, next_seq, message_count, meta FROM conversation WHERE id = ?1"
+        } else {
+            "SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1"
+        };
         let missing = || Error::NotFound(Missing::Conversation(c));
         let row_id = c.row().ok_or_else(missing)?;
         let rec = Place::conversation_meta(c, KeyEpoch::FIRST).record();
@@ -58,9 +57,9 @@ impl ConvState {
                         next_seq: row::uint(r, 2, rec)?,
                         message_count: row::uint(r, 3, rec)?,
                     };
-                    let meta = match r.get_ref(4) {
-                        Ok(v) => v.as_blob().ok().map(<[u8]>::to_vec),
-                        Err(_) => None,
+                    let meta = match with_meta {
+                        true => r.get_ref(4)?.as_blob().ok().map(<[u8]>::to_vec),
+                        false => None,
                     };
                     Ok((state, meta))
                 })())
@@ -290,7 +289,7 @@ impl Store {
     /// Finds a conversation by the app's external id.
     pub fn find_conversation(&self, external_id: &str) -> Result<Option<ConversationId>> {
         check_external_id(external_id)?;
-        self.read(|ctx| {
+        self.read_short(|ctx| {
             let found = find_by_external_id(ctx, external_id)?;
             // Another handle's master-key rotation may have moved it to a
             // new keyed hash since this handle last looked.
@@ -303,7 +302,7 @@ impl Store {
 
     /// A conversation's metadata.
     pub fn conversation(&self, c: ConversationId) -> Result<Conversation> {
-        self.read(|ctx| {
+        self.read_short(|ctx| {
             let state = ConvState::load(ctx, c)?;
             let meta = state.meta(ctx)?;
             let (expired, _) = segments::expired_counts(ctx, c, None)?;
@@ -323,8 +322,9 @@ impl Store {
     }
 
     fn summaries(&self, limit: Option<usize>) -> Result<Vec<ConversationSummary>> {
+        let short = limit.is_some_and(|l| l <= SHORT_READ_MAX);
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
-        self.read(|ctx| {
+        let read = |ctx: &mut Ctx<'_>| {
             let ids: Vec<i64> = ctx
                 .conn
                 .prepare_cached("SELECT id FROM conversation ORDER BY activity DESC, id DESC LIMIT ?1")?
@@ -335,7 +335,8 @@ impl Store {
                 out.push(summary(ctx, conversation_id(id)?)?);
             }
             Ok(out)
-        })
+        };
+        if short { self.read_short(read) } else { self.read(read) }
     }
 
     /// Changes a conversation's title, members or app data.

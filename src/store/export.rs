@@ -92,11 +92,10 @@ fn export_in(
         w.record(&Record::Conversation(record))?;
         conversations = conversations.saturating_add(1);
         let conn = ctx.conn;
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM segment WHERE id BETWEEN ?1 AND ?2 ORDER BY id",
-            segments::COLUMNS
-        ))?;
-        let mut rows = stmt.query(params![segments::span(c).0, segments::span(c).1])?;
+        let mut stmt =
+            conn.prepare_cached(segments::select_segments!("WHERE id BETWEEN ?1 AND ?2 ORDER BY id"))?;
+        let (lo, hi) = segments::span(c);
+        let mut rows = stmt.query(params![lo, hi])?;
         let mut keys = Keys::new(c);
         while let Some(r) = rows.next()? {
             let seg = SegmentRow::from_row(c, r)?;

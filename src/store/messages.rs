@@ -7,7 +7,7 @@ use rusqlite::params;
 use super::conversations::{ConvState, check_external_id};
 use super::refs::Refs;
 use super::segments::{self, Keys, Limits, OpenSegment, Packer, SegmentRow, select_segments};
-use super::{Ctx, Store};
+use super::{Ctx, SHORT_READ_MAX, Store};
 use crate::error::{Error, Missing, Result};
 use crate::format::frame;
 use crate::format::records::{self, StoredMessage};
@@ -184,7 +184,7 @@ impl Store {
     pub fn message(&self, m: MessageId) -> Result<Message> {
         let c = m.conversation();
         let not_found = || Error::NotFound(Missing::Message(m));
-        self.read(|ctx| {
+        self.read_short(|ctx| {
             let seg = segments::containing(ctx, c, m.seq())?.ok_or_else(not_found)?;
             let rec = seg.place(c).record();
             let now = ctx.now;
@@ -206,14 +206,15 @@ impl Store {
         {
             return Err(Error::invalid(format!("message {m} is not in conversation {c}")));
         }
-        self.read(|ctx| {
+        let read = |ctx: &mut Ctx<'_>| {
             let page = read_page(ctx, &mut Keys::new(c), page)?;
             if page.is_empty() {
                 // No segments: is there a conversation at all?
                 ConvState::load(ctx, c)?;
             }
             Ok(page)
-        })
+        };
+        if page.limit <= SHORT_READ_MAX { self.read_short(read) } else { self.read(read) }
     }
 
     /// Replaces a message's text and stamps it edited. The old text is

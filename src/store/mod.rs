@@ -49,7 +49,8 @@ pub(crate) use ctx::Ctx;
 ///
 /// `Store` is `Send + Sync`: share one (in an `Arc`) between threads. Writes
 /// are serialised inside the store; reads run in parallel with each other and
-/// with writes (docs/DESIGN.md, "Concurrency").
+/// with writes (a short read with no idle reader may borrow the idle writer's
+/// connection, and a write then waits for it: docs/DESIGN.md, "Concurrency").
 pub struct Store {
     path: PathBuf,
     /// `path` resolved at open, so that later changes of the working
@@ -83,6 +84,10 @@ impl fmt::Debug for Store {
 
 /// The longest a scrub's checkpoint attempt holds this process's reads back.
 const SCRUB_SLICE: Duration = Duration::from_millis(50);
+
+/// The most messages or list lines a read may return and still count as
+/// short ([`Store::read_short`]): a screenful or a few.
+pub(crate) const SHORT_READ_MAX: usize = 200;
 
 /// The writer connection, and the `PRAGMA data_version` it last saw: a
 /// change means another connection wrote, and caches of disk state are stale.
@@ -297,6 +302,11 @@ impl Store {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
         let mut guard = self.lock_writer();
         let writer = &mut *guard;
+        if !writer.conn.is_autocommit() {
+            // A transaction whose ROLLBACK failed (an I/O error) is still
+            // open: end it, or this write cannot begin.
+            writer.conn.execute_batch("ROLLBACK")?;
+        }
         let tx = Tx::begin(&writer.conn, "BEGIN IMMEDIATE")?;
         // Under the write lock, so nobody else can commit until we are done.
         let version: i64 = tx.0.prepare_cached("PRAGMA data_version")?.query_row([], |r| r.get(0))?;
@@ -348,15 +358,26 @@ impl Store {
     /// one committed snapshot throughout.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
         let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
+        let mut pooled = self.readers.get()?;
+        let tx = Tx::begin(pooled.conn()?, "BEGIN")?;
+        let mut ctx = Ctx::new(tx.0, self, self.masters(), false);
+        f(&mut ctx)
+    }
+
+    /// [`Store::read`] for a read known to be short (a screenful: a page, a
+    /// message, the first lines of the list, one conversation's row): with
+    /// no idle reader, it borrows the writer's connection if no write holds
+    /// it (`try_lock`, never a wait) rather than opening another. A second
+    /// connection's schema parse and prepared statements were a third of the
+    /// time to open a store and show its first list line; a write that
+    /// starts meanwhile waits for this one short read only. Anything that
+    /// may read a whole conversation or the whole store uses `read`.
+    pub(crate) fn read_short<T>(&self, f: impl FnOnce(&mut Ctx<'_>) -> Result<T>) -> Result<T> {
+        let _gate = self.gate.read().unwrap_or_else(PoisonError::into_inner);
         let mut pooled = self.readers.idle();
-        // No idle reader: the writer's connection, if nobody is writing,
-        // rather than opening another (a second parse of the schema, and
-        // every statement prepared again, was a third of the time to open a
-        // store and show its first list line). A write waits for at most
-        // this one short read; a long one (`read_long`) takes a reader.
         let writer = match pooled {
             Some(_) => None,
-            None => self.writer.try_lock().ok(),
+            None => self.writer.try_lock().ok().filter(|w| w.conn.is_autocommit()),
         };
         let conn: &Connection = match (&writer, &mut pooled) {
             (Some(w), _) => &w.conn,
@@ -619,9 +640,16 @@ fn upgrade(conn: &Connection, from: u32) -> Result<()> {
             let sql = schema::upgrade_from(version).ok_or_else(|| {
                 Error::corrupt(RecordRef::header(), format!("no upgrade from format {version}"))
             })?;
-            if version == 3 && conn.query_row(schema::BEYOND_FORMAT_4, [], |_| Ok(())).optional()?.is_some() {
+            let any = |sql: &str| conn.query_row(sql, [], |_| Ok(())).optional().map(|r| r.is_some());
+            if version == 3 && any(schema::UNFIT_FOR_FORMAT_4)? {
+                return Err(Error::corrupt(
+                    RecordRef::header(),
+                    "a segment's conversation or first sequence number is not a non-negative integer",
+                ));
+            }
+            if version == 3 && any(schema::BEYOND_FORMAT_4)? {
                 return Err(Error::LimitReached {
-                    what: "a segment's conversation id or sequence number",
+                    what: "a sequence number of this format 3 store (too large to upgrade it to format 4: export it with the chatvault release that wrote it)",
                     limit: segments::SEQ_LIMIT,
                 });
             }

@@ -350,8 +350,8 @@ fn settled_seq(ctx: &Ctx<'_>, c: i64, hash: &Hash) -> Result<Option<u64>> {
     Ok(seq.and_then(|s| u64::try_from(s).ok()))
 }
 
-/// Moves every `recent_ref` row of `c` to `message_ref`, in one statement
-/// (nothing to do, one probe, if it has none).
+/// Moves every `recent_ref` row of `c` to `message_ref`: two statements,
+/// two probes of the index if it has none.
 ///
 /// `OR IGNORE`, and the rows counted instead: a plain `INSERT ... SELECT`
 /// may abort halfway on a duplicate key, so SQLite keeps a statement
@@ -373,7 +373,7 @@ fn move_recent(ctx: &Ctx<'_>, c: ConversationId) -> Result<()> {
         .execute([c])?;
     let removed = ctx.conn.prepare_cached("DELETE FROM recent_ref WHERE conversation = ?1")?.execute([c])?;
     if moved != removed {
-        return Err(Error::corrupt(record(conv), "a message reference is in both parts of the index"));
+        return Err(Error::corrupt(record(conv), "a message reference is twice in the index"));
     }
     Ok(())
 }
@@ -469,7 +469,7 @@ mod collision_tests {
         let (bytes, len, capacity, bloom) = cached(&store);
         assert_eq!(len, 100);
         assert!(capacity > len, "a hash map of 100 has room for more");
-        assert_eq!(bytes, capacity * ENTRY_BYTES + bloom, "charged by length, not by allocation");
+        assert_eq!(bytes, capacity * ENTRY_BYTES + bloom, "the cache must charge the map's allocation");
     }
 
     #[test]

@@ -20,7 +20,7 @@ macro_rules! segment_columns {
     };
 }
 
-/// `SELECT` of [`COLUMNS`] `FROM segment`, then `$tail`, built at compile
+/// `SELECT` of [`segment_columns!`] `FROM segment`, then `$tail`, built at compile
 /// time: the statement cache is looked up by the text on every call, and
 /// formatting it each time was a measurable part of a list line.
 macro_rules! select_segments {
@@ -29,9 +29,6 @@ macro_rules! select_segments {
     };
 }
 pub(crate) use {segment_columns, select_segments};
-
-/// [`segment_columns!`] as a constant.
-pub(crate) const COLUMNS: &str = segment_columns!();
 
 /// Sequence numbers are below this (format 4: `segment.id` holds the
 /// conversation in its upper 32 bits and the first sequence number in the
