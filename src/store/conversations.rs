@@ -26,46 +26,26 @@ pub(crate) struct ConvState {
 
 impl ConvState {
     pub(crate) fn load(ctx: &Ctx<'_>, c: ConversationId) -> Result<Self> {
-        Self::load_row(ctx, c, false).map(|(state, _)| state)
-    }
-
-    /// [`ConvState::load`] and the sealed metadata, in one statement.
-    fn load_with_meta(ctx: &Ctx<'_>, c: ConversationId) -> Result<(Self, Vec<u8>)> {
-        let (state, meta) = Self::load_row(ctx, c, true)?;
-        let meta = meta.ok_or_else(|| Error::corrupt(state.meta_record(), "not a blob"))?;
-        Ok((state, meta))
-    }
-
-    /// The state, and with `with_meta` the sealed metadata if it is a blob.
-    fn load_row(ctx: &Ctx<'_>, c: ConversationId, with_meta: bool) -> Result<(Self, Option<Vec<u8>>)> {
-        let sql = if with_meta {
-            "SELECT epoch, seals, next_seq, message_count, meta FROM conversation WHERE id = ?1"
-        } else {
-            "SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1"
-        };
         let missing = || Error::NotFound(Missing::Conversation(c));
         let row_id = c.row().ok_or_else(missing)?;
-        let rec = Place::conversation_meta(c, KeyEpoch::FIRST).record();
         ctx.conn
-            .prepare_cached(sql)?
-            .query_row([row_id], |r| {
-                Ok((|| {
-                    let state = ConvState {
-                        id: c,
-                        epoch: row::epoch(r, 0, rec)?,
-                        seals: row::uint(r, 1, rec)?,
-                        next_seq: row::uint(r, 2, rec)?,
-                        message_count: row::uint(r, 3, rec)?,
-                    };
-                    let meta = match with_meta {
-                        true => r.get_ref(4)?.as_blob().ok().map(<[u8]>::to_vec),
-                        false => None,
-                    };
-                    Ok((state, meta))
-                })())
-            })
+            .prepare_cached("SELECT epoch, seals, next_seq, message_count FROM conversation WHERE id = ?1")?
+            .query_row([row_id], |r| Ok(Self::from_row(c, r, 0)))
             .optional()?
             .ok_or_else(missing)?
+    }
+
+    /// The state from four columns of `r` starting at `at`: epoch, seals,
+    /// next_seq, message_count.
+    fn from_row(c: ConversationId, r: &rusqlite::Row<'_>, at: usize) -> Result<Self> {
+        let rec = Place::conversation_meta(c, KeyEpoch::FIRST).record();
+        Ok(ConvState {
+            id: c,
+            epoch: row::epoch(r, at, rec)?,
+            seals: row::uint(r, at + 1, rec)?,
+            next_seq: row::uint(r, at + 2, rec)?,
+            message_count: row::uint(r, at + 3, rec)?,
+        })
     }
 
     fn meta_record(&self) -> crate::error::RecordRef {
@@ -325,16 +305,22 @@ impl Store {
         let short = limit.is_some_and(|l| l <= SHORT_READ_MAX);
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let read = |ctx: &mut Ctx<'_>| {
-            let ids: Vec<i64> = ctx
+            // Every line's row in one statement: the state, the sealed
+            // metadata, and whether any of its segments holds an expired
+            // message (a probe of the expiry index, so that a line counts
+            // expired messages only when there are some).
+            let rows: Vec<ListRow> = ctx
                 .conn
-                .prepare_cached("SELECT id FROM conversation ORDER BY activity DESC, id DESC LIMIT ?1")?
-                .query_map([limit], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut out = Vec::with_capacity(ids.len());
-            for id in ids {
-                out.push(summary(ctx, conversation_id(id)?)?);
-            }
-            Ok(out)
+                .prepare_cached(
+                    "SELECT id, epoch, seals, next_seq, message_count, meta,
+                            EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?2)
+                     FROM conversation c ORDER BY activity DESC, id DESC LIMIT ?1",
+                )?
+                .query_map(params![limit, ctx.now], |r| Ok(ListRow::from_row(r)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?
+                .into_iter()
+                .collect::<Result<_>>()?;
+            rows.into_iter().map(|line| summary(ctx, line)).collect()
         };
         if short { self.read_short(read) } else { self.read(read) }
     }
@@ -565,18 +551,38 @@ fn to_conversation(state: &ConvState, meta: ConversationMeta, expired: u64) -> C
     }
 }
 
-/// One line of the conversation list.
+/// A conversation-list line's row: its state, sealed metadata, and whether
+/// anything in it has expired.
+struct ListRow {
+    state: ConvState,
+    sealed: Vec<u8>,
+    any_expired: bool,
+}
+
+impl ListRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> Result<Self> {
+        let c = conversation_id(r.get(0)?)?;
+        let state = ConvState::from_row(c, r, 1)?;
+        let sealed = r.get_ref(5)?.as_blob().map(<[u8]>::to_vec);
+        let sealed = sealed.map_err(|_| Error::corrupt(state.meta_record(), "not a blob"))?;
+        Ok(ListRow { state, sealed, any_expired: r.get(6)? })
+    }
+}
+
+/// One line of the conversation list, from its row.
 ///
-/// One statement for the row and its metadata, and one key schedule for the
-/// metadata and the newest segment (the same epoch, unless the key was
-/// rotated since that segment was written): the list runs this 50 times.
-fn summary(ctx: &mut Ctx<'_>, c: ConversationId) -> Result<ConversationSummary> {
-    let (state, sealed) = ConvState::load_with_meta(ctx, c)?;
+/// One key schedule for the metadata and the newest segment (the same
+/// epoch, unless the key was rotated since that segment was written): the
+/// list runs this 50 times.
+fn summary(ctx: &mut Ctx<'_>, line: ListRow) -> Result<ConversationSummary> {
+    let ListRow { state, sealed, any_expired } = line;
+    let c = state.id;
     let mut keys = Keys::new(c);
     let aead = keys.get(ctx, state.epoch)?;
     let meta = open_meta_with(ctx, aead, c, state.epoch, sealed)?;
     let last_message = read_page(ctx, &mut keys, Page::latest(1))?.pop();
-    let (expired, expired_unread) = segments::expired_counts(ctx, c, meta.read_up_to)?;
+    let (expired, expired_unread) =
+        if any_expired { segments::expired_counts(ctx, c, meta.read_up_to)? } else { (0, 0) };
 
     let unread = match meta.read_up_to {
         None => state.message_count,

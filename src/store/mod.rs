@@ -656,6 +656,9 @@ fn upgrade(conn: &Connection, from: u32) -> Result<()> {
             conn.execute_batch(sql)?;
         }
         conn.pragma_update(None, "user_version", FORMAT_VERSION)?;
+        // The pages of dropped tables (format 4's old segment table) go back
+        // to the file system, not only to the free list.
+        incremental_vacuum(conn)?;
     }
     tx.commit()
 }
