@@ -264,7 +264,9 @@ UPDATE conversation SET activity = r.n
 
 /// Upgrades a format-3 schema to format 4 (docs/DESIGN.md, "Upgrading"),
 /// inside the caller's transaction: the segment table is rebuilt keyed by
-/// its rowid. Sealed values are copied as they are.
+/// its rowid. This begins it (the new table beside the old one); the caller
+/// then runs [`UPGRADE_3_TO_4_MOVE`] until the old table is empty, and
+/// [`UPGRADE_3_TO_4_FINISH`]. Sealed values are copied as they are.
 pub(crate) const UPGRADE_3_TO_4: &str = "
 DROP INDEX segment_expiry;
 ALTER TABLE segment RENAME TO segment_v3;
@@ -279,9 +281,23 @@ CREATE TABLE segment (
   body         BLOB    NOT NULL,
   CHECK (first_seq BETWEEN 0 AND 4294967295 AND id = conversation * 4294967296 + first_seq)
 );
-INSERT INTO segment (id, conversation, first_seq, last_seq, epoch, count, expires_at, body)
-  SELECT conversation * 4294967296 + first_seq, conversation, first_seq, last_seq, epoch, count, expires_at, body
-  FROM segment_v3 ORDER BY conversation, first_seq;
+";
+
+/// One step of the 3-to-4 copy, two statements: the first `?1` rows left in
+/// the old table copied in key order, then (bound to the last one copied,
+/// conversation `?1` and first sequence number `?2`) deleted from it. In
+/// steps, so that SQLite's statement journal (kept in memory) holds one
+/// step's pages and not the whole table's, and the pages a step frees are
+/// reused by the next.
+pub(crate) const UPGRADE_3_TO_4_MOVE: [&str; 2] = [
+    "INSERT INTO segment (id, conversation, first_seq, last_seq, epoch, count, expires_at, body)
+       SELECT conversation * 4294967296 + first_seq, conversation, first_seq, last_seq, epoch, count, expires_at, body
+       FROM segment_v3 ORDER BY conversation, first_seq LIMIT ?1",
+    "DELETE FROM segment_v3 WHERE conversation < ?1 OR (conversation = ?1 AND first_seq <= ?2)",
+];
+
+/// Ends the 3-to-4 upgrade once the old segment table is empty.
+pub(crate) const UPGRADE_3_TO_4_FINISH: &str = "
 DROP TABLE segment_v3;
 CREATE INDEX segment_expiry ON segment (conversation, expires_at) WHERE expires_at IS NOT NULL;
 ";
@@ -319,9 +335,9 @@ pub(crate) fn histories(version: u32) -> &'static [&'static [&'static str]] {
         3 => &[&[CREATE_V3], &[CREATE_V2, UPGRADE_2_TO_3], &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3]],
         4 => &[
             &[CREATE],
-            &[CREATE_V3, UPGRADE_3_TO_4],
-            &[CREATE_V2, UPGRADE_2_TO_3, UPGRADE_3_TO_4],
-            &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3, UPGRADE_3_TO_4],
+            &[CREATE_V3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
+            &[CREATE_V2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
+            &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
         ],
         _ => &[],
     }

@@ -654,6 +654,10 @@ fn upgrade(conn: &Connection, from: u32) -> Result<()> {
                 });
             }
             conn.execute_batch(sql)?;
+            if version == 3 {
+                move_segments_3_to_4(conn, UPGRADE_STEP_ROWS)?;
+                conn.execute_batch(schema::UPGRADE_3_TO_4_FINISH)?;
+            }
         }
         conn.pragma_update(None, "user_version", FORMAT_VERSION)?;
         // The pages of dropped tables (format 4's old segment table) go back
@@ -661,6 +665,39 @@ fn upgrade(conn: &Connection, from: u32) -> Result<()> {
         incremental_vacuum(conn)?;
     }
     tx.commit()
+}
+
+/// Rows the 3-to-4 upgrade moves per step: a few MiB of compacted segments.
+/// (Moving the whole table in one statement took 1.3 GB of memory for a
+/// 10,000,000-message store: BENCHMARKS.md, "Upgrading to format 4".)
+const UPGRADE_STEP_ROWS: i64 = 1024;
+
+/// Moves every format-3 segment row into format 4's table, `step` rows at
+/// a time (`schema::UPGRADE_3_TO_4_MOVE`), and checks that all arrived.
+fn move_segments_3_to_4(conn: &Connection, step: i64) -> Result<()> {
+    let count = |table: &str| -> Result<i64> {
+        Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+    };
+    let before = count("segment_v3")?;
+    let [copy, delete] = schema::UPGRADE_3_TO_4_MOVE;
+    loop {
+        if conn.execute(copy, [step])? == 0 {
+            break;
+        }
+        let (c, first): (i64, i64) = conn.query_row(
+            "SELECT conversation, first_seq FROM segment ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        conn.execute(delete, [c, first])?;
+    }
+    if count("segment")? != before || count("segment_v3")? != 0 {
+        return Err(Error::corrupt(
+            RecordRef::header(),
+            "the upgrade to format 4 did not move every segment",
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and checks the database header: a chatvault store of a format
@@ -810,3 +847,47 @@ const _: fn() = || {
     assert_send_sync::<Store>();
     assert_send_sync::<Arc<Store>>();
 };
+
+#[cfg(test)]
+mod upgrade_tests {
+    use super::*;
+
+    /// The 3-to-4 move in steps smaller than the table: every row arrives
+    /// once, under its key, with every column as it was, in any order of
+    /// conversations (an orphan of conversation 0 included), and the old
+    /// table is left empty.
+    #[test]
+    fn segments_move_to_format_4_in_steps() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(schema::CREATE_V3).unwrap();
+        let mut expected = Vec::new();
+        for (i, c) in [3i64, 1, 2, 0, 2, 1, 3, 3, 1, 2].iter().enumerate() {
+            let first = i as i64 * 10;
+            let row = (*c, first, first + 4, 1i64, 5i64, (i % 3 == 0).then_some(99i64), vec![i as u8; 7]);
+            conn.execute(
+                "INSERT INTO segment (conversation, first_seq, last_seq, epoch, count, expires_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![row.0, row.1, row.2, row.3, row.4, row.5, row.6],
+            )
+            .unwrap();
+            expected.push((c * 4294967296 + first, row));
+        }
+        expected.sort();
+        conn.execute_batch(schema::UPGRADE_3_TO_4).unwrap();
+        move_segments_3_to_4(&conn, 3).unwrap();
+        let left: i64 = conn.query_row("SELECT COUNT(*) FROM segment_v3", [], |r| r.get(0)).unwrap();
+        assert_eq!(left, 0);
+        conn.execute_batch(schema::UPGRADE_3_TO_4_FINISH).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT id, conversation, first_seq, last_seq, epoch, count, expires_at, body FROM segment ORDER BY id")
+            .unwrap();
+        let got: Vec<_> = stmt
+            .query_map([], |r| {
+                Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?)))
+            })
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(got, expected);
+    }
+}
