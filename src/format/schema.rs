@@ -293,7 +293,7 @@ pub(crate) const UPGRADE_3_TO_4_MOVE: [&str; 2] = [
     "INSERT INTO segment (id, conversation, first_seq, last_seq, epoch, count, expires_at, body)
        SELECT conversation * 4294967296 + first_seq, conversation, first_seq, last_seq, epoch, count, expires_at, body
        FROM segment_v3 ORDER BY conversation, first_seq LIMIT ?1",
-    "DELETE FROM segment_v3 WHERE conversation < ?1 OR (conversation = ?1 AND first_seq <= ?2)",
+    "DELETE FROM segment_v3 WHERE (conversation, first_seq) <= (?1, ?2)",
 ];
 
 /// Ends the 3-to-4 upgrade once the old segment table is empty.

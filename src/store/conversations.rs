@@ -309,18 +309,20 @@ impl Store {
             // metadata, and whether any of its segments holds an expired
             // message (a probe of the expiry index, so that a line counts
             // expired messages only when there are some).
-            let rows: Vec<ListRow> = ctx
-                .conn
-                .prepare_cached(
-                    "SELECT id, epoch, seals, next_seq, message_count, meta,
-                            EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?2)
-                     FROM conversation c ORDER BY activity DESC, id DESC LIMIT ?1",
-                )?
-                .query_map(params![limit, ctx.now], |r| Ok(ListRow::from_row(r)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?
-                .into_iter()
-                .collect::<Result<_>>()?;
-            rows.into_iter().map(|line| summary(ctx, line)).collect()
+            // Each line is built as its row is stepped to, so that only one
+            // line's sealed metadata is held at a time.
+            let conn = ctx.conn;
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, epoch, seals, next_seq, message_count, meta,
+                        EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?2)
+                 FROM conversation c ORDER BY activity DESC, id DESC LIMIT ?1",
+            )?;
+            let mut rows = stmt.query(params![limit, ctx.now])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                out.push(summary(ctx, ListRow::from_row(r)?)?);
+            }
+            Ok(out)
         };
         if short { self.read_short(read) } else { self.read(read) }
     }

@@ -67,6 +67,10 @@ pub struct Store {
     /// Exports running: their long reads do not take the gate, and a scrub
     /// while one runs is owed until the last one ends (`read_long`).
     long_reads: AtomicUsize,
+    /// Writes waiting for the writer's connection: while any are, short
+    /// reads do not borrow it (a thread reading in a loop would otherwise
+    /// win `try_lock` over and over).
+    writers_waiting: AtomicUsize,
     scrub_owed: AtomicBool,
     sealer: Sealer,
     /// The master keys and their subkeys; replaced whole when a rotation
@@ -206,6 +210,7 @@ impl Store {
             readers: conn::ReaderPool::new(path.to_path_buf(), options),
             gate: RwLock::new(()),
             long_reads: AtomicUsize::new(0),
+            writers_waiting: AtomicUsize::new(0),
             scrub_owed: AtomicBool::new(false),
             sealer,
             masters: RwLock::new(Arc::new(masters)),
@@ -291,9 +296,14 @@ impl Store {
     }
 
     fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        // Counted while waiting, so that short reads stop borrowing the
+        // writer's connection until this write has it (`read_short`).
+        self.writers_waiting.fetch_add(1, Ordering::SeqCst);
         // A panic while holding the writer rolls its transaction back as the
         // Transaction unwinds; the connection itself stays usable.
-        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+        let guard = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        self.writers_waiting.fetch_sub(1, Ordering::SeqCst);
+        guard
     }
 
     /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`). Keys `f`
@@ -377,6 +387,7 @@ impl Store {
         let mut pooled = self.readers.idle();
         let writer = match pooled {
             Some(_) => None,
+            None if self.writers_waiting.load(Ordering::SeqCst) > 0 => None,
             None => self.writer.try_lock().ok().filter(|w| w.conn.is_autocommit()),
         };
         let conn: &Connection = match (&writer, &mut pooled) {
@@ -852,16 +863,22 @@ const _: fn() = || {
 mod upgrade_tests {
     use super::*;
 
-    /// The 3-to-4 move in steps smaller than the table: every row arrives
-    /// once, under its key, with every column as it was, in any order of
-    /// conversations (an orphan of conversation 0 included), and the old
-    /// table is left empty.
+    /// The 3-to-4 move in steps of one row, of a few, and of more than the
+    /// table: every row arrives once, under its key, with every column as
+    /// it was, in any order of conversations (orphans of conversation 0
+    /// and below included), and the old table is left empty.
     #[test]
     fn segments_move_to_format_4_in_steps() {
+        for step in [1, 3, 100] {
+            move_in_steps(step);
+        }
+    }
+
+    fn move_in_steps(step: i64) {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch(schema::CREATE_V3).unwrap();
         let mut expected = Vec::new();
-        for (i, c) in [3i64, 1, 2, 0, 2, 1, 3, 3, 1, 2].iter().enumerate() {
+        for (i, c) in [3i64, 1, 2, 0, 2, -5, 1, 3, 3, 1, 2].iter().enumerate() {
             let first = i as i64 * 10;
             let row = (*c, first, first + 4, 1i64, 5i64, (i % 3 == 0).then_some(99i64), vec![i as u8; 7]);
             conn.execute(
@@ -874,7 +891,7 @@ mod upgrade_tests {
         }
         expected.sort();
         conn.execute_batch(schema::UPGRADE_3_TO_4).unwrap();
-        move_segments_3_to_4(&conn, 3).unwrap();
+        move_segments_3_to_4(&conn, step).unwrap();
         let left: i64 = conn.query_row("SELECT COUNT(*) FROM segment_v3", [], |r| r.get(0)).unwrap();
         assert_eq!(left, 0);
         conn.execute_batch(schema::UPGRADE_3_TO_4_FINISH).unwrap();
@@ -888,6 +905,6 @@ mod upgrade_tests {
             .unwrap()
             .map(|r| r.unwrap())
             .collect();
-        assert_eq!(got, expected);
+        assert_eq!(got, expected, "in steps of {step}");
     }
 }
