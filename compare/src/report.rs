@@ -69,7 +69,9 @@ pub fn run(args: Vec<String>) {
         match flag.as_str() {
             "--chatvault-worker" => chatvault_worker = Some(value),
             "--rounds" => rounds = value.parse().unwrap_or_else(|_| usage()),
-            "--messages" | "--conversations" | "--reps" | "--spread" | "--short" => pass.extend([flag, value]),
+            "--messages" | "--conversations" | "--reps" | "--spread" | "--short" => {
+                pass.extend([flag, value])
+            }
             _ => usage(),
         }
     }
