@@ -1305,6 +1305,22 @@ fn a_segment_off_its_key_is_found() {
     );
     let group = ConversationId::from_raw(2);
     assert!(matches!(store.messages(group, Page::latest(50)), Err(Error::Corrupt { .. })));
+    drop(store);
+    // A key column that is not even an integer is reported, not an error.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "PRAGMA ignore_check_constraints = ON;
+         UPDATE segment SET first_seq = 'x' WHERE conversation = 1 AND first_seq = 1;",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
+    let report = store.verify().unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.detail.contains("starting at 'x' has an id that does not match")),
+        "{:?}",
+        report.problems
+    );
 
     // A format 3 store beyond format 4's limits (a sequence number from an
     // import of an earlier format's archive) or altered by hand is refused

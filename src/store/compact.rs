@@ -425,16 +425,14 @@ fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
     }
     let c_i = row::sql_int(state.id.get())?;
     let rec = crate::format::envelope::Place::conversation_key(state.id, state.epoch).record();
+    let (lo, hi) = segments::span(state.id);
     let unused: Vec<KeyEpoch> = ctx
         .conn
         .prepare_cached(
             "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch < ?2
                AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id BETWEEN ?3 AND ?4 AND s.epoch = k.epoch)",
         )?
-        .query_map(
-            params![c_i, state.epoch.get(), segments::span(state.id).0, segments::span(state.id).1],
-            |r| Ok(row::epoch(r, 0, rec)),
-        )?
+        .query_map(params![c_i, state.epoch.get(), lo, hi], |r| Ok(row::epoch(r, 0, rec)))?
         .collect::<rusqlite::Result<Vec<_>>>()?
         .into_iter()
         .collect::<Result<_>>()?;

@@ -55,10 +55,11 @@ fn export_in(
     let ids = chosen(ctx, options.conversations.as_deref())?;
     let mut total_messages = 0u64;
     for &c in &ids {
+        let (lo, hi) = segments::span(c);
         let stored: i64 = ctx
             .conn
             .prepare_cached("SELECT COALESCE(SUM(count), 0) FROM segment WHERE id BETWEEN ?1 AND ?2")?
-            .query_row(params![segments::span(c).0, segments::span(c).1], |r| r.get(0))?;
+            .query_row(params![lo, hi], |r| r.get(0))?;
         let (expired, _) = segments::expired_counts(ctx, c, None)?;
         // Counts come from disk: a tampered one must not overflow.
         total_messages =

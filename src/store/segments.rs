@@ -414,9 +414,8 @@ pub(crate) fn update(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
 
 /// Deletes every segment of `c`.
 pub(crate) fn remove_all(ctx: &Ctx<'_>, c: ConversationId) -> Result<()> {
-    ctx.conn
-        .prepare_cached("DELETE FROM segment WHERE id BETWEEN ?1 AND ?2")?
-        .execute(params![span(c).0, span(c).1])?;
+    let (lo, hi) = span(c);
+    ctx.conn.prepare_cached("DELETE FROM segment WHERE id BETWEEN ?1 AND ?2")?.execute(params![lo, hi])?;
     Ok(())
 }
 

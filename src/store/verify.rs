@@ -124,17 +124,18 @@ fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
         }
     }
     // Format 4's key (a forged file need not keep the schema's CHECK).
-    let unkeyed: Vec<(i64, i64)> = ctx
+    // Quoted: a forged row's columns need not be integers.
+    let unkeyed: Vec<(String, String)> = ctx
         .conn
         .prepare(
-            "SELECT conversation, first_seq FROM segment
+            "SELECT quote(conversation), quote(first_seq) FROM segment
              WHERE first_seq NOT BETWEEN 0 AND 4294967295 OR id IS NOT conversation * 4294967296 + first_seq
              ORDER BY conversation, first_seq",
         )?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (id, first) in unkeyed {
-        let c = u64::try_from(id).ok().map(ConversationId::from_raw);
+        let c = id.parse::<u64>().ok().map(ConversationId::from_raw);
         problems.push(problem(
             ProblemKind::Corrupt,
             c,
