@@ -752,10 +752,7 @@ fn read_header(conn: &Connection, version: u32) -> Result<Header> {
             Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?))
         })
         .optional()
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(..) => Error::corrupt(rec, format!("cannot read the header: {e}")),
-            other => other.into(),
-        })?;
+        .map_err(|e| header_error(rec, e))?;
     match lengths {
         None => return Err(Error::corrupt(rec, "the header row is missing")),
         Some((Some(16), salt, Some(SEALED_KEY_LEN))) if salt.is_none_or(|l| (16..=64).contains(&l)) => {}
@@ -768,15 +765,22 @@ fn read_header(conn: &Connection, version: u32) -> Result<Header> {
             |r| Ok(parse_header(r)),
         )
         .optional()
-        .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(..) => Error::corrupt(rec, format!("cannot read the header: {e}")),
-            other => other.into(),
-        })?
+        .map_err(|e| header_error(rec, e))?
         .ok_or_else(|| Error::corrupt(rec, "the header row is missing"))??;
     if version >= 3 {
         header.rotation = read_master_row(conn)?;
     }
     Ok(header)
+}
+
+/// An error reading the `store` row: a statement SQLite refuses (a column
+/// missing, of an altered header) means a damaged header; an I/O error, a
+/// full disk or a lock is what it is.
+fn header_error(rec: RecordRef, e: rusqlite::Error) -> Error {
+    match Error::from(e) {
+        Error::Database(e) => Error::corrupt(rec, format!("cannot read the header: {e}")),
+        other => other,
+    }
 }
 
 /// The master-key rotation columns of the `store` row (format 3). The
