@@ -281,6 +281,8 @@ pub enum RecordKind {
     NextMasterKey,
     /// The database schema: its tables, indexes, triggers and views.
     Schema,
+    /// A segment's search filter (docs/SEARCH.md).
+    SegmentFilter,
 }
 
 /// Names a sealed record in an error, without revealing anything secret.
@@ -318,6 +320,7 @@ impl fmt::Display for RecordRef {
             RecordKind::DatabaseFile => "the database file's pages",
             RecordKind::NextMasterKey => "the next master key",
             RecordKind::Schema => "the database schema",
+            RecordKind::SegmentFilter => "the search filter of a segment",
         };
         f.write_str(name)?;
         if let Some(c) = self.conversation {

@@ -59,7 +59,8 @@
 //! vocabulary of `error`, `ids` and `types`): `format` (byte layouts, from
 //! docs/DESIGN.md and docs/FORMAT.md), `crypto` (primitives over ring and
 //! argon2, sealing in `format`'s envelope), `keys` (the key hierarchy),
-//! `archive` (the archive stream and records), `store` (SQLite and the
+//! `archive` (the archive stream and records), `search` (the matching rules
+//! and the term filters), `store` (SQLite and the
 //! operations; export and import drive `archive`), and this crate's
 //! re-exports (the API). The fuzz entry points (`__fuzz`,
 //! `archive::__fuzz`) stand outside the order, they drive the store, and
@@ -82,6 +83,7 @@ mod ids;
 mod keys;
 mod maintenance;
 mod plaintext;
+mod search;
 mod store;
 mod types;
 
@@ -95,6 +97,7 @@ pub use maintenance::{
     RotateOptions, RotationReport, Stats, VerifyReport,
 };
 pub use plaintext::Plaintext;
+pub use search::{IndexReport, SearchCursor, SearchHit, SearchPage, SearchQuery};
 pub use store::Store;
 pub use types::{
     Clock, Conversation, ConversationSummary, ConversationUpdate, Durability, Message, NewConversation,

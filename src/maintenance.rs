@@ -306,6 +306,11 @@ pub struct Stats {
     pub segments_with_expired: u64,
     /// Bytes of sealed segment bodies.
     pub segment_bytes: u64,
+    /// Bytes of sealed search filters (docs/SEARCH.md).
+    pub filter_bytes: u64,
+    /// Segments of an upgraded store not given a search filter yet
+    /// ([`crate::Store::index_for_search`]).
+    pub segments_unindexed: u64,
     /// Size of the database file.
     pub file_bytes: u64,
     /// Size of the write-ahead log.

@@ -2,20 +2,21 @@
 //! stores pin it (tests/vectors/store-v1.sql, written by chatvault 0.1.0 in
 //! format 1; tests/vectors/store-v2.sql, written in format 2;
 //! tests/vectors/store-v3.sql, format 3, with an imported conversation and a
-//! master key rotated once; and tests/vectors/store-v4.sql, the same content
-//! in format 4), and an independent reader
+//! master key rotated once; tests/vectors/store-v4.sql, the same content
+//! in format 4; and tests/vectors/store-v5.sql, the same content in format
+//! 5, with the search filters of docs/SEARCH.md), and an independent reader
 //! (tests/common/spec.rs, written from the document alone) checks that the
 //! committed stores open with today's code (the older ones upgraded to
 //! today's format), that they decode by the document before and after, and
 //! that today's code writes what the document says, a master-key rotation
 //! under way included.
 //!
-//! To regenerate the format-4 vector after a deliberate change to what it
+//! To regenerate the format-5 vector after a deliberate change to what it
 //! holds: `cargo test --test format_spec -- --ignored`. The format-1 to
-//! format-3 vectors are never regenerated: today's code cannot write those
+//! format-4 vectors are never regenerated: today's code cannot write those
 //! formats, and stores that older versions wrote must keep opening. On the
 //! next format change (which also bumps the format version), freeze
-//! store-v4.sql in the same way and make the ignored test write the new
+//! store-v5.sql in the same way and make the ignored test write the new
 //! format's vector.
 
 mod common;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use chatvault::{
     Clock, CompactOptions, ConversationId, ConversationSummary, Error, ExportOptions, ImportOptions, Message,
-    MessageId, NewConversation, NewMessage, Page, RotateOptions, Store, StoreKey, StoreOptions,
+    MessageId, NewConversation, NewMessage, Page, RotateOptions, SearchQuery, Store, StoreKey, StoreOptions,
 };
 use common::dump;
 use common::spec::{
@@ -37,6 +38,7 @@ const VECTOR_V1: &str = include_str!("vectors/store-v1.sql");
 const VECTOR_V2: &str = include_str!("vectors/store-v2.sql");
 const VECTOR_V3: &str = include_str!("vectors/store-v3.sql");
 const VECTOR_V4: &str = include_str!("vectors/store-v4.sql");
+const VECTOR_V5: &str = include_str!("vectors/store-v5.sql");
 const PASSPHRASE: &str = "chatvault format vector";
 /// The key of the archive [`source_archive`] writes.
 const ARCHIVE_KEY: [u8; 32] = [0xA5; 32];
@@ -168,7 +170,7 @@ fn renumbered(before: &[(u64, i64)]) -> Vec<(u64, i64)> {
     after
 }
 
-/// The schema shape of a store created today, in format 4.
+/// The schema shape of a store created today, in format 5.
 fn fresh_shape(dir: &Path) -> Vec<String> {
     let fresh = dir.join("fresh-for-shape.chatvault");
     drop(Store::create(&fresh, StoreKey::raw([1; 32])).unwrap());
@@ -496,7 +498,7 @@ fn committed_format_1_store_opens_with_todays_code_and_is_upgraded() {
     assert_eq!(user_version(&path), 1, "only a holder of the key upgrades the file");
 
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!(user_version(&path), 4, "upgraded through formats 2 and 3 to format 4");
+    assert_eq!(user_version(&path), 5, "upgraded through formats 2, 3 and 4 to format 5");
     check_api_v1(&store);
     assert!(store.verify().unwrap().is_ok());
 
@@ -514,7 +516,7 @@ fn committed_format_1_store_opens_with_todays_code_and_is_upgraded() {
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
     assert_eq!(
         (spec.format, spec.master_gen, spec.next.is_none(), spec.key_rebuild_owed),
-        (4, 0, true, false)
+        (5, 0, true, false)
     );
     // The activity stamps, renumbered in their order.
     assert_eq!(activities(&path), renumbered(&activity));
@@ -918,9 +920,9 @@ fn committed_format_2_store_opens_with_todays_code_and_is_upgraded() {
     assert_eq!(user_version(&path), 2, "only a holder of the key upgrades the file");
 
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!(user_version(&path), 4);
+    assert_eq!(user_version(&path), 5);
     let upgraded = shape(&path);
-    assert_eq!(upgraded, fresh_shape(dir.path()), "the schema is format 4's");
+    assert_eq!(upgraded, fresh_shape(dir.path()), "the schema is format 5's");
     for new in &ADDED_BY_UPGRADES[3..] {
         assert!(upgraded.iter().any(|s| s == new), "missing after the upgrade: {new}");
     }
@@ -929,7 +931,7 @@ fn committed_format_2_store_opens_with_todays_code_and_is_upgraded() {
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
     assert_eq!(
         (spec.format, spec.master_gen, spec.next.is_none(), spec.key_rebuild_owed),
-        (4, 0, true, false)
+        (5, 0, true, false)
     );
     assert_eq!(activities(&path), renumbered(&activity));
     assert_eq!(activities(&path), [(1, 1), (2, 2)]);
@@ -966,7 +968,7 @@ fn the_upgrade_to_format_3_renumbers_activity_in_activity_and_id_order() {
         drop(conn);
         let before = activities(&path);
         let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-        assert_eq!(user_version(&path), 4);
+        assert_eq!(user_version(&path), 5);
         let after = activities(&path);
         assert_eq!(after, renumbered(&before), "{stamps:?}");
         assert_eq!(after, [(1, expected[0]), (2, expected[1])], "{stamps:?}");
@@ -1219,12 +1221,12 @@ fn committed_format_3_store_opens_with_todays_code_and_is_upgraded() {
     // "Upgrading", 3 -> 4: the segment table rebuilt with its key, the
     // schema exactly a fresh store's (the upgrade writes the same SQL
     // text), every row and sealed value as it was.
-    assert_eq!(user_version(&path), 4);
-    assert_eq!(schema(&path), schema(&load(VECTOR_V4, dir.path(), "v4.chatvault")));
+    assert_eq!(user_version(&path), 5);
+    assert_eq!(schema(&path), schema(&load(VECTOR_V5, dir.path(), "v5.chatvault")));
     assert_eq!(sealed_values(&path), sealed, "the upgrade rewrote a sealed value");
     assert_eq!(segment_columns(&path), rows);
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
-    assert_eq!(spec.format, 4);
+    assert_eq!(spec.format, 5);
     check_spec_v3(&spec, None, false);
     drop(spec);
     check_api_v3(&store);
@@ -1266,18 +1268,85 @@ fn committed_format_4_store_decodes_by_the_document() {
     agree(&spec, &store, NOW);
 }
 
+/// "Upgrading", 4 -> 5: the search filters' table, one row without a
+/// filter per segment; searches are complete before the backfill, which
+/// then gives every segment the filter the document describes.
 #[test]
-fn committed_format_4_store_opens_with_todays_code() {
+fn committed_format_4_store_opens_with_todays_code_and_is_upgraded() {
     let dir = tempfile::tempdir().unwrap();
     let path = load(VECTOR_V4, dir.path(), "v4.chatvault");
+    let sealed = sealed_values(&path);
+    assert!(matches!(Store::open(&path, StoreKey::passphrase("wrong")), Err(Error::WrongKey)));
+    assert_eq!(user_version(&path), 4, "only a holder of the key upgrades the file");
+    let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
+    assert_eq!(user_version(&path), 5);
+    assert_eq!(schema(&path), schema(&load(VECTOR_V5, dir.path(), "v5.chatvault")));
+    assert_eq!(sealed_values(&path), sealed, "the upgrade rewrote a sealed value");
+    check_api_v3(&store);
+    assert!(store.verify().unwrap().is_ok());
+    let stats = store.stats().unwrap();
+    assert!(stats.segments > 0);
+    assert_eq!(stats.segments_unindexed, stats.segments);
+
+    // A search before the backfill opens every segment, and says so.
+    let query = SearchQuery::new("hi");
+    let before = store.search(&query).unwrap();
+    assert_eq!(before.unindexed_segments, stats.segments);
+    let report = store.index_for_search(None).unwrap();
+    assert_eq!((report.segments_indexed, report.segments_remaining), (stats.segments, 0));
+    let after = store.search(&query).unwrap();
+    assert_eq!((&after.hits, after.unindexed_segments), (&before.hits, 0));
+    assert_eq!(store.stats().unwrap().segments_unindexed, 0);
+    assert!(store.verify().unwrap().is_ok());
+    drop(store);
+    let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
+    check_spec_v3(&spec, None, true);
+    assert_eq!(check_filters(&spec), stats.segments, "every segment has its filter");
+}
+
+/// Every segment's filter row read by the document ("Schema (format 5)");
+/// returns how many have a filter.
+fn check_filters(spec: &SpecStore) -> u64 {
+    let mut filters = 0;
+    for c in spec.conversation_ids() {
+        for seg in spec.segment_rows(c) {
+            filters += u64::from(spec.filter_record(c, &seg).is_some());
+        }
+    }
+    filters
+}
+
+// ---------------------------------------------------------------- format 5
+
+/// The format-5 vector holds what the format-4 one does, each segment with
+/// its search filter.
+#[test]
+fn committed_format_5_store_decodes_by_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = load(VECTOR_V5, dir.path(), "v5.chatvault");
+    let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
+    assert_eq!(spec.format, 5);
+    check_spec_v3(&spec, None, true);
+    let segments: usize = spec.conversation_ids().iter().map(|c| spec.segment_rows(*c).len()).sum();
+    assert_eq!(check_filters(&spec), segments as u64);
+    assert!(spec.read_all().iter().any(|e| e.place.kind == spec::KIND_FILTER));
+    let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
+    agree(&spec, &store, NOW);
+}
+
+#[test]
+fn committed_format_5_store_opens_with_todays_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = load(VECTOR_V5, dir.path(), "v5.chatvault");
     let sealed = sealed_values(&path);
     let text = schema(&path);
     assert!(matches!(Store::open(&path, StoreKey::passphrase("wrong")), Err(Error::WrongKey)));
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!((user_version(&path), schema(&path)), (4, text), "nothing to upgrade");
+    assert_eq!((user_version(&path), schema(&path)), (5, text), "nothing to upgrade");
     assert_eq!(sealed_values(&path), sealed);
     check_api_v3(&store);
     assert!(store.verify().unwrap().is_ok());
+    assert_eq!(store.stats().unwrap().segments_unindexed, 0);
 }
 
 /// "The segment table's key": a segment whose `id` does not match its
@@ -1386,7 +1455,7 @@ fn upgraded_stores_rotate_their_master_key() {
         drop(store);
 
         let spec = SpecStore::open(&path, Root::Raw(new_key));
-        assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (4, 1, true), "{name}");
+        assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (5, 1, true), "{name}");
         assert_ne!(spec.master, old_master, "{name}: a new master key");
         let all = spec.read_all();
         assert!(
@@ -1479,7 +1548,7 @@ fn a_rotation_under_way_follows_the_document() {
     // keyed hashes are all this test moves; the new epoch a rotation also
     // starts is not needed to read it).
     let spec = SpecStore::open(&path, Root::Raw(old_key));
-    assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (4, 0, true));
+    assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (5, 0, true));
     let old_master = spec.master;
     let next = spec::random_key();
     let moved = Subkeys::derive(&next, &spec.store_id);
@@ -1701,7 +1770,7 @@ fn a_rotation_left_under_way_by_chatvault_follows_the_document() {
         .unwrap();
     assert_eq!(kdf, (1, 19_456, 2, 1), "K1's KDF columns");
     let salt_at_begin = kdf_salt(&path).expect("a passphrase's salt");
-    assert_eq!((spec.format, spec.master_gen, spec.master), (4, 0, old_master), "M, sealed under K1");
+    assert_eq!((spec.format, spec.master_gen, spec.master), (5, 0, old_master), "M, sealed under K1");
     let n = spec.next.expect("a rotation under way");
     assert_eq!((n.version, n.rotated_through), (ENVELOPE_V2, 0));
     assert_ne!(n.master, old_master);
@@ -1878,7 +1947,7 @@ fn todays_code_writes_what_the_document_says() {
     let spec = SpecStore::open(&path, Root::Raw(key));
     assert_eq!(
         (spec.format, spec.master_gen, spec.next.is_none(), spec.key_rebuild_owed),
-        (4, 0, true, false)
+        (5, 0, true, false)
     );
     assert_eq!(
         activities(&path),
@@ -1908,8 +1977,8 @@ fn todays_code_writes_what_the_document_says() {
     );
     drop(store);
 
-    // Same schema, to the letter, as the committed format-4 store.
-    let vector = load(VECTOR_V4, dir.path(), "v4.chatvault");
+    // Same schema, to the letter, as the committed format-5 store.
+    let vector = load(VECTOR_V5, dir.path(), "v5.chatvault");
     assert_eq!(schema(&path), schema(&vector), "the schema changed: that is a new format version");
 }
 
@@ -1997,9 +2066,9 @@ fn padme_and_frames_follow_the_document() {
 }
 
 #[test]
-#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/store-v4.sql; run only on a deliberate change to what it holds"]
-fn regenerate_format_4_vector() {
-    if !common::regenerating("tests/vectors/store-v4.sql") {
+#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/store-v5.sql; run only on a deliberate change to what it holds"]
+fn regenerate_format_5_vector() {
+    if !common::regenerating("tests/vectors/store-v5.sql") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -2010,12 +2079,15 @@ fn regenerate_format_4_vector() {
     build_v3(&store, &archive, StoreKey::passphrase(PASSPHRASE));
     check_api_v3(&store);
     store.close().unwrap();
-    check_spec_v3(&SpecStore::open(&path, Root::Passphrase(PASSPHRASE)), None, true);
-    let header = "-- chatvault store format 4: a test vector (see tests/format_spec.rs).\n\
+    let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
+    check_spec_v3(&spec, None, true);
+    assert!(check_filters(&spec) > 0);
+    drop(spec);
+    let header = "-- chatvault store format 5: a test vector (see tests/format_spec.rs).\n\
                   -- Passphrase: \"chatvault format vector\", Argon2id m=19456 KiB, t=2, p=1.\n\
                   -- Built with the clock at 1750000000000 ms; read it with that clock.\n\
                   -- Conversation 3 was imported from an archive; the master key was rotated\n\
                   -- once (to the same passphrase) before the last two messages were written.\n";
     let out = format!("{header}{}", dump::dump(&path));
-    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-v4.sql"), out).unwrap();
+    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-v5.sql"), out).unwrap();
 }

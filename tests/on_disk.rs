@@ -202,6 +202,54 @@ fn deleting_or_editing_a_message_leaves_no_copy_of_its_old_segment() {
     assert_eq!(t.message(ids[60]).unwrap().text, "new words");
 }
 
+/// docs/SEARCH.md: deleting or editing a message rebuilds its segment's
+/// search filter from the other messages, and no copy of the old filter
+/// remains: every filter in the file, decrypted with the keys, lacks the
+/// old words, and the old sealed filters' bytes are gone.
+#[test]
+fn deleting_or_editing_a_message_leaves_no_filter_holding_its_words() {
+    let t = TestStore::new();
+    let c = t.new_conv("c");
+    let batch: Vec<_> = (0..40)
+        .map(|i| {
+            let text = match i {
+                10 => "the zebrafish left 斑马鱼".to_string(),
+                20 => "an axolotl arrived 蝾螈来了".to_string(),
+                _ => format!("plain message {i}"),
+            };
+            (c, msg("s", &text))
+        })
+        .collect();
+    // One segment holds them all, so the words share a filter with others.
+    let ids = t.append_batch(&batch).unwrap();
+    let old_filter: Vec<u8> =
+        t.raw_sql().query_row("SELECT filter FROM segment_filter", [], |r| r.get(0)).unwrap();
+    let words = |spec: &SpecStore, term: &[u8]| -> usize {
+        let mut n = 0;
+        for seg in spec.segment_rows(c.get()) {
+            let f = spec.filter_record(c.get(), &seg).expect("an indexed segment").value;
+            n += usize::from(f.holds(term));
+        }
+        n
+    };
+    let spec = SpecStore::open(&t.path, Root::Raw(KEY));
+    let gone: [&[u8]; 4] = [b"wzebrafi", "c斑马".as_bytes(), b"waxolotl", "c蝾螈".as_bytes()];
+    assert!(gone.iter().all(|w| words(&spec, w) == 1), "the filter holds the words before");
+    drop(spec);
+
+    t.delete_message(ids[10]).unwrap();
+    t.edit_message(ids[20], "changed my mind").unwrap();
+
+    let spec = SpecStore::open(&t.path, Root::Raw(KEY));
+    for w in gone {
+        assert_eq!(words(&spec, w), 0, "a filter still holds {:?}", String::from_utf8_lossy(w));
+    }
+    assert_eq!(words(&spec, b"wchanged"), 1, "the edit's words are indexed");
+    drop(spec);
+    assert!(pieces(&old_filter).all(|p| !contains(&all_files(&t), p)), "an old sealed filter survived");
+    assert!(t.search(&chatvault::SearchQuery::new("zebrafish")).unwrap().hits.is_empty());
+}
+
 #[test]
 fn changing_the_key_leaves_no_copy_of_the_old_wrapping() {
     let t = TestStore::new();

@@ -125,9 +125,11 @@ fn store_errors_at_create_and_open() {
     assert!(matches!(Store::open(&other, StoreKey::raw(KEY)), Err(Error::NotAStore { .. })));
 
     // A store written by a future format.
-    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", 5).unwrap();
+    let future = chatvault::FORMAT_VERSION + 1;
+    rusqlite::Connection::open(&path).unwrap().pragma_update(None, "user_version", future).unwrap();
     match Store::open(&path, StoreKey::raw(KEY)) {
-        Err(Error::UnsupportedVersion { found: 5, supported: 4 }) => {}
+        Err(Error::UnsupportedVersion { found, supported })
+            if (found, supported) == (future, chatvault::FORMAT_VERSION) => {}
         other => panic!("expected UnsupportedVersion, got {other:?}"),
     }
 

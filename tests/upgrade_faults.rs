@@ -28,10 +28,11 @@ use common::mixed::{env_u64, observe};
 const PASSPHRASE: &str = "chatvault format vector";
 const NOW: i64 = 1_750_000_000_000;
 
-const VECTORS: [(&str, &str); 3] = [
+const VECTORS: [(&str, &str); 4] = [
     ("format 1", include_str!("vectors/store-v1.sql")),
     ("format 2", include_str!("vectors/store-v2.sql")),
     ("format 3", include_str!("vectors/store-v3.sql")),
+    ("format 4", include_str!("vectors/store-v4.sql")),
 ];
 
 fn open(path: &Path) -> chatvault::Result<Store> {
@@ -67,7 +68,8 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
         let pristine = dir.path().join(format!("v{v}.pristine"));
         dump::load(sql, &pristine);
         let old_version = user_version(&pristine);
-        assert!(old_version < 4, "{name}: the vector is not of an older format");
+        let new_version = i64::from(chatvault::FORMAT_VERSION);
+        assert!(old_version < new_version, "{name}: the vector is not of an older format");
 
         // A clean upgrade: what every faulted one must end up showing, and
         // how many file calls an open and a close make (the span the
@@ -76,7 +78,7 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
         let before = vfs::totals();
         open(&clean).unwrap_or_else(|e| panic!("{name}: clean upgrade: {e}")).close().unwrap();
         let after = vfs::totals();
-        assert_eq!(user_version(&clean), 4);
+        assert_eq!(user_version(&clean), new_version);
         let store = open(&clean).unwrap();
         let want = observe(&store, name);
         assert!(!want.is_empty(), "{name}: the vector shows no conversation");
@@ -172,14 +174,14 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
             }
             // All or nothing: the file is of the old format or the new one.
             let on_disk = user_version(&path);
-            assert!(on_disk == old_version || on_disk == 4, "{context}: format {on_disk} on disk");
+            assert!(on_disk == old_version || on_disk == new_version, "{context}: format {on_disk} on disk");
             if on_disk == old_version {
                 upgraded_by_retry += 1;
             } else {
                 upgraded_before_the_fault += 1;
             }
             let store = open(&path).unwrap_or_else(|e| panic!("{context}: reopen: {e}"));
-            assert_eq!(user_version(&path), 4, "{context}: not upgraded by the reopen");
+            assert_eq!(user_version(&path), new_version, "{context}: not upgraded by the reopen");
             let report = store.verify().unwrap_or_else(|e| panic!("{context}: verify: {e}"));
             assert!(report.is_ok(), "{context}: verify: {report:?}");
             assert!(observe(&store, &context) == want, "{context}: differs from a clean upgrade");

@@ -51,6 +51,8 @@ pub(crate) enum Kind {
     /// The next master key during a master-key rotation, sealed under the
     /// root key (format 3).
     NextMasterKey = 5,
+    /// A segment's search filter (format 5; docs/SEARCH.md).
+    SegmentFilter = 6,
 }
 
 /// Length of the random store id bound into every associated data.
@@ -121,6 +123,11 @@ impl Place {
         Place { kind: Kind::Segment, conversation: Some(c), epoch, seqs: (first, last) }
     }
 
+    /// The search filter of the segment `(c, epoch, first, last)` (format 5).
+    pub(crate) fn segment_filter(c: ConversationId, epoch: KeyEpoch, first: u64, last: u64) -> Self {
+        Place { kind: Kind::SegmentFilter, conversation: Some(c), epoch, seqs: (first, last) }
+    }
+
     /// The associated data binding a value of envelope `version` to this
     /// place in store `store_id`.
     pub(crate) fn associated_data(&self, store_id: &[u8; STORE_ID_LEN], version: u8) -> [u8; AD_LEN] {
@@ -147,10 +154,11 @@ impl Place {
                 Kind::ConversationMeta => RecordKind::ConversationMeta,
                 Kind::Segment => RecordKind::Segment,
                 Kind::NextMasterKey => RecordKind::NextMasterKey,
+                Kind::SegmentFilter => RecordKind::SegmentFilter,
             },
             conversation: self.conversation,
             epoch: self.epoch.get(),
-            seqs: (self.kind == Kind::Segment).then_some(self.seqs),
+            seqs: matches!(self.kind, Kind::Segment | Kind::SegmentFilter).then_some(self.seqs),
         }
     }
 }

@@ -9,7 +9,7 @@ pub(crate) mod records;
 pub(crate) mod schema;
 
 /// The store format this build writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 4;
+pub const FORMAT_VERSION: u32 = 5;
 
 /// The oldest store format this build opens (and upgrades).
 pub(crate) const OLDEST_FORMAT_VERSION: u32 = 1;

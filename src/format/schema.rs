@@ -13,9 +13,29 @@ pub(crate) const KDF_RAW: i64 = 0;
 /// `store.kdf` for an Argon2id-stretched passphrase.
 pub(crate) const KDF_ARGON2ID: i64 = 1;
 
-/// Tables and indexes of format 4, created in one transaction with the
-/// header row.
-pub(crate) const CREATE: &str = "
+/// Tables and indexes of format 5, created in one transaction with the
+/// header row: format 4's, then the search filters' (run in this order).
+pub(crate) const CREATE: [&str; 2] = [CREATE_V4, CREATE_FILTERS];
+
+/// The search filters' table (format 5; docs/SEARCH.md, "Schema").
+pub(crate) const CREATE_FILTERS: &str = "
+CREATE TABLE segment_filter (
+  id       INTEGER PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
+  epoch    INTEGER NOT NULL,
+  filter   BLOB
+);
+";
+
+/// Upgrades a format-4 store to format 5 (after [`CREATE_FILTERS`]): one
+/// filter row without a filter for each segment, for
+/// `Store::index_for_search` to fill in.
+pub(crate) const UPGRADE_4_TO_5_FILL: &str = "
+INSERT INTO segment_filter (id, last_seq, epoch, filter) SELECT id, last_seq, epoch, NULL FROM segment ORDER BY id;
+";
+
+/// Tables and indexes of a store created in format 4 (chatvault 0.4.0).
+pub(crate) const CREATE_V4: &str = "
 CREATE TABLE store (
   id          INTEGER PRIMARY KEY CHECK (id = 1),
   store_id    BLOB    NOT NULL,
@@ -334,10 +354,23 @@ pub(crate) fn histories(version: u32) -> &'static [&'static [&'static str]] {
         2 => &[&[CREATE_V2], &[CREATE_V1, UPGRADE_1_TO_2]],
         3 => &[&[CREATE_V3], &[CREATE_V2, UPGRADE_2_TO_3], &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3]],
         4 => &[
-            &[CREATE],
+            &[CREATE_V4],
             &[CREATE_V3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
             &[CREATE_V2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
             &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
+        ],
+        5 => &[
+            &CREATE,
+            &[CREATE_V3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH, CREATE_FILTERS],
+            &[CREATE_V2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH, CREATE_FILTERS],
+            &[
+                CREATE_V1,
+                UPGRADE_1_TO_2,
+                UPGRADE_2_TO_3,
+                UPGRADE_3_TO_4,
+                UPGRADE_3_TO_4_FINISH,
+                CREATE_FILTERS,
+            ],
         ],
         _ => &[],
     }
@@ -349,6 +382,7 @@ pub(crate) fn upgrade_from(from: u32) -> Option<&'static str> {
         1 => Some(UPGRADE_1_TO_2),
         2 => Some(UPGRADE_2_TO_3),
         3 => Some(UPGRADE_3_TO_4),
+        4 => Some(CREATE_FILTERS),
         _ => None,
     }
 }

@@ -267,7 +267,16 @@ fn install(store: &Store, c: ConversationId, specs: &[Spec]) -> StoreResult<()> 
                 aead.seal(ctx.store.sealer().rng(), s.version, &ad, &s.body)?
             };
             let count = usize::try_from(s.count).map_err(|_| Error::invalid("count out of range"))?;
-            let row = Sealed { first: s.first, last: s.last, epoch, count, expires_at: s.expires_at, body };
+            // No search filter: searches open it whatever they look for.
+            let row = Sealed {
+                first: s.first,
+                last: s.last,
+                epoch,
+                count,
+                expires_at: s.expires_at,
+                body,
+                filter: None,
+            };
             store_fns::insert(ctx, c, &row)?;
         }
         state.next_seq = specs.iter().map(|s| s.last).max().map_or(1, |l| l + 1);

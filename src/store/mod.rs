@@ -13,6 +13,7 @@ mod refs;
 mod rotate;
 mod row;
 mod schema_check;
+mod search;
 mod segments;
 mod shred;
 mod stats;
@@ -631,7 +632,9 @@ fn initialise(
     let mut conn = conn::open_writer(path, options)?;
     conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;")?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute_batch(schema::CREATE)?;
+    for sql in schema::CREATE {
+        tx.execute_batch(sql)?;
+    }
     tx.execute("INSERT INTO store (id, store_id, kdf, master) VALUES (1, ?1, 0, x'')", [&store_id[..]])?;
     write_key_header(&tx, kdf, sealed_master)?;
     tx.pragma_update(None, "application_id", schema::APPLICATION_ID)?;
@@ -668,6 +671,9 @@ fn upgrade(conn: &Connection, from: u32) -> Result<()> {
             if version == 3 {
                 move_segments_3_to_4(conn, UPGRADE_STEP_ROWS)?;
                 conn.execute_batch(schema::UPGRADE_3_TO_4_FINISH)?;
+            }
+            if version == 4 {
+                conn.execute_batch(schema::UPGRADE_4_TO_5_FILL)?;
             }
         }
         conn.pragma_update(None, "user_version", FORMAT_VERSION)?;

@@ -11,6 +11,7 @@ use crate::format::envelope::Place;
 use crate::format::records::{self, MessageView, StoredMessage};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
 use crate::maintenance::CompactOptions;
+use crate::search::filter::FilterRecord;
 use crate::types::Message;
 
 /// The columns every segment query selects, in [`SegmentRow::from_row`]'s order.
@@ -352,7 +353,8 @@ pub(crate) fn open_holding(ctx: &mut Ctx<'_>, keys: &mut Keys, m: MessageId) -> 
     keys.open(ctx, seg)
 }
 
-/// A segment ready to store: its range, epoch, messages and sealed body.
+/// A segment ready to store: its range, epoch, messages, sealed body and
+/// sealed search filter.
 pub(crate) struct Sealed {
     pub(crate) first: u64,
     pub(crate) last: u64,
@@ -360,6 +362,9 @@ pub(crate) struct Sealed {
     pub(crate) count: usize,
     pub(crate) expires_at: Option<i64>,
     pub(crate) body: Vec<u8>,
+    /// `None`: written without a filter (a search opens it whatever it
+    /// looks for; `Store::index_for_search` gives it one).
+    pub(crate) filter: Option<Vec<u8>>,
 }
 
 /// Seals `messages` (offsets relative to `first`) as a segment of `c`,
@@ -376,7 +381,45 @@ pub(crate) fn seal(
     let plain = records::seal_plaintext(messages, compressor)
         .ok_or_else(|| Error::invalid("messages cannot be encoded"))?;
     let body = ctx.store.sealer().seal(aead, Place::segment(c, epoch, first, last), &plain)?;
-    Ok(Sealed { first, last, epoch, count: messages.len(), expires_at: earliest_expiry(messages), body })
+    let record = FilterRecord::of_messages(messages.iter().map(|m| (m.text.as_str(), m.sent_at_ms)));
+    let filter = Some(seal_filter(ctx, aead, Place::segment_filter(c, epoch, first, last), &record)?);
+    Ok(Sealed {
+        first,
+        last,
+        epoch,
+        count: messages.len(),
+        expires_at: earliest_expiry(messages),
+        body,
+        filter,
+    })
+}
+
+/// Seals a segment's search filter (docs/SEARCH.md, "The filter record").
+pub(crate) fn seal_filter(
+    ctx: &Ctx<'_>,
+    aead: &Aead,
+    place: Place,
+    record: &FilterRecord,
+) -> Result<Vec<u8>> {
+    let plain =
+        records::seal_plaintext(record, None).ok_or_else(|| Error::invalid("a filter cannot be encoded"))?;
+    ctx.store.sealer().seal(aead, place, &plain)
+}
+
+/// Writes (or replaces) the search filter row of `c`'s segment `(first, last)`.
+pub(crate) fn put_filter(
+    ctx: &Ctx<'_>,
+    c: ConversationId,
+    (first, last): (u64, u64),
+    epoch: KeyEpoch,
+    filter: Option<&[u8]>,
+) -> Result<()> {
+    ctx.conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO segment_filter (id, last_seq, epoch, filter) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![key(c, first)?, row::sql_int(last)?, epoch.get(), filter])?;
+    Ok(())
 }
 
 pub(crate) fn insert(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<()> {
@@ -398,7 +441,7 @@ pub(crate) fn insert(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
             seg.expires_at,
             key(c, seg.first)?,
         ])?;
-    Ok(())
+    put_filter(ctx, c, (seg.first, seg.last), seg.epoch, seg.filter.as_deref())
 }
 
 /// Rewrites a segment in place (same range). The old row goes before the
@@ -416,12 +459,17 @@ pub(crate) fn update(ctx: &Ctx<'_>, c: ConversationId, seg: &Sealed) -> Result<(
 pub(crate) fn remove_all(ctx: &Ctx<'_>, c: ConversationId) -> Result<()> {
     let (lo, hi) = span(c);
     ctx.conn.prepare_cached("DELETE FROM segment WHERE id BETWEEN ?1 AND ?2")?.execute(params![lo, hi])?;
+    ctx.conn
+        .prepare_cached("DELETE FROM segment_filter WHERE id BETWEEN ?1 AND ?2")?
+        .execute(params![lo, hi])?;
     Ok(())
 }
 
 /// Deletes the segment starting at `first`.
 pub(crate) fn remove(ctx: &Ctx<'_>, c: ConversationId, first: u64) -> Result<()> {
-    ctx.conn.prepare_cached("DELETE FROM segment WHERE id = ?1")?.execute([key(c, first)?])?;
+    let id = key(c, first)?;
+    ctx.conn.prepare_cached("DELETE FROM segment WHERE id = ?1")?.execute([id])?;
+    ctx.conn.prepare_cached("DELETE FROM segment_filter WHERE id = ?1")?.execute([id])?;
     Ok(())
 }
 

@@ -25,6 +25,8 @@ impl Store {
                 messages: count("SELECT COALESCE(SUM(message_count), 0) FROM conversation")?,
                 segments: count("SELECT COUNT(*) FROM segment")?,
                 segment_bytes: count("SELECT COALESCE(SUM(length(body)), 0) FROM segment")?,
+                filter_bytes: count("SELECT COALESCE(SUM(length(filter)), 0) FROM segment_filter")?,
+                segments_unindexed: count("SELECT COUNT(*) FROM segment_filter WHERE filter IS NULL")?,
                 segments_uncompacted: count(
                     "SELECT COUNT(*) FROM segment s JOIN conversation c ON c.id = s.conversation
                      WHERE s.first_seq > c.compacted_through",

@@ -2,15 +2,18 @@
 //! value and cross-checks the plaintext columns, reporting every problem
 //! rather than stopping at the first.
 
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 use super::conversations::{ConvState, conversation_id, open_meta_with};
 use super::segments::{self, Keys, SegmentRow, select_segments};
 use super::{Ctx, Store, row};
 use crate::crypto::Aead;
 use crate::error::{Error, Result};
+use crate::format::envelope::Place;
+use crate::format::records::StoredMessage;
 use crate::ids::{ConversationId, KeyEpoch};
 use crate::maintenance::{Problem, ProblemKind, VerifyReport};
+use crate::search::filter::FilterRecord;
 
 /// Most `integrity_check` messages reported.
 const MAX_INTEGRITY_MESSAGES: i64 = 100;
@@ -23,7 +26,8 @@ impl Store {
     /// integrity check; every key, metadata and segment opening with its key
     /// at its place; segment contents matching their plaintext columns;
     /// sequence ranges not overlapping; counts; keys for every epoch in use;
-    /// rows of conversations that do not exist.
+    /// rows of conversations that do not exist; every segment's search
+    /// filter matching its messages.
     ///
     /// Each conversation is checked in its own read transaction, so writers
     /// carry on meanwhile. Keys are unwrapped from the file, not taken from
@@ -123,6 +127,22 @@ fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
             ));
         }
     }
+    // Search filters without their segment.
+    let orphans: Vec<i64> = ctx
+        .conn
+        .prepare("SELECT id FROM segment_filter WHERE id NOT IN (SELECT id FROM segment) ORDER BY id")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for id in orphans {
+        let c = u64::try_from(id >> 32).ok().map(ConversationId::from_raw);
+        problems.push(problem(
+            ProblemKind::Orphan,
+            c,
+            None,
+            None,
+            format!("a search filter row ({id}) has no segment"),
+        ));
+    }
     // Format 4's key (a forged file need not keep the schema's CHECK).
     // Quoted: a forged row's columns need not be integers.
     let unkeyed: Vec<(String, String)> = ctx
@@ -147,6 +167,69 @@ fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A filter row's `last_seq`, `epoch` (each `None` if not an integer) and
+/// `filter` (`None` if not a blob: NULL until indexed).
+type FilterColumns = (Option<i64>, Option<i64>, Option<Vec<u8>>);
+
+/// Checks a segment's search filter row (docs/SEARCH.md): present, naming
+/// the segment's range and epoch, and, unless the backfill has not reached
+/// it, opening to exactly the filter of the segment's messages.
+fn check_filter(
+    ctx: &mut Ctx<'_>,
+    keys: &mut Keys,
+    (first, last, epoch): (u64, u64, KeyEpoch),
+    messages: &[StoredMessage],
+) -> Result<Option<Problem>> {
+    let c = keys.conversation();
+    let (some, range) = (Some(c), Some((first, last)));
+    let row: Option<FilterColumns> = ctx
+        .conn
+        .prepare_cached("SELECT last_seq, epoch, filter FROM segment_filter WHERE id = ?1")?
+        .query_row([segments::key(c, first)?], |r| {
+            Ok((
+                r.get_ref(0)?.as_i64().ok(),
+                r.get_ref(1)?.as_i64().ok(),
+                r.get_ref(2)?.as_blob().ok().map(<[u8]>::to_vec),
+            ))
+        })
+        .optional()?;
+    let Some((row_last, row_epoch, sealed)) = row else {
+        return Ok(Some(problem(
+            ProblemKind::Corrupt,
+            some,
+            range,
+            Some(epoch),
+            "the segment has no search filter row",
+        )));
+    };
+    if row_last != i64::try_from(last).ok() || row_epoch != Some(i64::from(epoch.get())) {
+        return Ok(Some(problem(
+            ProblemKind::Corrupt,
+            some,
+            range,
+            Some(epoch),
+            "the segment's search filter row names another range or key epoch",
+        )));
+    }
+    let Some(sealed) = sealed else { return Ok(None) };
+    let place = Place::segment_filter(c, epoch, first, last);
+    match super::search::open_filter(ctx, keys, place, sealed) {
+        Ok(filter) => {
+            let want = FilterRecord::of_messages(messages.iter().map(|m| (m.text.as_str(), m.sent_at_ms)));
+            Ok((filter != want).then(|| {
+                problem(
+                    ProblemKind::Corrupt,
+                    some,
+                    range,
+                    Some(epoch),
+                    "the segment's search filter does not match its messages",
+                )
+            }))
+        }
+        Err(e) => as_problem(e, some, range).map(Some),
+    }
 }
 
 /// Checks one conversation: keys, metadata, segments, counts, index rows.
@@ -291,8 +374,14 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
             ));
             continue;
         }
+        let (first, last, epoch) = (seg.first, seg.last, seg.epoch);
         match keys.open(ctx, seg) {
-            Ok(open) => report.messages = report.messages.saturating_add(open.messages.len() as u64),
+            Ok(open) => {
+                report.messages = report.messages.saturating_add(open.messages.len() as u64);
+                if let Some(detail) = check_filter(ctx, &mut keys, (first, last, epoch), &open.messages)? {
+                    report.problems.push(detail);
+                }
+            }
             Err(e) => report.problems.push(as_problem(e, some, range)?),
         }
     }

@@ -7,8 +7,16 @@ use std::path::Path;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-const TABLES: &[&str] =
-    &["store", "conversation", "conversation_key", "segment", "recent_ref", "message_ref", "sqlite_sequence"];
+const TABLES: &[&str] = &[
+    "store",
+    "conversation",
+    "conversation_key",
+    "segment",
+    "segment_filter",
+    "recent_ref",
+    "message_ref",
+    "sqlite_sequence",
+];
 
 pub fn dump(path: &Path) -> String {
     let conn = Connection::open(path).unwrap();
@@ -26,6 +34,13 @@ pub fn dump(path: &Path) -> String {
         writeln!(out, "{};", sql.unwrap()).unwrap();
     }
     for table in TABLES {
+        // Tables of later formats are absent from earlier ones.
+        let exists: bool = conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE name = ?1)", [table], |r| r.get(0))
+            .unwrap();
+        if !exists {
+            continue;
+        }
         let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
         let n = stmt.column_count();
         let mut rows = stmt.query([]).unwrap();

@@ -1,8 +1,9 @@
 //! An independent reader of the store format, written from docs/DESIGN.md
 //! alone with ring, argon2, postcard, zstd and rusqlite: it shares no code
 //! with chatvault, so if the code drifts from the document, tests using this
-//! fail. It reads formats 1, 2 and 3 (a master-key rotation under way
-//! included), and both envelope versions.
+//! fail. It reads formats 1 to 5 (a master-key rotation under way
+//! included), and both envelope versions; format 5's search filters from
+//! docs/SEARCH.md.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -17,6 +18,8 @@ pub const KIND_META: u8 = 3;
 pub const KIND_SEGMENT: u8 = 4;
 /// "Associated data": the next master key during a rotation (format 3).
 pub const KIND_NEXT_MASTER: u8 = 5;
+/// docs/SEARCH.md, "The filter record": a segment's search filter (format 5).
+pub const KIND_FILTER: u8 = 6;
 
 /// "Sealed values": the envelope version of format 1's values, still read.
 pub const ENVELOPE_V1: u8 = 1;
@@ -61,6 +64,9 @@ impl Place {
     }
     pub fn segment(conv: u64, epoch: u32, first: u64, last: u64) -> Place {
         Place { kind: KIND_SEGMENT, conv, epoch, first, last }
+    }
+    pub fn filter(conv: u64, epoch: u32, first: u64, last: u64) -> Place {
+        Place { kind: KIND_FILTER, conv, epoch, first, last }
     }
     /// Kind 5 in a store whose `store.master_gen` is `master_gen`:
     /// conversation id, epoch and last_seq 0, first_seq the generation the
@@ -375,6 +381,36 @@ pub struct Segment {
     pub body: Vec<u8>,
 }
 
+/// docs/SEARCH.md, "The filter record".
+#[derive(Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct FilterRec {
+    pub newest_ms: i64,
+    pub oldest_ms: i64,
+    pub probes: u8,
+    pub bits: Vec<u8>,
+}
+
+impl FilterRec {
+    /// Whether every bit of `term` is set: splitmix64(fnv1a64(term)),
+    /// bit i = (h1 + i * h2) mod m.
+    pub fn holds(&self, term: &[u8]) -> bool {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for b in term {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+        let mut z = h.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let h = z ^ (z >> 31);
+        let m = self.bits.len() as u64 * 8;
+        let (h1, h2) = (h & 0xFFFF_FFFF, (h >> 32) | 1);
+        (0..u64::from(self.probes)).all(|i| {
+            let bit = (h1.wrapping_add(i.wrapping_mul(h2)) % m) as usize;
+            self.bits[bit / 8] & (1 << (bit % 8)) != 0
+        })
+    }
+}
+
 /// One sealed value of the store, opened: see [`SpecStore::read_all`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Envelope {
@@ -483,7 +519,7 @@ impl SpecStore {
         let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(app_id, 0x4356_4C54);
         let format: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert!((1..=4).contains(&format), "format {format}");
+        assert!((1..=5).contains(&format), "format {format}");
         let (store_id, kdf, salt, m, t, p, sealed): HeaderRow = conn
             .query_row(
                 "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
@@ -814,9 +850,67 @@ impl SpecStore {
                 let s = self.open_segment(conv, &seg);
                 let place = Place::segment(conv, seg.epoch, seg.first, seg.last);
                 out.push(Envelope { place, version: s.version, frame: s.frame });
+                if let Some(f) = self.filter_record(conv, &seg) {
+                    let place = Place::filter(conv, seg.epoch, seg.first, seg.last);
+                    out.push(Envelope { place, version: f.version, frame: f.frame });
+                }
             }
         }
         out
+    }
+
+    /// docs/SEARCH.md, "Schema (format 5)": the filter row of a segment
+    /// (there is exactly one from format 5 on, naming the segment's
+    /// last_seq and epoch), opened under kind 6 and checked against the
+    /// segment's messages ("Terms in a filter", "The filter record"):
+    /// the time span exactly, and the bits of every plain ASCII word's
+    /// prefixes and of every pair of consecutive CJK ideographs (a subset
+    /// of the terms, enough to pin the hash and the bit layout). `None`
+    /// before format 5 and for a segment not indexed yet.
+    pub fn filter_record(&self, conv: u64, seg: &Segment) -> Option<Record<FilterRec>> {
+        if self.format < 5 {
+            return None;
+        }
+        let at = format!("filter of segment ({conv}, {})", seg.first);
+        let id = ((conv as i64) << 32) + seg.first as i64;
+        let (last, epoch, sealed): (i64, u32, Option<Vec<u8>>) = self
+            .conn
+            .query_row("SELECT last_seq, epoch, filter FROM segment_filter WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap_or_else(|e| panic!("{at}: no row ({e})"));
+        assert_eq!((last as u64, epoch), (seg.last, seg.epoch), "{at}: last_seq and epoch");
+        let sealed = sealed?;
+        let key = self.conversation_key(conv, seg.epoch);
+        let place = Place::filter(conv, seg.epoch, seg.first, seg.last);
+        let (version, plain) = open(&key, &self.store_id, &place, &sealed).expect("filter opens");
+        assert_eq!(version, ENVELOPE_V2, "{at}: envelope version");
+        let (frame, f): (_, FilterRec) = record(version, &plain, &at, |v: FilterRec| v);
+        assert_eq!(frame.as_ref().map(|f| f.codec), Some(CODEC_STORED), "{at}: stored, not compressed");
+        assert_eq!(f.probes, 6, "{at}: probes");
+        assert!(!f.bits.is_empty() && f.bits.len() % 8 == 0, "{at}: whole 64-bit words");
+        let msgs = self.open_segment(conv, seg).value;
+        let times = msgs.iter().map(|m| m.sent_at_ms);
+        assert_eq!(
+            (f.oldest_ms, f.newest_ms),
+            (times.clone().min().unwrap(), times.max().unwrap()),
+            "{at}: span"
+        );
+        for m in &msgs {
+            for word in m.text.split_whitespace().filter(|w| w.bytes().all(|b| b.is_ascii_alphanumeric())) {
+                let word = word.to_ascii_lowercase();
+                for n in 2..=word.len().min(8) {
+                    let term = [b"w", &word.as_bytes()[..n]].concat();
+                    assert!(f.holds(&term), "{at}: the prefix {:?} is missing", &word[..n]);
+                }
+            }
+            let han: Vec<char> = m.text.chars().collect();
+            for pair in han.windows(2).filter(|p| p.iter().all(|c| ('\u{4E00}'..='\u{9FFF}').contains(c))) {
+                let term = format!("c{}{}", pair[0], pair[1]);
+                assert!(f.holds(term.as_bytes()), "{at}: a pair of ideographs is missing");
+            }
+        }
+        Some(Record { version, frame, value: f })
     }
 
     /// "Keyed hashes": the first 16 bytes of HMAC-SHA256 under the current

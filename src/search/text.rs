@@ -1,0 +1,256 @@
+//! The matching rules of search (docs/SEARCH.md, "Matching rules"): how a
+//! text is cut into tokens, how tokens are folded, and when a message
+//! matches a query. The filters (`search::filter`) only narrow the segments
+//! a search opens; every hit is decided here, on the decrypted text.
+
+use std::ops::Range;
+
+use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+use unicode_segmentation::UnicodeSegmentation;
+
+/// One character of a CJK run, folded, with its byte range in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unit {
+    pub(crate) folded: String,
+    pub(crate) range: Range<usize>,
+}
+
+/// A token of a text, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// Letters or digits outside CJK scripts, folded (NFKD, marks dropped,
+    /// lower case).
+    Word { folded: String, range: Range<usize> },
+    /// A run of consecutive CJK characters, one unit each (NFKC).
+    Cjk(Vec<Unit>),
+    /// A symbol or emoji, without variation selectors.
+    Symbol { folded: String, range: Range<usize> },
+}
+
+/// Characters of the scripts written without spaces between words (and
+/// Hangul, whose spaces fall between phrases): Han, Hiragana, Katakana,
+/// Hangul, with their iteration marks and compatibility forms.
+pub(crate) fn is_cjk(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x1100..=0x11FF         // Hangul Jamo
+            | 0x2E80..=0x2FDF   // CJK and Kangxi radicals
+            | 0x3005..=0x3007   // 々 〆 〇
+            | 0x3021..=0x3029   // Hangzhou numerals
+            | 0x3031..=0x3035   // kana repeat marks
+            | 0x3038..=0x303C
+            | 0x3041..=0x30FF   // Hiragana, Katakana
+            | 0x3131..=0x318E   // Hangul compatibility jamo
+            | 0x31F0..=0x31FF   // Katakana phonetic extensions
+            | 0x3400..=0x4DBF   // CJK extension A
+            | 0x4E00..=0x9FFF   // CJK unified ideographs
+            | 0xA960..=0xA97F   // Hangul jamo extended-A
+            | 0xAC00..=0xD7FF   // Hangul syllables, jamo extended-B
+            | 0xF900..=0xFAFF   // CJK compatibility ideographs
+            | 0xFF66..=0xFF9F   // halfwidth Katakana
+            | 0xFFA0..=0xFFDC   // halfwidth Hangul
+            | 0x1B000..=0x1B16F // kana supplement and extended
+            | 0x20000..=0x3FFFF // CJK extensions B and later
+    )
+}
+
+/// Apostrophes, which split words.
+fn is_apostrophe(c: char) -> bool {
+    matches!(c, '\'' | '\u{2019}' | '\u{02BC}')
+}
+
+/// Variation selectors: `❤️` and `❤` are one symbol.
+fn is_variation_selector(c: char) -> bool {
+    matches!(c, '\u{FE0E}' | '\u{FE0F}')
+}
+
+/// Punctuation and other characters that make no symbol token: ASCII and
+/// Latin-1 punctuation and signs, the general punctuation block, CJK
+/// punctuation, small and fullwidth forms.
+fn is_punctuation_like(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0000..=0x00BF | 0x2000..=0x206F | 0x3000..=0x303F | 0xFE10..=0xFE6F | 0xFF00..=0xFF65
+    ) || c.is_whitespace()
+        || is_combining_mark(c)
+        || is_variation_selector(c)
+}
+
+/// A word folded: compatibility-decomposed, combining marks dropped,
+/// lower-cased.
+pub(crate) fn fold_word(word: &str) -> String {
+    word.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+}
+
+/// The tokens of `text`, in order.
+pub(crate) fn tokens(text: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let mut run: Vec<Unit> = Vec::new();
+    let mut plain_start: Option<usize> = None;
+    for (at, c) in text.char_indices() {
+        if is_cjk(c) {
+            if let Some(start) = plain_start.take() {
+                plain_tokens(text, start..at, &mut out);
+            }
+            let mut folded = String::new();
+            folded.extend(std::iter::once(c).nfkc());
+            run.push(Unit { folded, range: at..at + c.len_utf8() });
+        } else {
+            if !run.is_empty() {
+                out.push(Token::Cjk(std::mem::take(&mut run)));
+            }
+            plain_start.get_or_insert(at);
+        }
+    }
+    if !run.is_empty() {
+        out.push(Token::Cjk(run));
+    }
+    if let Some(start) = plain_start {
+        plain_tokens(text, start..text.len(), &mut out);
+    }
+    out
+}
+
+/// Word and symbol tokens of `text[span]` (no CJK in it), split at UAX #29
+/// word boundaries.
+fn plain_tokens(text: &str, span: Range<usize>, out: &mut Vec<Token>) {
+    let Some(part) = text.get(span.clone()) else { return };
+    for (at, piece) in part.split_word_bound_indices() {
+        let range = span.start + at..span.start + at + piece.len();
+        if piece.chars().any(char::is_alphanumeric) {
+            // UAX #29 keeps "l'école" and "don't" whole: apostrophes split
+            // them, so "école" finds "l'école".
+            let mut at = range.start;
+            for part in piece.split(is_apostrophe) {
+                if part.chars().any(char::is_alphanumeric) {
+                    out.push(Token::Word { folded: fold_word(part), range: at..at + part.len() });
+                }
+                // The apostrophe is one to three bytes.
+                at += part.len()
+                    + text.get(at + part.len()..).and_then(|r| r.chars().next()).map_or(0, char::len_utf8);
+            }
+        } else if piece.chars().any(|c| !is_punctuation_like(c)) {
+            let folded: String = piece.chars().filter(|c| !is_variation_selector(*c)).collect();
+            out.push(Token::Symbol { folded, range });
+        }
+    }
+}
+
+/// A parsed search query: the tokens every hit must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Query {
+    pub(crate) tokens: Vec<Token>,
+}
+
+impl Query {
+    /// `None` if `text` has no token (empty, or only punctuation).
+    pub(crate) fn parse(text: &str) -> Option<Query> {
+        let tokens = tokens(text);
+        (!tokens.is_empty()).then_some(Query { tokens })
+    }
+
+    /// Whether `text` matches every token of the query; if it does, the
+    /// byte ranges of `text` that matched, sorted and merged.
+    pub(crate) fn matches(&self, text: &str) -> Option<Vec<Range<usize>>> {
+        let have = tokens(text);
+        let mut ranges = Vec::new();
+        for want in &self.tokens {
+            let before = ranges.len();
+            for got in &have {
+                token_matches(want, got, &mut ranges);
+            }
+            if ranges.len() == before {
+                return None;
+            }
+        }
+        ranges.sort_by_key(|r| (r.start, r.end));
+        let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+        for r in ranges {
+            match merged.last_mut() {
+                Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+                _ => merged.push(r),
+            }
+        }
+        Some(merged)
+    }
+}
+
+/// Adds to `ranges` where message token `got` matches query token `want`.
+fn token_matches(want: &Token, got: &Token, ranges: &mut Vec<Range<usize>>) {
+    match (want, got) {
+        (Token::Word { folded: w, .. }, Token::Word { folded: g, range }) if g.starts_with(w.as_str()) => {
+            ranges.push(range.clone());
+        }
+        (Token::Symbol { folded: w, .. }, Token::Symbol { folded: g, range }) if g == w => {
+            ranges.push(range.clone());
+        }
+        (Token::Cjk(w), Token::Cjk(g)) if !w.is_empty() => {
+            for window in g.windows(w.len()) {
+                if window.iter().zip(w).all(|(a, b)| a.folded == b.folded)
+                    && let (Some(first), Some(last)) = (window.first(), window.last())
+                {
+                    ranges.push(first.range.start..last.range.end);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hits(query: &str, text: &str) -> Option<Vec<&'static str>> {
+        let q = Query::parse(query).expect("a query");
+        let text: &'static str = Box::leak(text.to_owned().into_boxed_str());
+        q.matches(text).map(|rs| rs.into_iter().map(|r| &text[r]).collect())
+    }
+
+    #[test]
+    fn latin_words_fold_case_and_diacritics_and_match_as_prefixes() {
+        assert_eq!(hits("cafe", "Un Café, s'il vous plaît"), Some(vec!["Café"]));
+        assert_eq!(hits("ECOLE", "à l'école demain"), Some(vec!["école"]));
+        assert_eq!(hits("bonj", "Bonjour tout le monde"), Some(vec!["Bonjour"]));
+        assert_eq!(hits("plait", "s'il vous plaît"), Some(vec!["plaît"]));
+        assert_eq!(hits("onjour", "bonjour"), None, "words match from their start");
+        assert_eq!(hits("bonjour monde", "bonjour à tous"), None, "every token must match");
+        assert_eq!(hits("see 8", "see you at 8"), Some(vec!["see", "8"]));
+        assert_eq!(hits("2024", "in 2024-05"), Some(vec!["2024"]));
+        assert_eq!(hits("il", "s’il vous plaît"), Some(vec!["il"]));
+        assert_eq!(hits("don't", "I don't know"), Some(vec!["don", "t"]));
+    }
+
+    #[test]
+    fn cjk_matches_any_run_of_characters() {
+        assert_eq!(hits("东京", "我明天去东京出差"), Some(vec!["东京"]));
+        assert_eq!(hits("京", "我明天去东京出差"), Some(vec!["京"]));
+        assert_eq!(hits("明天 出差", "我明天去东京出差"), Some(vec!["明天", "出差"]));
+        assert_eq!(hits("京东", "我明天去东京出差"), None);
+        assert_eq!(hits("に住", "東京都に住む"), Some(vec!["に住"]));
+        assert_eq!(hits("コンピュータ", "新しいコンピューターを買った"), Some(vec!["コンピュータ"]));
+        assert_eq!(hits("학교", "학교에서 만나요"), Some(vec!["학교"]));
+        assert_eq!(hits("에서", "학교에서 만나요"), Some(vec!["에서"]));
+        // Halfwidth katakana fold to fullwidth.
+        assert_eq!(hits("カタ", "ｶﾀｶﾅ"), Some(vec!["ｶﾀ"]));
+        // Mixed with Latin, no spaces.
+        assert_eq!(hits("iphone", "我的iPhone坏了"), Some(vec!["iPhone"]));
+        assert_eq!(hits("坏了", "我的iPhone坏了"), Some(vec!["坏了"]));
+    }
+
+    #[test]
+    fn symbols_and_emoji_are_tokens() {
+        assert_eq!(hits("🙂", "see you 🙂"), Some(vec!["🙂"]));
+        assert_eq!(hits("❤", "love ❤️"), Some(vec!["❤️"]));
+        assert_eq!(hits("🙂", "see you"), None);
+        assert!(Query::parse("  ,.!? ").is_none());
+        assert!(Query::parse("").is_none());
+    }
+
+    #[test]
+    fn ranges_are_merged_and_sorted() {
+        let q = Query::parse("东 东京 see").unwrap();
+        assert_eq!(q.matches("东京 see"), Some(vec![0..6, 7..10]));
+    }
+}
