@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use chatvault::__fuzz::{self as harness, conversation, segment};
+use chatvault::__fuzz::{self as harness, conversation, search, segment};
 use chatvault::archive::{self, __fuzz};
 use chatvault::{ExportOptions, ImportOptions, NewConversation, NewMessage, Store, StoreKey};
 use chatvault_testkit::ops;
@@ -110,14 +110,27 @@ fn ops_seeds_encode_canonically() {
 }
 
 #[test]
-#[ignore = "with CHATVAULT_REGENERATE=1, writes the seeds of fuzz/corpus/segment, conversation and ops"]
+fn search_corpus_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = harness::create_store(dir.path().join("search.chatvault")).unwrap();
+    for (name, data) in inputs("search", search::seeds()) {
+        search::run(&store, &data).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    assert!(store.verify().unwrap().problems.iter().all(|p| p.detail.contains("search filter")));
+}
+
+#[test]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes the seeds of fuzz/corpus/segment, conversation, ops and search"]
 fn regenerate_harness_seeds() {
     if !common::regenerating("the seeds of fuzz/corpus") {
         return;
     }
-    for (target, seeds) in
-        [("segment", segment::seeds()), ("conversation", conversation::seeds()), ("ops", ops::seeds())]
-    {
+    for (target, seeds) in [
+        ("segment", segment::seeds()),
+        ("conversation", conversation::seeds()),
+        ("ops", ops::seeds()),
+        ("search", search::seeds()),
+    ] {
         let dir = Path::new(CORPORA).join(target);
         std::fs::create_dir_all(&dir).unwrap();
         for (name, data) in seeds {

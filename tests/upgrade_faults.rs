@@ -1,10 +1,11 @@
 //! I/O errors, full disks and power losses injected while `Store::open`
-//! upgrades a committed store of each earlier format (tests/vectors), by the
-//! fault-injecting VFS of tests/faults.rs.
+//! upgrades a committed store of each earlier format (tests/vectors) and
+//! `Store::index_for_search` gives its segments their search filters, by
+//! the fault-injecting VFS of tests/faults.rs.
 //!
 //! The upgrade is one transaction (docs/DESIGN.md, "Upgrading"), so
-//! whatever the fault (during the open, or during the close that
-//! checkpoints the upgrade), the call either fails with an error that says what
+//! whatever the fault (during the open, the backfill, or the close that
+//! checkpoints them), the call either fails with an error that says what
 //! happened (`Error::Io` naming the call, or `Error::StorageFull`) or
 //! succeeds; and the next open, with no fault, upgrades or finds the store
 //! upgraded, passes `verify`, and shows exactly what a clean upgrade of the
@@ -61,7 +62,7 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
     let seed = env_u64("CHATVAULT_FAULT_SEED", 0x0B6_4ADE);
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
-    // Per kind of fault: (fired, the open or close failed, it succeeded).
+    // Per kind of fault: (fired, the open, backfill or close failed, it succeeded).
     let mut fired: BTreeMap<&'static str, (u64, u64, u64)> = BTreeMap::new();
     let (mut upgraded_by_retry, mut upgraded_before_the_fault) = (0u64, 0u64);
     for (v, (name, sql)) in VECTORS.into_iter().enumerate() {
@@ -76,7 +77,9 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
         // faults are drawn from).
         let clean = copy(&pristine, dir.path(), &format!("v{v}.clean"));
         let before = vfs::totals();
-        open(&clean).unwrap_or_else(|e| panic!("{name}: clean upgrade: {e}")).close().unwrap();
+        let store = open(&clean).unwrap_or_else(|e| panic!("{name}: clean upgrade: {e}"));
+        store.index_for_search(None).unwrap();
+        store.close().unwrap();
         let after = vfs::totals();
         assert_eq!(user_version(&clean), new_version);
         let store = open(&clean).unwrap();
@@ -110,10 +113,15 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
             };
             let context = format!("{name}, round {round} (seed {seed}), {fault:?}");
             vfs::arm(fault);
-            // Open (and upgrade), then close (checkpointing the upgrade
-            // into the database file) unless the fault fired already.
+            // Open (and upgrade), give every segment its search filter,
+            // then close (checkpointing it all into the database file),
+            // each step unless the fault fired already.
             let result = match open(&path) {
-                Ok(store) if vfs::fired().is_none() => store.close().map(|()| None),
+                Ok(store) if vfs::fired().is_none() => match store.index_for_search(None) {
+                    Ok(_) if vfs::fired().is_none() => store.close().map(|()| None),
+                    Ok(_) => Ok(Some(store)),
+                    Err(e) => Err(e),
+                },
                 Ok(store) => Ok(Some(store)),
                 Err(e) => Err(e),
             };
@@ -185,11 +193,15 @@ fn faults_while_upgrading_lose_nothing_and_leave_an_openable_store() {
             let report = store.verify().unwrap_or_else(|e| panic!("{context}: verify: {e}"));
             assert!(report.is_ok(), "{context}: verify: {report:?}");
             assert!(observe(&store, &context) == want, "{context}: differs from a clean upgrade");
+            // The backfill resumes where the fault left it.
+            let indexed = store.index_for_search(None).unwrap_or_else(|e| panic!("{context}: index: {e}"));
+            assert_eq!(indexed.segments_remaining, 0, "{context}");
+            assert!(store.verify().unwrap().is_ok(), "{context}: verify after the backfill");
             store.close().unwrap_or_else(|e| panic!("{context}: close after reopening: {e}"));
         }
     }
     eprintln!(
-        "Per fault (fired, the open or close failed, it succeeded): {fired:?}; {upgraded_by_retry} stores were left \
+        "Per fault (fired, the open, backfill or close failed, it succeeded): {fired:?}; {upgraded_by_retry} stores were left \
          in their old format and upgraded by the next open, {upgraded_before_the_fault} were upgraded before their fault."
     );
     let failed: u64 = fired.values().map(|c| c.1).sum();

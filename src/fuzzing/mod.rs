@@ -5,6 +5,8 @@
 //! * [`segment`]: segment plaintexts and envelopes, through the record
 //!   decoders and, sealed into a real store, through every read path.
 //! * [`conversation`]: the same for conversation metadata.
+//! * [`search`]: the search filter decoder, the matching rules, and a
+//!   search over a forged filter.
 //!
 //! The harness that needs only the public API (arbitrary sequences of
 //! store operations against a model) is not here: it is the
@@ -17,6 +19,7 @@
 pub mod conversation;
 mod input;
 pub use input::Input;
+pub mod search;
 pub mod segment;
 
 use std::path::Path;

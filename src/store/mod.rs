@@ -25,6 +25,8 @@ mod verify;
 pub(crate) mod internals {
     pub(crate) use super::compact::set_compacted_through;
     pub(crate) use super::conversations::ConvState;
+    #[cfg(feature = "fuzzing")]
+    pub(crate) use super::search::forge_filter;
     pub(crate) use super::segments::{Sealed, insert, remove_all};
 }
 

@@ -311,3 +311,21 @@ fn search_in(
     };
     Ok(SearchPage { hits: hits.into_iter().map(|Ranked(_, hit)| hit).collect(), next, unindexed_segments })
 }
+
+/// For the search fuzz harness: appends `text` to `c` and replaces its
+/// segment's filter with `plain` sealed, with the real key, at that
+/// segment's place (an authentic filter with arbitrary contents).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn forge_filter(store: &Store, c: ConversationId, text: &str, plain: &[u8]) -> Result<()> {
+    let text: String = text.chars().take(1000).collect();
+    let m = store.append(c, crate::types::NewMessage { text, ..Default::default() })?;
+    store.write(|ctx| {
+        let seg = segments::containing(ctx, c, m.seq())?
+            .ok_or(Error::NotFound(crate::error::Missing::Message(m)))?;
+        let mut keys = Keys::new(c);
+        let place = Place::segment_filter(c, seg.epoch, seg.first, seg.last);
+        let aead = keys.get(ctx, seg.epoch)?;
+        let sealed = ctx.store.sealer().seal(aead, place, plain)?;
+        segments::put_filter(ctx, c, (seg.first, seg.last), seg.epoch, Some(&sealed))
+    })
+}
