@@ -77,6 +77,8 @@ pub enum Command {
         #[arg(long)]
         oldest: bool,
     },
+    /// Find messages by their words, newest first (any language: CJK by characters, other words by prefix)
+    Search(SearchArgs),
     /// Create a conversation
     New {
         /// Its title
@@ -153,6 +155,31 @@ pub enum Command {
     Vacuum,
     /// Browse the store interactively in the terminal
     Browse,
+}
+
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// The words to find (every one must match)
+    #[arg(required = true, num_args = 1..)]
+    pub query: Vec<String>,
+    /// Only this conversation (id or external id)
+    #[arg(long, value_name = "CONVERSATION")]
+    pub conversation: Option<String>,
+    /// Only messages from this sender
+    #[arg(long, value_name = "NAME")]
+    pub sender: Option<String>,
+    /// Only messages sent on or after this day (YYYY-MM-DD, local time)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Only messages sent before this day (YYYY-MM-DD, local time)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+    /// Hits to print
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    /// The next page: the cursor the last page printed
+    #[arg(long, value_name = "CURSOR")]
+    pub after: Option<String>,
 }
 
 #[derive(Args, Debug)]

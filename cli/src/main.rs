@@ -31,6 +31,7 @@ mod maintain;
 mod output;
 mod progress;
 mod read;
+mod search;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -167,6 +168,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Show { conversation, limit, before, after, oldest } => {
             read::show(&ctx, &conversation, read::Window { limit, before, after, oldest })
         }
+        Command::Search(args) => search::run(&ctx, &args),
         Command::New { title, external_id, members, retention } => {
             edit::new_conversation(&ctx, title, external_id, members, retention)
         }

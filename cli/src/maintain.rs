@@ -23,11 +23,18 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
     if let Some(secs) = time_budget {
         options = options.time_budget(Duration::from_secs(secs));
     }
+    let started = std::time::Instant::now();
     let report = store.compact(&options)?;
     bar.finish_and_clear();
+    // Segments of an upgraded store without a search filter get one
+    // (docs/SEARCH.md), in what remains of the budget.
+    let left = time_budget.map(|secs| Duration::from_secs(secs).saturating_sub(started.elapsed()));
+    let index = if left.is_some_and(|l| l.is_zero()) { None } else { Some(store.index_for_search(left)?) };
     let skipped: Vec<u64> = report.conversations_skipped.iter().map(|c| c.get()).collect();
     if ctx.json {
         output::print_json(&json!({
+            "segments_indexed_for_search": index.map_or(0, |i| i.segments_indexed),
+            "segments_left_unindexed": index.map(|i| i.segments_remaining),
             "conversations_compacted": report.conversations_compacted,
             "segments_rewritten": report.segments_rewritten,
             "segments_written": report.segments_written,
@@ -48,7 +55,10 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
             report.keys_destroyed
         );
         say!("Size: {} -> {}.", output::bytes(report.bytes_before), output::bytes(report.bytes_after));
-        if report.work_remains {
+        if let Some(i) = index.filter(|i| i.segments_indexed > 0) {
+            say!("Search index: {} segments indexed, {} left.", i.segments_indexed, i.segments_remaining);
+        }
+        if report.work_remains || index.is_none_or(|i| i.segments_remaining > 0) {
             say!("The time budget ran out: run compact again to continue.");
         }
     }
@@ -129,6 +139,8 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
             "segments_uncompacted": s.segments_uncompacted,
             "segments_with_expired": s.segments_with_expired,
             "segment_bytes": s.segment_bytes,
+            "filter_bytes": s.filter_bytes,
+            "segments_unindexed": s.segments_unindexed,
             "file_bytes": s.file_bytes,
             "wal_bytes": s.wal_bytes,
             "reclaimable_bytes": s.reclaimable_bytes,
@@ -136,13 +148,15 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
         }));
         return Ok(());
     }
-    let rows: [(&str, String); 9] = [
+    let rows: [(&str, String); 11] = [
         ("conversations", s.conversations.to_string()),
         ("messages", s.messages.to_string()),
         ("segments", s.segments.to_string()),
         ("  not yet compacted", s.segments_uncompacted.to_string()),
         ("  holding expired messages", s.segments_with_expired.to_string()),
         ("sealed segment bytes", output::bytes(s.segment_bytes)),
+        ("sealed search filter bytes", output::bytes(s.filter_bytes)),
+        ("  segments not yet indexed", s.segments_unindexed.to_string()),
         ("database file", output::bytes(s.file_bytes)),
         ("write-ahead log", output::bytes(s.wal_bytes)),
         ("reclaimable", output::bytes(s.reclaimable_bytes)),

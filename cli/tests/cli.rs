@@ -335,8 +335,8 @@ fn bad_arguments_are_user_errors_with_usage() {
     }
     let help = d.ok(&["--help"]);
     for sub in [
-        "init", "demo", "convs", "show", "new", "send", "edit", "delete", "export", "import", "inspect",
-        "compact", "verify", "stats", "passwd", "rotate", "vacuum", "browse",
+        "init", "demo", "convs", "show", "search", "new", "send", "edit", "delete", "export", "import",
+        "inspect", "compact", "verify", "stats", "passwd", "rotate", "vacuum", "browse",
     ] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(sub)), "--help lists {sub}: {help}");
     }
@@ -347,6 +347,48 @@ fn bad_arguments_are_user_errors_with_usage() {
     fails(d.cmd(&["show", "no-such-chat"]).assert(), 1).stderr(contains("no conversation"));
     fails(d.cmd(&["edit", "abc", "x"]).assert(), 1).stderr(contains("conversation/seq"));
     fails(d.cmd(&["demo", "--conversations", "0"]).assert(), 1);
+}
+
+#[test]
+fn search_finds_words_in_any_language_with_filters_pages_and_json() {
+    let d = Dir::new();
+    let s = ["--store", "s.cv"];
+    let run = |args: &[&str]| d.ok(&[&s[..], args].concat());
+    let json = |args: &[&str]| d.json(&[&s[..], args].concat());
+    run(&["init"]);
+    run(&["new", "Paris", "--external-id", "paris"]);
+    run(&["new", "Tokyo", "--external-id", "tokyo"]);
+    run(&["send", "paris", "Un café à l'école ?", "--sender", "amélie"]);
+    run(&["send", "paris", "Bonjour tout le monde", "--sender", "me"]);
+    run(&["send", "tokyo", "我明天去东京出差", "--sender", "wei"]);
+    run(&["send", "tokyo", "東京で会いましょう", "--sender", "me"]);
+
+    // Plain output marks the matches (not a terminal: in brackets).
+    let out = run(&["search", "CAFE", "ecole"]);
+    assert!(out.contains("[café]") && out.contains("[école]"), "{out}");
+    assert!(run(&["search", "东京"]).contains("我明天去[东京]出差"));
+    assert!(run(&["search", "bonj", "--conversation", "tokyo"]).contains("No messages match"));
+    assert_eq!(stdout_lines(&run(&["search", "東京", "--sender", "me"])).len(), 1);
+
+    // JSON: the messages, their conversation, byte ranges, and a cursor that pages.
+    let v = json(&["search", "e", "--limit", "1"]);
+    assert_eq!(v["hits"].as_array().map(Vec::len), Some(1));
+    let next = v["next"].as_str().expect("a cursor: there are more");
+    let v2 = json(&["search", "e", "--limit", "5", "--after", next]);
+    assert_ne!(v2["hits"][0]["id"], v["hits"][0]["id"]);
+    let v = json(&["search", "出差"]);
+    let hit = &v["hits"][0];
+    assert_eq!(
+        (hit["conversation"].as_u64(), hit["matches"].clone()),
+        (Some(2), serde_json::json!([[18, 24]]))
+    );
+    assert_eq!(v["unindexed_segments"], 0);
+
+    fails(d.cmd(&[&s[..], &["search", "?!"]].concat()).assert(), 1).stderr(contains("no word to look for"));
+    fails(d.cmd(&[&s[..], &["search", "x", "--since", "yesterday"]].concat()).assert(), 1)
+        .stderr(contains("YYYY-MM-DD"));
+    fails(d.cmd(&[&s[..], &["search", "x", "--after", "nope"]].concat()).assert(), 1)
+        .stderr(contains("cursor"));
 }
 
 #[test]
