@@ -557,6 +557,70 @@ typedef struct chatvault_import_report {
   uint64_t bytes;
 } chatvault_import_report;
 
+// Where a page of search hits ended: the last hit's send time and id.
+// Hits are ordered by (send time, conversation, sequence number), newest
+// first; `message.conversation` 0 means none (no cursor, or no next page).
+typedef struct chatvault_search_cursor {
+  // The last hit's `sent_at_ms`.
+  int64_t sent_at_ms;
+  // The last hit's id; conversation 0 for none.
+  struct chatvault_message_id message;
+} chatvault_search_cursor;
+
+// A search: see `chatvault_search`.
+typedef struct chatvault_search_query {
+  // The words to find (UTF-8).
+  struct chatvault_str text;
+  // Only this conversation; 0 for the whole store.
+  uint64_t conversation;
+  // Only messages from this sender (exact); `{NULL, 0}` for any.
+  struct chatvault_str sender;
+  // Only messages sent at or after this time (ms since the Unix epoch);
+  // `INT64_MIN` for no lower bound.
+  int64_t from_ms;
+  // Only messages sent before this time; `INT64_MAX` for no upper bound.
+  int64_t until_ms;
+  // At most this many hits; 0 for 50.
+  size_t limit;
+  // The page after this cursor (the previous page's `next`); conversation
+  // 0 for the first page.
+  struct chatvault_search_cursor after;
+} chatvault_search_query;
+
+// A byte range `[start, end)` of a hit's text that matched.
+typedef struct chatvault_match_range {
+  // The first byte.
+  size_t start;
+  // One past the last byte.
+  size_t end;
+} chatvault_match_range;
+
+// One message that matched. Owned by its page.
+typedef struct chatvault_search_hit {
+  // The message.
+  struct chatvault_message message;
+  // `ranges_len` ranges of `message.text`, sorted and disjoint.
+  const struct chatvault_match_range *ranges;
+  // How many.
+  size_t ranges_len;
+} chatvault_search_hit;
+
+// A page of search hits, newest first. Free it with
+// `chatvault_search_page_free`.
+typedef struct chatvault_search_page {
+  // `len` hits (a valid pointer even when `len` is 0).
+  const struct chatvault_search_hit *items;
+  // How many.
+  size_t len;
+  // Pass it as the next query's `after`; conversation 0 when there is no
+  // next page.
+  struct chatvault_search_cursor next;
+  // Segments the search opened whole because the store was upgraded and
+  // `chatvault_index_for_search` has not reached them yet (the results
+  // are complete, the search slower).
+  uint64_t unindexed_segments;
+} chatvault_search_page;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -987,6 +1051,41 @@ chatvault_status chatvault_store_import(const struct chatvault_store *store,
                                         chatvault_archive_progress_fn progress,
                                         void *user_data,
                                         struct chatvault_import_report *out);
+
+// Finds messages by their words, newest first, and writes a page of hits
+// to `*out`; free it with `chatvault_search_page_free`. A message matches
+// when it has every word of `query->text` (CJK text as consecutive
+// characters, other words as prefixes, case and accents folded). Each hit
+// carries the byte ranges of its text that matched.
+//
+// A query with nothing to look for (only punctuation) fails with
+// `CHATVAULT_STATUS_INVALID_ARGUMENT`; an unknown conversation with
+// `CHATVAULT_STATUS_NOT_FOUND`.
+//
+// # Safety
+// `store`, `query` and `out` are NULL or valid; the texts in `query` are
+// NULL (with length 0) or valid for their lengths.
+chatvault_status chatvault_search(const struct chatvault_store *store,
+                                  const struct chatvault_search_query *query,
+                                  struct chatvault_search_page **out);
+
+// Frees a search page; NULL does nothing.
+//
+// # Safety
+// `page` is NULL or came from `chatvault_search`, and is not used again.
+void chatvault_search_page_free(struct chatvault_search_page *page);
+
+// Gives search filters to the segments of an upgraded store that have
+// none yet, until none is left or `time_budget_ms` milliseconds have
+// passed (0: no budget). Writes how many are still left to
+// `*out_remaining` (0: the index is complete). Searches are complete
+// before it finishes, only slower.
+//
+// # Safety
+// `store` and `out_remaining` are NULL or valid.
+chatvault_status chatvault_index_for_search(const struct chatvault_store *store,
+                                            uint64_t time_budget_ms,
+                                            uint64_t *out_remaining);
 
 #ifdef __cplusplus
 }  // extern "C"

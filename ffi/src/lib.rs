@@ -45,11 +45,14 @@ mod message;
 
 mod maintenance;
 
+mod search;
+
 mod raw;
 
 pub use conversation::*;
 pub use maintenance::*;
 pub use message::*;
+pub use search::*;
 pub use status::{chatvault_last_error_message, chatvault_status, chatvault_status_name};
 pub use store::*;
 pub use types::*;

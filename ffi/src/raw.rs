@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chatvault::archive::ArchiveProgress;
 use chatvault::{
     CompactProgress, Conversation, ConversationId, ConversationSummary, Message, MessageId, NewConversation,
-    NewMessage, Store, StoreKey, VerifyReport,
+    NewMessage, SearchPage, Store, StoreKey, VerifyReport,
 };
 use zeroize::Zeroizing;
 
@@ -418,6 +418,7 @@ struct Keep {
     overflow: Vec<Zeroizing<Vec<u8>>>,
     member_lists: Vec<Vec<chatvault_str>>,
     last_messages: Vec<chatvault_message>,
+    match_ranges: Vec<chatvault_match_range>,
 }
 
 /// Arena bytes a message's texts and bytes take (each NUL-terminated).
@@ -611,6 +612,83 @@ pub(crate) fn conversation_list_out(list: &[ConversationSummary]) -> *mut chatva
 pub(crate) unsafe fn conversation_list_free(p: *mut chatvault_conversation_list) {
     // SAFETY: forwarded from this function's contract.
     unsafe { take_back::<chatvault_conversation_list, chatvault_conversation_summary>(p) }
+}
+
+/// A search query copied out of C memory, its texts borrowed.
+pub(crate) struct SearchArgs<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) conversation: u64,
+    pub(crate) sender: Option<&'a str>,
+    pub(crate) from_ms: i64,
+    pub(crate) until_ms: i64,
+    pub(crate) limit: usize,
+    pub(crate) after: chatvault_search_cursor,
+}
+
+/// Reads a search query.
+///
+/// # Safety
+/// As [`arg`] for `q`; its texts are NULL (length 0) or valid for their lengths.
+pub(crate) unsafe fn search_query<'a>(q: *const chatvault_search_query) -> Result<SearchArgs<'a>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let q = unsafe { arg(q, "query") }?;
+    Ok(SearchArgs {
+        // SAFETY: forwarded from this function's contract.
+        text: unsafe { required_text(q.text, "query text") }?,
+        conversation: q.conversation,
+        // SAFETY: forwarded from this function's contract.
+        sender: unsafe { optional_text(q.sender, "sender") }?,
+        from_ms: q.from_ms,
+        until_ms: q.until_ms,
+        limit: q.limit,
+        after: q.after,
+    })
+}
+
+/// A page of search hits for C.
+pub(crate) fn search_page_out(page: &SearchPage) -> *mut chatvault_search_page {
+    let mut keep = Keep::with_arena(page.hits.iter().map(|h| message_size(&h.message)).sum());
+    // The ranges go into one Vec, filled before any pointer into it is
+    // taken; moving the Vec into `keep` afterwards does not move them.
+    let ranges: Vec<chatvault_match_range> = page
+        .hits
+        .iter()
+        .flat_map(|h| h.ranges.iter().map(|r| chatvault_match_range { start: r.start, end: r.end }))
+        .collect();
+    let base = ranges.as_ptr();
+    let mut at = 0usize;
+    let items: Vec<chatvault_search_hit> = page
+        .hits
+        .iter()
+        .map(|h| {
+            let hit = chatvault_search_hit {
+                message: keep.message(&h.message),
+                ranges: base.wrapping_add(at),
+                ranges_len: h.ranges.len(),
+            };
+            at += h.ranges.len();
+            hit
+        })
+        .collect();
+    keep.match_ranges = ranges;
+    let next = page.next.map_or(chatvault_search_cursor::default(), |c| chatvault_search_cursor {
+        sent_at_ms: c.sent_at_ms,
+        message: message_id(c.message),
+    });
+    let public = chatvault_search_page {
+        items: items.as_ptr(),
+        len: items.len(),
+        next,
+        unindexed_segments: page.unindexed_segments,
+    };
+    hand_out(public, items, keep)
+}
+
+/// # Safety
+/// `p` is NULL or came from [`search_page_out`], and is not used again.
+pub(crate) unsafe fn search_page_free(p: *mut chatvault_search_page) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_search_page, chatvault_search_hit>(p) }
 }
 
 /// A verify report for C.

@@ -443,3 +443,77 @@ pub struct chatvault_stats {
     /// Free pages in the file, which a scrub returns to the file system.
     pub reclaimable_bytes: u64,
 }
+
+/// Where a page of search hits ended: the last hit's send time and id.
+/// Hits are ordered by (send time, conversation, sequence number), newest
+/// first; `message.conversation` 0 means none (no cursor, or no next page).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct chatvault_search_cursor {
+    /// The last hit's `sent_at_ms`.
+    pub sent_at_ms: i64,
+    /// The last hit's id; conversation 0 for none.
+    pub message: chatvault_message_id,
+}
+
+/// A search: see `chatvault_search`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct chatvault_search_query {
+    /// The words to find (UTF-8).
+    pub text: chatvault_str,
+    /// Only this conversation; 0 for the whole store.
+    pub conversation: u64,
+    /// Only messages from this sender (exact); `{NULL, 0}` for any.
+    pub sender: chatvault_str,
+    /// Only messages sent at or after this time (ms since the Unix epoch);
+    /// `INT64_MIN` for no lower bound.
+    pub from_ms: i64,
+    /// Only messages sent before this time; `INT64_MAX` for no upper bound.
+    pub until_ms: i64,
+    /// At most this many hits; 0 for 50.
+    pub limit: usize,
+    /// The page after this cursor (the previous page's `next`); conversation
+    /// 0 for the first page.
+    pub after: chatvault_search_cursor,
+}
+
+/// A byte range `[start, end)` of a hit's text that matched.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct chatvault_match_range {
+    /// The first byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+/// One message that matched. Owned by its page.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct chatvault_search_hit {
+    /// The message.
+    pub message: chatvault_message,
+    /// `ranges_len` ranges of `message.text`, sorted and disjoint.
+    pub ranges: *const chatvault_match_range,
+    /// How many.
+    pub ranges_len: usize,
+}
+
+/// A page of search hits, newest first. Free it with
+/// `chatvault_search_page_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct chatvault_search_page {
+    /// `len` hits (a valid pointer even when `len` is 0).
+    pub items: *const chatvault_search_hit,
+    /// How many.
+    pub len: usize,
+    /// Pass it as the next query's `after`; conversation 0 when there is no
+    /// next page.
+    pub next: chatvault_search_cursor,
+    /// Segments the search opened whole because the store was upgraded and
+    /// `chatvault_index_for_search` has not reached them yet (the results
+    /// are complete, the search slower).
+    pub unindexed_segments: u64,
+}

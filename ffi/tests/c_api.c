@@ -906,6 +906,90 @@ static void test_threads(chatvault_store *s) {
     chatvault_verify_report_free(report);
 }
 
+static chatvault_search_query search_for(const char *words) {
+    chatvault_search_query q;
+    memset(&q, 0, sizeof q);
+    q.text = text(words);
+    q.sender = none;
+    q.from_ms = INT64_MIN;
+    q.until_ms = INT64_MAX;
+    return q;
+}
+
+static void test_search(void) {
+    char *path = path_of("search.chatvault");
+    chatvault_key key = raw_key(raw_key_bytes);
+    chatvault_store *s = NULL;
+    OK(chatvault_store_create(path, strlen(path), &key, &s));
+    chatvault_new_conversation nc;
+    memset(&nc, 0, sizeof nc);
+    nc.title = text("search");
+    uint64_t c = 0;
+    OK(chatvault_conversation_create(s, &nc, &c));
+    const char *bodies[4] = {"我明天去东京出差", "Un café à l'école", "see you 🙂", "CAFE crème"};
+    for (int i = 0; i < 4; i++) {
+        chatvault_new_message m = message(i == 3 ? "bob" : "me", bodies[i], 1700000400000 + i);
+        chatvault_message_id id;
+        OK(chatvault_message_append(s, c, &m, &id));
+    }
+
+    /* CJK by characters, with the byte range that matched. */
+    chatvault_search_query q = search_for("东京");
+    chatvault_search_page *page = NULL;
+    OK(chatvault_search(s, &q, &page));
+    CHECK(page->len == 1 && page->next.message.conversation == 0 && page->unindexed_segments == 0);
+    CHECK(same(page->items[0].message.text, bodies[0]));
+    CHECK(page->items[0].ranges_len == 1 && page->items[0].ranges[0].start == 12 && page->items[0].ranges[0].end == 18);
+    chatvault_search_page_free(page);
+
+    /* Folded case and accents, newest first, a page at a time. */
+    q = search_for("cafe");
+    q.limit = 1;
+    OK(chatvault_search(s, &q, &page));
+    CHECK(page->len == 1 && page->items[0].message.id.seq == 4 && page->next.message.seq == 4);
+    q.after = page->next;
+    chatvault_search_page_free(page);
+    OK(chatvault_search(s, &q, &page));
+    CHECK(page->len == 1 && page->items[0].message.id.seq == 2);
+    CHECK(page->items[0].ranges_len == 1 && page->items[0].ranges[0].start == 3 && page->items[0].ranges[0].end == 8);
+    chatvault_search_page_free(page);
+
+    /* Filters: sender, time, conversation. */
+    q = search_for("cafe");
+    q.sender = text("bob");
+    OK(chatvault_search(s, &q, &page));
+    CHECK(page->len == 1 && page->items[0].message.id.seq == 4);
+    chatvault_search_page_free(page);
+    q = search_for("cafe");
+    q.until_ms = 1700000400003;
+    q.conversation = c;
+    OK(chatvault_search(s, &q, &page));
+    CHECK(page->len == 1 && page->items[0].message.id.seq == 2);
+    chatvault_search_page_free(page);
+
+    q = search_for("?!");
+    page = NULL;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_search(s, &q, &page));
+    MESSAGE_HAS("no word to look for");
+    CHECK(page == NULL);
+    q = search_for("cafe");
+    q.conversation = 999999;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_search(s, &q, &page));
+    q.text.ptr = "\xff";
+    q.text.len = 1;
+    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_search(s, &q, &page));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_search(s, NULL, &page));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_search(s, &q, NULL));
+    chatvault_search_page_free(NULL);
+
+    uint64_t remaining = 7;
+    OK(chatvault_index_for_search(s, 0, &remaining));
+    CHECK(remaining == 0);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_index_for_search(s, 0, NULL));
+    OK(chatvault_store_close(s));
+    free(path);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <scratch directory>\n", argv[0]);
@@ -920,6 +1004,7 @@ int main(int argc, char **argv) {
     test_messages(s, alice);
     test_maintenance(s, alice);
     test_rotation();
+    test_search();
     test_free_null();
     test_null_store();
     test_threads(s);
