@@ -17,10 +17,10 @@ mod workload;
 
 use std::path::{Path, PathBuf};
 
-use chatvault::{CompactOptions, ConversationId, MessageId, NewMessage, Page, Store, StoreKey};
+use chatvault::{CompactOptions, ConversationId, MessageId, NewMessage, Page, SearchQuery, Store, StoreKey};
 use chatvault_corpus::MessageSpec;
 use sql_engine::SqlEngine;
-use workload::{Data, Engine, Figure, Params};
+use workload::{Data, Engine, Figure, Params, SEARCH_CASES, SearchCase};
 
 const KEY: [u8; 32] = [0x5a; 32];
 
@@ -115,6 +115,45 @@ impl Engine for Vault {
     fn bytes_on_disk(&self) -> u64 {
         sql_engine::files_bytes(&self.path)
     }
+
+    fn can_search(&self) -> bool {
+        true
+    }
+
+    fn search(&mut self, case: &SearchCase, conv: Option<usize>, limit: usize) -> usize {
+        let q = self.query(case, conv).limit(limit);
+        self.store().search(&q).expect("search").hits.len()
+    }
+
+    fn search_count(&mut self, case: &SearchCase, conv: Option<usize>) -> usize {
+        let mut q = self.query(case, conv).limit(SearchQuery::MAX_LIMIT);
+        let mut n = 0;
+        loop {
+            let page = self.store().search(&q).expect("search");
+            n += page.hits.len();
+            match page.next {
+                Some(next) => q = q.after(next),
+                None => return n,
+            }
+        }
+    }
+
+    fn index_bytes(&self) -> Option<u64> {
+        let store = Store::open(&self.path, StoreKey::raw(KEY)).expect("open");
+        let bytes = store.stats().expect("stats").filter_bytes;
+        store.close().expect("close");
+        Some(bytes)
+    }
+}
+
+impl Vault {
+    fn query(&self, case: &SearchCase, conv: Option<usize>) -> SearchQuery {
+        let q = SearchQuery::new(case.words);
+        match conv {
+            Some(i) => q.in_conversation(self.ids[i]),
+            None => q,
+        }
+    }
 }
 
 fn chatvault(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
@@ -125,6 +164,55 @@ fn sqlite(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
     workload::run(&mut SqlEngine::create(dir.join("plain.sqlite"), None, &data.convs), data, p)
 }
 
+/// Plaintext SQLite with an FTS5 index (`unicode61`, FTS5's default
+/// tokenizer): only in the search comparison.
+fn sqlite_fts5(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
+    if p.search == 0 {
+        return Vec::new();
+    }
+    let engine = SqlEngine::create(dir.join("fts5.sqlite"), None, &data.convs).with_fts("unicode61");
+    workload::run(&mut { engine }, data, p)
+}
+
+/// Plaintext SQLite with an FTS5 `trigram` index: only in the search comparison.
+fn sqlite_trigram(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
+    if p.search == 0 {
+        return Vec::new();
+    }
+    let engine = SqlEngine::create(dir.join("trigram.sqlite"), None, &data.convs).with_fts("trigram");
+    workload::run(&mut { engine }, data, p)
+}
+
+/// The hits that exist: each search query's matches by chatvault's rules
+/// (`SearchQuery::matches`), counted by reading every message of the
+/// corpus, against which every engine's recall is measured.
+fn truth(_dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
+    if p.search == 0 {
+        return Vec::new();
+    }
+    SEARCH_CASES
+        .iter()
+        .map(|case| {
+            let q = SearchQuery::new(case.words);
+            let hits = data
+                .stream
+                .iter()
+                .filter(|(c, m)| (!case.in_big || *c == data.big) && q.matches(&m.text).is_some())
+                .count();
+            (case.hits_metric, hits as f64)
+        })
+        .collect()
+}
+
 fn main() {
-    worker::main(&[("chatvault", chatvault), ("sqlite", sqlite)], std::env::args().skip(1).collect());
+    worker::main(
+        &[
+            ("chatvault", chatvault),
+            ("sqlite", sqlite),
+            ("sqlite_fts5", sqlite_fts5),
+            ("sqlite_trigram", sqlite_trigram),
+            ("truth", truth),
+        ],
+        std::env::args().skip(1).collect(),
+    );
 }

@@ -14,6 +14,9 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 pub struct Plain {
     pub conn: Connection,
+    /// Whether `message_fts` (an FTS5 index of the texts) is kept: see
+    /// [`Plain::create_fts`].
+    pub fts: bool,
 }
 
 /// A message as the baseline returns it (owned, like chatvault's `Message`).
@@ -60,7 +63,54 @@ impl Plain {
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; PRAGMA cache_size = -8192;"
         ))
         .unwrap();
-        Plain { conn }
+        Plain { conn, fts: false }
+    }
+
+    /// Adds a full-text index of message texts, as a careful app would:
+    /// FTS5, contentless (the texts are not stored twice), its rowid the
+    /// message's key (`conversation << 32 | seq`), filled in the same
+    /// transaction as each append. `tokenize` is FTS5's option, e.g.
+    /// `unicode61` or `trigram`.
+    pub fn create_fts(&mut self, tokenize: &str) {
+        self.conn
+            .execute_batch(&format!(
+                "CREATE VIRTUAL TABLE message_fts USING fts5(text, content='', tokenize='{tokenize}');"
+            ))
+            .unwrap();
+        self.fts = true;
+    }
+
+    /// The newest `limit` messages whose text matches the FTS5 expression
+    /// `query` (in conversation `c` only, if given), with their texts.
+    pub fn search(&self, query: &str, c: Option<i64>, limit: i64) -> Vec<(i64, i64, String)> {
+        let (lo, hi) = c.map_or((0, i64::MAX), |c| (c << 32, (c << 32) | 0xFFFF_FFFF));
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.conversation, m.seq, m.text FROM message_fts f
+                 JOIN message m ON m.conversation = f.rowid >> 32 AND m.seq = f.rowid & 4294967295
+                 WHERE message_fts MATCH ?1 AND f.rowid BETWEEN ?2 AND ?3
+                 ORDER BY m.sent_at_ms DESC LIMIT ?4",
+            )
+            .unwrap();
+        stmt.query_map(params![query, lo, hi, limit], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    /// How many messages match `query` (see [`Plain::search`]).
+    pub fn search_count(&self, query: &str, c: Option<i64>) -> usize {
+        let (lo, hi) = c.map_or((0, i64::MAX), |c| (c << 32, (c << 32) | 0xFFFF_FFFF));
+        let n: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM message_fts WHERE message_fts MATCH ?1 AND rowid BETWEEN ?2 AND ?3",
+            )
+            .unwrap()
+            .query_row(params![query, lo, hi], |r| r.get(0))
+            .unwrap();
+        n as usize
     }
 
     /// A new store, keyed as [`Plain::open`].
@@ -106,6 +156,7 @@ impl Plain {
 
     /// Appends messages in one transaction; returns their sequence numbers.
     pub fn append_batch(&mut self, batch: &[(i64, PlainNew<'_>)]) -> Vec<i64> {
+        let fts = self.fts;
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).unwrap();
         let mut out = Vec::with_capacity(batch.len());
         // Per conversation: the first index in this batch, in order.
@@ -144,6 +195,12 @@ impl Plain {
                 .unwrap()
                 .execute(params![mc, next, m.external_id, m.sender, m.sent_at_ms, m.text, m.reply_to])
                 .unwrap();
+                if fts {
+                    tx.prepare_cached("INSERT INTO message_fts (rowid, text) VALUES (?1, ?2)")
+                        .unwrap()
+                        .execute(params![(mc << 32) | next, m.text])
+                        .unwrap();
+                }
                 out.push(next);
                 next += 1;
                 added += 1;

@@ -176,6 +176,8 @@ fn demo_is_multilingual_with_replies_edits_and_years_of_history() {
     let text = |m: &Value| m["text"].as_str().unwrap_or_default().to_owned();
     assert!(all.iter().any(|m| text(m).chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))), "Chinese");
     assert!(all.iter().any(|m| text(m).contains('é') || text(m).contains('à')), "French");
+    assert!(all.iter().any(|m| text(m).chars().any(|c| ('\u{3040}'..='\u{30ff}').contains(&c))), "Japanese");
+    assert!(all.iter().any(|m| text(m).chars().any(|c| ('\u{ac00}'..='\u{d7a3}').contains(&c))), "Korean");
     assert!(all.iter().any(|m| text(m).chars().any(|c| c as u32 >= 0x1F300)), "emoji");
     assert!(all.iter().any(|m| !m["reply_to"].is_null()), "replies");
     assert!(all.iter().any(|m| !m["edited_at"].is_null()), "edits");

@@ -33,6 +33,17 @@ fn sqlcipher_nokey(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
     workload::run(&mut SqlEngine::create(dir.join("nokey.sqlite"), None, &data.convs), data, p)
 }
 
+/// SQLCipher with an FTS5 index (`unicode61`) inside the encrypted file:
+/// only in the search comparison.
+fn sqlcipher_fts5(dir: &Path, data: &Data, p: &Params) -> Vec<Figure> {
+    if p.search == 0 {
+        return Vec::new();
+    }
+    let engine =
+        SqlEngine::create(dir.join("cipher-fts5.sqlite"), Some(KEY), &data.convs).with_fts("unicode61");
+    workload::run(&mut { engine }, data, p)
+}
+
 fn main() {
     // Without SQLCipher, `PRAGMA key` does nothing and the "SQLCipher" rows
     // would measure plaintext SQLite: such a build (.ci/run's check) only
@@ -45,9 +56,14 @@ fn main() {
     }
     let mut args = std::env::args().skip(1);
     match args.next().as_deref() {
-        Some("worker") => {
-            worker::main(&[("sqlcipher", sqlcipher), ("sqlcipher_nokey", sqlcipher_nokey)], args.collect())
-        }
+        Some("worker") => worker::main(
+            &[
+                ("sqlcipher", sqlcipher),
+                ("sqlcipher_nokey", sqlcipher_nokey),
+                ("sqlcipher_fts5", sqlcipher_fts5),
+            ],
+            args.collect(),
+        ),
         Some("run") => report::run(args.collect()),
         _ => {
             eprintln!("usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] ...");

@@ -54,7 +54,7 @@ const ENGINES: &[(&str, &str)] = &[
 
 fn usage() -> ! {
     eprintln!(
-        "usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N] [--spread N] [--short N]"
+        "usage: chatvault-compare run --chatvault-worker PATH [--rounds N] [--messages N] [--conversations N] [--reps N] [--spread N] [--short N] [--search N]"
     );
     std::process::exit(2)
 }
@@ -69,7 +69,7 @@ pub fn run(args: Vec<String>) {
         match flag.as_str() {
             "--chatvault-worker" => chatvault_worker = Some(value),
             "--rounds" => rounds = value.parse().unwrap_or_else(|_| usage()),
-            "--messages" | "--conversations" | "--reps" | "--spread" | "--short" => {
+            "--messages" | "--conversations" | "--reps" | "--spread" | "--short" | "--search" => {
                 pass.extend([flag, value])
             }
             _ => usage(),
@@ -134,6 +134,10 @@ pub fn run(args: Vec<String>) {
     }
     if median("chatvault", SHORT[0].0).is_some() {
         short_table(&median);
+        return;
+    }
+    if median("chatvault", "search_ingest_messages_per_s").is_some() {
+        search_table(&median);
         return;
     }
 
@@ -265,6 +269,95 @@ fn spread_table(windows: &[String], median: &dyn Fn(&str, &str) -> Option<f64>) 
         cell(median("sqlite", m)),
         cell(median("sqlcipher", m)),
         ratio(m, "sqlite")
+    );
+}
+
+/// The search comparison (issue 18): latency of the newest 50 hits, recall
+/// against the hits that exist, ingest with indexing, and index size.
+fn search_table(median: &dyn Fn(&str, &str) -> Option<f64>) {
+    const INDEXED: [(&str, &str); 4] = [
+        ("chatvault", "chatvault"),
+        ("sqlite_fts5", "SQLite FTS5 unicode61"),
+        ("sqlite_trigram", "SQLite FTS5 trigram"),
+        ("sqlcipher_fts5", "SQLCipher FTS5 unicode61"),
+    ];
+    let cell = |v: Option<f64>| v.map_or(String::new(), show);
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => String::new(),
+    };
+    println!("\n## Search: the newest 50 hits, p50 latency (µs)\n");
+    println!(
+        "| query | chatvault | SQLite FTS5 | SQLite trigram | SQLCipher FTS5 | chatvault / SQLite FTS5 | chatvault / SQLCipher FTS5 |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for case in crate::workload::SEARCH_CASES {
+        let m = case.latency_metric;
+        let v = |e: &str| median(e, m);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            case.label,
+            cell(v("chatvault")),
+            cell(v("sqlite_fts5")),
+            cell(v("sqlite_trigram")),
+            cell(v("sqlcipher_fts5")),
+            ratio(v("chatvault"), v("sqlite_fts5")),
+            ratio(v("chatvault"), v("sqlcipher_fts5")),
+        );
+    }
+    println!("\n## Search: recall, hits found of the hits that exist (chatvault's rules, by a scan)\n");
+    println!("| query | hits that exist | chatvault | SQLite FTS5 | SQLite trigram | SQLCipher FTS5 |");
+    println!("|---|---|---|---|---|---|");
+    for case in crate::workload::SEARCH_CASES {
+        let m = case.hits_metric;
+        let truth = median("truth", m);
+        let pct = |e: &str| match (median(e, m), truth) {
+            (Some(found), Some(t)) if t > 0.0 => {
+                format!("{:.0}% ({})", 100.0 * found.min(t) / t, show(found))
+            }
+            (Some(found), _) => show(found),
+            _ => String::new(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} |",
+            case.label,
+            cell(truth),
+            pct("chatvault"),
+            pct("sqlite_fts5"),
+            pct("sqlite_trigram"),
+            pct("sqlcipher_fts5"),
+        );
+    }
+    println!("\n## Search: ingest with indexing and size\n");
+    println!("| engine | ingest (messages/s) | bytes per message | index bytes per message |");
+    println!("|---|---|---|---|");
+    let base = |e: &str| match e {
+        "sqlite_fts5" | "sqlite_trigram" => Some("sqlite"),
+        "sqlcipher_fts5" => Some("sqlcipher"),
+        _ => None,
+    };
+    let index = |e: &str| -> Option<f64> {
+        median(e, "search_index_bytes_per_message").or_else(|| {
+            let b = base(e)?;
+            Some(median(e, "search_bytes_per_message")? - median(b, "search_bytes_per_message")?)
+        })
+    };
+    for (e, label) in
+        [("sqlite", "SQLite, no index"), ("sqlcipher", "SQLCipher, no index")].iter().chain(&INDEXED)
+    {
+        println!(
+            "| {label} | {} | {} | {} |",
+            cell(median(e, "search_ingest_messages_per_s")),
+            cell(median(e, "search_bytes_per_message")),
+            cell(index(e)),
+        );
+    }
+    let ingest = |e: &str| median(e, "search_ingest_messages_per_s");
+    println!(
+        "\nchatvault / SQLite FTS5: ingest {}; index size {} of SQLite FTS5's, {} of trigram's.",
+        ratio(ingest("chatvault"), ingest("sqlite_fts5")),
+        ratio(index("chatvault"), index("sqlite_fts5")),
+        ratio(index("chatvault"), index("sqlite_trigram")),
     );
 }
 

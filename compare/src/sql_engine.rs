@@ -9,13 +9,15 @@ use std::path::PathBuf;
 use chatvault_corpus::{ConversationSpec, MessageSpec};
 
 use crate::plain::{Plain, PlainNew};
-use crate::workload::Engine;
+use crate::workload::{Engine, SearchCase};
 
 pub struct SqlEngine {
     path: PathBuf,
     key: Option<[u8; 32]>,
     db: Option<Plain>,
     ids: Vec<i64>,
+    /// The FTS5 tokenizer of its full-text index, if it has one.
+    fts: Option<&'static str>,
 }
 
 impl SqlEngine {
@@ -26,7 +28,14 @@ impl SqlEngine {
             .iter()
             .map(|c| db.create_conversation(&c.external_id, &c.title, &c.members.join(","), c.created_at_ms))
             .collect();
-        SqlEngine { path, key, db: Some(db), ids }
+        SqlEngine { path, key, db: Some(db), ids, fts: None }
+    }
+
+    /// The same, with an FTS5 index of the texts (`Plain::create_fts`).
+    pub fn with_fts(mut self, tokenize: &'static str) -> SqlEngine {
+        self.db().create_fts(tokenize);
+        self.fts = Some(tokenize);
+        self
     }
 
     fn db(&mut self) -> &mut Plain {
@@ -105,9 +114,24 @@ impl Engine for SqlEngine {
     }
 
     fn open(&mut self) {
-        let db = Plain::open(&self.path, "FULL", self.key.as_ref());
+        let mut db = Plain::open(&self.path, "FULL", self.key.as_ref());
+        db.fts = self.fts.is_some();
         assert_eq!(db.recent(1).len(), 1);
         self.db = Some(db);
+    }
+
+    fn can_search(&self) -> bool {
+        self.fts.is_some()
+    }
+
+    fn search(&mut self, case: &SearchCase, conv: Option<usize>, limit: usize) -> usize {
+        let c = conv.map(|i| self.ids[i]);
+        self.db().search(case.fts, c, limit as i64).len()
+    }
+
+    fn search_count(&mut self, case: &SearchCase, conv: Option<usize>) -> usize {
+        let c = conv.map(|i| self.ids[i]);
+        self.db().search_count(case.fts, c)
     }
 
     fn bytes_on_disk(&self) -> u64 {

@@ -16,7 +16,7 @@ pub type Runner = fn(&Path, &Data, &Params) -> Vec<Figure>;
 /// driver's rounds alternate the order too), and prints its figures and
 /// `sqlite <version>`.
 pub fn main(engines: &[(&str, Runner)], args: Vec<String>) {
-    let mut p = Params { messages: 200_000, conversations: 300, reps: 300, spread: 0, short: 0 };
+    let mut p = Params { messages: 200_000, conversations: 300, reps: 300, spread: 0, short: 0, search: 0 };
     let mut rounds = 1;
     let mut first_round = 0;
     let mut args = args.into_iter();
@@ -24,7 +24,7 @@ pub fn main(engines: &[(&str, Runner)], args: Vec<String>) {
         let value = args.next().and_then(|v| v.parse::<usize>().ok());
         let Some(value) = value else {
             eprintln!(
-                "usage: [--messages N] [--conversations N] [--reps N] [--spread N] [--short N] [--rounds N] [--round N]"
+                "usage: [--messages N] [--conversations N] [--reps N] [--spread N] [--short N] [--search N] [--rounds N] [--round N]"
             );
             std::process::exit(2);
         };
@@ -34,6 +34,7 @@ pub fn main(engines: &[(&str, Runner)], args: Vec<String>) {
             "--reps" => p.reps = value,
             "--spread" => p.spread = value,
             "--short" => p.short = value,
+            "--search" => p.search = value,
             "--rounds" => rounds = value,
             "--round" => first_round = value,
             _ => {

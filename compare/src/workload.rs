@@ -44,7 +44,117 @@ pub trait Engine {
     fn open(&mut self);
     /// Bytes of the store's files (database, WAL), closed.
     fn bytes_on_disk(&self) -> u64;
+    /// Whether it has a search index ([`Params::search`]).
+    fn can_search(&self) -> bool {
+        false
+    }
+    /// The newest `limit` messages matching `case` (in conversation `conv`
+    /// only, if given), with their texts; returns how many.
+    fn search(&mut self, _case: &SearchCase, _conv: Option<usize>, _limit: usize) -> usize {
+        0
+    }
+    /// How many messages match `case`.
+    fn search_count(&mut self, _case: &SearchCase, _conv: Option<usize>) -> usize {
+        0
+    }
+    /// Bytes of its search index, closed, if it can tell them apart.
+    fn index_bytes(&self) -> Option<u64> {
+        None
+    }
 }
+
+/// One query of the search comparison: the words a user types (chatvault's
+/// query) and the FTS5 expression an app would run for them.
+pub struct SearchCase {
+    /// `search_<name>_us` and `search_<name>_hits`.
+    pub latency_metric: &'static str,
+    pub hits_metric: &'static str,
+    /// What it is, for the tables (the report reads it, the workers do not).
+    #[allow(dead_code)]
+    pub label: &'static str,
+    /// chatvault's query (the SQLCipher worker does not read it).
+    #[allow(dead_code)]
+    pub words: &'static str,
+    /// The FTS5 `MATCH` expression.
+    pub fts: &'static str,
+    /// Only in the largest conversation.
+    pub in_big: bool,
+}
+
+/// The rare word planted in one message of every [`RARE_EVERY`] of the
+/// search corpus.
+pub const RARE_WORD: &str = "zanzibar";
+pub const RARE_EVERY: usize = 1000;
+
+/// The search comparison's queries (issue 18): a common word, a rare word,
+/// a two-character Chinese word, a prefix, a phrase, one conversation, and
+/// a Japanese and a Korean word.
+pub const SEARCH_CASES: &[SearchCase] = &[
+    SearchCase {
+        latency_metric: "search_common_us",
+        hits_metric: "search_common_hits",
+        label: "common word (good)",
+        words: "good",
+        fts: "good",
+        in_big: false,
+    },
+    SearchCase {
+        latency_metric: "search_rare_us",
+        hits_metric: "search_rare_hits",
+        label: "rare word (0.1% of messages)",
+        words: RARE_WORD,
+        fts: RARE_WORD,
+        in_big: false,
+    },
+    SearchCase {
+        latency_metric: "search_zh2_us",
+        hits_metric: "search_zh2_hits",
+        label: "two-character Chinese word (明天)",
+        words: "明天",
+        fts: "明天",
+        in_big: false,
+    },
+    SearchCase {
+        latency_metric: "search_prefix_us",
+        hits_metric: "search_prefix_hits",
+        label: "prefix (tomor, FTS5 tomor*)",
+        words: "tomor",
+        fts: "tomor*",
+        in_big: false,
+    },
+    SearchCase {
+        latency_metric: "search_phrase_us",
+        hits_metric: "search_phrase_hits",
+        label: "two words (see you; FTS5 as a phrase)",
+        words: "see you",
+        fts: "\"see you\"",
+        in_big: false,
+    },
+    SearchCase {
+        latency_metric: "search_conversation_us",
+        hits_metric: "search_conversation_hits",
+        label: "common word in one conversation",
+        words: "good",
+        fts: "good",
+        in_big: true,
+    },
+    SearchCase {
+        latency_metric: "search_ja_us",
+        hits_metric: "search_ja_hits",
+        label: "Japanese word (東京)",
+        words: "東京",
+        fts: "東京",
+        in_big: false,
+    },
+    SearchCase {
+        latency_metric: "search_ko_us",
+        hits_metric: "search_ko_hits",
+        label: "Korean word (학교, written 학교에서)",
+        words: "학교",
+        fts: "학교",
+        in_big: false,
+    },
+];
 
 /// What to run.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +175,12 @@ pub struct Params {
     /// appended in its own transaction as a live chat writes them; then
     /// bytes on disk as written and after compaction / `VACUUM`.
     pub short: usize,
+    /// If not 0, only the search comparison: this many messages of the
+    /// default corpus (one of every [`RARE_EVERY`] with [`RARE_WORD`]),
+    /// ingested in transactions of [`BATCH`] with indexing, then every
+    /// [`SEARCH_CASES`] query: latency of the newest [`PAGE`] hits and the
+    /// number of hits.
+    pub search: usize,
 }
 
 /// The corpus seed: the same data on every side.
@@ -117,6 +233,21 @@ impl Data {
                 })
                 .collect();
             return Ok(Data { convs, stream, big: 0 });
+        }
+        if p.search > 0 {
+            let convs = chatvault_corpus::conversations(SEED, p.conversations, p.search);
+            let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).ok_or("no conversations")?;
+            let stream = chatvault_corpus::interleaved(SEED, &convs)
+                .enumerate()
+                .map(|(k, (c, mut m))| {
+                    if k % RARE_EVERY == RARE_EVERY - 1 {
+                        m.text.push(' ');
+                        m.text.push_str(RARE_WORD);
+                    }
+                    (c, m)
+                })
+                .collect();
+            return Ok(Data { convs, stream, big });
         }
         let convs = chatvault_corpus::conversations(SEED, p.conversations, p.messages);
         let big = (0..convs.len()).max_by_key(|&i| convs[i].messages).ok_or("no conversations")?;
@@ -178,6 +309,9 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
     }
     if p.short > 0 {
         return short(e, data);
+    }
+    if p.search > 0 {
+        return search(e, data, p);
     }
     let mut out = Vec::new();
     let n = data.stream.len() as f64;
@@ -269,6 +403,39 @@ pub fn run<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
         &["page_latest_compacted_us", "page_deep_compacted_us", "list_recent_50_compacted_us"],
     );
     e.close();
+    out
+}
+
+/// The search comparison ([`Params::search`]): ingest with indexing, then
+/// each query's latency (newest [`PAGE`] hits, with their texts) and hit
+/// count, and the bytes on disk.
+fn search<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
+    let n = data.stream.len().max(1) as f64;
+    let mut spent = Duration::ZERO;
+    for chunk in data.stream.chunks(BATCH) {
+        let batch = e.prepare(chunk, 0);
+        let t = Instant::now();
+        e.append(&batch);
+        spent += t.elapsed();
+    }
+    let mut out = vec![("search_ingest_messages_per_s", n / spent.as_secs_f64())];
+    if e.can_search() {
+        for case in SEARCH_CASES {
+            let conv = case.in_big.then_some(data.big);
+            out.push((
+                case.latency_metric,
+                latency(p.reps, || {
+                    e.search(case, conv, PAGE);
+                }),
+            ));
+            out.push((case.hits_metric, e.search_count(case, conv) as f64));
+        }
+    }
+    e.close();
+    out.push(("search_bytes_per_message", e.bytes_on_disk() as f64 / n));
+    if let Some(b) = e.index_bytes() {
+        out.push(("search_index_bytes_per_message", b as f64 / n));
+    }
     out
 }
 

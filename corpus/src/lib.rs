@@ -105,6 +105,42 @@ const ZH: &[&str] = &[
     "你到家了吗？",
     "等我一下",
 ];
+const JA: &[&str] = &[
+    "了解です",
+    "ありがとう！",
+    "今どこ？",
+    "もうすぐ着くよ",
+    "また明日",
+    "おやすみなさい",
+    "東京駅で会いましょう",
+    "コンピューターが壊れた",
+    "ラーメン食べに行こう",
+    "遅れてごめんね",
+    "今日は雨だね",
+    "お疲れさまでした",
+    "週末は空いてる？",
+    "誕生日おめでとう！",
+    "写真を送ってください",
+    "大丈夫です",
+];
+const KO: &[&str] = &[
+    "알겠어",
+    "고마워요!",
+    "어디야?",
+    "곧 도착해",
+    "내일 봐요",
+    "잘 자요",
+    "학교에서 만나요",
+    "점심 먹었어?",
+    "늦어서 미안해",
+    "오늘 날씨 좋다",
+    "수고하셨습니다",
+    "주말에 시간 있어?",
+    "생일 축하해!",
+    "사진 보내줘",
+    "괜찮아요",
+    "서울역 앞에서 기다릴게",
+];
 const EMOJI: &[&str] =
     &["😂", "👍", "❤️", "🎉", "🙏", "😊", "🔥", "😭", "👋", "🥳", "🍜", "☕", "🇫🇷", "🇨🇳", "👨‍👩‍👧"];
 const NAMES: &[&str] = &[
@@ -225,22 +261,29 @@ pub fn conversations(seed: u64, n: usize, total_messages: usize) -> Vec<Conversa
         .collect()
 }
 
+/// A message's language: English 40%, French 20%, Chinese 20%, Japanese
+/// and Korean 10% each.
+fn language(rng: &mut Rng) -> &'static [&'static str] {
+    match rng.below(10) {
+        0..=3 => EN,
+        4..=5 => FR,
+        6..=7 => ZH,
+        8 => JA,
+        _ => KO,
+    }
+}
+
 /// One of `items`.
 fn one(rng: &mut Rng, items: &[&'static str]) -> &'static str {
     items[rng.below(items.len() as u64) as usize]
 }
 
-/// A chat-length text: mostly short phrases in English, French or Chinese
-/// with emoji, sometimes a few sentences, rarely a long paste (KiBs).
+/// A chat-length text: mostly short phrases in English, French, Chinese,
+/// Japanese or Korean with emoji, sometimes a few sentences, rarely a long
+/// paste (KiBs).
 pub fn text(rng: &mut Rng) -> String {
-    let lang = rng.below(10);
-    let phrase = |rng: &mut Rng| -> &'static str {
-        match lang {
-            0..=4 => one(rng, EN),
-            5..=7 => one(rng, FR),
-            _ => one(rng, ZH),
-        }
-    };
+    let items = language(rng);
+    let phrase = |rng: &mut Rng| -> &'static str { one(rng, items) };
     let parts = match rng.below(100) {
         0..=54 => 1,
         55..=84 => 2,
@@ -265,11 +308,7 @@ pub fn text(rng: &mut Rng) -> String {
 /// reaches a length drawn evenly from 20 to 69 bytes (median about 45),
 /// with an emoji now and then: the shape of most messages of a busy chat.
 pub fn short_line(rng: &mut Rng) -> String {
-    let items = match rng.below(10) {
-        0..=4 => EN,
-        5..=7 => FR,
-        _ => ZH,
-    };
+    let items = language(rng);
     let target = 20 + rng.below(50) as usize;
     let mut s = String::new();
     while s.len() < target {

@@ -108,7 +108,8 @@ pub(crate) fn probes(query: &Query) -> Vec<u64> {
 }
 
 /// A segment's filter: its messages' time span and a Bloom filter of
-/// their terms. Its postcard encoding is the record sealed as kind 6.
+/// their terms. Its postcard encoding is the record sealed as kind 6;
+/// [`FilterView`] reads the same encoding without copying the bits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FilterRecord {
     /// The largest `sent_at_ms` of the segment's messages.
@@ -121,7 +122,77 @@ pub(crate) struct FilterRecord {
     pub(crate) bits: Vec<u8>,
 }
 
+/// A [`FilterRecord`] borrowed from its decoded plaintext (a search reads
+/// thousands: the bits are not copied).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub(crate) struct FilterView<'a> {
+    pub(crate) newest_ms: i64,
+    pub(crate) oldest_ms: i64,
+    pub(crate) probes: u8,
+    #[serde(borrow, with = "borrowed_bytes")]
+    pub(crate) bits: &'a [u8],
+}
+
+/// postcard writes a `Vec<u8>` as a length and the bytes, as it writes a
+/// byte string: read it borrowed.
+mod borrowed_bytes {
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<&'de [u8], D::Error> {
+        <&'de [u8] as serde::Deserialize<'de>>::deserialize(d)
+    }
+}
+
+impl FilterView<'_> {
+    /// Whether the filter may hold every probe (false: it surely does not).
+    pub(crate) fn may_hold_all(&self, probes: &[u64]) -> bool {
+        probes.iter().all(|&h| {
+            positions(self.bits.len(), self.probes, h)
+                .all(|bit| self.bits.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0))
+        })
+    }
+
+    /// Checks a decoded record: what a reader refuses as damage.
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        if self.probes == 0 || self.probes > 32 {
+            return Err("a filter's probe count is out of range");
+        }
+        if self.bits.is_empty() || self.bits.len() % 8 != 0 || self.bits.len() > MAX_BITS_BYTES {
+            return Err("a filter's bit array has an impossible length");
+        }
+        if self.oldest_ms > self.newest_ms {
+            return Err("a filter's time span is reversed");
+        }
+        Ok(())
+    }
+
+    /// The same filter, owned.
+    pub(crate) fn to_record(self) -> FilterRecord {
+        FilterRecord {
+            newest_ms: self.newest_ms,
+            oldest_ms: self.oldest_ms,
+            probes: self.probes,
+            bits: self.bits.to_vec(),
+        }
+    }
+}
+
+/// Bit positions of a term hash in a filter of `len` bytes.
+fn positions(len: usize, probes: u8, h: u64) -> impl Iterator<Item = usize> {
+    let m = (len as u64).saturating_mul(8).max(1);
+    let (h1, h2) = (h & 0xFFFF_FFFF, (h >> 32) | 1);
+    (0..u64::from(probes)).map(move |i| usize::try_from(h1.wrapping_add(i.wrapping_mul(h2)) % m).unwrap_or(0))
+}
+
 impl FilterRecord {
+    /// This filter, borrowed (for probing).
+    pub(crate) fn view(&self) -> FilterView<'_> {
+        FilterView {
+            newest_ms: self.newest_ms,
+            oldest_ms: self.oldest_ms,
+            probes: self.probes,
+            bits: &self.bits,
+        }
+    }
+
     /// The filter of a segment's messages, given as (text, `sent_at_ms`).
     pub(crate) fn of_messages<'a>(messages: impl IntoIterator<Item = (&'a str, i64)>) -> FilterRecord {
         let mut hashes = Vec::new();
@@ -149,7 +220,7 @@ impl FilterRecord {
             bits: vec![0; (bits / 8).min(MAX_BITS_BYTES)],
         };
         for h in terms {
-            for bit in filter.positions(h) {
+            for bit in positions(filter.bits.len(), filter.probes, h) {
                 if let Some(byte) = filter.bits.get_mut(bit / 8) {
                     *byte |= 1 << (bit % 8);
                 }
@@ -158,33 +229,14 @@ impl FilterRecord {
         filter
     }
 
-    /// Bit positions of a term hash.
-    fn positions(&self, h: u64) -> impl Iterator<Item = usize> + use<> {
-        let m = (self.bits.len() as u64).saturating_mul(8).max(1);
-        let (h1, h2) = (h & 0xFFFF_FFFF, (h >> 32) | 1);
-        (0..u64::from(self.probes))
-            .map(move |i| usize::try_from(h1.wrapping_add(i.wrapping_mul(h2)) % m).unwrap_or(0))
-    }
-
     /// Whether the filter may hold every probe (false: it surely does not).
     pub(crate) fn may_hold_all(&self, probes: &[u64]) -> bool {
-        probes.iter().all(|&h| {
-            self.positions(h).all(|bit| self.bits.get(bit / 8).is_some_and(|b| b & (1 << (bit % 8)) != 0))
-        })
+        self.view().may_hold_all(probes)
     }
 
     /// Checks a decoded record: what a reader refuses as damage.
     pub(crate) fn check(&self) -> Result<(), &'static str> {
-        if self.probes == 0 || self.probes > 32 {
-            return Err("a filter's probe count is out of range");
-        }
-        if self.bits.is_empty() || self.bits.len() % 8 != 0 || self.bits.len() > MAX_BITS_BYTES {
-            return Err("a filter's bit array has an impossible length");
-        }
-        if self.oldest_ms > self.newest_ms {
-            return Err("a filter's time span is reversed");
-        }
-        Ok(())
+        self.view().check()
     }
 }
 

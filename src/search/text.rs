@@ -80,6 +80,10 @@ fn is_punctuation_like(c: char) -> bool {
 /// A word folded: compatibility-decomposed, combining marks dropped,
 /// lower-cased.
 pub(crate) fn fold_word(word: &str) -> String {
+    if word.is_ascii() {
+        // The same result, without decomposing: ASCII has no marks.
+        return word.to_ascii_lowercase();
+    }
     word.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
 }
 
@@ -153,6 +157,9 @@ impl Query {
     /// Whether `text` matches every token of the query; if it does, the
     /// byte ranges of `text` that matched, sorted and merged.
     pub(crate) fn matches(&self, text: &str) -> Option<Vec<Range<usize>>> {
+        if !self.may_match(text) {
+            return None;
+        }
         let have = tokens(text);
         let mut ranges = Vec::new();
         for want in &self.tokens {
@@ -174,6 +181,57 @@ impl Query {
         }
         Some(merged)
     }
+}
+
+impl Query {
+    /// A quick necessary condition, without tokenizing: every query word
+    /// occurs in the text folded character by character (folding is done
+    /// per character, so a word token's fold is a piece of the text's);
+    /// and, in a text without compatibility forms of CJK characters, every
+    /// unit of every query CJK run occurs in the text as written.
+    fn may_match(&self, text: &str) -> bool {
+        let mut folded: Option<String> = None;
+        let mut variants: Option<bool> = None;
+        for t in &self.tokens {
+            match t {
+                Token::Word { folded: w, .. } => {
+                    if !folded.get_or_insert_with(|| fold_chars(text)).contains(w.as_str()) {
+                        return false;
+                    }
+                }
+                Token::Cjk(units) => {
+                    if !*variants.get_or_insert_with(|| text.chars().any(has_cjk_variant))
+                        && units.iter().any(|u| !text.contains(u.folded.as_str()))
+                    {
+                        return false;
+                    }
+                }
+                Token::Symbol { .. } => {}
+            }
+        }
+        true
+    }
+}
+
+/// `text` folded as words are, character by character.
+fn fold_chars(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(
+                std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase),
+            );
+        }
+    }
+    out
+}
+
+/// Whether a CJK character may fold (NFKC) to another one: halfwidth
+/// forms, compatibility ideographs, radicals, compatibility jamo.
+fn has_cjk_variant(c: char) -> bool {
+    matches!(u32::from(c), 0x2E80..=0x2FDF | 0x3131..=0x318E | 0xF900..=0xFAFF | 0xFF66..=0xFFDC)
 }
 
 /// Adds to `ranges` where message token `got` matches query token `want`.
@@ -246,6 +304,39 @@ mod tests {
         assert_eq!(hits("🙂", "see you"), None);
         assert!(Query::parse("  ,.!? ").is_none());
         assert!(Query::parse("").is_none());
+    }
+
+    /// The quick check never turns away a text the full match takes.
+    #[test]
+    fn the_quick_check_is_a_necessary_condition() {
+        let pool: Vec<char> =
+            "aAéÉeEcCçÇﬁFi' -.,東京都学校ｶﾀｶﾅカタ학교에서ㄱ兀⺀🙂❤\u{FE0F}\u{301}ßSS1２".chars().collect();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = |n: usize| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x % n as u64) as usize
+        };
+        let mut checked = 0;
+        for _ in 0..20_000 {
+            let text: String = (0..next(12)).map(|_| pool[next(pool.len())]).collect();
+            let query: String = (0..1 + next(4)).map(|_| pool[next(pool.len())]).collect();
+            let Some(q) = Query::parse(&query) else { continue };
+            let full = {
+                let have = tokens(&text);
+                q.tokens.iter().all(|w| {
+                    let mut r = Vec::new();
+                    have.iter().for_each(|g| token_matches(w, g, &mut r));
+                    !r.is_empty()
+                })
+            };
+            if full {
+                assert!(q.may_match(&text), "{query:?} matches {text:?}, yet the quick check refuses it");
+                checked += 1;
+            }
+        }
+        assert!(checked > 100, "only {checked} matching pairs");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::error::{Error, RecordKind, RecordRef, Result};
 use crate::format::envelope::{self, Place};
 use crate::format::{frame, records};
 use crate::ids::{ConversationId, KeyEpoch, MessageId};
-use crate::search::filter::{self, FilterRecord};
+use crate::search::filter::{self, FilterRecord, FilterView};
 use crate::search::text::Query;
 use crate::search::{IndexReport, SearchCursor, SearchHit, SearchPage, SearchQuery};
 
@@ -57,13 +57,14 @@ impl FilterRow {
     }
 }
 
-/// Opens a sealed filter and checks it.
-pub(super) fn open_filter(
+/// Opens a sealed filter, checks it, and passes it (borrowed) to `f`.
+pub(super) fn open_filter<R>(
     ctx: &mut Ctx<'_>,
     keys: &mut Keys,
     place: Place,
     sealed: Vec<u8>,
-) -> Result<FilterRecord> {
+    f: impl FnOnce(FilterView<'_>) -> R,
+) -> Result<R> {
     let aead = keys.get(ctx, place.epoch)?;
     let (version, plain) = ctx.store.sealer().open(aead, place, sealed)?;
     let corrupt = |e| Error::corrupt(place.record(), e);
@@ -71,10 +72,10 @@ pub(super) fn open_filter(
         return Err(corrupt("a filter in an envelope of format 1"));
     }
     let record = frame::unframe(&plain).map_err(corrupt)?;
-    let filter: FilterRecord =
+    let filter: FilterView<'_> =
         records::decode(record.bytes()).ok_or_else(|| corrupt("the filter does not decode"))?;
     filter.check().map_err(corrupt)?;
-    Ok(filter)
+    Ok(f(filter))
 }
 
 /// The ordering key of a hit: newest first means largest first.
@@ -244,14 +245,15 @@ fn search_in(
                 keys = Some(Keys::new(f.c));
             }
             let Some(keys) = keys.as_mut() else { continue };
-            let record = open_filter(ctx, keys, place, sealed)?;
-            let too_old = q.from_ms.is_some_and(|from| record.newest_ms < from);
-            let too_new = q.until_ms.is_some_and(|until| record.oldest_ms >= until)
-                || cursor.is_some_and(|(at, _)| record.oldest_ms > at);
-            if too_old || too_new || !record.may_hold_all(probes) {
-                continue;
+            let newest = open_filter(ctx, keys, place, sealed, |record| {
+                let too_old = q.from_ms.is_some_and(|from| record.newest_ms < from);
+                let too_new = q.until_ms.is_some_and(|until| record.oldest_ms >= until)
+                    || cursor.is_some_and(|(at, _)| record.oldest_ms > at);
+                (!too_old && !too_new && record.may_hold_all(probes)).then_some(record.newest_ms)
+            })?;
+            if let Some(newest) = newest {
+                candidates.push((newest, f.c, f.first));
             }
-            candidates.push((record.newest_ms, f.c, f.first));
         }
     }
     // 2. Open them newest first, until no segment left can hold a hit

@@ -215,7 +215,7 @@ fn check_filter(
     }
     let Some(sealed) = sealed else { return Ok(None) };
     let place = Place::segment_filter(c, epoch, first, last);
-    match super::search::open_filter(ctx, keys, place, sealed) {
+    match super::search::open_filter(ctx, keys, place, sealed, |v| v.to_record()) {
         Ok(filter) => {
             let want = FilterRecord::of_messages(messages.iter().map(|m| (m.text.as_str(), m.sent_at_ms)));
             Ok((filter != want).then(|| {
