@@ -83,6 +83,44 @@ fn flipping_any_byte_of_any_segment_fails_authentication() {
     let _ = (a, b);
 }
 
+/// docs/SEARCH.md: a search filter with any byte changed fails to open
+/// (a search over it is an authentication error naming the filter, never a
+/// wrong or missing hit), and `verify` reports it.
+#[test]
+fn flipping_any_byte_of_any_search_filter_fails_authentication() {
+    let (t, a, _, _) = fixture();
+    let filters: Vec<i64> = t
+        .raw_sql()
+        .prepare("SELECT id FROM segment_filter ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(filters.len(), 6);
+    let query = chatvault::SearchQuery::new("three");
+    let want = t.search(&query).unwrap();
+    assert_eq!(want.hits.len(), 2);
+    for id in filters {
+        flip_each_byte(
+            &t,
+            "SELECT filter FROM segment_filter WHERE id = ?1",
+            "UPDATE segment_filter SET filter = ?1 WHERE id = ?2",
+            &[id],
+            |i| {
+                let found = t.search(&query);
+                assert!(is_auth(&found, RecordKind::SegmentFilter), "byte {i}: {found:?}");
+                if i % 16 == 0 {
+                    assert!(!t.verify().unwrap().is_ok(), "byte {i}: verify passes");
+                }
+            },
+        );
+    }
+    // Restored: the same hits again.
+    assert_eq!(t.search(&query).unwrap(), want);
+    let _ = a;
+}
+
 #[test]
 fn flipping_any_byte_of_metadata_or_keys_fails() {
     let (t, a, _b, ids) = fixture();

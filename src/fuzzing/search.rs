@@ -45,7 +45,7 @@ pub fn run(store: &Store, data: &[u8]) -> Result<(), String> {
     // The decoder on its own.
     if let Ok(record) = frame::unframe(&plain)
         && let Some(f) = records::decode::<FilterRecord>(record.bytes())
-        && f.check().is_ok()
+        && f.view().check().is_ok()
     {
         let again = records::encode(&f).ok_or("an accepted filter does not encode")?;
         ensure(records::decode::<FilterRecord>(&again).as_ref() == Some(&f), || {
@@ -62,7 +62,9 @@ pub fn run(store: &Store, data: &[u8]) -> Result<(), String> {
                 ensure(text.get(r.clone()).is_some(), || format!("range {r:?} is not inside the text"))?;
             }
             let f = FilterRecord::of_messages([(text.as_str(), 0)]);
-            ensure(f.may_hold_all(&probes), || "a matching text's filter lacks a probe of the query".into())?;
+            ensure(f.view().may_hold_all(&probes), || {
+                "a matching text's filter lacks a probe of the query".into()
+            })?;
         }
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use chatvault::{ConversationSummary, Message, Page, Store};
+use chatvault::{ConversationSummary, Message, MessageId, Page, SearchHit, SearchQuery, Store};
 use jiff::tz::TimeZone;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -23,6 +23,26 @@ fn fetch_size(rows: usize) -> usize {
 pub enum Focus {
     List,
     History,
+    /// The search pane: typing a query, or choosing among its hits.
+    Search,
+}
+
+/// Search hits shown at once (the newest first).
+pub const SEARCH_HITS: usize = 100;
+
+/// The search pane's state.
+pub struct Search {
+    /// The query being typed or last run.
+    pub(super) input: String,
+    /// Whether keys go to the query (else they move among the hits).
+    pub(super) typing: bool,
+    /// The last run's hits, and the selected one.
+    pub(super) hits: Vec<SearchHit>,
+    pub(super) selected: usize,
+    /// Whether the last run stopped at [`SEARCH_HITS`] with more to find.
+    pub(super) more: bool,
+    /// Where to go back to on Esc.
+    pub(super) from: Focus,
 }
 
 pub struct App<'s> {
@@ -32,6 +52,7 @@ pub struct App<'s> {
     pub(super) selected: usize,
     pub(super) focus: Focus,
     pub(super) history: Option<History>,
+    pub(super) search: Option<Search>,
     /// The last error, shown in the status line until the next key.
     pub(super) error: Option<String>,
     /// History rows visible at the last draw (a page).
@@ -66,6 +87,7 @@ impl<'s> App<'s> {
             selected: 0,
             focus: Focus::List,
             history: None,
+            search: None,
             error: None,
             rows: 20,
             list_rows: 10,
@@ -75,15 +97,25 @@ impl<'s> App<'s> {
 
     pub fn handle_key(&mut self, key: KeyEvent) {
         self.error = None;
-        if key.code == KeyCode::Char('q')
+        let typing = self.focus == Focus::Search && self.search.as_ref().is_some_and(|s| s.typing);
+        if (key.code == KeyCode::Char('q') && !typing)
             || (key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL))
         {
             self.quit = true;
             return;
         }
+        if key.code == KeyCode::Char('/') && !typing {
+            let from = if self.focus == Focus::Search { Focus::List } else { self.focus };
+            let input = self.search.take().map(|s| s.input).unwrap_or_default();
+            self.search =
+                Some(Search { input, typing: true, hits: Vec::new(), selected: 0, more: false, from });
+            self.focus = Focus::Search;
+            return;
+        }
         let result = match self.focus {
             Focus::List => self.list_key(key.code),
             Focus::History => self.history_key(key.code),
+            Focus::Search => self.search_key(key.code),
         };
         if let Err(e) = result {
             self.error = Some(e.message);
@@ -129,6 +161,87 @@ impl<'s> App<'s> {
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Esc | KeyCode::Tab => self.focus = Focus::List,
             _ => {}
         }
+        Ok(())
+    }
+
+    fn search_key(&mut self, code: KeyCode) -> CliResult<()> {
+        let Some(search) = self.search.as_mut() else {
+            self.focus = Focus::List;
+            return Ok(());
+        };
+        if search.typing {
+            match code {
+                KeyCode::Char(c) => search.input.push(c),
+                KeyCode::Backspace => {
+                    search.input.pop();
+                }
+                KeyCode::Esc => {
+                    self.focus = search.from;
+                    self.search = None;
+                }
+                KeyCode::Enter if !search.input.trim().is_empty() => {
+                    let page =
+                        self.store.search(&SearchQuery::new(search.input.clone()).limit(SEARCH_HITS))?;
+                    search.more = page.next.is_some();
+                    search.hits = page.hits;
+                    search.selected = 0;
+                    search.typing = false;
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+        let last = search.hits.len().saturating_sub(1);
+        match code {
+            KeyCode::Up | KeyCode::Char('k') => search.selected = search.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => search.selected = (search.selected + 1).min(last),
+            KeyCode::Home | KeyCode::Char('g') => search.selected = 0,
+            KeyCode::End | KeyCode::Char('G') => search.selected = last,
+            KeyCode::Backspace | KeyCode::Char('e') => search.typing = true,
+            KeyCode::Esc | KeyCode::Left | KeyCode::Char('h') => {
+                self.focus = search.from;
+                self.search = None;
+            }
+            KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => {
+                if let Some(id) = search.hits.get(search.selected).map(|h| h.message.id) {
+                    self.open_at(id)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Opens `m`'s conversation with `m` selected (a search hit).
+    fn open_at(&mut self, m: MessageId) -> CliResult<()> {
+        let c = m.conversation();
+        let info = self.store.conversation(c)?;
+        if let Some(i) = self.list.iter().position(|s| s.conversation.id == c) {
+            self.selected = i;
+        }
+        let rows = self.rows.max(1);
+        let n = fetch_size(rows);
+        // The page ending at the hit, and the one after it.
+        let mut window: VecDeque<Message> =
+            self.store.messages(c, Page::before(MessageId::new(c, m.seq().saturating_add(1)), n))?.into();
+        let at_oldest = window.len() < n;
+        let after = self.store.messages(c, Page::after(m, n))?;
+        let at_newest = after.len() < n;
+        let cursor = window.iter().position(|x| x.id == m).unwrap_or(window.len().saturating_sub(1));
+        window.extend(after);
+        let mut h = History {
+            title: info.title.clone(),
+            total: info.message_count,
+            conversation: c,
+            window,
+            at_oldest,
+            at_newest,
+            cursor,
+            top: cursor.saturating_sub(rows / 2),
+        };
+        h.scroll_into_view(rows);
+        self.history = Some(h);
+        self.focus = Focus::History;
         Ok(())
     }
 

@@ -362,3 +362,48 @@ fn r_reloads_the_list_and_the_open_conversation_sees_new_messages() {
     let screen = press(&mut app, &mut t, KeyCode::Down).join("\n");
     assert!(screen.contains("Small · 4 messages") && screen.contains("carol: late news"), "{screen}");
 }
+
+#[test]
+fn slash_searches_and_a_hit_opens_its_conversation_at_the_message() {
+    let fx = fixture();
+    let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    render(&mut app, &mut t);
+    press(&mut app, &mut t, KeyCode::Char('/'));
+    assert_eq!(app.focus, Focus::Search);
+    // Typed keys go to the query, `q` included.
+    for c in "number 2500q".chars() {
+        press(&mut app, &mut t, KeyCode::Char(c));
+    }
+    assert!(!app.quit);
+    press(&mut app, &mut t, KeyCode::Backspace);
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert!(screen.contains("Search: 1 hits"), "{screen}");
+    assert!(screen.contains("message number 2500"), "{screen}");
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert_eq!(app.focus, Focus::History);
+    let h = app.history.as_ref().expect("opened");
+    assert_eq!(h.conversation, fx.big);
+    assert_eq!(h.selected().map(|m| m.id.seq()), Some(2500));
+    assert!(visible_seqs(&app).contains(&2500));
+    assert!(screen.contains("selected #2500"), "{screen}");
+    // Scrolling on from the hit fetches both ways.
+    press(&mut app, &mut t, KeyCode::End);
+    assert_eq!(app.history.as_ref().and_then(|h| h.selected()).map(|m| m.id.seq()), Some(BIG));
+
+    // CJK, and a query with no hit; Esc goes back.
+    press(&mut app, &mut t, KeyCode::Char('/'));
+    while app.search.as_ref().is_some_and(|s| !s.input.is_empty()) {
+        press(&mut app, &mut t, KeyCode::Backspace);
+    }
+    press(&mut app, &mut t, KeyCode::Char('你'));
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert!(screen.contains("Search: 1 hits") && screen.contains("Small"), "{screen}");
+    press(&mut app, &mut t, KeyCode::Char('e'));
+    press(&mut app, &mut t, KeyCode::Char('x'));
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert!(screen.contains("No messages match"), "{screen}");
+    press(&mut app, &mut t, KeyCode::Esc);
+    assert_eq!(app.focus, Focus::History);
+    assert!(app.search.is_none());
+}

@@ -18,7 +18,11 @@ pub fn draw(app: &mut App<'_>, frame: &mut Frame<'_>) {
     let [main, status] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(frame.area());
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(35), Constraint::Percentage(65)]).areas(main);
-    draw_list(app, frame, left);
+    if app.focus == Focus::Search {
+        draw_search(app, frame, left);
+    } else {
+        draw_list(app, frame, left);
+    }
     draw_history(app, frame, right);
     draw_status(app, frame, status);
 }
@@ -68,6 +72,71 @@ fn draw_list(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
         .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
     let mut state = ListState::default().with_selected(Some(app.selected));
     frame.render_stateful_widget(list, area, &mut state);
+}
+
+/// The search pane: the query being typed, then its hits, newest first,
+/// each with its conversation and the words that matched in bold.
+fn draw_search(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
+    let Some(search) = app.search.as_ref() else { return };
+    let title = if search.typing {
+        " Search ".to_owned()
+    } else {
+        format!(" Search: {} hits{} ", search.hits.len(), if search.more { "+" } else { "" })
+    };
+    let block = Block::default().borders(Borders::ALL).border_style(focused(true)).title(title);
+    let [input_area, hits_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(block.inner(area));
+    frame.render_widget(block, area);
+    let cursor = if search.typing { "▏" } else { "" };
+    frame.render_widget(Paragraph::new(format!("/{}{cursor}", one_line(&search.input))), input_area);
+    if search.typing {
+        return;
+    }
+    if search.hits.is_empty() {
+        frame.render_widget(Paragraph::new("No messages match."), hits_area);
+        return;
+    }
+    let title_of = |c: chatvault::ConversationId| {
+        app.list
+            .iter()
+            .find(|s| s.conversation.id == c)
+            .map_or_else(|| c.to_string(), |s| one_line(&s.conversation.title))
+    };
+    let items: Vec<ListItem<'_>> = search
+        .hits
+        .iter()
+        .map(|h| {
+            let m = &h.message;
+            let head = format!(
+                "{} · {} · {}",
+                title_of(m.id.conversation()),
+                output::time(m.sent_at_ms, &app.tz),
+                one_line(&m.sender)
+            );
+            let mut text = vec![Span::raw("  ")];
+            let mut at = 0;
+            for r in &h.ranges {
+                if let (Some(before), Some(hit)) = (m.text.get(at..r.start), m.text.get(r.clone())) {
+                    text.push(Span::raw(one_line(before)));
+                    text.push(Span::styled(
+                        one_line(hit),
+                        Style::default().add_modifier(Modifier::BOLD).fg(Color::Yellow),
+                    ));
+                    at = r.end;
+                }
+            }
+            text.push(Span::raw(one_line(m.text.get(at..).unwrap_or(""))));
+            ListItem::new(Text::from(vec![
+                Line::styled(head, Style::default().fg(Color::Gray)),
+                Line::from(text),
+            ]))
+        })
+        .collect();
+    let list = List::new(items)
+        .highlight_symbol("▶ ")
+        .highlight_style(Style::default().add_modifier(Modifier::REVERSED));
+    let mut state = ListState::default().with_selected(Some(search.selected));
+    frame.render_stateful_widget(list, hits_area, &mut state);
 }
 
 fn draw_history(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
@@ -145,8 +214,12 @@ fn draw_status(app: &App<'_>, frame: &mut Frame<'_>, area: Rect) {
         Line::styled(format!(" error: {e}"), Style::default().fg(Color::Red))
     } else {
         let keys = match app.focus {
-            Focus::List => "↑↓ select · Enter open · r reload · q quit",
-            Focus::History => "↑↓ PgUp PgDn · Home/End oldest/newest · ← list · q quit",
+            Focus::List => "↑↓ select · Enter open · / search · r reload · q quit",
+            Focus::History => "↑↓ PgUp PgDn · Home/End oldest/newest · ← list · / search · q quit",
+            Focus::Search if app.search.as_ref().is_some_and(|s| s.typing) => {
+                "type words (CJK or any language) · Enter search · Esc cancel"
+            }
+            Focus::Search => "↑↓ select · Enter open at the message · e edit the query · Esc back · q quit",
         };
         let mut spans = Vec::new();
         if let Some(h) = &app.history {
