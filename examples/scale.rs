@@ -9,6 +9,10 @@
 //! ```
 //!
 //! `grow DIR TOTAL FINAL` and `measure DIR` are the phases `all` runs.
+//! `search DIR`, run by hand after `all`, runs the search comparison's
+//! queries (a common word, a two-character Chinese word, a prefix, a
+//! Japanese and a Korean word, one conversation) on the store, newest 50
+//! hits, and prints each one's median latency and the phase's peak RSS.
 //! `rotate DIR`, run by hand after `all`, rotates the store's master key
 //! (docs/DESIGN.md, "Master-key rotation") and reports its time against a
 //! `verify` of the same store in the same process (which decrypts every
@@ -49,7 +53,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || -> ! {
         eprintln!(
-            "usage: scale all DIR SIZE...  |  scale grow DIR TOTAL FINAL  |  scale measure DIR  |  scale rotate DIR"
+            "usage: scale all DIR SIZE...  |  scale grow DIR TOTAL FINAL  |  scale measure DIR  |  scale rotate DIR  |  scale search DIR"
         );
         std::process::exit(2)
     };
@@ -67,6 +71,7 @@ fn main() {
         "grow" => grow(dir, num(2), num(3)),
         "measure" => measure(dir),
         "rotate" => rotate(dir),
+        "search" => search(dir),
         _ => usage(),
     }
 }
@@ -230,6 +235,49 @@ fn history(
 /// Open time, pages in the largest conversation (the newest, and the one
 /// before its middle message) and in a small one, the conversation list,
 /// and this process's peak RSS.
+/// The search phase: each query's median latency over a few runs (newest
+/// 50 hits, whole store unless noted), then the peak RSS.
+fn search(dir: &Path) {
+    let store = Store::open(dir.join("store.chatvault"), StoreKey::raw(KEY)).expect("open");
+    let stats = store.stats().expect("stats");
+    println!(
+        "segments {} filter_bytes {} unindexed {}",
+        stats.segments, stats.filter_bytes, stats.segments_unindexed
+    );
+    let big = store
+        .conversations()
+        .expect("conversations")
+        .into_iter()
+        .max_by_key(|s| s.conversation.message_count)
+        .expect("a conversation")
+        .conversation
+        .id;
+    let queries: [(&str, &str, bool); 6] = [
+        ("common", "good", false),
+        ("zh2", "明天", false),
+        ("prefix", "tomor", false),
+        ("ja", "東京", false),
+        ("ko", "학교", false),
+        ("conversation", "good", true),
+    ];
+    for (name, words, in_big) in queries {
+        let mut q = chatvault::SearchQuery::new(words);
+        if in_big {
+            q = q.in_conversation(big);
+        }
+        let mut hits = 0;
+        let times: Vec<Duration> = (0..9)
+            .map(|_| {
+                let t = Instant::now();
+                hits = store.search(&q).expect("search").hits.len();
+                t.elapsed()
+            })
+            .collect();
+        println!("search_{name}_us {} hits {hits}", micros(median(times)));
+    }
+    println!("search_peak_rss_kib {}", peak_rss_kib());
+}
+
 fn measure(dir: &Path) {
     let path = dir.join("store.chatvault");
     println!("bytes {}", std::fs::metadata(&path).expect("the store").len());

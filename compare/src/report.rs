@@ -286,25 +286,32 @@ fn search_table(median: &dyn Fn(&str, &str) -> Option<f64>) {
         (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
         _ => String::new(),
     };
-    println!("\n## Search: the newest 50 hits, p50 latency (µs)\n");
-    println!(
-        "| query | chatvault | SQLite FTS5 | SQLite trigram | SQLCipher FTS5 | chatvault / SQLite FTS5 | chatvault / SQLCipher FTS5 |"
-    );
-    println!("|---|---|---|---|---|---|---|");
-    for case in crate::workload::SEARCH_CASES {
-        let m = case.latency_metric;
-        let v = |e: &str| median(e, m);
+    let latency_table = |title: &str, metric: fn(&crate::workload::SearchCase) -> &'static str| {
+        println!("\n## {title}\n");
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            case.label,
-            cell(v("chatvault")),
-            cell(v("sqlite_fts5")),
-            cell(v("sqlite_trigram")),
-            cell(v("sqlcipher_fts5")),
-            ratio(v("chatvault"), v("sqlite_fts5")),
-            ratio(v("chatvault"), v("sqlcipher_fts5")),
+            "| query | chatvault | SQLite FTS5 | SQLite trigram | SQLCipher FTS5 | chatvault / SQLite FTS5 | chatvault / SQLCipher FTS5 |"
         );
-    }
+        println!("|---|---|---|---|---|---|---|");
+        for case in crate::workload::SEARCH_CASES {
+            let m = metric(case);
+            let v = |e: &str| median(e, m);
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                case.label,
+                cell(v("chatvault")),
+                cell(v("sqlite_fts5")),
+                cell(v("sqlite_trigram")),
+                cell(v("sqlcipher_fts5")),
+                ratio(v("chatvault"), v("sqlite_fts5")),
+                ratio(v("chatvault"), v("sqlcipher_fts5")),
+            );
+        }
+    };
+    latency_table("Search: the newest 50 hits, p50 latency (µs), as ingested", |c| c.latency_metric);
+    latency_table(
+        "Search after compaction (chatvault) / FTS5 `optimize` and `VACUUM`: p50 latency (µs)",
+        |c| c.compacted_metric,
+    );
     println!("\n## Search: recall, hits found of the hits that exist (chatvault's rules, by a scan)\n");
     println!("| query | hits that exist | chatvault | SQLite FTS5 | SQLite trigram | SQLCipher FTS5 |");
     println!("|---|---|---|---|---|---|");
@@ -329,35 +336,42 @@ fn search_table(median: &dyn Fn(&str, &str) -> Option<f64>) {
         );
     }
     println!("\n## Search: ingest with indexing and size\n");
-    println!("| engine | ingest (messages/s) | bytes per message | index bytes per message |");
-    println!("|---|---|---|---|");
+    println!(
+        "| engine | ingest (messages/s) | bytes per message | index bytes per message | bytes per message, compacted | index bytes, compacted |"
+    );
+    println!("|---|---|---|---|---|---|");
     let base = |e: &str| match e {
         "sqlite_fts5" | "sqlite_trigram" => Some("sqlite"),
         "sqlcipher_fts5" => Some("sqlcipher"),
         _ => None,
     };
-    let index = |e: &str| -> Option<f64> {
-        median(e, "search_index_bytes_per_message").or_else(|| {
+    let index_as = |e: &str, suffix: &str| -> Option<f64> {
+        median(e, &format!("search_index_bytes_per_message{suffix}")).or_else(|| {
             let b = base(e)?;
-            Some(median(e, "search_bytes_per_message")? - median(b, "search_bytes_per_message")?)
+            let total = format!("search_bytes_per_message{suffix}");
+            Some(median(e, &total)? - median(b, &total)?)
         })
     };
     for (e, label) in
         [("sqlite", "SQLite, no index"), ("sqlcipher", "SQLCipher, no index")].iter().chain(&INDEXED)
     {
         println!(
-            "| {label} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} |",
             cell(median(e, "search_ingest_messages_per_s")),
             cell(median(e, "search_bytes_per_message")),
-            cell(index(e)),
+            cell(index_as(e, "")),
+            cell(median(e, "search_bytes_per_message_compacted")),
+            cell(index_as(e, "_compacted")),
         );
     }
     let ingest = |e: &str| median(e, "search_ingest_messages_per_s");
     println!(
-        "\nchatvault / SQLite FTS5: ingest {}; index size {} of SQLite FTS5's, {} of trigram's.",
+        "\nchatvault / SQLite FTS5: ingest {}; index size {} of SQLite FTS5's and {} of trigram's as ingested, {} and {} compacted.",
         ratio(ingest("chatvault"), ingest("sqlite_fts5")),
-        ratio(index("chatvault"), index("sqlite_fts5")),
-        ratio(index("chatvault"), index("sqlite_trigram")),
+        ratio(index_as("chatvault", ""), index_as("sqlite_fts5", "")),
+        ratio(index_as("chatvault", ""), index_as("sqlite_trigram", "")),
+        ratio(index_as("chatvault", "_compacted"), index_as("sqlite_fts5", "_compacted")),
+        ratio(index_as("chatvault", "_compacted"), index_as("sqlite_trigram", "_compacted")),
     );
 }
 
