@@ -180,7 +180,8 @@ fn a_tampered_filter_is_an_error_never_a_wrong_answer() {
     s.reopen();
     assert!(matches!(s.search(&SearchQuery::new("words")), Err(Error::Authentication { .. })));
     s.close();
-    // A filter row deleted: the segment is searched without it, and verify
+    // A filter row deleted: its segment is hidden from searches (as a
+    // deleted segment row hides its messages from pages), and verify
     // reports the missing row.
     let conn = rusqlite::Connection::open(&s.path).unwrap();
     conn.execute("UPDATE segment_filter SET filter = ?1 WHERE id = ?2", rusqlite::params![blob, ids[0]])
@@ -196,6 +197,42 @@ fn a_tampered_filter_is_an_error_never_a_wrong_answer() {
         "{:?}",
         report.problems
     );
+}
+
+/// The backfill (`index_for_search`) of segments without a filter: the
+/// searches before it are complete, it goes step by step within a budget,
+/// and a segment it cannot read is skipped and reported, not a dead end.
+#[test]
+fn the_backfill_indexes_in_steps_and_skips_a_damaged_segment() {
+    let mut s = TestStore::new();
+    let c = s.new_conv("c");
+    // 600 one-message segments: three steps of 256.
+    for i in 0..600 {
+        s.append(c, msg("a", &format!("note {i} about lunch"))).unwrap();
+    }
+    let before = all_pages(&s, &SearchQuery::new("lunch").limit(100));
+    assert_eq!(before.len(), 600);
+    s.close();
+    // As an upgrade leaves them: no filters; and one segment damaged.
+    let conn = rusqlite::Connection::open(&s.path).unwrap();
+    conn.execute("UPDATE segment_filter SET filter = NULL", []).unwrap();
+    let damaged: i64 =
+        conn.query_row("SELECT id FROM segment ORDER BY id LIMIT 1 OFFSET 300", [], |r| r.get(0)).unwrap();
+    conn.execute("UPDATE segment SET body = zeroblob(length(body)) WHERE id = ?1", [damaged]).unwrap();
+    drop(conn);
+    s.reopen();
+    assert_eq!(s.stats().unwrap().segments_unindexed, 600);
+
+    // A budget of zero still does a step, and the next call goes on.
+    let first = s.index_for_search(Some(std::time::Duration::ZERO)).unwrap();
+    assert_eq!((first.segments_indexed, first.segments_skipped, first.segments_remaining), (256, 0, 344));
+    let rest = s.index_for_search(None).unwrap();
+    assert_eq!((rest.segments_indexed, rest.segments_skipped, rest.segments_remaining), (343, 1, 1));
+    let again = s.index_for_search(None).unwrap();
+    assert_eq!((again.segments_indexed, again.segments_skipped), (0, 1), "it tries the damaged one again");
+    // The damaged segment is still opened by searches, which say so.
+    assert!(matches!(s.search(&SearchQuery::new("lunch")), Err(Error::Authentication { .. })));
+    assert!(!s.verify().unwrap().is_ok());
 }
 
 /// A store's contents as operations change them, for the property test.

@@ -35,6 +35,7 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
         output::print_json(&json!({
             "segments_indexed_for_search": index.map_or(0, |i| i.segments_indexed),
             "segments_left_unindexed": index.map(|i| i.segments_remaining),
+            "segments_not_indexed_damaged": index.map(|i| i.segments_skipped),
             "conversations_compacted": report.conversations_compacted,
             "segments_rewritten": report.segments_rewritten,
             "segments_written": report.segments_written,
@@ -58,7 +59,14 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
         if let Some(i) = index.filter(|i| i.segments_indexed > 0) {
             say!("Search index: {} segments indexed, {} left.", i.segments_indexed, i.segments_remaining);
         }
-        if report.work_remains || index.is_none_or(|i| i.segments_remaining > 0) {
+        if let Some(i) = index.filter(|i| i.segments_skipped > 0) {
+            say!(
+                "{} segments could not be read to index them (searches still open them): run `chatvault verify`.",
+                i.segments_skipped
+            );
+        }
+        let unfinished = index.is_none_or(|i| i.segments_remaining > i.segments_skipped);
+        if report.work_remains || (time_budget.is_some() && unfinished) {
             say!("The time budget ran out: run compact again to continue.");
         }
     }

@@ -110,7 +110,7 @@ pub(crate) fn probes(query: &Query) -> Vec<u64> {
 /// A segment's filter: its messages' time span and a Bloom filter of
 /// their terms. Its postcard encoding is the record sealed as kind 6;
 /// [`FilterView`] reads the same encoding without copying the bits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct FilterRecord {
     /// The largest `sent_at_ms` of the segment's messages.
     pub(crate) newest_ms: i64,
@@ -124,13 +124,27 @@ pub(crate) struct FilterRecord {
 
 /// A [`FilterRecord`] borrowed from its decoded plaintext (a search reads
 /// thousands: the bits are not copied).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Deserialize)]
 pub(crate) struct FilterView<'a> {
     pub(crate) newest_ms: i64,
     pub(crate) oldest_ms: i64,
     pub(crate) probes: u8,
     #[serde(borrow, with = "borrowed_bytes")]
     pub(crate) bits: &'a [u8],
+}
+
+// `Debug` leaves out the bits and the times: they tell what and when the
+// user wrote.
+impl std::fmt::Debug for FilterRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FilterRecord({} probes, {} bytes)", self.probes, self.bits.len())
+    }
+}
+
+impl std::fmt::Debug for FilterView<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FilterView({} probes, {} bytes)", self.probes, self.bits.len())
+    }
 }
 
 /// postcard writes a `Vec<u8>` as a length and the bytes, as it writes a

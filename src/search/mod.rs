@@ -141,6 +141,10 @@ pub struct SearchPage {
 pub struct IndexReport {
     /// Segments given a filter by this call.
     pub segments_indexed: u64,
-    /// Segments still without one (0: the index is complete).
+    /// Segments still without one (0: the index is complete): those
+    /// skipped, and any left when the time budget ran out.
     pub segments_remaining: u64,
+    /// Segments that could not be read (damaged: [`crate::Store::verify`]
+    /// reports them) and filter rows without a segment, skipped.
+    pub segments_skipped: u64,
 }

@@ -10,14 +10,14 @@ use unicode_normalization::char::is_combining_mark;
 use unicode_segmentation::UnicodeSegmentation;
 
 /// One character of a CJK run, folded, with its byte range in the text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Unit {
     pub(crate) folded: String,
     pub(crate) range: Range<usize>,
 }
 
 /// A token of a text, with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) enum Token {
     /// Letters or digits outside CJK scripts, folded (NFKD, marks dropped,
     /// lower case).
@@ -29,12 +29,18 @@ pub(crate) enum Token {
 }
 
 /// Characters of the scripts written without spaces between words (and
-/// Hangul, whose spaces fall between phrases): Han, Hiragana, Katakana,
-/// Hangul, with their iteration marks and compatibility forms.
+/// Hangul, whose spaces fall between phrases), matched as runs of
+/// characters: Han, Hiragana, Katakana, Hangul, with their iteration marks
+/// and compatibility forms, and Thai, Lao, Myanmar and Khmer (which UAX #29
+/// cannot split into words without a dictionary).
 pub(crate) fn is_cjk(c: char) -> bool {
     matches!(
         u32::from(c),
-        0x1100..=0x11FF         // Hangul Jamo
+        0x0E00..=0x0EFF         // Thai, Lao
+            | 0x1000..=0x109F   // Myanmar
+            | 0x1100..=0x11FF   // Hangul Jamo
+            | 0x1780..=0x17FF   // Khmer
+            | 0x19E0..=0x19FF   // Khmer symbols
             | 0x2E80..=0x2FDF   // CJK and Kangxi radicals
             | 0x3005..=0x3007   // 々 〆 〇
             | 0x3021..=0x3029   // Hangzhou numerals
@@ -55,14 +61,54 @@ pub(crate) fn is_cjk(c: char) -> bool {
     )
 }
 
-/// Apostrophes, which split words.
-fn is_apostrophe(c: char) -> bool {
-    matches!(c, '\'' | '\u{2019}' | '\u{02BC}')
+/// Characters UAX #29 keeps inside a word that split it here: apostrophes
+/// (`l'école`, `don't`), and `.`, `:`, `_` (`john.smith`, `re:meeting`,
+/// `report_final`).
+fn splits_word(c: char) -> bool {
+    matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{02BC}' | '.' | ':' | '_')
 }
 
-/// Variation selectors: `❤️` and `❤` are one symbol.
+/// Variation selectors: `❤️` and `❤` are one symbol, and `葛󠄀` (with an
+/// ideographic variation selector) is `葛`.
 fn is_variation_selector(c: char) -> bool {
-    matches!(c, '\u{FE0E}' | '\u{FE0F}')
+    matches!(u32::from(c), 0xFE00..=0xFE0F | 0xE0100..=0xE01EF)
+}
+
+/// The marks a word drops: the combining diacritics of Latin, Greek and
+/// Cyrillic (the blocks U+0300, U+1AB0, U+1DC0, U+20D0, U+FE20), Hebrew
+/// points and Arabic vowel marks. Other marks (the vowel signs of Indic
+/// scripts) are part of their letters and stay.
+fn is_dropped_mark(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0300..=0x036F
+            | 0x0591..=0x05BD
+            | 0x05BF
+            | 0x05C1..=0x05C2
+            | 0x05C4..=0x05C5
+            | 0x05C7
+            | 0x064B..=0x065F
+            | 0x0670
+            | 0x1AB0..=0x1AFF
+            | 0x1DC0..=0x1DFF
+            | 0x20D0..=0x20FF
+            | 0xFE20..=0xFE2F
+    )
+}
+
+/// One character folded as words are, appended to `out`: NFKD, the
+/// diacritics of [`is_dropped_mark`] dropped, lower-cased, final sigma as
+/// sigma.
+fn fold_char_into(c: char, out: &mut String) {
+    if c.is_ascii() {
+        out.push(c.to_ascii_lowercase());
+        return;
+    }
+    for d in std::iter::once(c).nfkd().filter(|d| !is_dropped_mark(*d)) {
+        for l in d.to_lowercase() {
+            out.push(if l == 'ς' { 'σ' } else { l });
+        }
+    }
 }
 
 /// Punctuation and other characters that make no symbol token: ASCII and
@@ -77,39 +123,73 @@ fn is_punctuation_like(c: char) -> bool {
         || is_variation_selector(c)
 }
 
-/// A word folded: compatibility-decomposed, combining marks dropped,
-/// lower-cased.
+/// A word folded, character by character ([`fold_char_into`]).
 pub(crate) fn fold_word(word: &str) -> String {
     if word.is_ascii() {
         // The same result, without decomposing: ASCII has no marks.
         return word.to_ascii_lowercase();
     }
-    word.nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase).collect()
+    let mut out = String::with_capacity(word.len());
+    for c in word.chars() {
+        fold_char_into(c, &mut out);
+    }
+    out
+}
+
+/// Whether a character of a run joins the cluster before it, because NFKC
+/// composes it with that one: a combining mark (the kana voicing marks, a
+/// halfwidth one), or a vowel or final Hangul jamo.
+fn attaches(c: char) -> bool {
+    std::iter::once(c)
+        .nfkc()
+        .next()
+        .is_some_and(|d| is_combining_mark(d) || matches!(u32::from(d), 0x1160..=0x11FF | 0xD7B0..=0xD7FF))
+}
+
+/// Ends a run: each cluster (a character and what attaches to it) in NFKC,
+/// one unit per character of the result, each with its cluster's range
+/// (`ゟ` gives `よ` and `り`; `か` and a voicing mark give `が`).
+fn end_run(clusters: &mut Vec<(String, Range<usize>)>, out: &mut Vec<Token>) {
+    if clusters.is_empty() {
+        return;
+    }
+    let mut units = Vec::with_capacity(clusters.len());
+    for (raw, range) in clusters.drain(..) {
+        for d in raw.nfkc() {
+            units.push(Unit { folded: d.to_string(), range: range.clone() });
+        }
+    }
+    out.push(Token::Cjk(units));
 }
 
 /// The tokens of `text`, in order.
 pub(crate) fn tokens(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
-    let mut run: Vec<Unit> = Vec::new();
+    let mut run: Vec<(String, Range<usize>)> = Vec::new();
     let mut plain_start: Option<usize> = None;
     for (at, c) in text.char_indices() {
+        if is_variation_selector(c) && !run.is_empty() && plain_start.is_none() {
+            // Inside a run: it selects a glyph, it is not a character.
+            continue;
+        }
         if is_cjk(c) {
             if let Some(start) = plain_start.take() {
                 plain_tokens(text, start..at, &mut out);
             }
-            let mut folded = String::new();
-            folded.extend(std::iter::once(c).nfkc());
-            run.push(Unit { folded, range: at..at + c.len_utf8() });
-        } else {
-            if !run.is_empty() {
-                out.push(Token::Cjk(std::mem::take(&mut run)));
+            let end = at + c.len_utf8();
+            match run.last_mut() {
+                Some((raw, range)) if attaches(c) => {
+                    raw.push(c);
+                    range.end = end;
+                }
+                _ => run.push((c.to_string(), at..end)),
             }
+        } else {
+            end_run(&mut run, &mut out);
             plain_start.get_or_insert(at);
         }
     }
-    if !run.is_empty() {
-        out.push(Token::Cjk(run));
-    }
+    end_run(&mut run, &mut out);
     if let Some(start) = plain_start {
         plain_tokens(text, start..text.len(), &mut out);
     }
@@ -123,14 +203,15 @@ fn plain_tokens(text: &str, span: Range<usize>, out: &mut Vec<Token>) {
     for (at, piece) in part.split_word_bound_indices() {
         let range = span.start + at..span.start + at + piece.len();
         if piece.chars().any(char::is_alphanumeric) {
-            // UAX #29 keeps "l'école" and "don't" whole: apostrophes split
-            // them, so "école" finds "l'école".
+            // UAX #29 keeps "l'école" and "john.smith" whole: split them,
+            // so "école" finds "l'école" and "smith" finds "john.smith".
             let mut at = range.start;
-            for part in piece.split(is_apostrophe) {
-                if part.chars().any(char::is_alphanumeric) {
-                    out.push(Token::Word { folded: fold_word(part), range: at..at + part.len() });
+            for part in piece.split(splits_word) {
+                let folded = fold_word(part);
+                if part.chars().any(char::is_alphanumeric) && !folded.is_empty() {
+                    out.push(Token::Word { folded, range: at..at + part.len() });
                 }
-                // The apostrophe is one to three bytes.
+                // The separator is one to three bytes.
                 at += part.len()
                     + text.get(at + part.len()..).and_then(|r| r.chars().next()).map_or(0, char::len_utf8);
             }
@@ -142,9 +223,32 @@ fn plain_tokens(text: &str, span: Range<usize>, out: &mut Vec<Token>) {
 }
 
 /// A parsed search query: the tokens every hit must match.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub(crate) struct Query {
     pub(crate) tokens: Vec<Token>,
+}
+
+// `Debug` shows where and how long, never the words: they are the user's.
+impl std::fmt::Debug for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Unit({:?}, {} bytes)", self.range, self.folded.len())
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Token::Word { folded, range } => write!(f, "Word({range:?}, {} bytes)", folded.len()),
+            Token::Cjk(units) => write!(f, "Cjk({units:?})"),
+            Token::Symbol { folded, range } => write!(f, "Symbol({range:?}, {} bytes)", folded.len()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Query {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Query({:?})", self.tokens)
+    }
 }
 
 impl Query {
@@ -217,21 +321,23 @@ impl Query {
 fn fold_chars(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_ascii() {
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.extend(
-                std::iter::once(c).nfkd().filter(|c| !is_combining_mark(*c)).flat_map(char::to_lowercase),
-            );
-        }
+        fold_char_into(c, &mut out);
     }
     out
 }
 
-/// Whether a CJK character may fold (NFKC) to another one: halfwidth
-/// forms, compatibility ideographs, radicals, compatibility jamo.
+/// Whether a character of a run folds (NFKC) to something else, composes
+/// with the one before it, or is skipped inside a run (a variation
+/// selector): then the run's units need not occur in the text as written.
+/// The common blocks (unified ideographs, kana, Hangul syllables, Thai,
+/// which neither fold nor compose) are checked first.
 fn has_cjk_variant(c: char) -> bool {
-    matches!(u32::from(c), 0x2E80..=0x2FDF | 0x3131..=0x318E | 0xF900..=0xFAFF | 0xFF66..=0xFFDC)
+    if matches!(u32::from(c), 0x0E01..=0x0E7F | 0x3041..=0x3096 | 0x30A1..=0x30FA | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3)
+    {
+        return false;
+    }
+    is_variation_selector(c)
+        || (is_cjk(c) && (attaches(c) || !std::iter::once(c).nfkc().eq(std::iter::once(c))))
 }
 
 /// Adds to `ranges` where message token `got` matches query token `want`.
@@ -277,6 +383,10 @@ mod tests {
         assert_eq!(hits("see 8", "see you at 8"), Some(vec!["see", "8"]));
         assert_eq!(hits("2024", "in 2024-05"), Some(vec!["2024"]));
         assert_eq!(hits("il", "s’il vous plaît"), Some(vec!["il"]));
+        assert_eq!(hits("smith", "mail john.smith now"), Some(vec!["smith"]));
+        assert_eq!(hits("final", "report_final.pdf"), Some(vec!["final"]));
+        assert_eq!(hits("οδος", "ΟΔΟΣ"), Some(vec!["ΟΔΟΣ"]));
+        assert_eq!(hits("ecole", "l‘école"), Some(vec!["école"]));
         assert_eq!(hits("don't", "I don't know"), Some(vec!["don", "t"]));
     }
 
@@ -290,8 +400,20 @@ mod tests {
         assert_eq!(hits("コンピュータ", "新しいコンピューターを買った"), Some(vec!["コンピュータ"]));
         assert_eq!(hits("학교", "학교에서 만나요"), Some(vec!["학교"]));
         assert_eq!(hits("에서", "학교에서 만나요"), Some(vec!["에서"]));
-        // Halfwidth katakana fold to fullwidth.
+        // Halfwidth katakana fold to fullwidth, voicing marks compose.
         assert_eq!(hits("カタ", "ｶﾀｶﾅ"), Some(vec!["ｶﾀ"]));
+        assert_eq!(hits("ガ", "ｶﾞｷ"), Some(vec!["ｶﾞ"]));
+        assert_eq!(hits("が", "か\u{3099}き"), Some(vec!["か\u{3099}"]));
+        assert_eq!(hits("하", "\u{1112}\u{1161}늘"), Some(vec!["\u{1112}\u{1161}"]));
+        // Compatibility forms and variation selectors.
+        assert_eq!(hits("より", "ゟ"), Some(vec!["ゟ"]));
+        assert_eq!(hits("你", "\u{2F804}"), Some(vec!["\u{2F804}"]));
+        assert_eq!(hits("葛飾", "葛\u{E0100}飾区"), Some(vec!["葛\u{E0100}飾"]));
+        // Thai is matched as a run of characters, Indic vowel signs stay.
+        assert_eq!(hits("สวัสดี", "สวัสดีครับ"), Some(vec!["สวัสดี"]));
+        assert_eq!(hits("ครับ", "สวัสดีครับ"), Some(vec!["ครับ"]));
+        assert_eq!(hits("काम", "मेरा कमरा"), None);
+        assert_eq!(hits("काम", "मेरा काम"), Some(vec!["काम"]));
         // Mixed with Latin, no spaces.
         assert_eq!(hits("iphone", "我的iPhone坏了"), Some(vec!["iPhone"]));
         assert_eq!(hits("坏了", "我的iPhone坏了"), Some(vec!["坏了"]));

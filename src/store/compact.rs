@@ -340,7 +340,7 @@ fn rewrite_in_place(
             segments::remove(ctx, c, open.first)?;
             continue;
         }
-        let aead = state.reserve_seals(ctx, 1)?;
+        let aead = state.reserve_seals(ctx, segments::SEALS_PER_SEGMENT)?;
         let range = (open.first, open.last);
         let sealed =
             segments::seal(ctx, &aead, c, state.epoch, range, &open.messages, compressor.as_deref_mut())?;
@@ -393,7 +393,7 @@ fn merge_run(
     if chunks.is_empty() {
         return Ok(());
     }
-    let aead = state.reserve_seals(ctx, chunks.len() as u64)?;
+    let aead = state.reserve_seals(ctx, (chunks.len() as u64).saturating_mul(segments::SEALS_PER_SEGMENT))?;
     let mut rest = live;
     for len in chunks.into_iter().rev() {
         // Split from the end so each chunk is moved, not cloned.

@@ -279,7 +279,7 @@ fn flush(
     let Some(last) = t.pending.last().map(|m| t.pending_first + m.offset) else {
         return Ok(());
     };
-    let aead = t.state.reserve_seals(ctx, 1)?;
+    let aead = t.state.reserve_seals(ctx, segments::SEALS_PER_SEGMENT)?;
     let c = t.state.id;
     let sealed =
         segments::seal(ctx, &aead, c, t.state.epoch, (t.pending_first, last), &t.pending, compressor)?;

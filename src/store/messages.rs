@@ -121,7 +121,7 @@ fn append_to(ctx: &mut Ctx<'_>, c: ConversationId, msgs: &[&NewMessage]) -> Resu
     }
 
     let retention = state.meta(ctx)?.retention_ms;
-    let aead = state.reserve_seals(ctx, groups.len() as u64)?;
+    let aead = state.reserve_seals(ctx, (groups.len() as u64).saturating_mul(segments::SEALS_PER_SEGMENT))?;
     for group in groups {
         let (Some((first, _)), Some((last, _))) = (group.first(), group.last()) else {
             continue;
@@ -353,7 +353,7 @@ fn reseal(
     if seg.messages.is_empty() {
         return segments::remove(ctx, c, seg.first);
     }
-    let aead = state.reserve_seals(ctx, 1)?;
+    let aead = state.reserve_seals(ctx, segments::SEALS_PER_SEGMENT)?;
     let sealed =
         segments::seal(ctx, &aead, c, state.epoch, (seg.first, seg.last), &seg.messages, compressor)?;
     segments::update(ctx, c, &sealed)

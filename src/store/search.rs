@@ -135,23 +135,33 @@ impl Store {
     }
 
     /// Gives search filters to the segments of an upgraded store that have
-    /// none yet, [`INDEX_STEP`] segments per transaction, until none is
-    /// left or `time_budget` has passed (checked between transactions).
-    /// Resumable: call it again to go on; a crash loses at most the
-    /// transaction under way. Searches are complete before it finishes,
-    /// only slower (see [`SearchPage::unindexed_segments`]).
+    /// none yet, [`INDEX_STEP`] segments per transaction, in id order,
+    /// until every one has been tried or `time_budget` has passed (checked
+    /// between transactions). Resumable: call it again to go on; a crash
+    /// loses at most the transaction under way. A segment that cannot be
+    /// read (damaged: `verify` says how) is skipped and left without a
+    /// filter, so searches still open it. Searches are complete before it
+    /// finishes, only slower (see [`SearchPage::unindexed_segments`]).
+    ///
+    /// A filter is sealed under its segment's key epoch, as its segment is,
+    /// even if a master-key rotation has retired that key since: it tells
+    /// less than the segment sealed under the same key (docs/SEARCH.md).
     pub fn index_for_search(&self, time_budget: Option<Duration>) -> Result<IndexReport> {
         let started = Instant::now();
         let mut report = IndexReport::default();
+        let mut after = 0i64;
         loop {
-            let done = self.write(|ctx| index_step(ctx, INDEX_STEP))?;
-            report.segments_indexed += done;
-            let remaining = self.read(|ctx| unindexed(ctx))?;
-            report.segments_remaining = remaining;
-            if remaining == 0 || done == 0 || time_budget.is_some_and(|b| started.elapsed() >= b) {
-                return Ok(report);
+            let step = self.write(|ctx| index_step(ctx, after, INDEX_STEP))?;
+            report.segments_indexed += step.indexed;
+            report.segments_skipped += step.skipped;
+            let Some(last) = step.last else { break };
+            after = last;
+            if time_budget.is_some_and(|b| started.elapsed() >= b) {
+                break;
             }
         }
+        report.segments_remaining = self.read(|ctx| unindexed(ctx))?;
+        Ok(report)
     }
 }
 
@@ -164,39 +174,69 @@ pub(super) fn unindexed(ctx: &Ctx<'_>) -> Result<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// Builds the filters of up to `max` segments that have none.
-fn index_step(ctx: &mut Ctx<'_>, max: usize) -> Result<u64> {
-    let todo: Vec<FilterRow> = {
+/// What one step of the backfill did.
+struct Step {
+    indexed: u64,
+    skipped: u64,
+    /// The last row id it looked at; `None` when none was left.
+    last: Option<i64>,
+}
+
+/// Builds the filters of up to `max` segments without one, after row `after`.
+fn index_step(ctx: &mut Ctx<'_>, after: i64, max: usize) -> Result<Step> {
+    let todo: Vec<(i64, Result<FilterRow>)> = {
         let mut stmt = ctx.conn.prepare_cached(
-            "SELECT id, last_seq, epoch, filter FROM segment_filter WHERE filter IS NULL ORDER BY id LIMIT ?1",
+            "SELECT id, last_seq, epoch, filter FROM segment_filter
+             WHERE filter IS NULL AND id > ?1 ORDER BY id LIMIT ?2",
         )?;
-        let rows =
-            stmt.query_map([i64::try_from(max).unwrap_or(i64::MAX)], |r| Ok(FilterRow::from_row(r)))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()?.into_iter().collect::<Result<_>>()?
-    };
-    let mut done = 0;
-    let mut keys: Option<Keys> = None;
-    for f in todo {
-        let Some(seg) = read_segment(ctx, f.c, f.first)? else {
-            // A filter row without its segment: verify reports it.
-            continue;
-        };
-        if keys.as_ref().is_none_or(|k| k.conversation() != f.c) {
-            keys = Some(Keys::new(f.c));
-        }
-        let Some(keys) = keys.as_mut() else { continue };
-        let (first, last, epoch) = (seg.first, seg.last, seg.epoch);
-        let record = keys.open_view(ctx, seg, |_, views| {
-            let texts = views.iter().map(|v| (std::str::from_utf8(v.text).unwrap_or(""), v.sent_at_ms));
-            Ok(FilterRecord::of_messages(texts))
+        let rows = stmt.query_map(params![after, i64::try_from(max).unwrap_or(i64::MAX)], |r| {
+            Ok((r.get::<_, i64>(0)?, FilterRow::from_row(r)))
         })?;
-        let aead = keys.get(ctx, epoch)?;
-        let sealed =
-            segments::seal_filter(ctx, aead, Place::segment_filter(f.c, epoch, first, last), &record)?;
-        segments::put_filter(ctx, f.c, (first, last), epoch, Some(&sealed))?;
-        done += 1;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut step = Step { indexed: 0, skipped: 0, last: todo.last().map(|(id, _)| *id) };
+    let mut keys: Option<Keys> = None;
+    for (_, row) in todo {
+        match index_one(ctx, &mut keys, row) {
+            Ok(true) => step.indexed += 1,
+            Ok(false) => step.skipped += 1,
+            // Damage is for `verify` to report; the backfill goes on.
+            Err(Error::Authentication { .. } | Error::Corrupt { .. } | Error::NotFound(_)) => {
+                step.skipped += 1
+            }
+            Err(other) => return Err(other),
+        }
     }
-    Ok(done)
+    Ok(step)
+}
+
+/// Builds and writes one segment's filter; `false` if the row has no
+/// segment.
+fn index_one(ctx: &mut Ctx<'_>, keys: &mut Option<Keys>, row: Result<FilterRow>) -> Result<bool> {
+    let f = row?;
+    let Some(seg) = read_segment(ctx, f.c, f.first)? else {
+        // A filter row without its segment: verify reports it.
+        return Ok(false);
+    };
+    if keys.as_ref().is_none_or(|k| k.conversation() != f.c) {
+        *keys = Some(Keys::new(f.c));
+    }
+    let Some(keys) = keys.as_mut() else { return Ok(false) };
+    let (first, last, epoch) = (seg.first, seg.last, seg.epoch);
+    let rec = seg.place(f.c).record();
+    let record = keys.open_view(ctx, seg, |_, views| {
+        let mut texts = Vec::with_capacity(views.len());
+        for v in views {
+            let text =
+                std::str::from_utf8(v.text).map_err(|_| Error::corrupt(rec, "a string is not UTF-8"))?;
+            texts.push((text, v.sent_at_ms));
+        }
+        Ok(FilterRecord::of_messages(texts))
+    })?;
+    let aead = keys.get(ctx, epoch)?;
+    let sealed = segments::seal_filter(ctx, aead, Place::segment_filter(f.c, epoch, first, last), &record)?;
+    segments::put_filter(ctx, f.c, (first, last), epoch, Some(&sealed))?;
+    Ok(true)
 }
 
 /// The segment row of `c` starting at `first`, if there is one.

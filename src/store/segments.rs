@@ -353,6 +353,11 @@ pub(crate) fn open_holding(ctx: &mut Ctx<'_>, keys: &mut Keys, m: MessageId) -> 
     keys.open(ctx, seg)
 }
 
+/// Values sealed under the conversation key per segment written: its body
+/// and its search filter (docs/SEARCH.md). Seals are counted per key
+/// (docs/DESIGN.md, "Sealed values").
+pub(crate) const SEALS_PER_SEGMENT: u64 = 2;
+
 /// A segment ready to store: its range, epoch, messages, sealed body and
 /// sealed search filter.
 pub(crate) struct Sealed {

@@ -169,9 +169,10 @@ fn whole_store(ctx: &mut Ctx<'_>, problems: &mut Vec<Problem>) -> Result<()> {
     Ok(())
 }
 
-/// A filter row's `last_seq`, `epoch` (each `None` if not an integer) and
-/// `filter` (`None` if not a blob: NULL until indexed).
-type FilterColumns = (Option<i64>, Option<i64>, Option<Vec<u8>>);
+/// A filter row's `last_seq`, `epoch` (each `None` if not an integer),
+/// `filter` (`None` if not a blob: NULL until indexed), and whether the
+/// filter is a blob or NULL at all.
+type FilterColumns = (Option<i64>, Option<i64>, Option<Vec<u8>>, bool);
 
 /// Checks a segment's search filter row (docs/SEARCH.md): present, naming
 /// the segment's range and epoch, and, unless the backfill has not reached
@@ -186,16 +187,17 @@ fn check_filter(
     let (some, range) = (Some(c), Some((first, last)));
     let row: Option<FilterColumns> = ctx
         .conn
-        .prepare_cached("SELECT last_seq, epoch, filter FROM segment_filter WHERE id = ?1")?
+        .prepare_cached("SELECT last_seq, epoch, filter, typeof(filter) IN ('null', 'blob') FROM segment_filter WHERE id = ?1")?
         .query_row([segments::key(c, first)?], |r| {
             Ok((
                 r.get_ref(0)?.as_i64().ok(),
                 r.get_ref(1)?.as_i64().ok(),
                 r.get_ref(2)?.as_blob().ok().map(<[u8]>::to_vec),
+                r.get::<_, bool>(3)?,
             ))
         })
         .optional()?;
-    let Some((row_last, row_epoch, sealed)) = row else {
+    let Some((row_last, row_epoch, sealed, blob_or_null)) = row else {
         return Ok(Some(problem(
             ProblemKind::Corrupt,
             some,
@@ -204,6 +206,16 @@ fn check_filter(
             "the segment has no search filter row",
         )));
     };
+    if !blob_or_null {
+        // Searches fail on it.
+        return Ok(Some(problem(
+            ProblemKind::Corrupt,
+            some,
+            range,
+            Some(epoch),
+            "the segment's search filter is neither a sealed filter nor NULL",
+        )));
+    }
     if row_last != i64::try_from(last).ok() || row_epoch != Some(i64::from(epoch.get())) {
         return Ok(Some(problem(
             ProblemKind::Corrupt,
