@@ -428,43 +428,39 @@ fn search<E: Engine>(e: &mut E, data: &Data, p: &Params) -> Vec<Figure> {
         spent += t.elapsed();
     }
     let mut out = vec![("search_ingest_messages_per_s", n / spent.as_secs_f64())];
-    if e.can_search() {
+    // Each query's latency under `metric`, and with `count`, its hits.
+    let queries = |e: &mut E, out: &mut Vec<Figure>, metric: fn(&SearchCase) -> &'static str, count: bool| {
+        if !e.can_search() {
+            return;
+        }
         for case in SEARCH_CASES {
             let conv = case.in_big.then_some(data.big);
             out.push((
-                case.latency_metric,
+                metric(case),
                 latency(p.reps, || {
                     e.search(case, conv, PAGE);
                 }),
             ));
-            out.push((case.hits_metric, e.search_count(case, conv) as f64));
+            if count {
+                out.push((case.hits_metric, e.search_count(case, conv) as f64));
+            }
         }
-    }
-    e.close();
-    out.push(("search_bytes_per_message", e.bytes_on_disk() as f64 / n));
-    if let Some(b) = e.index_bytes() {
-        out.push(("search_index_bytes_per_message", b as f64 / n));
-    }
+    };
+    let sizes = |e: &mut E, out: &mut Vec<Figure>, names: [&'static str; 2]| {
+        e.close();
+        out.push((names[0], e.bytes_on_disk() as f64 / n));
+        if let Some(b) = e.index_bytes() {
+            out.push((names[1], b as f64 / n));
+        }
+    };
+    queries(e, &mut out, |c| c.latency_metric, true);
+    sizes(e, &mut out, ["search_bytes_per_message", "search_index_bytes_per_message"]);
     // After compaction (chatvault) or `VACUUM` with the FTS5 index merged
     // into one b-tree (`optimize`), as an app maintains either.
     e.open();
     e.compact();
-    if e.can_search() {
-        for case in SEARCH_CASES {
-            let conv = case.in_big.then_some(data.big);
-            out.push((
-                case.compacted_metric,
-                latency(p.reps, || {
-                    e.search(case, conv, PAGE);
-                }),
-            ));
-        }
-    }
-    e.close();
-    out.push(("search_bytes_per_message_compacted", e.bytes_on_disk() as f64 / n));
-    if let Some(b) = e.index_bytes() {
-        out.push(("search_index_bytes_per_message_compacted", b as f64 / n));
-    }
+    queries(e, &mut out, |c| c.compacted_metric, false);
+    sizes(e, &mut out, ["search_bytes_per_message_compacted", "search_index_bytes_per_message_compacted"]);
     out
 }
 
