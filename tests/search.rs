@@ -1,12 +1,14 @@
 //! Search (docs/SEARCH.md): what it finds in each language, that it finds
 //! exactly what a scan of the live messages finds whatever happened to the
-//! store, that deleted words leave the filters, and that a tampered filter
+//! store (edits, deletes, expiry, compaction, imports and key rotations in
+//! between), that deleted words leave the filters, and that a tampered filter
 //! is an error, never a wrong or missing hit.
 
 mod common;
 
 use chatvault::{
-    CompactOptions, ConversationId, Error, Message, MessageId, NewMessage, Page, SearchQuery, Store,
+    CompactOptions, ConversationId, Error, ExportOptions, ImportOptions, Message, MessageId, NewMessage,
+    Page, SearchQuery, Store,
 };
 use common::{TestStore, msg};
 use proptest::prelude::*;
@@ -238,11 +240,28 @@ fn the_backfill_indexes_in_steps_and_skips_a_damaged_segment() {
 /// A store's contents as operations change them, for the property test.
 #[derive(Debug, Clone)]
 enum Op {
-    Append { conv: u8, words: Vec<u8>, sender: u8, expires: bool },
-    Edit { pick: u16, words: Vec<u8> },
-    Delete { pick: u16 },
+    Append {
+        conv: u8,
+        words: Vec<u8>,
+        sender: u8,
+        expires: bool,
+    },
+    Edit {
+        pick: u16,
+        words: Vec<u8>,
+    },
+    Delete {
+        pick: u16,
+    },
     Advance,
     Compact,
+    /// Imports an archive of another store's conversation (indexed as it
+    /// is imported).
+    Import {
+        words: Vec<u8>,
+    },
+    /// A new key epoch for every conversation (compaction reseals).
+    Rotate,
 }
 
 const WORDS: [&str; 16] = [
@@ -289,6 +308,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<u16>().prop_map(|pick| Op::Delete { pick }),
         1 => Just(Op::Advance),
         1 => Just(Op::Compact),
+        1 => proptest::collection::vec(0u8..16, 1..5).prop_map(|words| Op::Import { words }),
+        1 => Just(Op::Rotate),
     ]
 }
 
@@ -334,6 +355,17 @@ proptest! {
                 }
                 Op::Advance => s.advance(300),
                 Op::Compact => { s.compact(&CompactOptions::default().targets(4, 1 << 10)).unwrap(); }
+                Op::Import { words } => {
+                    t += 1;
+                    let other = TestStore::new();
+                    let c = other.new_conv(&format!("imported {t}"));
+                    other.append(c, NewMessage { sent_at_ms: t % 4 * 1_000, ..msg("bob", &text_of(words)) }).unwrap();
+                    other.append(c, NewMessage { sent_at_ms: t % 4 * 1_000, ..msg("ann", "see you tomorrow 明天见") }).unwrap();
+                    let mut archive = Vec::new();
+                    other.export(&mut archive, &ExportOptions::raw_key([7; 32])).unwrap();
+                    s.import(&archive[..], &ImportOptions::raw_key([7; 32])).unwrap();
+                }
+                Op::Rotate => { s.rotate_all_keys().unwrap(); }
                 _ => {}
             }
         }
@@ -347,5 +379,7 @@ proptest! {
             prop_assert_eq!(all_pages(&s, &query), scan(&s, &query), "{:?}", query);
         }
         prop_assert!(s.verify().unwrap().is_ok());
+        // Every write path indexed what it wrote.
+        prop_assert_eq!(s.stats().unwrap().segments_unindexed, 0);
     }
 }
