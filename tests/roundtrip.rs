@@ -509,7 +509,7 @@ fn seal_limit_starts_a_new_epoch() {
         .query_row("SELECT epoch, seals FROM conversation", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
     assert_eq!(epoch, 1, "a key at its seal limit is replaced before the next seal");
-    assert_eq!(seals, 2, "the metadata reseal and the new segment");
+    assert_eq!(seals, 3, "the metadata reseal, and the new segment's body and search filter");
     assert_eq!(t.message(m).unwrap().text, "old key");
     assert_eq!(t.message(n).unwrap().text, "new key");
 }
