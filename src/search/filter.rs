@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::{Query, Token, tokens};
+use std::ops::Range;
+
+use super::text::{Query, Sink, Token, tokenize};
 
 /// Bits per distinct term.
 const BITS_PER_TERM: usize = 10;
@@ -48,31 +50,48 @@ impl Fnv {
     }
 }
 
-/// Adds the term hashes of `tokens` (a message's) to `out`.
-pub(crate) fn terms(tokens: &[Token], out: &mut Vec<u64>) {
-    for token in tokens {
-        match token {
-            Token::Word { folded, .. } => {
-                let mut h = Fnv::new(TAG_WORD);
-                for (n, c) in folded.chars().take(MAX_PREFIX_CHARS).enumerate() {
-                    h = h.bytes(c.encode_utf8(&mut [0; 4]).as_bytes());
-                    if n >= 1 {
-                        out.push(h.finish());
-                    }
-                }
+/// Hashes terms as the tokenizer finds them (no token is kept).
+struct Terms<'a> {
+    out: &'a mut Vec<u64>,
+    /// The hash of the run's previous unit, for the pair it starts.
+    previous: Option<Fnv>,
+}
+
+impl Sink for Terms<'_> {
+    fn word(&mut self, folded: &str, _: Range<usize>) {
+        let mut h = Fnv::new(TAG_WORD);
+        for (n, c) in folded.chars().take(MAX_PREFIX_CHARS).enumerate() {
+            h = h.bytes(c.encode_utf8(&mut [0; 4]).as_bytes());
+            if n >= 1 {
+                self.out.push(h.finish());
             }
-            Token::Cjk(units) => {
-                for (i, u) in units.iter().enumerate() {
-                    let one = Fnv::new(TAG_CJK).bytes(u.folded.as_bytes());
-                    out.push(one.finish());
-                    if let Some(next) = units.get(i + 1) {
-                        out.push(one.bytes(next.folded.as_bytes()).finish());
-                    }
-                }
-            }
-            Token::Symbol { folded, .. } => out.push(Fnv::new(TAG_SYMBOL).bytes(folded.as_bytes()).finish()),
         }
     }
+
+    fn unit(&mut self, unit: char, _: Range<usize>) {
+        let mut utf8 = [0; 4];
+        let unit = unit.encode_utf8(&mut utf8).as_bytes();
+        let one = Fnv::new(TAG_CJK).bytes(unit);
+        self.out.push(one.finish());
+        if let Some(previous) = self.previous {
+            self.out.push(previous.bytes(unit).finish());
+        }
+        self.previous = Some(one);
+    }
+
+    fn end_run(&mut self) {
+        self.previous = None;
+    }
+
+    fn symbol(&mut self, folded: &str, _: Range<usize>) {
+        self.out.push(Fnv::new(TAG_SYMBOL).bytes(folded.as_bytes()).finish());
+    }
+}
+
+/// Adds the term hashes of a message's text to `out` (docs/SEARCH.md,
+/// "Terms in a filter").
+pub(crate) fn text_terms(text: &str, out: &mut Vec<u64>) {
+    tokenize(text, &mut Terms { out, previous: None });
 }
 
 /// The terms a filter must hold for a segment to possibly match `query`.
@@ -213,7 +232,7 @@ impl FilterRecord {
         let mut hashes = Vec::new();
         let mut span: Option<(i64, i64)> = None;
         for (text, sent_at_ms) in messages {
-            terms(&tokens(text), &mut hashes);
+            text_terms(text, &mut hashes);
             span = Some(
                 span.map_or((sent_at_ms, sent_at_ms), |(lo, hi)| (lo.min(sent_at_ms), hi.max(sent_at_ms))),
             );
@@ -252,7 +271,7 @@ mod tests {
     fn filter_of(texts: &[&str]) -> FilterRecord {
         let mut hashes = Vec::new();
         for t in texts {
-            terms(&tokens(t), &mut hashes);
+            text_terms(t, &mut hashes);
         }
         FilterRecord::build(hashes, 0, 0)
     }
