@@ -199,6 +199,20 @@ fn a_tampered_filter_is_an_error_never_a_wrong_answer() {
         "{:?}",
         report.problems
     );
+    s.close();
+    // A filter that is text, not a sealed blob: searches fail on it, and
+    // verify says so rather than taking it for a segment not yet indexed.
+    let conn = rusqlite::Connection::open(&s.path).unwrap();
+    conn.execute("UPDATE segment_filter SET filter = 'words' WHERE id = ?1", [ids[0]]).unwrap();
+    drop(conn);
+    s.reopen();
+    assert!(matches!(s.search(&SearchQuery::new("words")), Err(Error::Corrupt { .. })));
+    let report = s.verify().unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.detail.contains("neither a sealed filter nor NULL")),
+        "{:?}",
+        report.problems
+    );
 }
 
 /// The backfill (`index_for_search`) of segments without a filter: the
