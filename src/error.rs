@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use crate::ids::{ConversationId, MessageId};
+use crate::ids::{AttachmentId, ConversationId, MessageId};
 
 /// The result type of every fallible chatvault operation.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -247,6 +247,8 @@ pub enum Missing {
     Conversation(ConversationId),
     /// A message.
     Message(MessageId),
+    /// An attachment, or its content (removed by the storage manager).
+    Attachment(AttachmentId),
 }
 
 impl fmt::Display for Missing {
@@ -254,6 +256,7 @@ impl fmt::Display for Missing {
         match self {
             Missing::Conversation(c) => write!(f, "conversation {c}"),
             Missing::Message(m) => write!(f, "message {m}"),
+            Missing::Attachment(a) => write!(f, "attachment {a}"),
         }
     }
 }
@@ -283,6 +286,12 @@ pub enum RecordKind {
     Schema,
     /// A segment's search filter (docs/SEARCH.md).
     SegmentFilter,
+    /// An attachment's metadata and key (docs/ATTACHMENTS.md); `seqs` is
+    /// `(attachment id, message sequence number)`.
+    Attachment,
+    /// A chunk of an attachment's content, or its file; `seqs` is
+    /// `(attachment id, chunk index)`.
+    AttachmentContent,
 }
 
 /// Names a sealed record in an error, without revealing anything secret.
@@ -321,13 +330,20 @@ impl fmt::Display for RecordRef {
             RecordKind::NextMasterKey => "the next master key",
             RecordKind::Schema => "the database schema",
             RecordKind::SegmentFilter => "the search filter of a segment",
+            RecordKind::Attachment => "the metadata of an attachment",
+            RecordKind::AttachmentContent => "the content of an attachment",
         };
         f.write_str(name)?;
         if let Some(c) = self.conversation {
             write!(f, " of conversation {c} (key epoch {})", self.epoch)?;
         }
-        if let Some((first, last)) = self.seqs {
-            write!(f, ", messages {first}..={last}")?;
+        match (self.kind, self.seqs) {
+            (RecordKind::Attachment, Some((id, seq))) => write!(f, ", attachment {id} of message {seq}")?,
+            (RecordKind::AttachmentContent, Some((id, chunk))) => {
+                write!(f, ", attachment {id}, chunk {chunk}")?
+            }
+            (_, Some((first, last))) => write!(f, ", messages {first}..={last}")?,
+            (_, None) => {}
         }
         Ok(())
     }

@@ -80,6 +80,35 @@ impl FromStr for MessageId {
     }
 }
 
+/// Identifies an attachment within one store. Never reused, even after
+/// the attachment is deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AttachmentId(u64);
+
+impl AttachmentId {
+    /// Rebuilds an id from [`AttachmentId::get`]'s value. An id that names
+    /// no attachment is reported as [`crate::Error::NotFound`] when used.
+    pub const fn from_raw(raw: u64) -> Self {
+        AttachmentId(raw)
+    }
+
+    /// The id as a number, for storing in an app's own tables.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The SQLite row id, if the id fits in one.
+    pub(crate) fn row(self) -> Option<i64> {
+        i64::try_from(self.0).ok()
+    }
+}
+
+impl fmt::Display for AttachmentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// A conversation key's epoch. A conversation starts at epoch 0; each key
 /// rotation moves it to the next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

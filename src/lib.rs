@@ -90,7 +90,7 @@ mod types;
 pub use archive::{ExportOptions, ImportOptions};
 pub use error::{DatabaseError, Error, Missing, RecordKind, RecordRef, Result};
 pub use format::FORMAT_VERSION;
-pub use ids::{ConversationId, KeyEpoch, MessageId};
+pub use ids::{AttachmentId, ConversationId, KeyEpoch, MessageId};
 pub use keys::{KdfParams, StoreKey};
 pub use maintenance::{
     CompactOptions, CompactProgress, CompactReport, EpochStats, Problem, ProblemKind, ProgressFn,
@@ -98,8 +98,9 @@ pub use maintenance::{
 };
 pub use plaintext::Plaintext;
 pub use search::{IndexReport, SearchCursor, SearchHit, SearchPage, SearchQuery};
-pub use store::Store;
+pub use store::{AttachmentReader, AttachmentWriter, Store};
 pub use types::{
-    Clock, Conversation, ConversationSummary, ConversationUpdate, Durability, Message, NewConversation,
-    NewMessage, Page, StoreOptions, limits,
+    Attachment, AttachmentFilter, AttachmentPage, ClearReport, Clock, Conversation, ConversationSummary,
+    ConversationUpdate, ConversationUsage, Durability, Message, NewAttachment, NewConversation, NewMessage,
+    Page, StoreOptions, limits,
 };

@@ -124,6 +124,11 @@ pub struct CompactReport {
     pub messages_expired: u64,
     /// Old-epoch conversation keys destroyed.
     pub keys_destroyed: u64,
+    /// Attachments of expired messages removed, files included.
+    pub attachments_expired: u64,
+    /// Attachment files no row named (left by a crash while one was
+    /// written) removed.
+    pub orphan_files_removed: u64,
     /// Database and WAL bytes before compaction.
     pub bytes_before: u64,
     /// Database and WAL bytes after compaction (and its scrub).
@@ -147,6 +152,8 @@ pub struct VerifyReport {
     pub segments: u64,
     /// Messages in the segments checked.
     pub messages: u64,
+    /// Attachments checked (each chunk of each authenticated).
+    pub attachments: u64,
     /// Every problem found, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -311,6 +318,17 @@ pub struct Stats {
     /// Segments of an upgraded store not given a search filter yet
     /// ([`crate::Store::index_for_search`]).
     pub segments_unindexed: u64,
+    /// Attachments (those whose content was removed included).
+    pub attachments: u64,
+    /// Stored bytes of attachment content, inline and in files.
+    pub attachment_bytes: u64,
+    /// Attachments whose content is in a file beside the store.
+    pub attachments_in_files: u64,
+    /// Files in the attachment directory that no attachment names (a
+    /// crash while one was written): `compact` removes them.
+    pub orphan_files: u64,
+    /// Their bytes.
+    pub orphan_file_bytes: u64,
     /// Size of the database file.
     pub file_bytes: u64,
     /// Size of the write-ahead log.

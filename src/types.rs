@@ -48,6 +48,11 @@ pub mod limits {
     /// `append_batch` starts a new segment rather than grow one past this
     /// much plaintext.
     pub const MAX_SEGMENT_PLAINTEXT: usize = 64 << 10;
+    /// Largest attachment: 64 GiB, past any phone's media, and small
+    /// enough that every offset and count of its chunks fits in 64 bits.
+    pub const MAX_ATTACHMENT_BYTES: u64 = 64 << 30;
+    /// Largest media type, file name and app data of one attachment, together.
+    pub const MAX_ATTACHMENT_META_BYTES: usize = 64 << 10;
 }
 
 /// A conversation to create.
@@ -365,4 +370,128 @@ impl fmt::Debug for Message {
             .field("expires_at_ms", &self.expires_at_ms)
             .finish()
     }
+}
+
+/// An attachment to write: [`crate::Store::attach`].
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct NewAttachment {
+    /// Its media type, e.g. `image/jpeg` (the media gallery and the
+    /// storage manager select by its prefix, e.g. `image/`).
+    pub media_type: String,
+    /// The file name the user sees, if any.
+    pub file_name: Option<String>,
+    /// Opaque app data: dimensions, duration, a blurhash.
+    pub app_data: Vec<u8>,
+}
+
+impl fmt::Debug for NewAttachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewAttachment")
+            .field("media_type", &Len(self.media_type.as_str()))
+            .field("file_name", &Len(&self.file_name))
+            .field("app_data", &Len(self.app_data.as_slice()))
+            .finish()
+    }
+}
+
+/// A stored attachment's metadata.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Its id.
+    pub id: crate::AttachmentId,
+    /// The message it belongs to.
+    pub message: MessageId,
+    /// Its media type.
+    pub media_type: String,
+    /// Its file name, if it was given one.
+    pub file_name: Option<String>,
+    /// Its content's length in bytes.
+    pub byte_len: u64,
+    /// Opaque app data.
+    pub app_data: Vec<u8>,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When [`crate::Store::clear_attachments`] removed its content, if it
+    /// did: the metadata stays so the message can say what was there.
+    pub removed_at_ms: Option<i64>,
+}
+
+impl fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Attachment")
+            .field("id", &self.id)
+            .field("message", &self.message)
+            .field("media_type", &Len(self.media_type.as_str()))
+            .field("file_name", &Len(&self.file_name))
+            .field("byte_len", &self.byte_len)
+            .field("created_at_ms", &self.created_at_ms)
+            .field("removed_at_ms", &self.removed_at_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which of a conversation's attachments to list, newest message first:
+/// [`crate::Store::attachments`] (a chat's media gallery).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentPage {
+    pub(crate) media_type_prefix: Option<String>,
+    pub(crate) before: Option<crate::AttachmentId>,
+    pub(crate) limit: usize,
+}
+
+impl AttachmentPage {
+    /// The newest `limit` attachments.
+    pub fn newest(limit: usize) -> Self {
+        AttachmentPage { media_type_prefix: None, before: None, limit }
+    }
+
+    /// Only those whose media type starts with `prefix` (`image/`, `video/`).
+    pub fn media_type(mut self, prefix: impl Into<String>) -> Self {
+        self.media_type_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Only those listed after `a` in this order (the next page).
+    pub fn before(mut self, a: crate::AttachmentId) -> Self {
+        self.before = Some(a);
+        self
+    }
+}
+
+/// Which attachments [`crate::Store::clear_attachments`] removes the
+/// content of; every field set must match. The default matches all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AttachmentFilter {
+    /// Only in this conversation.
+    pub conversation: Option<ConversationId>,
+    /// Only media types starting with this (`image/`, `video/`).
+    pub media_type_prefix: Option<String>,
+    /// Only attachments written before this time (ms since the Unix epoch).
+    pub created_before_ms: Option<i64>,
+    /// Only attachments of at least this many bytes.
+    pub min_bytes: Option<u64>,
+}
+
+/// What [`crate::Store::clear_attachments`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ClearReport {
+    /// Attachments whose content was removed.
+    pub attachments: u64,
+    /// Bytes of stored content removed.
+    pub bytes: u64,
+}
+
+/// What one conversation takes on disk: [`crate::Store::storage_usage`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConversationUsage {
+    /// The conversation.
+    pub conversation: ConversationId,
+    /// Sealed bytes of its messages, search filters and metadata.
+    pub text_bytes: u64,
+    /// Stored bytes of its attachments' content.
+    pub attachment_bytes: u64,
+    /// Its attachments (those whose content was removed included).
+    pub attachments: u64,
 }

@@ -132,7 +132,7 @@ fn load_text(w: u64, k: u64) -> String {
 
 /// Its external id: every other message has one.
 fn load_ext(w: u64, k: u64) -> Option<String> {
-    (k % 2 == 0).then(|| format!("w{w}-{k}"))
+    k.is_multiple_of(2).then(|| format!("w{w}-{k}"))
 }
 
 fn parse_load_text(text: &str) -> Option<(u64, u64)> {

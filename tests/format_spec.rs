@@ -3,20 +3,21 @@
 //! format 1; tests/vectors/store-v2.sql, written in format 2;
 //! tests/vectors/store-v3.sql, format 3, with an imported conversation and a
 //! master key rotated once; tests/vectors/store-v4.sql, the same content
-//! in format 4; and tests/vectors/store-v5.sql, the same content in format
-//! 5, with the search filters of docs/SEARCH.md), and an independent reader
+//! in format 4; tests/vectors/store-v5.sql, the same content in format
+//! 5, with the search filters of docs/SEARCH.md; and tests/vectors/store-v6.sql,
+//! the same content in format 6 with attachments, docs/ATTACHMENTS.md), and an independent reader
 //! (tests/common/spec.rs, written from the document alone) checks that the
 //! committed stores open with today's code (the older ones upgraded to
 //! today's format), that they decode by the document before and after, and
 //! that today's code writes what the document says, a master-key rotation
 //! under way included.
 //!
-//! To regenerate the format-5 vector after a deliberate change to what it
-//! holds: `cargo test --test format_spec -- --ignored`. The format-1 to
-//! format-4 vectors are never regenerated: today's code cannot write those
+//! To regenerate the format-6 vector after a deliberate change to what it
+//! holds: `CHATVAULT_REGENERATE=1 cargo test --test format_spec -- --ignored`. The format-1 to
+//! format-5 vectors are never regenerated: today's code cannot write those
 //! formats, and stores that older versions wrote must keep opening. On the
 //! next format change (which also bumps the format version), freeze
-//! store-v5.sql in the same way and make the ignored test write the new
+//! store-v6.sql in the same way and make the ignored test write the new
 //! format's vector.
 
 mod common;
@@ -24,9 +25,12 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use std::io::Read;
+
 use chatvault::{
-    Clock, CompactOptions, ConversationId, ConversationSummary, Error, ExportOptions, ImportOptions, Message,
-    MessageId, NewConversation, NewMessage, Page, RotateOptions, SearchQuery, Store, StoreKey, StoreOptions,
+    AttachmentFilter, AttachmentId, AttachmentPage, Clock, CompactOptions, ConversationId,
+    ConversationSummary, Error, ExportOptions, ImportOptions, Message, MessageId, NewAttachment,
+    NewConversation, NewMessage, Page, RotateOptions, SearchQuery, Store, StoreKey, StoreOptions,
 };
 use common::dump;
 use common::spec::{
@@ -39,6 +43,7 @@ const VECTOR_V2: &str = include_str!("vectors/store-v2.sql");
 const VECTOR_V3: &str = include_str!("vectors/store-v3.sql");
 const VECTOR_V4: &str = include_str!("vectors/store-v4.sql");
 const VECTOR_V5: &str = include_str!("vectors/store-v5.sql");
+const VECTOR_V6: &str = include_str!("vectors/store-v6.sql");
 const PASSPHRASE: &str = "chatvault format vector";
 /// The key of the archive [`source_archive`] writes.
 const ARCHIVE_KEY: [u8; 32] = [0xA5; 32];
@@ -170,7 +175,7 @@ fn renumbered(before: &[(u64, i64)]) -> Vec<(u64, i64)> {
     after
 }
 
-/// The schema shape of a store created today, in format 5.
+/// The schema shape of a store created today, in format 6.
 fn fresh_shape(dir: &Path) -> Vec<String> {
     let fresh = dir.join("fresh-for-shape.chatvault");
     drop(Store::create(&fresh, StoreKey::raw([1; 32])).unwrap());
@@ -498,7 +503,7 @@ fn committed_format_1_store_opens_with_todays_code_and_is_upgraded() {
     assert_eq!(user_version(&path), 1, "only a holder of the key upgrades the file");
 
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!(user_version(&path), 5, "upgraded through formats 2, 3 and 4 to format 5");
+    assert_eq!(user_version(&path), 6, "upgraded through formats 2, 3, 4 and 5 to format 6");
     check_api_v1(&store);
     assert!(store.verify().unwrap().is_ok());
 
@@ -516,7 +521,7 @@ fn committed_format_1_store_opens_with_todays_code_and_is_upgraded() {
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
     assert_eq!(
         (spec.format, spec.master_gen, spec.next.is_none(), spec.key_rebuild_owed),
-        (5, 0, true, false)
+        (6, 0, true, false)
     );
     // The activity stamps, renumbered in their order.
     assert_eq!(activities(&path), renumbered(&activity));
@@ -920,9 +925,9 @@ fn committed_format_2_store_opens_with_todays_code_and_is_upgraded() {
     assert_eq!(user_version(&path), 2, "only a holder of the key upgrades the file");
 
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!(user_version(&path), 5);
+    assert_eq!(user_version(&path), 6);
     let upgraded = shape(&path);
-    assert_eq!(upgraded, fresh_shape(dir.path()), "the schema is format 5's");
+    assert_eq!(upgraded, fresh_shape(dir.path()), "the schema is format 6's");
     for new in &ADDED_BY_UPGRADES[3..] {
         assert!(upgraded.iter().any(|s| s == new), "missing after the upgrade: {new}");
     }
@@ -931,7 +936,7 @@ fn committed_format_2_store_opens_with_todays_code_and_is_upgraded() {
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
     assert_eq!(
         (spec.format, spec.master_gen, spec.next.is_none(), spec.key_rebuild_owed),
-        (5, 0, true, false)
+        (6, 0, true, false)
     );
     assert_eq!(activities(&path), renumbered(&activity));
     assert_eq!(activities(&path), [(1, 1), (2, 2)]);
@@ -968,7 +973,7 @@ fn the_upgrade_to_format_3_renumbers_activity_in_activity_and_id_order() {
         drop(conn);
         let before = activities(&path);
         let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-        assert_eq!(user_version(&path), 5);
+        assert_eq!(user_version(&path), 6);
         let after = activities(&path);
         assert_eq!(after, renumbered(&before), "{stamps:?}");
         assert_eq!(after, [(1, expected[0]), (2, expected[1])], "{stamps:?}");
@@ -1221,12 +1226,12 @@ fn committed_format_3_store_opens_with_todays_code_and_is_upgraded() {
     // "Upgrading", 3 -> 4: the segment table rebuilt with its key, the
     // schema exactly a fresh store's (the upgrade writes the same SQL
     // text), every row and sealed value as it was.
-    assert_eq!(user_version(&path), 5);
-    assert_eq!(schema(&path), schema(&load(VECTOR_V5, dir.path(), "v5.chatvault")));
+    assert_eq!(user_version(&path), 6);
+    assert_eq!(schema(&path), schema(&load(VECTOR_V6, dir.path(), "v6.chatvault")));
     assert_eq!(sealed_values(&path), sealed, "the upgrade rewrote a sealed value");
     assert_eq!(segment_columns(&path), rows);
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
-    assert_eq!(spec.format, 5);
+    assert_eq!(spec.format, 6);
     check_spec_v3(&spec, None, false);
     drop(spec);
     check_api_v3(&store);
@@ -1279,8 +1284,8 @@ fn committed_format_4_store_opens_with_todays_code_and_is_upgraded() {
     assert!(matches!(Store::open(&path, StoreKey::passphrase("wrong")), Err(Error::WrongKey)));
     assert_eq!(user_version(&path), 4, "only a holder of the key upgrades the file");
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!(user_version(&path), 5);
-    assert_eq!(schema(&path), schema(&load(VECTOR_V5, dir.path(), "v5.chatvault")));
+    assert_eq!(user_version(&path), 6);
+    assert_eq!(schema(&path), schema(&load(VECTOR_V6, dir.path(), "v6.chatvault")));
     assert_eq!(sealed_values(&path), sealed, "the upgrade rewrote a sealed value");
     check_api_v3(&store);
     assert!(store.verify().unwrap().is_ok());
@@ -1334,19 +1339,107 @@ fn committed_format_5_store_decodes_by_the_document() {
     agree(&spec, &store, NOW);
 }
 
+/// "Upgrading", 5 -> 6: the attachments' table, empty; nothing sealed changes.
 #[test]
-fn committed_format_5_store_opens_with_todays_code() {
+fn committed_format_5_store_opens_with_todays_code_and_is_upgraded() {
     let dir = tempfile::tempdir().unwrap();
     let path = load(VECTOR_V5, dir.path(), "v5.chatvault");
     let sealed = sealed_values(&path);
-    let text = schema(&path);
     assert!(matches!(Store::open(&path, StoreKey::passphrase("wrong")), Err(Error::WrongKey)));
+    assert_eq!(user_version(&path), 5, "only a holder of the key upgrades the file");
     let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
-    assert_eq!((user_version(&path), schema(&path)), (5, text), "nothing to upgrade");
+    assert_eq!(user_version(&path), 6);
+    assert_eq!(schema(&path), schema(&load(VECTOR_V6, dir.path(), "v6.chatvault")));
     assert_eq!(sealed_values(&path), sealed);
     check_api_v3(&store);
     assert!(store.verify().unwrap().is_ok());
     assert_eq!(store.stats().unwrap().segments_unindexed, 0);
+    // Attachments work at once.
+    let alice = ConversationId::from_raw(1);
+    let newest = store.messages(alice, Page::latest(1)).unwrap()[0].id;
+    let a = store.attach_from(newest, thumbnail(), &mut &b"after the upgrade"[..]).unwrap();
+    assert_eq!(store.attachment(a).unwrap().byte_len, 17);
+    assert!(store.verify().unwrap().is_ok());
+}
+
+// ---------------------------------------------------------------- format 6
+
+fn thumbnail() -> NewAttachment {
+    NewAttachment {
+        media_type: "image/png".into(),
+        file_name: Some("thumb.png".into()),
+        app_data: b"32x32".to_vec(),
+    }
+}
+
+/// What the format-6 vector adds to the format-5 one: two inline
+/// attachments on Alice's newest message, the second one cleared by the
+/// storage manager (a stub: metadata kept, content and key gone).
+fn build_v6(store: &Store) -> (AttachmentId, AttachmentId) {
+    let alice = ConversationId::from_raw(1);
+    let newest = store.messages(alice, Page::latest(1)).unwrap()[0].id;
+    let kept = store.attach_from(newest, thumbnail(), &mut &b"a tiny picture of a cat"[..]).unwrap();
+    let cleared = NewAttachment { media_type: "video/mp4".into(), file_name: None, app_data: vec![] };
+    let cleared = store.attach_from(newest, cleared, &mut &[7u8; 1000][..]).unwrap();
+    let report = store
+        .clear_attachments(&AttachmentFilter {
+            media_type_prefix: Some("video/".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(report.attachments, 1);
+    (kept, cleared)
+}
+
+/// The format-6 vector's attachments, by the document.
+fn check_spec_v6(spec: &SpecStore) {
+    let rows = spec.attachment_rows(1);
+    assert_eq!(rows.len(), 2);
+    let (_, kept) = spec.attachment_record(&rows[0]);
+    assert_eq!(
+        (kept.value.media_type.as_str(), kept.value.file_name.as_deref(), kept.value.byte_len),
+        ("image/png", Some("thumb.png"), 23)
+    );
+    assert_eq!(spec.attachment_content(&rows[0], Path::new("/nonexistent")), b"a tiny picture of a cat");
+    let (_, cleared) = spec.attachment_record(&rows[1]);
+    assert_eq!(
+        (cleared.value.key, cleared.value.byte_len, cleared.value.removed_at_ms),
+        (None, 1000, Some(NOW))
+    );
+}
+
+#[test]
+fn committed_format_6_store_decodes_by_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = load(VECTOR_V6, dir.path(), "v6.chatvault");
+    let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
+    assert_eq!(spec.format, 6);
+    check_spec_v3(&spec, None, true);
+    check_spec_v6(&spec);
+    assert!(spec.read_all().iter().any(|e| e.place.kind == spec::KIND_ATTACHMENT));
+    let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
+    agree(&spec, &store, NOW);
+}
+
+#[test]
+fn committed_format_6_store_opens_with_todays_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = load(VECTOR_V6, dir.path(), "v6.chatvault");
+    let sealed = sealed_values(&path);
+    let text = schema(&path);
+    assert!(matches!(Store::open(&path, StoreKey::passphrase("wrong")), Err(Error::WrongKey)));
+    let store = Store::open_with(&path, StoreKey::passphrase(PASSPHRASE), fixed_clock()).unwrap();
+    assert_eq!((user_version(&path), schema(&path)), (6, text), "nothing to upgrade");
+    assert_eq!(sealed_values(&path), sealed);
+    check_api_v3(&store);
+    assert!(store.verify().unwrap().is_ok());
+    let alice = ConversationId::from_raw(1);
+    let gallery = store.attachments(alice, AttachmentPage::newest(10)).unwrap();
+    assert_eq!(gallery.len(), 2);
+    let mut content = Vec::new();
+    store.open_attachment(gallery[1].id).unwrap().read_to_end(&mut content).unwrap();
+    assert_eq!(content, b"a tiny picture of a cat");
+    assert_eq!(gallery[0].removed_at_ms, Some(NOW));
 }
 
 /// "The segment table's key": a segment whose `id` does not match its
@@ -1455,7 +1548,7 @@ fn upgraded_stores_rotate_their_master_key() {
         drop(store);
 
         let spec = SpecStore::open(&path, Root::Raw(new_key));
-        assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (5, 1, true), "{name}");
+        assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (6, 1, true), "{name}");
         assert_ne!(spec.master, old_master, "{name}: a new master key");
         let all = spec.read_all();
         assert!(
@@ -1548,7 +1641,7 @@ fn a_rotation_under_way_follows_the_document() {
     // keyed hashes are all this test moves; the new epoch a rotation also
     // starts is not needed to read it).
     let spec = SpecStore::open(&path, Root::Raw(old_key));
-    assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (5, 0, true));
+    assert_eq!((spec.format, spec.master_gen, spec.next.is_none()), (6, 0, true));
     let old_master = spec.master;
     let next = spec::random_key();
     let moved = Subkeys::derive(&next, &spec.store_id);
@@ -1770,7 +1863,7 @@ fn a_rotation_left_under_way_by_chatvault_follows_the_document() {
         .unwrap();
     assert_eq!(kdf, (1, 19_456, 2, 1), "K1's KDF columns");
     let salt_at_begin = kdf_salt(&path).expect("a passphrase's salt");
-    assert_eq!((spec.format, spec.master_gen, spec.master), (5, 0, old_master), "M, sealed under K1");
+    assert_eq!((spec.format, spec.master_gen, spec.master), (6, 0, old_master), "M, sealed under K1");
     let n = spec.next.expect("a rotation under way");
     assert_eq!((n.version, n.rotated_through), (ENVELOPE_V2, 0));
     assert_ne!(n.master, old_master);
@@ -1947,7 +2040,7 @@ fn todays_code_writes_what_the_document_says() {
     let spec = SpecStore::open(&path, Root::Raw(key));
     assert_eq!(
         (spec.format, spec.master_gen, spec.next.is_none(), spec.key_rebuild_owed),
-        (5, 0, true, false)
+        (6, 0, true, false)
     );
     assert_eq!(
         activities(&path),
@@ -1977,8 +2070,8 @@ fn todays_code_writes_what_the_document_says() {
     );
     drop(store);
 
-    // Same schema, to the letter, as the committed format-5 store.
-    let vector = load(VECTOR_V5, dir.path(), "v5.chatvault");
+    // Same schema, to the letter, as the committed format-6 store.
+    let vector = load(VECTOR_V6, dir.path(), "v6.chatvault");
     assert_eq!(schema(&path), schema(&vector), "the schema changed: that is a new format version");
 }
 
@@ -2066,9 +2159,9 @@ fn padme_and_frames_follow_the_document() {
 }
 
 #[test]
-#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/store-v5.sql; run only on a deliberate change to what it holds"]
-fn regenerate_format_5_vector() {
-    if !common::regenerating("tests/vectors/store-v5.sql") {
+#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/store-v6.sql; run only on a deliberate change to what it holds"]
+fn regenerate_format_6_vector() {
+    if !common::regenerating("tests/vectors/store-v6.sql") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -2078,16 +2171,19 @@ fn regenerate_format_5_vector() {
     build(&store);
     build_v3(&store, &archive, StoreKey::passphrase(PASSPHRASE));
     check_api_v3(&store);
+    build_v6(&store);
     store.close().unwrap();
     let spec = SpecStore::open(&path, Root::Passphrase(PASSPHRASE));
     check_spec_v3(&spec, None, true);
     assert!(check_filters(&spec) > 0);
+    check_spec_v6(&spec);
     drop(spec);
-    let header = "-- chatvault store format 5: a test vector (see tests/format_spec.rs).\n\
+    let header = "-- chatvault store format 6: a test vector (see tests/format_spec.rs).\n\
                   -- Passphrase: \"chatvault format vector\", Argon2id m=19456 KiB, t=2, p=1.\n\
                   -- Built with the clock at 1750000000000 ms; read it with that clock.\n\
                   -- Conversation 3 was imported from an archive; the master key was rotated\n\
-                  -- once (to the same passphrase) before the last two messages were written.\n";
+                  -- once (to the same passphrase) before the last two messages were written.\n\
+                  -- Alice's newest message has two inline attachments, the second cleared.\n";
     let out = format!("{header}{}", dump::dump(&path));
-    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-v5.sql"), out).unwrap();
+    std::fs::write(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/store-v6.sql"), out).unwrap();
 }

@@ -27,7 +27,7 @@ fn interleaved() -> (TestStore, Vec<ConversationId>, Vec<MessageId>) {
     for round in 0..24 {
         for (i, &c) in convs.iter().enumerate() {
             x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            if (x >> 33) % 3 == 0 {
+            if (x >> 33).is_multiple_of(3) {
                 continue;
             }
             let len = ((x >> 40) % 120) as usize;

@@ -50,7 +50,7 @@ impl<W: Write> ChunkWriter<W> {
         if self.index == u64::MAX {
             return Err(Error::invalid("a failed archive write cannot go on"));
         }
-        self.key.seal(self.index, last, &mut self.buf);
+        self.key.seal(self.index, last, &[], &mut self.buf);
         let result = self.out.write_all(&self.buf);
         let len = self.buf.len() as u64;
         // Sealing wrote ciphertext over the plaintext: nothing to wipe.
@@ -151,7 +151,7 @@ impl<R: Read> ChunkReader<R> {
         let len = if self.buf.len() > sealed {
             // More follows: not the final chunk.
             self.lookahead = self.buf.pop();
-            self.key.open(index, false, &mut self.buf).ok_or(tampered)?
+            self.key.open(index, false, &[], &mut self.buf).ok_or(tampered)?
         } else {
             self.finished = true;
             if self.buf.len() <= TAG_LEN {
@@ -162,18 +162,18 @@ impl<R: Read> ChunkReader<R> {
                 // A full chunk at the end: the final one, or the file was
                 // cut right after it. Keep a copy to tell which.
                 let copy = Zeroizing::new(self.buf.to_vec());
-                match self.key.open(index, true, &mut self.buf) {
+                match self.key.open(index, true, &[], &mut self.buf) {
                     Some(len) => len,
                     None => {
                         let mut copy = copy;
-                        return Err(match self.key.open(index, false, &mut copy) {
+                        return Err(match self.key.open(index, false, &[], &mut copy) {
                             Some(_) => Error::ArchiveTruncated { chunks: index + 1 },
                             None => tampered,
                         });
                     }
                 }
             } else {
-                self.key.open(index, true, &mut self.buf).ok_or(tampered)?
+                self.key.open(index, true, &[], &mut self.buf).ok_or(tampered)?
             }
         };
         self.index += 1;

@@ -53,6 +53,8 @@ pub(crate) enum Kind {
     NextMasterKey = 5,
     /// A segment's search filter (format 5; docs/SEARCH.md).
     SegmentFilter = 6,
+    /// An attachment's metadata and content key (format 6; docs/ATTACHMENTS.md).
+    Attachment = 7,
 }
 
 /// Length of the random store id bound into every associated data.
@@ -128,6 +130,12 @@ impl Place {
         Place { kind: Kind::SegmentFilter, conversation: Some(c), epoch, seqs: (first, last) }
     }
 
+    /// The metadata of attachment `id` of message `seq` in conversation
+    /// `c`, sealed under its key at `epoch` (format 6).
+    pub(crate) fn attachment(c: ConversationId, epoch: KeyEpoch, id: u64, seq: u64) -> Self {
+        Place { kind: Kind::Attachment, conversation: Some(c), epoch, seqs: (id, seq) }
+    }
+
     /// The associated data binding a value of envelope `version` to this
     /// place in store `store_id`.
     pub(crate) fn associated_data(&self, store_id: &[u8; STORE_ID_LEN], version: u8) -> [u8; AD_LEN] {
@@ -155,10 +163,12 @@ impl Place {
                 Kind::Segment => RecordKind::Segment,
                 Kind::NextMasterKey => RecordKind::NextMasterKey,
                 Kind::SegmentFilter => RecordKind::SegmentFilter,
+                Kind::Attachment => RecordKind::Attachment,
             },
             conversation: self.conversation,
             epoch: self.epoch.get(),
-            seqs: matches!(self.kind, Kind::Segment | Kind::SegmentFilter).then_some(self.seqs),
+            seqs: matches!(self.kind, Kind::Segment | Kind::SegmentFilter | Kind::Attachment)
+                .then_some(self.seqs),
         }
     }
 }

@@ -30,14 +30,21 @@ const ZSTD_LEVEL: i32 = 3;
 /// Padmé: rounds `len` up so that only its top ⌊log2 ⌊log2 len⌋⌋ + 1 bits
 /// may be non-zero. At most 12% larger.
 pub(crate) fn padme(len: usize) -> usize {
+    // Within u64 on every platform; the result fits in usize when `len`
+    // is a buffer's length (12% more than any allocation's).
+    usize::try_from(padme_u64(len as u64)).unwrap_or(usize::MAX)
+}
+
+/// [`padme`] on 64-bit lengths (attachments, docs/ATTACHMENTS.md).
+pub(crate) fn padme_u64(len: u64) -> u64 {
     if len < 2 {
         return len;
     }
     let e = len.ilog2();
     let s = e.ilog2() + 1;
     let z = e - s;
-    let mask = (1usize << z) - 1;
-    (len + mask) & !mask
+    let mask = (1u64 << z) - 1;
+    len.saturating_add(mask) & !mask
 }
 
 /// Frames `record`, compressed with `compressor` if given and shorter.

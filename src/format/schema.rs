@@ -13,9 +13,26 @@ pub(crate) const KDF_RAW: i64 = 0;
 /// `store.kdf` for an Argon2id-stretched passphrase.
 pub(crate) const KDF_ARGON2ID: i64 = 1;
 
-/// Tables and indexes of format 5, created in one transaction with the
-/// header row: format 4's, then the search filters' (run in this order).
-pub(crate) const CREATE: [&str; 2] = [CREATE_V4, CREATE_FILTERS];
+/// Tables and indexes of format 6, created in one transaction with the
+/// header row: format 4's, then the search filters', then the
+/// attachments' (run in this order).
+pub(crate) const CREATE: [&str; 3] = [CREATE_V4, CREATE_FILTERS, CREATE_ATTACHMENTS];
+
+/// The attachments' table (format 6; docs/ATTACHMENTS.md, "Schema").
+pub(crate) const CREATE_ATTACHMENTS: &str = "
+CREATE TABLE attachment (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  conversation INTEGER NOT NULL,
+  seq          INTEGER NOT NULL,
+  epoch        INTEGER NOT NULL,
+  expires_at   INTEGER,
+  stored_len   INTEGER NOT NULL,
+  file         BLOB,
+  meta         BLOB    NOT NULL,
+  body         BLOB
+);
+CREATE INDEX attachment_by_message ON attachment (conversation, seq);
+";
 
 /// The search filters' table (format 5; docs/SEARCH.md, "Schema").
 pub(crate) const CREATE_FILTERS: &str = "
@@ -360,7 +377,7 @@ pub(crate) fn histories(version: u32) -> &'static [&'static [&'static str]] {
             &[CREATE_V1, UPGRADE_1_TO_2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH],
         ],
         5 => &[
-            &CREATE,
+            &[CREATE_V4, CREATE_FILTERS],
             &[CREATE_V3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH, CREATE_FILTERS],
             &[CREATE_V2, UPGRADE_2_TO_3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH, CREATE_FILTERS],
             &[
@@ -370,6 +387,27 @@ pub(crate) fn histories(version: u32) -> &'static [&'static [&'static str]] {
                 UPGRADE_3_TO_4,
                 UPGRADE_3_TO_4_FINISH,
                 CREATE_FILTERS,
+            ],
+        ],
+        6 => &[
+            &CREATE,
+            &[CREATE_V3, UPGRADE_3_TO_4, UPGRADE_3_TO_4_FINISH, CREATE_FILTERS, CREATE_ATTACHMENTS],
+            &[
+                CREATE_V2,
+                UPGRADE_2_TO_3,
+                UPGRADE_3_TO_4,
+                UPGRADE_3_TO_4_FINISH,
+                CREATE_FILTERS,
+                CREATE_ATTACHMENTS,
+            ],
+            &[
+                CREATE_V1,
+                UPGRADE_1_TO_2,
+                UPGRADE_2_TO_3,
+                UPGRADE_3_TO_4,
+                UPGRADE_3_TO_4_FINISH,
+                CREATE_FILTERS,
+                CREATE_ATTACHMENTS,
             ],
         ],
         _ => &[],
@@ -383,6 +421,7 @@ pub(crate) fn upgrade_from(from: u32) -> Option<&'static str> {
         2 => Some(UPGRADE_2_TO_3),
         3 => Some(UPGRADE_3_TO_4),
         4 => Some(CREATE_FILTERS),
+        5 => Some(CREATE_ATTACHMENTS),
         _ => None,
     }
 }

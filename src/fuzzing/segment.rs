@@ -472,8 +472,8 @@ fn check_paging(store: &Store, c: ConversationId, expected: &[Message]) -> Resul
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let msg = |offset: u64, text: &str, expires: Option<i64>| StoredMessage {
         offset,
-        external_id: (offset % 2 == 0).then(|| format!("ext-{offset}")),
-        sender: if offset % 3 == 0 { "alice".into() } else { "鲍勃".into() },
+        external_id: offset.is_multiple_of(2).then(|| format!("ext-{offset}")),
+        sender: if offset.is_multiple_of(3) { "alice".into() } else { "鲍勃".into() },
         sent_at_ms: super::START_MS - 60_000 + offset as i64,
         text: text.into(),
         reply_to: offset.checked_sub(1).map(|o| o + 1),

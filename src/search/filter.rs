@@ -188,7 +188,7 @@ impl FilterView<'_> {
         if self.probes == 0 || self.probes > 32 {
             return Err("a filter's probe count is out of range");
         }
-        if self.bits.is_empty() || self.bits.len() % 8 != 0 || self.bits.len() > MAX_BITS_BYTES {
+        if self.bits.is_empty() || !self.bits.len().is_multiple_of(8) || self.bits.len() > MAX_BITS_BYTES {
             return Err("a filter's bit array has an impossible length");
         }
         if self.oldest_ms > self.newest_ms {

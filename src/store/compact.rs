@@ -26,6 +26,7 @@ struct Step {
     rewritten: u64,
     written: u64,
     expired: u64,
+    attachments_expired: u64,
     keys_destroyed: u64,
     /// The conversation has no work left.
     done: bool,
@@ -91,7 +92,8 @@ impl Store {
                             return Err(e);
                         }
                     };
-                changed |= step.rewritten > 0 || step.keys_destroyed > 0;
+                changed |= step.rewritten > 0 || step.keys_destroyed > 0 || step.attachments_expired > 0;
+                report.attachments_expired += step.attachments_expired;
                 report.segments_rewritten += step.rewritten;
                 report.segments_written += step.written;
                 report.messages_expired += step.expired;
@@ -128,6 +130,10 @@ impl Store {
                 other => other?,
             }
         }
+        // Attachment files no row names: a crash while one was written,
+        // or an unlink that failed.
+        let (files, _) = self.sweep_attachment_files()?;
+        report.orphan_files_removed = files;
         report.bytes_after = self.bytes_on_disk();
         Ok(report)
     }
@@ -170,6 +176,7 @@ fn conversations_with_work(ctx: &mut Ctx<'_>) -> Result<Vec<ConversationId>> {
                                                    AND s.id <= c.id * 4294967296 + 4294967295)
                OR EXISTS (SELECT 1 FROM segment s WHERE s.conversation = c.id AND s.expires_at <= ?1)
                OR EXISTS (SELECT 1 FROM conversation_key k WHERE k.conversation = c.id AND k.epoch != c.epoch)
+               OR EXISTS (SELECT 1 FROM attachment a WHERE a.conversation = c.id AND a.expires_at <= ?1)
              ORDER BY c.id",
         )?
         .query_map([ctx.now], |r| r.get(0))?
@@ -232,6 +239,13 @@ fn compact_step(
         } else {
             step.done = true;
         }
+    }
+    if step.done {
+        // The attachments: those of expired messages go (their files after
+        // the commit), and metadata under older epochs moves to the
+        // current one, so those keys can be destroyed below.
+        step.attachments_expired = super::attachments::remove_expired(ctx, c)?;
+        super::attachments::reseal_old_epochs(ctx, &mut state)?;
     }
     state.message_count = state.message_count.saturating_sub(step.expired);
     state.save(ctx, false)?;
@@ -430,7 +444,8 @@ fn destroy_unused_keys(ctx: &mut Ctx<'_>, state: &ConvState) -> Result<u64> {
         .conn
         .prepare_cached(
             "SELECT epoch FROM conversation_key k WHERE conversation = ?1 AND epoch < ?2
-               AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id BETWEEN ?3 AND ?4 AND s.epoch = k.epoch)",
+               AND NOT EXISTS (SELECT 1 FROM segment s WHERE s.id BETWEEN ?3 AND ?4 AND s.epoch = k.epoch)
+               AND NOT EXISTS (SELECT 1 FROM attachment a WHERE a.conversation = ?1 AND a.epoch = k.epoch)",
         )?
         .query_map(params![c_i, state.epoch.get(), lo, hi], |r| Ok(row::epoch(r, 0, rec)))?
         .collect::<rusqlite::Result<Vec<_>>>()?

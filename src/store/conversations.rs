@@ -399,9 +399,10 @@ impl Store {
         })
     }
 
-    /// Deletes a conversation: its keys, messages, metadata and row, in one
-    /// transaction, then scrubs the file and the WAL. When this returns, no
-    /// copy of its key or its sealed bytes is left in either.
+    /// Deletes a conversation: its keys, messages, attachments, metadata
+    /// and row, in one transaction, then removes its attachment files and
+    /// scrubs the file and the WAL. When this returns, no copy of its key
+    /// or its sealed bytes is left in either.
     pub fn delete_conversation(&self, c: ConversationId) -> Result<()> {
         self.key_cache().forget(c, false);
         self.recent_refs().forget(c);
@@ -412,6 +413,7 @@ impl Store {
                 return Err(Error::NotFound(Missing::Conversation(c)));
             }
             super::segments::remove_all(ctx, c)?;
+            super::attachments::remove_for_conversation(ctx, c)?;
             for table in ["recent_ref", "message_ref", "conversation_key"] {
                 ctx.conn.execute(&format!("DELETE FROM {table} WHERE conversation = ?1"), [row_id])?;
             }

@@ -28,6 +28,7 @@ pub(crate) struct Ctx<'t> {
     refs: Vec<(ConversationId, Recent)>,
     clear_refs: bool,
     scrub: bool,
+    unlinks: Vec<super::attachments::BlobId>,
 }
 
 /// What a write context leaves for after its commit.
@@ -39,6 +40,8 @@ pub(crate) struct Finished {
     pub(crate) clear_refs: bool,
     pub(crate) masters: Option<Arc<Masters>>,
     pub(crate) scrub: bool,
+    /// Attachment files to remove once the rows naming them are gone.
+    pub(crate) unlinks: Vec<super::attachments::BlobId>,
 }
 
 impl<'t> Ctx<'t> {
@@ -55,6 +58,7 @@ impl<'t> Ctx<'t> {
             refs: Vec::new(),
             clear_refs: false,
             scrub: false,
+            unlinks: Vec::new(),
         }
     }
 
@@ -66,6 +70,7 @@ impl<'t> Ctx<'t> {
             clear_refs: self.clear_refs,
             masters: self.new_masters,
             scrub: self.scrub,
+            unlinks: self.unlinks,
         }
     }
 
@@ -106,6 +111,12 @@ impl<'t> Ctx<'t> {
     /// the old state): this write rewrote index rows under it.
     pub(crate) fn after_commit_clear_refs(&mut self) {
         self.clear_refs = true;
+    }
+
+    /// Removes an attachment file once this write commits (the row naming
+    /// it is deleted, or no longer names it, in this write).
+    pub(crate) fn after_commit_unlink(&mut self, blob: super::attachments::BlobId) {
+        self.unlinks.push(blob);
     }
 
     pub(crate) fn request_scrub(&mut self) {

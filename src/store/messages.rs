@@ -280,10 +280,10 @@ impl Store {
                     state = Some((ConvState::load(ctx, c)?, Keys::new(c)));
                 }
                 let Some((st, keys)) = state.as_mut() else { continue };
-                if open.as_ref().is_some_and(|seg| !seg.covers(m.seq())) {
-                    if let Some(seg) = open.take() {
-                        reseal(ctx, st, seg, compressor.as_mut())?;
-                    }
+                if open.as_ref().is_some_and(|seg| !seg.covers(m.seq()))
+                    && let Some(seg) = open.take()
+                {
+                    reseal(ctx, st, seg, compressor.as_mut())?;
                 }
                 let seg = match &mut open {
                     Some(seg) => seg,
@@ -316,6 +316,8 @@ impl Store {
                             return Err(not_found());
                         }
                         seg.messages.remove(pos);
+                        // Its attachments go with it; their files after the commit.
+                        super::attachments::remove_for_message(ctx, c, m.seq())?;
                         // Its external-id or content entry in the index stays, so
                         // no archive brings it back (docs/FORMAT.md, "Importing").
                         st.message_count = st.message_count.saturating_sub(1);

@@ -1,7 +1,9 @@
 //! The store: opening and creating it, transactions, and scrubbing. The
 //! operations on conversations and messages live in the sibling modules.
 
+mod attachments;
 mod compact;
+pub use attachments::{AttachmentReader, AttachmentWriter};
 pub(crate) use segments::SEQ_LIMIT;
 mod conn;
 mod conversations;
@@ -269,9 +271,13 @@ impl Store {
     /// `change_key`) already do this before they
     /// return; call it yourself only after an [`Error::ScrubIncomplete`].
     pub fn scrub(&self) -> Result<()> {
-        let writer = self.lock_writer();
-        incremental_vacuum(&writer.conn)?;
-        self.scrub_on(&writer.conn)
+        {
+            let writer = self.lock_writer();
+            incremental_vacuum(&writer.conn)?;
+            self.scrub_on(&writer.conn)?;
+        }
+        // Attachment files left by a failed unlink or a crash.
+        self.sweep_attachment_files().map(|_| ())
     }
 
     /// Closes the store, checkpointing and removing the WAL. Dropping a
@@ -359,11 +365,16 @@ impl Store {
         if let Some(masters) = done.masters {
             self.adopt_masters(masters);
         }
+        // Committed: the files of attachment rows it deleted go now. One
+        // that cannot be removed is an orphan, unreadable (its key went
+        // with the row), that `scrub` and `compact` remove.
+        let unlinked = attachments::unlink_files(self, &done.unlinks);
         if done.scrub {
             // The change is committed whatever happens here; say so, and
             // let `scrub()` report the underlying error when retried.
             self.scrub_on(&writer.conn).map_err(|_| Error::ScrubIncomplete)?;
         }
+        unlinked.map_err(|_| Error::ScrubIncomplete)?;
         Ok(out)
     }
 

@@ -7,8 +7,9 @@ use crate::error::Result;
 use crate::maintenance::{EpochStats, Stats};
 
 impl Store {
-    /// Counts conversations, messages, segments, bytes and key epochs, from
-    /// plaintext columns only (nothing is decrypted), in one read transaction.
+    /// Counts conversations, messages, segments, attachments, bytes and key
+    /// epochs, from plaintext columns only (nothing is decrypted), in one
+    /// read transaction, and the attachment files no row names.
     ///
     /// `messages` includes expired messages that compaction has not removed
     /// yet; [`crate::Conversation::message_count`] excludes them.
@@ -27,6 +28,9 @@ impl Store {
                 segment_bytes: count("SELECT COALESCE(SUM(length(body)), 0) FROM segment")?,
                 filter_bytes: count("SELECT COALESCE(SUM(length(filter)), 0) FROM segment_filter")?,
                 segments_unindexed: count("SELECT COUNT(*) FROM segment_filter WHERE filter IS NULL")?,
+                attachments: count("SELECT COUNT(*) FROM attachment")?,
+                attachment_bytes: count("SELECT COALESCE(SUM(stored_len), 0) FROM attachment")?,
+                attachments_in_files: count("SELECT COUNT(*) FROM attachment WHERE file IS NOT NULL")?,
                 segments_uncompacted: count(
                     "SELECT COUNT(*) FROM segment s JOIN conversation c ON c.id = s.conversation
                      WHERE s.first_seq > c.compacted_through",
@@ -69,6 +73,9 @@ impl Store {
         })?;
         stats.file_bytes = size(&self.path);
         stats.wal_bytes = size(&sidecar(&self.path, "-wal"));
+        let (orphans, _) = super::attachments::orphan_files(self)?;
+        stats.orphan_files = orphans.len() as u64;
+        stats.orphan_file_bytes = orphans.iter().map(|o| o.bytes).fold(0, u64::saturating_add);
         Ok(stats)
     }
 }

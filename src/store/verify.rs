@@ -19,7 +19,7 @@ use crate::search::filter::FilterRecord;
 const MAX_INTEGRITY_MESSAGES: i64 = 100;
 
 /// Tables whose rows belong to a conversation.
-const CHILD_TABLES: [&str; 4] = ["segment", "conversation_key", "recent_ref", "message_ref"];
+const CHILD_TABLES: [&str; 5] = ["segment", "conversation_key", "recent_ref", "message_ref", "attachment"];
 
 impl Store {
     /// Checks the whole store and reports every problem found: SQLite's
@@ -54,6 +54,35 @@ impl Store {
             };
             report.conversations = report.conversations.saturating_add(1);
             self.read(|ctx| conversation(ctx, c, &mut report))?;
+        }
+        // Attachment files no row names (docs/ATTACHMENTS.md, "Writing"):
+        // `compact` and `scrub` remove them.
+        let (orphans, strangers) = super::attachments::orphan_files(self)?;
+        for o in orphans {
+            report.problems.push(problem(
+                ProblemKind::Orphan,
+                None,
+                None,
+                None,
+                format!(
+                    "the attachment file {} ({} bytes) belongs to no attachment (left by a crash while it was written, \
+                     or being written now); compact removes it",
+                    o.path.display(),
+                    o.bytes
+                ),
+            ));
+        }
+        for path in strangers {
+            report.problems.push(problem(
+                ProblemKind::Orphan,
+                None,
+                None,
+                None,
+                format!(
+                    "{} is not an attachment file: chatvault did not put it in its directory",
+                    path.display()
+                ),
+            ));
         }
         Ok(report)
     }
@@ -345,6 +374,8 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
     let mut rows = stmt.query(params![lo, hi])?;
     let mut previous_last: Option<u64> = None;
     let mut counted: u64 = 0;
+    // The messages the segments hold, for their attachments.
+    let mut seqs = std::collections::BTreeSet::new();
     while let Some(r) = rows.next()? {
         let seg = match SegmentRow::from_row(c, r) {
             Ok(seg) => seg,
@@ -390,6 +421,7 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
         match keys.open(ctx, seg) {
             Ok(open) => {
                 report.messages = report.messages.saturating_add(open.messages.len() as u64);
+                seqs.extend(open.messages.iter().map(|m| first + m.offset));
                 if let Some(detail) = check_filter(ctx, &mut keys, (first, last, epoch), &open.messages)? {
                     report.problems.push(detail);
                 }
@@ -405,6 +437,32 @@ fn conversation(ctx: &mut Ctx<'_>, c: ConversationId, report: &mut VerifyReport)
             None,
             format!("message_count is {}, the segments hold {counted}", state.message_count),
         ));
+    }
+
+    drop(rows);
+    drop(stmt);
+
+    // Attachments: each of a message the segments hold, its metadata
+    // opening at its place and agreeing with its columns, every chunk
+    // authenticating (docs/ATTACHMENTS.md, "Verification").
+    let messages_of: Vec<(i64, i64)> = conn
+        .prepare("SELECT id, seq FROM attachment WHERE conversation = ?1 ORDER BY id")?
+        .query_map([c_i], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    report.attachments = report.attachments.saturating_add(messages_of.len() as u64);
+    for (id, seq) in messages_of {
+        if u64::try_from(seq).is_ok_and(|s| !seqs.contains(&s)) || seq < 0 {
+            report.problems.push(problem(
+                ProblemKind::Orphan,
+                some,
+                u64::try_from(id).ok().zip(u64::try_from(seq).ok()),
+                None,
+                format!("attachment {id} belongs to message {c}/{seq}, which does not exist"),
+            ));
+        }
+    }
+    for (at, e) in super::attachments::check_conversation(ctx, &mut keys, c)? {
+        report.problems.push(as_problem(e, some, at)?);
     }
 
     // Index rows pointing past the conversation's end.

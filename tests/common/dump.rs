@@ -13,6 +13,7 @@ const TABLES: &[&str] = &[
     "conversation_key",
     "segment",
     "segment_filter",
+    "attachment",
     "recent_ref",
     "message_ref",
     "sqlite_sequence",

@@ -26,7 +26,7 @@ pub const KEY_2: [u8; 32] = [0x24; 32];
 
 /// The root key of a store whose master key was rotated `generation` times.
 pub fn key_for(generation: u64) -> [u8; 32] {
-    if generation % 2 == 0 { KEY } else { KEY_2 }
+    if generation.is_multiple_of(2) { KEY } else { KEY_2 }
 }
 
 /// Opens the store with whichever of the two root keys opens it.

@@ -1,9 +1,9 @@
 //! An independent reader of the store format, written from docs/DESIGN.md
 //! alone with ring, argon2, postcard, zstd and rusqlite: it shares no code
 //! with chatvault, so if the code drifts from the document, tests using this
-//! fail. It reads formats 1 to 5 (a master-key rotation under way
+//! fail. It reads formats 1 to 6 (a master-key rotation under way
 //! included), and both envelope versions; format 5's search filters from
-//! docs/SEARCH.md.
+//! docs/SEARCH.md, format 6's attachments from docs/ATTACHMENTS.md.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
@@ -20,6 +20,8 @@ pub const KIND_SEGMENT: u8 = 4;
 pub const KIND_NEXT_MASTER: u8 = 5;
 /// docs/SEARCH.md, "The filter record": a segment's search filter (format 5).
 pub const KIND_FILTER: u8 = 6;
+/// docs/ATTACHMENTS.md, "The sealed metadata": an attachment (format 6).
+pub const KIND_ATTACHMENT: u8 = 7;
 
 /// "Sealed values": the envelope version of format 1's values, still read.
 pub const ENVELOPE_V1: u8 = 1;
@@ -67,6 +69,10 @@ impl Place {
     }
     pub fn filter(conv: u64, epoch: u32, first: u64, last: u64) -> Place {
         Place { kind: KIND_FILTER, conv, epoch, first, last }
+    }
+    /// Kind 7: first_seq the attachment's id, last_seq its message's seq.
+    pub fn attachment(conv: u64, epoch: u32, id: u64, seq: u64) -> Place {
+        Place { kind: KIND_ATTACHMENT, conv, epoch, first: id, last: seq }
     }
     /// Kind 5 in a store whose `store.master_gen` is `master_gen`:
     /// conversation id, epoch and last_seq 0, first_seq the generation the
@@ -244,6 +250,34 @@ fn record<V1: DeserializeOwned, V2: DeserializeOwned>(
         }
         v => panic!("{what}: envelope version {v}"),
     }
+}
+
+/// docs/ATTACHMENTS.md, "Schema": an attachment row.
+#[derive(Debug, Clone)]
+pub struct AttachmentRow {
+    pub id: u64,
+    pub conv: u64,
+    pub seq: u64,
+    pub epoch: u32,
+    pub expires_at: Option<i64>,
+    pub stored_len: u64,
+    pub file: Option<Vec<u8>>,
+    pub meta: Vec<u8>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// docs/ATTACHMENTS.md, "The sealed metadata (record kind 7)", fields in order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AttachmentMetaRec {
+    pub blob_id: [u8; 16],
+    pub key: Option<[u8; 32]>,
+    pub chunk_shift: u8,
+    pub byte_len: u64,
+    pub media_type: String,
+    pub file_name: Option<String>,
+    pub app_data: Vec<u8>,
+    pub created_at_ms: i64,
+    pub removed_at_ms: Option<i64>,
 }
 
 /// "Record plaintexts", kind 3 (`retention_ms` only in version 2, `None`
@@ -519,7 +553,7 @@ impl SpecStore {
         let app_id: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).unwrap();
         assert_eq!(app_id, 0x4356_4C54);
         let format: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert!((1..=5).contains(&format), "format {format}");
+        assert!((1..=6).contains(&format), "format {format}");
         let (store_id, kdf, salt, m, t, p, sealed): HeaderRow = conn
             .query_row(
                 "SELECT store_id, kdf, kdf_salt, kdf_m_kib, kdf_t, kdf_p, master FROM store WHERE id = 1",
@@ -855,7 +889,123 @@ impl SpecStore {
                     out.push(Envelope { place, version: f.version, frame: f.frame });
                 }
             }
+            for row in self.attachment_rows(conv) {
+                let (place, rec) = self.attachment_record(&row);
+                out.push(Envelope { place, version: rec.version, frame: rec.frame });
+            }
         }
+        out
+    }
+
+    /// docs/ATTACHMENTS.md, "Schema": conversation `conv`'s attachment rows
+    /// (none before format 6).
+    pub fn attachment_rows(&self, conv: u64) -> Vec<AttachmentRow> {
+        if self.format < 6 {
+            return Vec::new();
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, seq, epoch, expires_at, stored_len, file, meta, body FROM attachment
+                 WHERE conversation = ?1 ORDER BY id",
+            )
+            .unwrap();
+        stmt.query_map([conv as i64], |r| {
+            Ok(AttachmentRow {
+                id: r.get::<_, i64>(0)? as u64,
+                conv,
+                seq: r.get::<_, i64>(1)? as u64,
+                epoch: r.get(2)?,
+                expires_at: r.get(3)?,
+                stored_len: r.get::<_, i64>(4)? as u64,
+                file: r.get(5)?,
+                meta: r.get(6)?,
+                body: r.get(7)?,
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    /// "The sealed metadata (record kind 7)": opened under the
+    /// conversation key of the row's epoch at its place, and checked
+    /// against the row's columns as the document says.
+    pub fn attachment_record(&self, row: &AttachmentRow) -> (Place, Record<AttachmentMetaRec>) {
+        let at = format!("attachment {}", row.id);
+        let key = self.conversation_key(row.conv, row.epoch);
+        let place = Place::attachment(row.conv, row.epoch, row.id, row.seq);
+        let (version, plain) =
+            open(&key, &self.store_id, &place, &row.meta).expect("attachment metadata opens");
+        assert_eq!(version, ENVELOPE_V2, "{at}: envelope version");
+        let (frame, m): (_, AttachmentMetaRec) = record(version, &plain, &at, |v: AttachmentMetaRec| v);
+        assert!((12..=20).contains(&m.chunk_shift), "{at}: chunk size");
+        assert_eq!(m.key.is_some(), m.removed_at_ms.is_none(), "{at}: a key exactly while content is kept");
+        match m.key {
+            None => {
+                assert_eq!((row.stored_len, row.file.is_none(), row.body.is_none()), (0, true, true), "{at}")
+            }
+            Some(_) => {
+                let padded = padme(m.byte_len);
+                let chunk = 1u64 << m.chunk_shift;
+                let chunks = padded.div_ceil(chunk).max(1);
+                assert_eq!(row.stored_len, padded + 16 * chunks, "{at}: stored_len");
+                match &row.file {
+                    Some(f) => {
+                        assert!(chunks > 1, "{at}: one chunk is stored inline");
+                        assert_eq!(f.as_slice(), &m.blob_id[..], "{at}: the file is named by the blob id");
+                        assert!(row.body.is_none(), "{at}");
+                    }
+                    None => assert_eq!(
+                        (chunks, row.body.as_ref().map(Vec::len)),
+                        (1, Some(row.stored_len as usize))
+                    ),
+                }
+            }
+        }
+        (place, Record { version, frame, value: m })
+    }
+
+    /// "Content: STREAM over AES-256-GCM": the attachment's content, every
+    /// chunk opened with its own nonce and associated data, the padding
+    /// checked and cut. `dir` is the attachment directory.
+    pub fn attachment_content(&self, row: &AttachmentRow, dir: &std::path::Path) -> Vec<u8> {
+        let (_, rec) = self.attachment_record(row);
+        let m = rec.value;
+        let key = m.key.expect("content kept");
+        let sealed = match &row.file {
+            Some(f) => {
+                let name: String = f.iter().map(|b| format!("{b:02x}")).collect();
+                std::fs::read(dir.join(name)).unwrap()
+            }
+            None => row.body.clone().unwrap(),
+        };
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &key).unwrap());
+        let chunk = 1usize << m.chunk_shift;
+        let pieces: Vec<&[u8]> = sealed.chunks(chunk + 16).collect();
+        let mut out = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            let last = i + 1 == pieces.len();
+            let mut nonce = [0u8; 12];
+            nonce[3..11].copy_from_slice(&(i as u64).to_be_bytes());
+            nonce[11] = u8::from(last);
+            let mut ad = Vec::new();
+            ad.extend_from_slice(b"cvat\x01");
+            ad.extend_from_slice(&self.store_id);
+            ad.extend_from_slice(&row.conv.to_be_bytes());
+            ad.extend_from_slice(&m.blob_id);
+            ad.extend_from_slice(&(i as u64).to_be_bytes());
+            ad.push(u8::from(last));
+            assert_eq!(ad.len(), 54);
+            let mut buf = piece.to_vec();
+            let plain = key
+                .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(ad), &mut buf)
+                .unwrap_or_else(|_| panic!("attachment {} chunk {i} opens", row.id));
+            out.extend_from_slice(plain);
+        }
+        assert_eq!(out.len() as u64, padme(m.byte_len), "padded length");
+        assert!(out[m.byte_len as usize..].iter().all(|&b| b == 0), "zero padding");
+        out.truncate(m.byte_len as usize);
         out
     }
 

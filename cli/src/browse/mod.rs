@@ -42,10 +42,10 @@ pub fn run(store: &Store, tz: TimeZone) -> CliResult<()> {
 fn event_loop(terminal: &mut DefaultTerminal, app: &mut App<'_>) -> std::io::Result<()> {
     while !app.quit {
         terminal.draw(|frame| view::draw(app, frame))?;
-        if let Event::Key(key) = event::read()? {
-            if key.kind == KeyEventKind::Press {
-                app.handle_key(key);
-            }
+        if let Event::Key(key) = event::read()?
+            && key.kind == KeyEventKind::Press
+        {
+            app.handle_key(key);
         }
     }
     Ok(())

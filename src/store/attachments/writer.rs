@@ -1,0 +1,190 @@
+//! Writing an attachment as a stream (docs/ATTACHMENTS.md, "Writing"):
+//! one chunk of memory whatever the size; the row is committed only after
+//! the file is synced.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use zeroize::Zeroizing;
+
+use super::files::{self, BlobId};
+use crate::crypto::{self, Key32, StreamKey};
+use crate::error::{Error, Result};
+use crate::format::attachment::{
+    self as layout, CHUNK_SHIFT, Layout, MAX_ATTACHMENT_BYTES, TAG_LEN, chunk_ad,
+};
+use crate::ids::{AttachmentId, MessageId};
+use crate::store::Store;
+use crate::types::NewAttachment;
+
+/// Writes one attachment: [`crate::Store::attach`]. Write the content
+/// with [`std::io::Write`], then call [`AttachmentWriter::finish`] to store
+/// it; dropping the writer instead stores nothing and removes what was
+/// written.
+pub struct AttachmentWriter<'s> {
+    store: &'s Store,
+    message: MessageId,
+    new: NewAttachment,
+    key: Key32,
+    stream: StreamKey,
+    blob: BlobId,
+    chunk: usize,
+    /// Plaintext not yet sealed: at most one chunk.
+    buf: Zeroizing<Vec<u8>>,
+    /// Chunks written to the file.
+    index: u64,
+    /// Plaintext bytes received.
+    len: u64,
+    /// The file, once the content passed one chunk; locked until the row commits.
+    file: Option<(File, PathBuf)>,
+}
+
+impl fmt::Debug for AttachmentWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentWriter")
+            .field("message", &self.message)
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s> AttachmentWriter<'s> {
+    pub(crate) fn new(store: &'s Store, message: MessageId, new: NewAttachment) -> Result<Self> {
+        let rng = store.sealer().rng();
+        let key = Key32::random(rng)?;
+        let mut blob = [0u8; layout::BLOB_ID_LEN];
+        crypto::fill_random(rng, &mut blob)?;
+        let chunk = 1usize << CHUNK_SHIFT;
+        Ok(AttachmentWriter {
+            store,
+            message,
+            new,
+            stream: StreamKey::new(&key),
+            key,
+            blob,
+            chunk,
+            buf: Zeroizing::new(Vec::with_capacity(chunk + TAG_LEN as usize)),
+            index: 0,
+            len: 0,
+            file: None,
+        })
+    }
+
+    /// Seals what `buf` holds as chunk `self.index` and writes it to the
+    /// file (created on the first call).
+    fn flush_chunk(&mut self, last: bool) -> Result<()> {
+        if self.file.is_none() {
+            // Before the first chunk is sealed, the id may still change:
+            // a fresh one until the path is ours (taken, or removed by a
+            // sweep before this writer locked it: neither happens in practice).
+            for _ in 0..8 {
+                if let Some(f) = files::create_locked(self.store.path(), &self.blob)? {
+                    self.file = Some(f);
+                    break;
+                }
+                crypto::fill_random(self.store.sealer().rng(), &mut self.blob)?;
+            }
+        }
+        let Some((file, _)) = &mut self.file else {
+            return Err(Error::Io(io::Error::other("could not create a file for the attachment")));
+        };
+        let ad = chunk_ad(
+            self.store.sealer().store_id(),
+            self.message.conversation().get(),
+            &self.blob,
+            self.index,
+            last,
+        );
+        self.stream.seal(self.index, last, &ad, &mut self.buf);
+        file.write_all(&self.buf).map_err(files::io_error)?;
+        self.index += 1;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// Returns the attachment's id: pads and seals the
+    /// last chunk, syncs the file and its directory, then stores the row
+    /// and its sealed metadata in one transaction. Fails with
+    /// [`Error::NotFound`] if the message does not exist (or expired).
+    pub fn finish(mut self) -> Result<AttachmentId> {
+        let layout = Layout::new(self.len, CHUNK_SHIFT).ok_or_else(|| {
+            Error::invalid(format!("an attachment is at most {MAX_ATTACHMENT_BYTES} bytes"))
+        })?;
+        let mut padding = layout.padded() - self.len;
+        while padding > 0 {
+            if self.buf.len() == self.chunk {
+                self.flush_chunk(false)?;
+            }
+            let n = padding.min((self.chunk - self.buf.len()) as u64);
+            let len = self.buf.len() + n as usize;
+            self.buf.resize(len, 0);
+            padding -= n;
+        }
+        let body = if self.file.is_none() {
+            let ad = chunk_ad(
+                self.store.sealer().store_id(),
+                self.message.conversation().get(),
+                &self.blob,
+                0,
+                true,
+            );
+            self.stream.seal(0, true, &ad, &mut self.buf);
+            Some(std::mem::take(&mut *self.buf))
+        } else {
+            self.flush_chunk(true)?;
+            if let Some((file, _)) = &self.file {
+                file.sync_all().map_err(files::io_error)?;
+            }
+            files::sync_dir(&files::dir_of(self.store.path()))?;
+            None
+        };
+        let stored =
+            super::Stored { blob: self.blob, key: &self.key, layout, in_file: self.file.is_some(), body };
+        let id = super::insert(self.store, self.message, &self.new, stored)?;
+        // Committed: the file is the row's now. Unlock it (by closing it),
+        // and do not remove it on drop.
+        self.file = None;
+        Ok(id)
+    }
+}
+
+impl Write for AttachmentWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.len.saturating_add(data.len() as u64) > MAX_ATTACHMENT_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("an attachment is at most {MAX_ATTACHMENT_BYTES} bytes"),
+            ));
+        }
+        if self.buf.len() == self.chunk {
+            // More content: the chunk held back is not the last one.
+            self.flush_chunk(false).map_err(|e| match e {
+                Error::Io(e) => e,
+                other => io::Error::other(other),
+            })?;
+        }
+        let n = data.len().min(self.chunk - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for AttachmentWriter<'_> {
+    fn drop(&mut self) {
+        // Not finished (or the commit failed): nothing names the file.
+        if let Some((file, path)) = self.file.take() {
+            let _ = std::fs::remove_file(&path);
+            drop(file);
+        }
+    }
+}
