@@ -65,6 +65,8 @@ pub struct AttachmentReader {
     /// The chunk in `buf`, decrypted (its plaintext is `buf`).
     cached: Option<u64>,
     buf: Zeroizing<Vec<u8>>,
+    /// Chunks decrypted so far.
+    decrypted: u64,
 }
 
 impl fmt::Debug for AttachmentReader {
@@ -98,6 +100,7 @@ impl AttachmentReader {
             pos: 0,
             cached: None,
             buf: Zeroizing::new(Vec::with_capacity(cap)),
+            decrypted: 0,
         })
     }
 
@@ -109,6 +112,12 @@ impl AttachmentReader {
     /// Whether the content is empty.
     pub fn is_empty(&self) -> bool {
         self.layout.byte_len == 0
+    }
+
+    /// How many chunks this reader has decrypted: a read of a range
+    /// decrypts only the chunks it spans (and none it decrypted last).
+    pub fn chunks_decrypted(&self) -> u64 {
+        self.decrypted
     }
 
     /// Reads up to `out.len()` bytes at `offset` (not moving the position
@@ -162,6 +171,7 @@ impl AttachmentReader {
             }
         }
         let ad = self.place.ad(index, last);
+        self.decrypted += 1;
         let plain = self
             .key
             .open(index, last, &ad, &mut self.buf)

@@ -39,7 +39,13 @@ pub struct AttachmentWriter<'s> {
     len: u64,
     /// The file, once the content passed one chunk; locked until the row commits.
     file: Option<(File, PathBuf)>,
+    /// A sync of what was written so far, running on another thread so the
+    /// device writes while this one encrypts (`finish` then syncs little).
+    syncing: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
+
+/// Bytes written between background syncs.
+const SYNC_EVERY_CHUNKS: u64 = 128;
 
 impl fmt::Debug for AttachmentWriter<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -69,6 +75,7 @@ impl<'s> AttachmentWriter<'s> {
             index: 0,
             len: 0,
             file: None,
+            syncing: None,
         })
     }
 
@@ -100,6 +107,11 @@ impl<'s> AttachmentWriter<'s> {
         self.stream.seal(self.index, last, &ad, &mut self.buf);
         file.write_all(&self.buf).map_err(files::io_error)?;
         self.index += 1;
+        if self.index % SYNC_EVERY_CHUNKS == 0 && self.syncing.as_ref().is_none_or(|h| h.is_finished()) {
+            let clone = file.try_clone().map_err(files::io_error)?;
+            self.join_sync()?;
+            self.syncing = Some(std::thread::spawn(move || clone.sync_data()));
+        }
         self.buf.clear();
         Ok(())
     }
@@ -134,6 +146,7 @@ impl<'s> AttachmentWriter<'s> {
             Some(std::mem::take(&mut *self.buf))
         } else {
             self.flush_chunk(true)?;
+            self.join_sync()?;
             if let Some((file, _)) = &self.file {
                 file.sync_all().map_err(files::io_error)?;
             }
@@ -147,6 +160,17 @@ impl<'s> AttachmentWriter<'s> {
         // and do not remove it on drop.
         self.file = None;
         Ok(id)
+    }
+}
+
+impl AttachmentWriter<'_> {
+    /// Waits for the background sync, if one runs, and reports its error.
+    fn join_sync(&mut self) -> Result<()> {
+        match self.syncing.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(files::io_error(e)),
+            Some(Err(_)) => Err(Error::Io(io::Error::other("the background sync of an attachment panicked"))),
+        }
     }
 }
 
@@ -182,6 +206,7 @@ impl Write for AttachmentWriter<'_> {
 impl Drop for AttachmentWriter<'_> {
     fn drop(&mut self) {
         // Not finished (or the commit failed): nothing names the file.
+        let _ = self.join_sync();
         if let Some((file, path)) = self.file.take() {
             let _ = std::fs::remove_file(&path);
             drop(file);
