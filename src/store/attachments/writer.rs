@@ -107,7 +107,7 @@ impl<'s> AttachmentWriter<'s> {
         self.stream.seal(self.index, last, &ad, &mut self.buf);
         file.write_all(&self.buf).map_err(files::io_error)?;
         self.index += 1;
-        if self.index % SYNC_EVERY_CHUNKS == 0 && self.syncing.as_ref().is_none_or(|h| h.is_finished()) {
+        if self.index.is_multiple_of(SYNC_EVERY_CHUNKS) && self.syncing.as_ref().is_none_or(|h| h.is_finished()) {
             let clone = file.try_clone().map_err(files::io_error)?;
             self.join_sync()?;
             self.syncing = Some(std::thread::spawn(move || clone.sync_data()));
