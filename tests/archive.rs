@@ -488,7 +488,12 @@ fn expected_flip(i: usize, flipped: &[u8]) -> &'static str {
         0..8 => "NotAnArchive",
         8..10 => {
             let v = u16::from_be_bytes([flipped[8], flipped[9]]);
-            if v > 1 { "UnsupportedArchiveVersion" } else { "ArchiveCorrupt" }
+            match v {
+                0 => "ArchiveCorrupt",
+                v if v > archive::ARCHIVE_VERSION => "UnsupportedArchiveVersion",
+                // A version this build reads, under the MAC.
+                _ => "ArchiveTampered(header)",
+            }
         }
         10 | 12..24 => "ArchiveCorrupt",
         11 => {
@@ -630,9 +635,9 @@ fn wrong_keys_and_newer_versions_are_named() {
     assert!(matches!(import_fails(&dst, &rawk, &ImportOptions::passphrase("x")), Error::WrongKey));
 
     let mut newer = rawk.clone();
-    newer[8..10].copy_from_slice(&2u16.to_be_bytes());
+    newer[8..10].copy_from_slice(&3u16.to_be_bytes());
     let err = import_fails(&dst, &newer, &raw());
-    assert!(matches!(err, Error::UnsupportedArchiveVersion { found: 2, supported: 1 }), "{err}");
+    assert!(matches!(err, Error::UnsupportedArchiveVersion { found: 3, supported: 2 }), "{err}");
     assert!(err.to_string().contains("upgrade chatvault"));
     assert!(matches!(archive::inspect(&newer[..], &raw()), Err(Error::UnsupportedArchiveVersion { .. })));
     assert!(matches!(import_fails(&dst, b"SQLite format 3\0 and more bytes", &raw()), Error::NotAnArchive));
@@ -671,13 +676,26 @@ fn a_failed_import_leaves_a_populated_store_exactly_as_it_was() {
 
 // ---- Committed vectors -------------------------------------------------------
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/archive-v1");
+/// The committed archive vectors: version 1 (frozen: made by the code of
+/// archive format 1, they must keep importing) and version 2.
+const VECTOR_DIRS: [&str; 2] = [
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/archive-v1"),
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/archive-v2"),
+];
+/// Where `regenerate_archive_vectors` writes: the current version's.
+const VECTORS: &str = VECTOR_DIRS[1];
 const VECTOR_PASSPHRASE: &str = "chatvault archive vector";
 
 /// A line per conversation and message: the expected contents of the valid vector.
 fn describe(store: &Store) -> String {
+    let ids: BTreeMap<String, ConversationId> = store
+        .conversations()
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.conversation.title.clone(), s.conversation.id))
+        .collect();
     let mut out = String::new();
-    for (_, c) in snapshot(store) {
+    for (title, c) in snapshot(store) {
         out.push_str(&format!(
             "conversation ext={:?} title={:?} members={:?} app_data={:?} created={} read={:?} count={} retention={:?}\n",
             c.external_id, c.title, c.members, c.app_data, c.created_at_ms, c.read_up_to, c.message_count, c.retention_ms
@@ -687,14 +705,32 @@ fn describe(store: &Store) -> String {
                 "  message seq={} ext={:?} sender={:?} sent={} text={:?} reply={:?} edited={:?} extra={:?} expires={:?}\n",
                 m.seq, m.external_id, m.sender, m.sent_at_ms, m.text, m.reply_to, m.edited_at_ms, m.extra, m.expires_at_ms
             ));
+            // Archive version 2: its attachments (none in version 1).
+            for a in store.message_attachments(MessageId::new(ids[&title], m.seq)).unwrap() {
+                let mut content = Vec::new();
+                if a.removed_at_ms.is_none() {
+                    std::io::Read::read_to_end(&mut store.open_attachment(a.id).unwrap(), &mut content)
+                        .unwrap();
+                }
+                out.push_str(&format!(
+                    "    attachment type={:?} name={:?} len={} app_data={:?} created={} removed={} content={:?}\n",
+                    a.media_type,
+                    a.file_name,
+                    a.byte_len,
+                    a.app_data,
+                    a.created_at_ms,
+                    a.removed_at_ms.is_some(),
+                    String::from_utf8_lossy(&content[..content.len().min(40)])
+                ));
+            }
         }
     }
     out
 }
 
-/// The expected outcome of each vector, from MANIFEST: `file key outcome`.
-fn manifest() -> Vec<(String, String, String)> {
-    let text = std::fs::read_to_string(Path::new(VECTORS).join("MANIFEST")).unwrap();
+/// The expected outcome of each vector of `dir`, from MANIFEST: `file key outcome`.
+fn manifest(dir: &str) -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(Path::new(dir).join("MANIFEST")).unwrap();
     text.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .map(|l| {
@@ -714,14 +750,20 @@ fn vector_key(key: &str) -> ImportOptions {
 
 #[test]
 fn committed_vectors_import_or_fail_as_their_manifest_says() {
-    let entries = manifest();
+    for dir in VECTOR_DIRS {
+        check_vectors(dir);
+    }
+}
+
+fn check_vectors(dir: &str) {
+    let entries = manifest(dir);
     assert!(entries.len() >= 8, "a vector for every failure class");
     for (file, key, outcome) in entries {
-        let bytes = std::fs::read(Path::new(VECTORS).join(&file)).unwrap();
+        let bytes = std::fs::read(Path::new(dir).join(&file)).unwrap();
         let dst = TestStore::new();
         if outcome == "ok" {
             dst.import(&bytes[..], &vector_key(&key)).unwrap();
-            let expected = std::fs::read_to_string(Path::new(VECTORS).join("valid.expected")).unwrap();
+            let expected = std::fs::read_to_string(Path::new(dir).join("valid.expected")).unwrap();
             assert_eq!(describe(&dst), expected, "{file}: contents");
             assert!(dst.verify().unwrap().is_ok());
         } else {
@@ -737,9 +779,9 @@ fn committed_vectors_import_or_fail_as_their_manifest_says() {
 }
 
 #[test]
-#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/archive-v1; run only on a deliberate format change"]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes tests/vectors/archive-v2; run only on a deliberate format change"]
 fn regenerate_archive_vectors() {
-    if !common::regenerating("tests/vectors/archive-v1") {
+    if !common::regenerating("tests/vectors/archive-v2") {
         return;
     }
     let src = TestStore::new();
@@ -770,7 +812,21 @@ fn regenerate_archive_vectors() {
     let d = src
         .create_conversation(NewConversation { title: "Note to self".into(), ..Default::default() })
         .unwrap();
-    src.append(d, common::msg("me", "buy milk 🥛")).unwrap();
+    let milk = src.append(d, common::msg("me", "buy milk 🥛")).unwrap();
+    // Version 2: attachments, one cleared by the storage manager.
+    let photo = chatvault::NewAttachment {
+        media_type: "image/bmp".into(),
+        file_name: Some("milk.bmp".into()),
+        app_data: b"2x1".to_vec(),
+    };
+    src.attach_from(milk, photo, &mut &b"BM a very small picture"[..]).unwrap();
+    let note = chatvault::NewAttachment { media_type: "audio/ogg".into(), ..Default::default() };
+    src.attach_from(MessageId::new(c, 7), note, &mut &[1u8; 3000][..]).unwrap();
+    src.clear_attachments(&chatvault::AttachmentFilter {
+        media_type_prefix: Some("audio/".into()),
+        ..Default::default()
+    })
+    .unwrap();
 
     let options = ExportOptions::passphrase(VECTOR_PASSPHRASE).chunk_size(1024).unwrap();
     let valid = export(&src, &options);
@@ -795,7 +851,7 @@ fn regenerate_archive_vectors() {
             .concat(),
     );
     let mut newer = valid.clone();
-    newer[8..10].copy_from_slice(&2u16.to_be_bytes());
+    newer[8..10].copy_from_slice(&3u16.to_be_bytes());
     write("newer-version.cvarchive", &newer);
     let mut header = valid.clone();
     header[60] ^= 1; // the conversation count
@@ -807,7 +863,7 @@ fn regenerate_archive_vectors() {
     write("valid.expected", describe(&dst).as_bytes());
     let last = n - 1;
     let manifest = format!(
-        "# chatvault archive format 1 test vectors (docs/FORMAT.md), made by\n\
+        "# chatvault archive format 2 test vectors (docs/FORMAT.md), made by\n\
          # `CHATVAULT_REGENERATE=1 cargo test --test archive -- --ignored regenerate_archive_vectors`.\n\
          # Passphrase of every vector: \"{VECTOR_PASSPHRASE}\" (Argon2id m=19456 KiB, t=2, p=1); 1 KiB chunks.\n\
          # Columns: file, key, expected outcome (\"ok\": imports to valid.expected).\n\

@@ -556,3 +556,79 @@ fn a_missing_file_or_an_attachment_of_no_message_is_reported() {
     let report = t.verify().unwrap();
     assert!(report.problems.iter().any(|p| p.kind == ProblemKind::Orphan), "{:#?}", report.problems);
 }
+
+#[test]
+fn archives_carry_attachments_and_a_second_import_adds_none() {
+    use chatvault::{ExportOptions, ImportOptions, Store, StoreKey, archive};
+    let t = TestStore::new();
+    let mut rng = Rng::new(6);
+    let c = t.new_conv("a");
+    let m1 = t.append(c, msg("x", "photos")).unwrap();
+    let m2 = t.append(c, msg("y", "video")).unwrap();
+    let thumb = content(&mut rng, 2_000);
+    let video = content(&mut rng, 700_001);
+    attach(&t, m1, image("thumb.jpg"), &thumb);
+    attach(&t, m1, image("empty"), &[]);
+    let v = NewAttachment {
+        media_type: "video/mp4".into(),
+        file_name: Some("v.mp4".into()),
+        app_data: b"12s".to_vec(),
+    };
+    attach(&t, m2, v, &video);
+    let gone = attach(&t, m2, image("cleared.jpg"), &content(&mut rng, 90_000));
+    t.clear_attachments(&AttachmentFilter {
+        min_bytes: Some(80_000),
+        media_type_prefix: Some("image/".into()),
+        ..Default::default()
+    })
+    .unwrap();
+    assert!(t.attachment(gone).unwrap().removed_at_ms.is_some());
+
+    let mut bytes = Vec::new();
+    let report = t.export(&mut bytes, &ExportOptions::raw_key([3; 32])).unwrap();
+    assert_eq!(report.attachments, 4);
+    let summary = archive::inspect(&bytes[..], &ImportOptions::raw_key([3; 32])).unwrap();
+    assert_eq!((summary.version, summary.attachments), (2, 4));
+    assert_eq!(summary.attachment_bytes, (2_000 + 700_001) as u64);
+    assert_eq!(summary.conversations[0].attachments, 4);
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = Store::create(dir.path().join("b.chatvault"), StoreKey::raw([9; 32])).unwrap();
+    let r = other.import(&bytes[..], &ImportOptions::raw_key([3; 32])).unwrap();
+    assert_eq!((r.messages_added, r.attachments_added, r.attachments_skipped), (2, 4, 0));
+    let b = other.find_conversation("ext-a").unwrap().unwrap();
+    let listed = other.attachments(b, AttachmentPage::newest(10)).unwrap();
+    assert_eq!(listed.len(), 4);
+    let by_name = |name: &str| listed.iter().find(|a| a.file_name.as_deref() == Some(name)).unwrap().clone();
+    let read = |a: AttachmentId| {
+        let mut out = Vec::new();
+        other.open_attachment(a).unwrap().read_to_end(&mut out).unwrap();
+        out
+    };
+    assert_eq!(read(by_name("thumb.jpg").id), thumb);
+    assert_eq!(read(by_name("v.mp4").id), video);
+    assert_eq!(by_name("v.mp4").app_data, b"12s");
+    assert!(read(by_name("empty").id).is_empty());
+    let cleared = by_name("cleared.jpg");
+    assert_eq!((cleared.byte_len, cleared.removed_at_ms.is_some()), (90_000, true));
+    assert!(other.verify().unwrap().is_ok());
+
+    // Again: everything matched, nothing added, no file left behind.
+    let dir_files =
+        |p: &std::path::Path| std::fs::read_dir(format!("{}-attachments", p.display())).unwrap().count();
+    let before = dir_files(other.path());
+    let r = other.import(&bytes[..], &ImportOptions::raw_key([3; 32])).unwrap();
+    assert_eq!((r.messages_added, r.attachments_added, r.attachments_skipped), (0, 0, 4));
+    assert_eq!(dir_files(other.path()), before);
+
+    // A tampered archive imports nothing, and leaves no file behind.
+    let third = Store::create(dir.path().join("c.chatvault"), StoreKey::raw([9; 32])).unwrap();
+    let mut bad = bytes.clone();
+    let at = bad.len() - 100;
+    bad[at] ^= 1;
+    assert!(third.import(&bad[..], &ImportOptions::raw_key([3; 32])).is_err());
+    assert!(
+        std::fs::read_dir(format!("{}-attachments", third.path().display())).map_or(0, |d| d.count()) == 0
+    );
+    assert_eq!(third.stats().unwrap().attachments, 0);
+}

@@ -172,6 +172,9 @@ pub struct ExportReport {
     pub conversations: u64,
     /// Messages in the archive (expired ones are left out).
     pub messages: u64,
+    /// Attachments in the archive (those of expired messages left out;
+    /// removed ones as metadata only).
+    pub attachments: u64,
     /// The archive's size in bytes.
     pub bytes: u64,
 }
@@ -188,6 +191,12 @@ pub struct ImportReport {
     pub messages_added: u64,
     /// Messages the store had already, or that had expired: not added.
     pub messages_skipped: u64,
+    /// Attachments added.
+    pub attachments_added: u64,
+    /// Attachments the store had already (the same media type, name,
+    /// length and app data on the same message), or whose message was not
+    /// added: not added.
+    pub attachments_skipped: u64,
     /// The archive's size in bytes.
     pub bytes: u64,
 }
@@ -208,6 +217,10 @@ pub struct ArchiveSummary {
     pub conversations: Vec<ArchivedConversation>,
     /// Messages in all.
     pub messages: u64,
+    /// Attachments in all (version 2), and their content's bytes.
+    pub attachments: u64,
+    /// Bytes of attachment content.
+    pub attachment_bytes: u64,
     /// Its size in bytes.
     pub bytes: u64,
 }
@@ -224,6 +237,8 @@ pub struct ArchivedConversation {
     pub messages: u64,
     /// The earliest and latest `sent_at_ms` among them.
     pub sent_between_ms: Option<(i64, i64)>,
+    /// How many attachments the archive holds for it.
+    pub attachments: u64,
 }
 
 impl fmt::Debug for ArchivedConversation {
@@ -234,6 +249,7 @@ impl fmt::Debug for ArchivedConversation {
             .field("title", &Len(self.title.as_str()))
             .field("messages", &self.messages)
             .field("sent_between_ms", &self.sent_between_ms)
+            .field("attachments", &self.attachments)
             .finish()
     }
 }
@@ -254,6 +270,7 @@ pub fn inspect(reader: impl Read, options: &ImportOptions) -> Result<ArchiveSumm
                     title: c.title,
                     messages: 0,
                     sent_between_ms: None,
+                    attachments: 0,
                 });
             }
             Item::Message(m) => {
@@ -263,14 +280,22 @@ pub fn inspect(reader: impl Read, options: &ImportOptions) -> Result<ArchiveSumm
                     c.sent_between_ms = Some(c.sent_between_ms.map_or((t, t), |(a, b)| (a.min(t), b.max(t))));
                 }
             }
-            Item::ReadMarker(_) => {}
+            Item::Attachment(_) => {
+                if let Some(c) = conversations.last_mut() {
+                    c.attachments += 1;
+                }
+            }
+            Item::ReadMarker(_) | Item::AttachmentData(_) => {}
         }
         reporter.tick(archive.bytes_read(), archive.counts(), false);
     }
     reporter.tick(archive.bytes_read(), archive.counts(), true);
     let source = archive.source();
+    let (attachments, attachment_bytes) = archive.attachment_counts();
     Ok(ArchiveSummary {
-        version: ARCHIVE_VERSION,
+        version: header.version,
+        attachments,
+        attachment_bytes,
         passphrase: matches!(header.kdf, Kdf::Argon2id { .. }),
         chatvault_version: source.chatvault_version.clone(),
         exported_at_ms: source.exported_at_ms,

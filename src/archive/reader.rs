@@ -8,7 +8,8 @@ use zeroize::Zeroizing;
 use super::stream::ChunkReader;
 use crate::error::{Error, Result};
 use crate::format::archive::{
-    ConversationRecord, HEADER_LEN, Header, HeaderError, MAC_INPUT_LEN, MAX_RECORD, MessageRecord, Record,
+    AttachmentRecord, ConversationRecord, HEADER_LEN, Header, HeaderError, MAC_INPUT_LEN,
+    MAX_ATTACHMENT_DATA, MAX_RECORD, MessageRecord, Record,
 };
 use crate::format::records;
 use crate::keys::{ArchiveKeys, KdfParams, StoreKey};
@@ -27,6 +28,21 @@ pub(crate) enum Item {
     Conversation(ConversationRecord),
     Message(MessageRecord),
     ReadMarker(u64),
+    /// Version 2: an attachment; its content follows as `AttachmentData`
+    /// items (exactly `byte_len` bytes, none if it was removed).
+    Attachment(AttachmentRecord),
+    AttachmentData(Vec<u8>),
+}
+
+/// Where the reader is among the current conversation's attachments.
+#[derive(Default)]
+struct Attachments {
+    /// An attachment record was seen: no more messages.
+    begun: bool,
+    /// The last attachment's message.
+    last_seq: u64,
+    /// Content bytes the last attachment still owes.
+    owed: u64,
 }
 
 /// Reads an archive's records in order, enforcing the format's rules.
@@ -38,8 +54,12 @@ pub(crate) struct ArchiveReader<R: Read> {
     /// The conversation being read: its `next_seq`, the last message's seq,
     /// and whether its read marker was seen.
     current: Option<(u64, u64, bool)>,
+    attachments: Attachments,
     conversations: u64,
     messages: u64,
+    /// Attachment records and content bytes read so far.
+    attachment_count: u64,
+    attachment_bytes: u64,
     ended: bool,
 }
 
@@ -80,8 +100,11 @@ impl<R: Read> ArchiveReader<R> {
             source: Source { chatvault_version: String::new(), store: [0; 16], exported_at_ms: 0 },
             record: Zeroizing::new(Vec::new()),
             current: None,
+            attachments: Attachments::default(),
             conversations: 0,
             messages: 0,
+            attachment_count: 0,
+            attachment_bytes: 0,
             ended: false,
         };
         match reader.record()? {
@@ -111,14 +134,63 @@ impl<R: Read> ArchiveReader<R> {
         (self.conversations, self.messages)
     }
 
+    /// Attachments read so far, and their content bytes.
+    pub(crate) fn attachment_counts(&self) -> (u64, u64) {
+        (self.attachment_count, self.attachment_bytes)
+    }
+
     /// The next item, or `None` after the `End` record, once the final
     /// chunk has verified and the counts match the header.
     pub(crate) fn next(&mut self) -> Result<Option<Item>> {
         if self.ended {
             return Ok(None);
         }
-        match self.record()? {
+        let record = self.record()?;
+        let attachment_record = matches!(record, Record::Attachment(_) | Record::AttachmentData(_));
+        if attachment_record && self.header.version < 2 {
+            return Err(corrupt("an attachment record in a version 1 archive"));
+        }
+        if !matches!(record, Record::AttachmentData(_)) && self.attachments.owed > 0 {
+            return Err(corrupt("an attachment's content is cut short"));
+        }
+        match record {
             Record::Store { .. } => Err(corrupt("a second store record")),
+            Record::Attachment(a) => {
+                let Some((_, last, marked)) = &self.current else {
+                    return Err(corrupt("an attachment before any conversation"));
+                };
+                if *marked
+                    || a.message_seq == 0
+                    || a.message_seq > *last
+                    || a.message_seq < self.attachments.last_seq
+                {
+                    return Err(corrupt(format!(
+                        "an attachment of message {} is out of order or not of a message before it",
+                        a.message_seq
+                    )));
+                }
+                let meta =
+                    a.media_type.len() + a.file_name.as_ref().map_or(0, String::len) + a.app_data.len();
+                if meta > limits::MAX_ATTACHMENT_META_BYTES || a.byte_len > limits::MAX_ATTACHMENT_BYTES {
+                    return Err(corrupt("an attachment over the size limits"));
+                }
+                self.attachments = Attachments {
+                    begun: true,
+                    last_seq: a.message_seq,
+                    owed: if a.removed_at_ms.is_some() { 0 } else { a.byte_len },
+                };
+                self.attachment_count += 1;
+                Ok(Some(Item::Attachment(a)))
+            }
+            Record::AttachmentData(d) => {
+                let len = d.len() as u64;
+                if d.is_empty() || d.len() > MAX_ATTACHMENT_DATA || len > self.attachments.owed {
+                    return Err(corrupt("attachment content of the wrong length, or of no attachment"));
+                }
+                self.attachments.owed -= len;
+                self.attachment_bytes = self.attachment_bytes.saturating_add(len);
+                Ok(Some(Item::AttachmentData(d)))
+            }
             Record::Conversation(c) => {
                 check_conversation(&c)?;
                 self.conversations += 1;
@@ -126,14 +198,15 @@ impl<R: Read> ArchiveReader<R> {
                     return Err(corrupt("more conversations than the header says"));
                 }
                 self.current = Some((c.next_seq, 0, false));
+                self.attachments = Attachments::default();
                 Ok(Some(Item::Conversation(c)))
             }
             Record::Message(m) => {
                 let Some((next_seq, last, marked)) = &mut self.current else {
                     return Err(corrupt("a message before any conversation"));
                 };
-                if *marked {
-                    return Err(corrupt("a message after its conversation's read marker"));
+                if *marked || self.attachments.begun {
+                    return Err(corrupt("a message after its conversation's read marker or attachments"));
                 }
                 if m.seq <= *last || m.seq >= *next_seq {
                     return Err(corrupt(format!(

@@ -45,6 +45,7 @@ impl<W: Write> ArchiveWriter<W> {
     ) -> Result<Self> {
         let Prepared { kdf, salt, keys } = prepared;
         let mut header = Header {
+            version: crate::format::archive::ARCHIVE_VERSION,
             kdf,
             chunk_shift,
             salt,

@@ -7,7 +7,12 @@ use serde::{Deserialize, Serialize};
 /// The magic bytes every archive starts with: `\x89CVAR\r\n\x1a`.
 pub(crate) const MAGIC: [u8; 8] = [0x89, b'C', b'V', b'A', b'R', 0x0D, 0x0A, 0x1A];
 /// The archive version this build writes, and the newest it reads.
-pub const ARCHIVE_VERSION: u16 = 1;
+pub const ARCHIVE_VERSION: u16 = 2;
+/// The oldest archive version this build reads: version 1 has no
+/// attachment records (docs/FORMAT.md, "Version history").
+pub(crate) const OLDEST_ARCHIVE_VERSION: u16 = 1;
+/// The most content one `AttachmentData` record carries.
+pub(crate) const MAX_ATTACHMENT_DATA: usize = 64 << 10;
 /// Length of the header.
 pub(crate) const HEADER_LEN: usize = 120;
 /// Bytes of the header the MAC covers (everything before it).
@@ -43,6 +48,7 @@ pub(crate) enum Kdf {
 /// The header's fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Header {
+    pub version: u16,
     pub kdf: Kdf,
     pub chunk_shift: u8,
     pub salt: [u8; SALT_LEN],
@@ -78,7 +84,7 @@ impl Header {
             }
         };
         out[0..8].copy_from_slice(&MAGIC);
-        out[8..10].copy_from_slice(&ARCHIVE_VERSION.to_be_bytes());
+        out[8..10].copy_from_slice(&self.version.to_be_bytes());
         out[10] = kdf;
         out[11] = self.chunk_shift;
         out[12..16].copy_from_slice(&m.to_be_bytes());
@@ -106,7 +112,7 @@ impl Header {
         }
         let mut r = Fields(rest);
         let version = u16::from_be_bytes(r.take());
-        if version != ARCHIVE_VERSION {
+        if !(OLDEST_ARCHIVE_VERSION..=ARCHIVE_VERSION).contains(&version) {
             return Err(HeaderError::Version(version));
         }
         let [kdf] = r.take();
@@ -128,7 +134,7 @@ impl Header {
         if !CHUNK_SHIFTS.contains(&chunk_shift) {
             return Err(HeaderError::Field("chunk size out of range"));
         }
-        Ok(Header { kdf, chunk_shift, salt, conversations, messages, key_check, mac })
+        Ok(Header { version, kdf, chunk_shift, salt, conversations, messages, key_check, mac })
     }
 }
 
@@ -158,11 +164,46 @@ pub(crate) fn chunk_nonce(index: u64, last: bool) -> [u8; 12] {
 /// field order are the format.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Record {
-    Store { chatvault_version: String, source_format: u32, source_store: [u8; 16], exported_at_ms: i64 },
+    Store {
+        chatvault_version: String,
+        source_format: u32,
+        source_store: [u8; 16],
+        exported_at_ms: i64,
+    },
     Conversation(ConversationRecord),
     Message(MessageRecord),
-    ReadMarker { read_up_to: u64 },
+    ReadMarker {
+        read_up_to: u64,
+    },
     End,
+    /// Version 2: an attachment of the conversation's message `message_seq`.
+    Attachment(AttachmentRecord),
+    /// Version 2: the next piece of the last attachment's content.
+    AttachmentData(Vec<u8>),
+}
+
+/// An attachment in an archive (version 2); its content follows in
+/// `AttachmentData` records unless it was removed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct AttachmentRecord {
+    pub message_seq: u64,
+    pub media_type: String,
+    pub file_name: Option<String>,
+    pub app_data: Vec<u8>,
+    pub created_at_ms: i64,
+    pub removed_at_ms: Option<i64>,
+    pub byte_len: u64,
+}
+
+impl std::fmt::Debug for AttachmentRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttachmentRecord")
+            .field("message_seq", &self.message_seq)
+            .field("media_type_len", &self.media_type.len())
+            .field("byte_len", &self.byte_len)
+            .field("removed", &self.removed_at_ms.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A conversation's metadata in an archive.
@@ -222,6 +263,7 @@ mod tests {
 
     fn header() -> Header {
         Header {
+            version: 1,
             kdf: Kdf::Argon2id { memory_kib: 19456, iterations: 2, parallelism: 1 },
             chunk_shift: 16,
             salt: [5; 32],
@@ -250,7 +292,13 @@ mod tests {
         assert_eq!(Header::decode(&b), Err(HeaderError::NotAnArchive));
         let mut b = good;
         b[9] = 2;
-        assert_eq!(Header::decode(&b), Err(HeaderError::Version(2)));
+        assert_eq!(Header::decode(&b).map(|h| h.version), Ok(2));
+        let mut b = good;
+        b[9] = 3;
+        assert_eq!(Header::decode(&b), Err(HeaderError::Version(3)));
+        let mut b = good;
+        b[9] = 0;
+        assert_eq!(Header::decode(&b), Err(HeaderError::Version(0)));
         let mut b = good;
         b[10] = 0;
         assert!(matches!(Header::decode(&b), Err(HeaderError::Field(_))));
@@ -282,5 +330,16 @@ mod tests {
             expires_at_ms: None,
         });
         assert_eq!(postcard::to_allocvec(&m).unwrap(), [2, 1, 0, 1, b'a', 1, 2, 0xC3, 0xA9, 1, 1, 0, 0, 0]);
+        let a = Record::Attachment(AttachmentRecord {
+            message_seq: 2,
+            media_type: "i".into(),
+            file_name: Some("f".into()),
+            app_data: vec![9],
+            created_at_ms: 1,
+            removed_at_ms: None,
+            byte_len: 300,
+        });
+        assert_eq!(postcard::to_allocvec(&a).unwrap(), [5, 2, 1, b'i', 1, 1, b'f', 1, 9, 2, 0, 0xAC, 0x02]);
+        assert_eq!(postcard::to_allocvec(&Record::AttachmentData(vec![1, 2])).unwrap(), [6, 2, 1, 2]);
     }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use rusqlite::params;
 
+use super::attachments;
 use super::conversations::{ConvState, all_conversations};
 use super::segments::{self, Keys, SegmentRow};
 use super::{Ctx, Store};
@@ -13,7 +14,9 @@ use crate::archive::{
 };
 use crate::error::{Error, RecordRef, Result};
 use crate::format::FORMAT_VERSION;
-use crate::format::archive::{ConversationRecord, MessageRecord, Record};
+use crate::format::archive::{
+    AttachmentRecord, ConversationRecord, MAX_ATTACHMENT_DATA, MessageRecord, Record,
+};
 use crate::format::envelope::Place;
 use crate::ids::ConversationId;
 
@@ -74,7 +77,7 @@ fn export_in(
         source_store: *ctx.store.sealer().store_id(),
         exported_at_ms: ctx.now,
     })?;
-    let (mut conversations, mut messages) = (0u64, 0u64);
+    let (mut conversations, mut messages, mut attachments) = (0u64, 0u64, 0u64);
     for &c in &ids {
         let state = ConvState::load(ctx, c)?;
         let meta = state.meta(ctx)?;
@@ -98,6 +101,7 @@ fn export_in(
         let (lo, hi) = segments::span(c);
         let mut rows = stmt.query(params![lo, hi])?;
         let mut keys = Keys::new(c);
+        let mut last_exported = 0;
         while let Some(r) = rows.next()? {
             let seg = SegmentRow::from_row(c, r)?;
             let rec = seg.place(c).record();
@@ -122,11 +126,15 @@ fn export_in(
                     check_message(&record).map_err(|e| unexportable(rec, e))?;
                     w.record(&Record::Message(record))?;
                     messages = messages.saturating_add(1);
+                    last_exported = seq;
                 }
                 Ok(())
             })?;
             reporter.tick(w.written(), (conversations, messages), false);
         }
+        drop(rows);
+        drop(stmt);
+        attachments += export_attachments(ctx, &mut w, c, last_exported)?;
         // As for replies: a marker the store could not have set (0, or
         // past the end, which reads as everything read) is written as the
         // reader accepts it, so the archive stays importable.
@@ -144,7 +152,57 @@ fn export_in(
     }
     let (_, bytes) = w.finish()?;
     reporter.tick(bytes, (conversations, messages), true);
-    Ok(ExportReport { conversations, messages, bytes })
+    Ok(ExportReport { conversations, messages, attachments, bytes })
+}
+
+/// Attachments read per query: a few dozen rows of metadata at a time.
+const EXPORT_ATTACHMENT_BATCH: usize = 64;
+
+/// Writes conversation `c`'s attachments of the messages exported (up to
+/// `last_seq`), each followed by its content in pieces of at most 64 KiB
+/// (docs/FORMAT.md, "Records"). Memory: one batch of metadata and one
+/// chunk. Returns how many.
+fn export_attachments<W: Write>(
+    ctx: &mut Ctx<'_>,
+    w: &mut ArchiveWriter<W>,
+    c: ConversationId,
+    last_seq: u64,
+) -> Result<u64> {
+    let mut after = (0, 0);
+    let mut count = 0u64;
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; MAX_ATTACHMENT_DATA]);
+    loop {
+        let batch = attachments::for_export(ctx, c, last_seq, after, EXPORT_ATTACHMENT_BATCH)?;
+        let Some((last_id, last)) = batch.last() else { return Ok(count) };
+        after = (last.message_seq, *last_id);
+        for (_, a) in batch {
+            let m = &a.meta;
+            w.record(&Record::Attachment(AttachmentRecord {
+                message_seq: a.message_seq,
+                media_type: m.media_type.clone(),
+                file_name: m.file_name.clone(),
+                app_data: m.app_data.clone(),
+                created_at_ms: m.created_at_ms,
+                removed_at_ms: m.removed_at_ms,
+                byte_len: m.byte_len,
+            }))?;
+            if let Some(mut reader) = a.content {
+                let mut at = 0u64;
+                while at < m.byte_len {
+                    let n = reader.read_at(at, &mut buf)?;
+                    if n == 0 {
+                        return Err(Error::corrupt(
+                            crate::error::RecordRef::store(crate::error::RecordKind::AttachmentContent),
+                            "an attachment's content ends before its length",
+                        ));
+                    }
+                    w.record(&Record::AttachmentData(buf[..n].to_vec()))?;
+                    at += n as u64;
+                }
+            }
+            count += 1;
+        }
+    }
 }
 
 /// What stands in a record that no reader would accept (stored data past

@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
+use super::attachments::{self, ContentWriter, SealedContent};
 use super::conversations::{ConvState, check_meta, find_by_external_id, find_by_origin, insert_conversation};
 use super::messages::expiry;
 use super::refs::{RECENT_MIN, Refs};
@@ -12,10 +13,10 @@ use super::segments::{self, Keys, Limits, OpenSegment, Packer};
 use super::{Ctx, Store};
 use crate::archive::{ArchiveReader, ImportOptions, ImportReport, Item, Reporter};
 use crate::error::Result;
-use crate::format::archive::{ConversationRecord, MessageRecord};
+use crate::format::archive::{AttachmentRecord, ConversationRecord, MessageRecord};
 use crate::format::frame;
 use crate::format::records::{ConversationMeta, Origin, StoredMessage};
-use crate::ids::ConversationId;
+use crate::ids::{ConversationId, MessageId};
 use crate::maintenance::CompactOptions;
 
 impl Store {
@@ -35,7 +36,11 @@ impl Store {
         let mut archive = ArchiveReader::open(input, &options.key, &options.max_kdf)?;
         let totals = (archive.header().conversations, archive.header().messages);
         let mut reporter = Reporter::new(options.progress.clone(), totals);
-        let report = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter))?;
+        // Attachment content sealed by the import: its files are removed
+        // unless the transaction commits.
+        let mut sealed = Vec::new();
+        let report = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter, &mut sealed))?;
+        sealed.into_iter().for_each(SealedContent::keep);
         reporter.tick(report.bytes, totals, true);
         Ok(report)
     }
@@ -76,23 +81,39 @@ struct Target {
     read_marker: Option<u64>,
 }
 
-struct Importer {
+struct Importer<'s> {
     report: ImportReport,
     source_store: [u8; 16],
     compressor: Option<zstd::bulk::Compressor<'static>>,
     current: Option<Target>,
+    /// The attachment whose content is being read.
+    attachment: Option<Incoming>,
+    /// Content sealed so far, kept by the caller once the import commits.
+    sealed: &'s mut Vec<SealedContent>,
+}
+
+/// An attachment of the archive being imported.
+struct Incoming {
+    record: AttachmentRecord,
+    /// Where it goes: its message in the store, that message's expiry, and
+    /// the content so far. `None`: skipped (its message was not added, or
+    /// the store has it already); its content is read and dropped.
+    into: Option<(u64, Option<i64>, ContentWriter)>,
 }
 
 fn import_in<R: Read>(
     ctx: &mut Ctx<'_>,
     archive: &mut ArchiveReader<R>,
     reporter: &mut Reporter,
+    sealed: &mut Vec<SealedContent>,
 ) -> Result<ImportReport> {
     let mut imp = Importer {
         report: ImportReport::default(),
         source_store: archive.source().store,
         compressor: frame::compressor(),
         current: None,
+        attachment: None,
+        sealed,
     };
     while let Some(item) = archive.next()? {
         match item {
@@ -106,6 +127,8 @@ fn import_in<R: Read>(
                     t.read_marker = t.places.at_or_before(r);
                 }
             }
+            Item::Attachment(a) => imp.begin_attachment(ctx, a)?,
+            Item::AttachmentData(d) => imp.attachment_data(ctx, &d)?,
         }
         reporter.tick(archive.bytes_read(), archive.counts(), false);
     }
@@ -114,7 +137,62 @@ fn import_in<R: Read>(
     Ok(imp.report)
 }
 
-impl Importer {
+impl Importer<'_> {
+    /// An attachment record: where its message landed, unless the store
+    /// has it already there (docs/FORMAT.md, "Importing").
+    fn begin_attachment(&mut self, ctx: &mut Ctx<'_>, record: AttachmentRecord) -> Result<()> {
+        let Some(t) = &mut self.current else { return Ok(()) };
+        // Every message of the conversation came before its attachments:
+        // write them, so the messages can be found.
+        flush(ctx, t, self.compressor.as_mut())?;
+        let target = t.places.exact(record.message_seq).map(|seq| MessageId::new(t.state.id, seq));
+        let expires_at = match target {
+            Some(m) => match attachments::message_expiry(ctx, m) {
+                Ok(e) => Some((m, e)),
+                Err(crate::error::Error::NotFound(_)) => None,
+                Err(e) => return Err(e),
+            },
+            None => None,
+        };
+        let meta = new_meta(&record);
+        let into = match expires_at {
+            Some((m, e)) if !attachments::has_same(ctx, m, &meta, record.byte_len)? => Some((m.seq(), e)),
+            _ => None,
+        };
+        let Some((seq, expires_at)) = into else {
+            self.report.attachments_skipped += 1;
+            self.attachment = Some(Incoming { record, into: None });
+            return Ok(());
+        };
+        if record.removed_at_ms.is_some() {
+            attachments::insert_in(ctx, &mut t.state, seq, &meta, expires_at, Err(record.byte_len))?;
+            self.report.attachments_added += 1;
+            return Ok(());
+        }
+        let writer = ContentWriter::new(ctx.store, t.state.id)?;
+        self.attachment = Some(Incoming { record, into: Some((seq, expires_at, writer)) });
+        // An empty attachment has no content records to wait for.
+        self.attachment_data(ctx, &[])
+    }
+
+    /// A piece of the current attachment's content; the last one stores it.
+    fn attachment_data(&mut self, ctx: &mut Ctx<'_>, data: &[u8]) -> Result<()> {
+        let (Some(t), Some(incoming)) = (&mut self.current, &mut self.attachment) else { return Ok(()) };
+        let Some((_, _, writer)) = &mut incoming.into else { return Ok(()) };
+        writer.write_all(data)?;
+        if writer.len() < incoming.record.byte_len {
+            return Ok(());
+        }
+        let Some(Incoming { record, into: Some((seq, expires_at, writer)) }) = self.attachment.take() else {
+            return Ok(());
+        };
+        let sealed = writer.finish()?;
+        attachments::insert_in(ctx, &mut t.state, seq, &new_meta(&record), expires_at, Ok(&sealed))?;
+        self.sealed.push(sealed);
+        self.report.attachments_added += 1;
+        Ok(())
+    }
+
     /// Finds the store's conversation for `rec`, or creates one.
     fn begin_conversation(&mut self, ctx: &mut Ctx<'_>, rec: ConversationRecord) -> Result<Target> {
         let mut found = match &rec.external_id {
@@ -267,6 +345,17 @@ impl Importer {
             }
         }
         t.state.save(ctx, t.added > 0)
+    }
+}
+
+/// An archived attachment's metadata, as the store keeps it.
+fn new_meta(r: &AttachmentRecord) -> attachments::NewMeta<'_> {
+    attachments::NewMeta {
+        media_type: &r.media_type,
+        file_name: r.file_name.as_deref(),
+        app_data: &r.app_data,
+        created_at_ms: r.created_at_ms,
+        removed_at_ms: r.removed_at_ms,
     }
 }
 

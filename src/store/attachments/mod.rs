@@ -8,6 +8,7 @@ mod writer;
 
 pub use reader::AttachmentReader;
 pub use writer::AttachmentWriter;
+pub(crate) use writer::{ContentWriter, SealedContent};
 
 pub(crate) use files::BlobId;
 
@@ -142,18 +143,18 @@ fn to_attachment(r: &Row, meta: &AttachmentMeta) -> Attachment {
     }
 }
 
-/// What the writer hands over to be stored.
-pub(crate) struct Stored<'k> {
-    pub(crate) blob: BlobId,
-    pub(crate) key: &'k Key32,
-    pub(crate) layout: Layout,
-    pub(crate) in_file: bool,
-    /// The sealed content, when inline.
-    pub(crate) body: Option<Vec<u8>>,
+/// The metadata of an attachment to insert.
+pub(crate) struct NewMeta<'a> {
+    pub(crate) media_type: &'a str,
+    pub(crate) file_name: Option<&'a str>,
+    pub(crate) app_data: &'a [u8],
+    pub(crate) created_at_ms: i64,
+    /// Set for a removed attachment (an import of one): no content.
+    pub(crate) removed_at_ms: Option<i64>,
 }
 
 /// The expiry of message `m`, which must exist and not have expired.
-fn message_expiry(ctx: &mut Ctx<'_>, m: MessageId) -> Result<Option<i64>> {
+pub(crate) fn message_expiry(ctx: &mut Ctx<'_>, m: MessageId) -> Result<Option<i64>> {
     let c = m.conversation();
     let not_found = || Error::NotFound(Missing::Message(m));
     let seg = segments::containing(ctx, c, m.seq())?.ok_or_else(not_found)?;
@@ -164,54 +165,73 @@ fn message_expiry(ctx: &mut Ctx<'_>, m: MessageId) -> Result<Option<i64>> {
     })
 }
 
-/// Stores a written attachment's row (docs/ATTACHMENTS.md, "Writing", step 3).
-pub(crate) fn insert(
-    store: &Store,
-    m: MessageId,
-    new: &NewAttachment,
-    stored: Stored<'_>,
+/// Stores an attachment's row in the caller's transaction
+/// (docs/ATTACHMENTS.md, "Writing", step 3), for message `seq` of
+/// `state`'s conversation: its sealed content, or, for a removed one
+/// (an import of one), none and its former length. The metadata is sealed
+/// under a seal reserved from `state`, which the caller saves.
+pub(crate) fn insert_in(
+    ctx: &mut Ctx<'_>,
+    state: &mut ConvState,
+    seq: u64,
+    new: &NewMeta<'_>,
+    expires_at: Option<i64>,
+    content: std::result::Result<&SealedContent, u64>,
 ) -> Result<AttachmentId> {
-    let c = m.conversation();
-    store.write(|ctx| {
-        let mut state = ConvState::load(ctx, c)?;
-        let expires_at = message_expiry(ctx, m)?;
-        let aead = state.reserve_seals(ctx, 1)?;
-        ctx.conn
-            .prepare_cached(
-                "INSERT INTO attachment (conversation, seq, epoch, expires_at, stored_len, file, meta, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7)",
-            )?
-            .execute(params![
-                row::sql_int(c.get())?,
-                row::sql_int(m.seq())?,
-                state.epoch.get(),
-                expires_at,
-                row::sql_int(stored.layout.stored_len())?,
-                stored.in_file.then_some(&stored.blob[..]),
-                stored.body.as_deref(),
-            ])?;
-        let id = AttachmentId::from_raw(
-            u64::try_from(ctx.conn.last_insert_rowid())
-                .map_err(|_| Error::invalid("attachment id out of range"))?,
-        );
-        let meta = AttachmentMeta {
-            blob_id: stored.blob,
-            key: Some(*stored.key.expose()),
-            chunk_shift: stored.layout.shift,
-            byte_len: stored.layout.byte_len,
-            media_type: new.media_type.clone(),
-            file_name: new.file_name.clone(),
-            app_data: new.app_data.clone(),
-            created_at_ms: ctx.now,
-            removed_at_ms: None,
-        };
-        let sealed = seal_meta(ctx, &aead, c, state.epoch, id, m.seq(), &meta)?;
-        ctx.conn
-            .prepare_cached("UPDATE attachment SET meta = ?2 WHERE id = ?1")?
-            .execute(params![row::sql_int(id.get())?, sealed])?;
-        state.save(ctx, false)?;
-        Ok(id)
-    })
+    let (content, removed_len) = match content {
+        Ok(sealed) => (Some(sealed), 0),
+        Err(len) => (None, len),
+    };
+    insert_row(ctx, state, seq, new, expires_at, content, removed_len)
+}
+
+fn insert_row(
+    ctx: &mut Ctx<'_>,
+    state: &mut ConvState,
+    seq: u64,
+    new: &NewMeta<'_>,
+    expires_at: Option<i64>,
+    content: Option<&SealedContent>,
+    removed_len: u64,
+) -> Result<AttachmentId> {
+    let c = state.id;
+    let aead = state.reserve_seals(ctx, 1)?;
+    let stored_len = content.map_or(0, |s| s.layout.stored_len());
+    let file = content.filter(|s| s.in_file()).map(|s| s.blob);
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO attachment (conversation, seq, epoch, expires_at, stored_len, file, meta, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, x'', ?7)",
+        )?
+        .execute(params![
+            row::sql_int(c.get())?,
+            row::sql_int(seq)?,
+            state.epoch.get(),
+            expires_at,
+            row::sql_int(stored_len)?,
+            file.as_ref().map(|b| &b[..]),
+            content.and_then(|s| s.body.as_deref()),
+        ])?;
+    let id = AttachmentId::from_raw(
+        u64::try_from(ctx.conn.last_insert_rowid())
+            .map_err(|_| Error::invalid("attachment id out of range"))?,
+    );
+    let meta = AttachmentMeta {
+        blob_id: content.map_or([0; crate::format::attachment::BLOB_ID_LEN], |s| s.blob),
+        key: content.map(|s| *s.key.expose()),
+        chunk_shift: content.map_or(crate::format::attachment::CHUNK_SHIFT, |s| s.layout.shift),
+        byte_len: content.map_or(removed_len, |s| s.layout.byte_len),
+        media_type: new.media_type.to_owned(),
+        file_name: new.file_name.map(str::to_owned),
+        app_data: new.app_data.to_vec(),
+        created_at_ms: new.created_at_ms,
+        removed_at_ms: if content.is_some() { None } else { Some(new.removed_at_ms.unwrap_or(ctx.now)) },
+    };
+    let sealed = seal_meta(ctx, &aead, c, state.epoch, id, seq, &meta)?;
+    ctx.conn
+        .prepare_cached("UPDATE attachment SET meta = ?2 WHERE id = ?1")?
+        .execute(params![row::sql_int(id.get())?, sealed])?;
+    Ok(id)
 }
 
 /// One row by id.
@@ -498,6 +518,67 @@ impl Store {
     pub(crate) fn sweep_attachment_files(&self) -> Result<(u64, u64)> {
         files::sweep(self)
     }
+}
+
+/// What an export writes of one attachment: its metadata, opened, and a
+/// reader over its content (`None` once removed).
+pub(crate) struct Exported {
+    pub(crate) message_seq: u64,
+    pub(crate) meta: AttachmentMeta,
+    pub(crate) content: Option<AttachmentReader>,
+}
+
+/// Conversation `c`'s attachments of messages up to `last_seq` that have
+/// not expired, in message order, `limit` at a time after `after` (the
+/// last (seq, id) returned), each opened.
+pub(crate) fn for_export(
+    ctx: &mut Ctx<'_>,
+    c: ConversationId,
+    last_seq: u64,
+    after: (u64, u64),
+    limit: usize,
+) -> Result<Vec<(u64, Exported)>> {
+    let rows = select(
+        ctx,
+        "conversation = ?1 AND seq <= ?2 AND (seq, id) > (?3, ?4) AND (expires_at IS NULL OR expires_at > ?5)",
+        &format!("seq, id LIMIT {limit}"),
+        params![
+            row::sql_int(c.get())?,
+            row::sql_int(last_seq)?,
+            row::sql_int(after.0)?,
+            row::sql_int(after.1)?,
+            ctx.now
+        ],
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let meta = open_row(ctx, &r)?;
+        let content = if meta.key.is_some() { Some(reader(ctx, &r, &meta)?) } else { None };
+        out.push((r.id.get(), Exported { message_seq: r.seq, meta, content }));
+    }
+    Ok(out)
+}
+
+/// Whether message `m` already has an attachment with this metadata and
+/// length (an import of one the store has: docs/FORMAT.md, "Importing").
+pub(crate) fn has_same(ctx: &mut Ctx<'_>, m: MessageId, new: &NewMeta<'_>, byte_len: u64) -> Result<bool> {
+    let rows = select(
+        ctx,
+        "conversation = ?1 AND seq = ?2",
+        "id",
+        params![row::sql_int(m.conversation().get())?, row::sql_int(m.seq())?],
+    )?;
+    for r in &rows {
+        let meta = open_row(ctx, r)?;
+        if meta.media_type == new.media_type
+            && meta.file_name.as_deref() == new.file_name
+            && meta.app_data == new.app_data
+            && meta.byte_len == byte_len
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Deletes the rows matching `filter_sql`, their files unlinked after the

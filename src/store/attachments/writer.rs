@@ -15,18 +15,23 @@ use crate::error::{Error, Result};
 use crate::format::attachment::{
     self as layout, CHUNK_SHIFT, Layout, MAX_ATTACHMENT_BYTES, TAG_LEN, chunk_ad,
 };
-use crate::ids::{AttachmentId, MessageId};
+use crate::format::envelope::STORE_ID_LEN;
+use crate::ids::{AttachmentId, ConversationId, MessageId};
 use crate::store::Store;
 use crate::types::NewAttachment;
 
-/// Writes one attachment: [`crate::Store::attach`]. Write the content
-/// with [`std::io::Write`], then call [`AttachmentWriter::finish`] to store
-/// it; dropping the writer instead stores nothing and removes what was
-/// written.
-pub struct AttachmentWriter<'s> {
-    store: &'s Store,
-    message: MessageId,
-    new: NewAttachment,
+/// Chunks written between background syncs (8 MiB).
+const SYNC_EVERY_CHUNKS: u64 = 128;
+
+/// Seals one attachment's content as it streams in: the key, the chunk
+/// being filled, and the file once the content passes one chunk. Writes
+/// nothing to the database: [`ContentWriter::finish`] hands over the
+/// sealed content for a row to name.
+pub(crate) struct ContentWriter {
+    store_path: PathBuf,
+    store_id: [u8; STORE_ID_LEN],
+    conversation: ConversationId,
+    rng: ring::rand::SystemRandom,
     key: Key32,
     stream: StreamKey,
     blob: BlobId,
@@ -44,29 +49,52 @@ pub struct AttachmentWriter<'s> {
     syncing: Option<std::thread::JoinHandle<io::Result<()>>>,
 }
 
-/// Bytes written between background syncs.
-const SYNC_EVERY_CHUNKS: u64 = 128;
+/// Content sealed by a [`ContentWriter`], waiting for its row. Its file
+/// (if it has one) stays locked, so no sweep takes it for an orphan, and
+/// is removed when this is dropped unless [`SealedContent::keep`] said
+/// the row committed.
+pub(crate) struct SealedContent {
+    pub(crate) blob: BlobId,
+    pub(crate) key: Key32,
+    pub(crate) layout: Layout,
+    /// The sealed content, when inline.
+    pub(crate) body: Option<Vec<u8>>,
+    file: Option<(File, PathBuf)>,
+}
 
-impl fmt::Debug for AttachmentWriter<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AttachmentWriter")
-            .field("message", &self.message)
-            .field("len", &self.len)
-            .finish_non_exhaustive()
+impl SealedContent {
+    pub(crate) fn in_file(&self) -> bool {
+        self.file.is_some()
+    }
+
+    /// The row naming this content committed: the file is the row's now.
+    /// Unlocks it (by closing it).
+    pub(crate) fn keep(mut self) {
+        self.file = None;
     }
 }
 
-impl<'s> AttachmentWriter<'s> {
-    pub(crate) fn new(store: &'s Store, message: MessageId, new: NewAttachment) -> Result<Self> {
-        let rng = store.sealer().rng();
-        let key = Key32::random(rng)?;
+impl Drop for SealedContent {
+    fn drop(&mut self) {
+        if let Some((file, path)) = self.file.take() {
+            let _ = std::fs::remove_file(&path);
+            drop(file);
+        }
+    }
+}
+
+impl ContentWriter {
+    pub(crate) fn new(store: &Store, conversation: ConversationId) -> Result<Self> {
+        let rng = ring::rand::SystemRandom::new();
+        let key = Key32::random(&rng)?;
         let mut blob = [0u8; layout::BLOB_ID_LEN];
-        crypto::fill_random(rng, &mut blob)?;
+        crypto::fill_random(&rng, &mut blob)?;
         let chunk = 1usize << CHUNK_SHIFT;
-        Ok(AttachmentWriter {
-            store,
-            message,
-            new,
+        Ok(ContentWriter {
+            store_path: store.path().to_path_buf(),
+            store_id: *store.sealer().store_id(),
+            conversation,
+            rng,
             stream: StreamKey::new(&key),
             key,
             blob,
@@ -79,6 +107,42 @@ impl<'s> AttachmentWriter<'s> {
         })
     }
 
+    /// Plaintext bytes received so far.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Takes some of `data` (at most a chunk); returns how much.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize> {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.len.saturating_add(data.len() as u64) > MAX_ATTACHMENT_BYTES {
+            return Err(Error::TooLarge {
+                what: "attachment",
+                len: usize::try_from(self.len).unwrap_or(usize::MAX).saturating_add(data.len()),
+                limit: usize::try_from(MAX_ATTACHMENT_BYTES).unwrap_or(usize::MAX),
+            });
+        }
+        if self.buf.len() == self.chunk {
+            // More content: the chunk held back is not the last one.
+            self.flush_chunk(false)?;
+        }
+        let n = data.len().min(self.chunk - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    /// Takes all of `data`.
+    pub(crate) fn write_all(&mut self, mut data: &[u8]) -> Result<()> {
+        while !data.is_empty() {
+            let n = self.write(data)?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
     /// Seals what `buf` holds as chunk `self.index` and writes it to the
     /// file (created on the first call).
     fn flush_chunk(&mut self, last: bool) -> Result<()> {
@@ -87,27 +151,23 @@ impl<'s> AttachmentWriter<'s> {
             // a fresh one until the path is ours (taken, or removed by a
             // sweep before this writer locked it: neither happens in practice).
             for _ in 0..8 {
-                if let Some(f) = files::create_locked(self.store.path(), &self.blob)? {
+                if let Some(f) = files::create_locked(&self.store_path, &self.blob)? {
                     self.file = Some(f);
                     break;
                 }
-                crypto::fill_random(self.store.sealer().rng(), &mut self.blob)?;
+                crypto::fill_random(&self.rng, &mut self.blob)?;
             }
         }
         let Some((file, _)) = &mut self.file else {
             return Err(Error::Io(io::Error::other("could not create a file for the attachment")));
         };
-        let ad = chunk_ad(
-            self.store.sealer().store_id(),
-            self.message.conversation().get(),
-            &self.blob,
-            self.index,
-            last,
-        );
+        let ad = chunk_ad(&self.store_id, self.conversation.get(), &self.blob, self.index, last);
         self.stream.seal(self.index, last, &ad, &mut self.buf);
         file.write_all(&self.buf).map_err(files::io_error)?;
         self.index += 1;
-        if self.index.is_multiple_of(SYNC_EVERY_CHUNKS) && self.syncing.as_ref().is_none_or(|h| h.is_finished()) {
+        if self.index.is_multiple_of(SYNC_EVERY_CHUNKS)
+            && self.syncing.as_ref().is_none_or(|h| h.is_finished())
+        {
             let clone = file.try_clone().map_err(files::io_error)?;
             self.join_sync()?;
             self.syncing = Some(std::thread::spawn(move || clone.sync_data()));
@@ -116,11 +176,18 @@ impl<'s> AttachmentWriter<'s> {
         Ok(())
     }
 
-    /// Returns the attachment's id: pads and seals the
-    /// last chunk, syncs the file and its directory, then stores the row
-    /// and its sealed metadata in one transaction. Fails with
-    /// [`Error::NotFound`] if the message does not exist (or expired).
-    pub fn finish(mut self) -> Result<AttachmentId> {
+    /// Waits for the background sync, if one runs, and reports its error.
+    fn join_sync(&mut self) -> Result<()> {
+        match self.syncing.take().map(std::thread::JoinHandle::join) {
+            None | Some(Ok(Ok(()))) => Ok(()),
+            Some(Ok(Err(e))) => Err(files::io_error(e)),
+            Some(Err(_)) => Err(Error::Io(io::Error::other("the background sync of an attachment panicked"))),
+        }
+    }
+
+    /// Pads and seals the last chunk(s); for content in a file, syncs the
+    /// file and its directory.
+    pub(crate) fn finish(mut self) -> Result<SealedContent> {
         let layout = Layout::new(self.len, CHUNK_SHIFT).ok_or_else(|| {
             Error::invalid(format!("an attachment is at most {MAX_ATTACHMENT_BYTES} bytes"))
         })?;
@@ -135,13 +202,7 @@ impl<'s> AttachmentWriter<'s> {
             padding -= n;
         }
         let body = if self.file.is_none() {
-            let ad = chunk_ad(
-                self.store.sealer().store_id(),
-                self.message.conversation().get(),
-                &self.blob,
-                0,
-                true,
-            );
+            let ad = chunk_ad(&self.store_id, self.conversation.get(), &self.blob, 0, true);
             self.stream.seal(0, true, &ad, &mut self.buf);
             Some(std::mem::take(&mut *self.buf))
         } else {
@@ -150,66 +211,87 @@ impl<'s> AttachmentWriter<'s> {
             if let Some((file, _)) = &self.file {
                 file.sync_all().map_err(files::io_error)?;
             }
-            files::sync_dir(&files::dir_of(self.store.path()))?;
+            files::sync_dir(&files::dir_of(&self.store_path))?;
             None
         };
-        let stored =
-            super::Stored { blob: self.blob, key: &self.key, layout, in_file: self.file.is_some(), body };
-        let id = super::insert(self.store, self.message, &self.new, stored)?;
-        // Committed: the file is the row's now. Unlock it (by closing it),
-        // and do not remove it on drop.
-        self.file = None;
-        Ok(id)
+        let mut key = Key32::from_bytes([0; 32]);
+        key.expose_mut().copy_from_slice(self.key.expose());
+        Ok(SealedContent { blob: self.blob, key, layout, body, file: self.file.take() })
     }
 }
 
-impl AttachmentWriter<'_> {
-    /// Waits for the background sync, if one runs, and reports its error.
-    fn join_sync(&mut self) -> Result<()> {
-        match self.syncing.take().map(std::thread::JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(files::io_error(e)),
-            Some(Err(_)) => Err(Error::Io(io::Error::other("the background sync of an attachment panicked"))),
-        }
-    }
-}
-
-impl Write for AttachmentWriter<'_> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if data.is_empty() {
-            return Ok(0);
-        }
-        if self.len.saturating_add(data.len() as u64) > MAX_ATTACHMENT_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("an attachment is at most {MAX_ATTACHMENT_BYTES} bytes"),
-            ));
-        }
-        if self.buf.len() == self.chunk {
-            // More content: the chunk held back is not the last one.
-            self.flush_chunk(false).map_err(|e| match e {
-                Error::Io(e) => e,
-                other => io::Error::other(other),
-            })?;
-        }
-        let n = data.len().min(self.chunk - self.buf.len());
-        self.buf.extend_from_slice(&data[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for AttachmentWriter<'_> {
+impl Drop for ContentWriter {
     fn drop(&mut self) {
-        // Not finished (or the commit failed): nothing names the file.
+        // Not finished: nothing names the file.
         let _ = self.join_sync();
         if let Some((file, path)) = self.file.take() {
             let _ = std::fs::remove_file(&path);
             drop(file);
         }
+    }
+}
+
+/// Writes one attachment: [`crate::Store::attach`]. Write the content
+/// with [`std::io::Write`], then call [`AttachmentWriter::finish`] to store
+/// it; dropping the writer instead stores nothing and removes what was
+/// written.
+pub struct AttachmentWriter<'s> {
+    store: &'s Store,
+    message: MessageId,
+    new: NewAttachment,
+    content: ContentWriter,
+}
+
+impl fmt::Debug for AttachmentWriter<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentWriter")
+            .field("message", &self.message)
+            .field("len", &self.content.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'s> AttachmentWriter<'s> {
+    pub(crate) fn new(store: &'s Store, message: MessageId, new: NewAttachment) -> Result<Self> {
+        let content = ContentWriter::new(store, message.conversation())?;
+        Ok(AttachmentWriter { store, message, new, content })
+    }
+
+    /// Returns the attachment's id: pads and seals the last chunk, syncs
+    /// the file and its directory, then stores the row and its sealed
+    /// metadata in one transaction. Fails with [`Error::NotFound`] if the
+    /// message does not exist (or expired); then nothing is stored.
+    pub fn finish(self) -> Result<AttachmentId> {
+        let AttachmentWriter { store, message, new, content } = self;
+        let sealed = content.finish()?;
+        let id = store.write(|ctx| {
+            let mut state = crate::store::conversations::ConvState::load(ctx, message.conversation())?;
+            let expires_at = super::message_expiry(ctx, message)?;
+            let meta = super::NewMeta {
+                media_type: &new.media_type,
+                file_name: new.file_name.as_deref(),
+                app_data: &new.app_data,
+                created_at_ms: ctx.now,
+                removed_at_ms: None,
+            };
+            let id = super::insert_in(ctx, &mut state, message.seq(), &meta, expires_at, Ok(&sealed))?;
+            state.save(ctx, false)?;
+            Ok(id)
+        })?;
+        sealed.keep();
+        Ok(id)
+    }
+}
+
+impl Write for AttachmentWriter<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.content.write(data).map_err(|e| match e {
+            Error::Io(e) => e,
+            other => io::Error::other(other),
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
