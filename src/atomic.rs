@@ -22,10 +22,14 @@ pub(crate) fn write_atomically<T>(
         path.file_name().ok_or_else(|| Error::invalid(format!("{} does not name a file", path.display())))?;
     let (file, tmp) = create_temporary(&dir, name)?;
     let result = (|| {
+        let syncing = BackgroundSync::start(&file)?;
         let mut out = BufWriter::with_capacity(64 << 10, &file);
-        let value = write(&mut out)?;
-        out.flush()?;
+        let value = write(&mut out);
+        let flushed = out.flush();
         drop(out);
+        syncing.stop()?;
+        let value = value?;
+        flushed?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
         // Make the rename itself durable; not every platform can open a
@@ -39,6 +43,38 @@ pub(crate) fn write_atomically<T>(
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// Syncs a file being written from another thread, every
+/// [`BackgroundSync::EVERY`], so the device writes while the writer
+/// encrypts: the final `sync_all` then has little left to wait for (a
+/// 100 MB attachment written at 0.72x of a plain file's speed without
+/// it, 0.91x with it: BENCHMARKS.md, "Attachments").
+pub(crate) struct BackgroundSync {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
+}
+
+impl BackgroundSync {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(40);
+
+    pub(crate) fn start(file: &File) -> std::io::Result<Self> {
+        let file = file.try_clone()?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::EVERY) {
+                file.sync_data()?;
+            }
+            Ok(())
+        });
+        Ok(BackgroundSync { stop, thread })
+    }
+
+    /// Stops syncing; the first error a sync met, if any.
+    pub(crate) fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or_else(|_| Err(std::io::Error::other("a background sync panicked")))
+    }
 }
 
 /// Whether `path` names the database at `store` or one of SQLite's files

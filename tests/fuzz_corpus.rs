@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use chatvault::__fuzz::{self as harness, conversation, search, segment};
+use chatvault::__fuzz::{self as harness, attachment, conversation, search, segment};
 use chatvault::archive::{self, __fuzz};
 use chatvault::{ExportOptions, ImportOptions, NewConversation, NewMessage, Store, StoreKey};
 use chatvault_testkit::ops;
@@ -120,7 +120,22 @@ fn search_corpus_replays() {
 }
 
 #[test]
-#[ignore = "with CHATVAULT_REGENERATE=1, writes the seeds of fuzz/corpus/segment, conversation, ops and search"]
+fn attachment_corpus_replays_and_reaches_every_outcome() {
+    let (mut unchanged, mut failed, mut ok) = (0, 0, 0);
+    for (name, data) in inputs("attachment", attachment::seeds()) {
+        let outcome = attachment::run(&data).unwrap_or_else(|e| panic!("{name}: {e}"));
+        unchanged += usize::from(!outcome.changed);
+        failed += outcome.reads_failed;
+        ok += outcome.reads_ok;
+    }
+    assert!(
+        unchanged >= 2 && failed >= 6 && ok >= 8,
+        "{unchanged} unchanged, {failed} failed reads, {ok} reads"
+    );
+}
+
+#[test]
+#[ignore = "with CHATVAULT_REGENERATE=1, writes the seeds of fuzz/corpus/segment, conversation, ops, search and attachment"]
 fn regenerate_harness_seeds() {
     if !common::regenerating("the seeds of fuzz/corpus") {
         return;
@@ -130,6 +145,7 @@ fn regenerate_harness_seeds() {
         ("conversation", conversation::seeds()),
         ("ops", ops::seeds()),
         ("search", search::seeds()),
+        ("attachment", attachment::seeds()),
     ] {
         let dir = Path::new(CORPORA).join(target);
         std::fs::create_dir_all(&dir).unwrap();

@@ -182,7 +182,7 @@ impl<R: Read> ArchiveReader<R> {
                 self.attachment_count += 1;
                 Ok(Some(Item::Attachment(a)))
             }
-            Record::AttachmentData(d) => {
+            Record::AttachmentData(crate::format::archive::Bytes(d)) => {
                 let len = d.len() as u64;
                 if d.is_empty() || d.len() > MAX_ATTACHMENT_DATA || len > self.attachments.owed {
                     return Err(corrupt("attachment content of the wrong length, or of no attachment"));

@@ -7,6 +7,7 @@
 //! * [`conversation`]: the same for conversation metadata.
 //! * [`search`]: the search filter decoder, the matching rules, and a
 //!   search over a forged filter.
+//! * [`attachment`]: the attachment chunk reader over changed streams.
 //!
 //! The harness that needs only the public API (arbitrary sequences of
 //! store operations against a model) is not here: it is the
@@ -16,6 +17,7 @@
 //! disagrees with what the input must produce; the fuzz targets panic on
 //! it, the replay test fails. Nothing here panics on its own.
 
+pub mod attachment;
 pub mod conversation;
 mod input;
 pub use input::Input;

@@ -113,6 +113,10 @@ impl Store {
                 }
             }
         }
+        // Attachment files no row names: a crash while one was written,
+        // or an unlink that failed. (Before the scrub, which sweeps too.)
+        let (files, _) = self.sweep_attachment_files()?;
+        report.orphan_files_removed = files;
         // No copy of a destroyed key may survive in the key table's pages:
         // the rebuild owed since the transaction that deleted key rows (of
         // this compaction, or of one that a crash or an error cut short).
@@ -130,10 +134,6 @@ impl Store {
                 other => other?,
             }
         }
-        // Attachment files no row names: a crash while one was written,
-        // or an unlink that failed.
-        let (files, _) = self.sweep_attachment_files()?;
-        report.orphan_files_removed = files;
         report.bytes_after = self.bytes_on_disk();
         Ok(report)
     }

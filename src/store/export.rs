@@ -15,7 +15,7 @@ use crate::archive::{
 use crate::error::{Error, RecordRef, Result};
 use crate::format::FORMAT_VERSION;
 use crate::format::archive::{
-    AttachmentRecord, ConversationRecord, MAX_ATTACHMENT_DATA, MessageRecord, Record,
+    AttachmentRecord, Bytes, ConversationRecord, MAX_ATTACHMENT_DATA, MessageRecord, Record,
 };
 use crate::format::envelope::Place;
 use crate::ids::ConversationId;
@@ -196,7 +196,7 @@ fn export_attachments<W: Write>(
                             "an attachment's content ends before its length",
                         ));
                     }
-                    w.record(&Record::AttachmentData(buf[..n].to_vec()))?;
+                    w.record(&Record::AttachmentData(Bytes(buf[..n].to_vec())))?;
                     at += n as u64;
                 }
             }

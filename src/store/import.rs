@@ -39,8 +39,15 @@ impl Store {
         // Attachment content sealed by the import: its files are removed
         // unless the transaction commits.
         let mut sealed = Vec::new();
-        let report = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter, &mut sealed))?;
-        sealed.into_iter().for_each(SealedContent::keep);
+        let result = self.write(|ctx| import_in(ctx, &mut archive, &mut reporter, &mut sealed));
+        // As for one attachment (`attachments::settle`): kept unless the
+        // transaction surely rolled back.
+        let keep =
+            matches!(result, Ok(_) | Err(crate::error::Error::Io(_) | crate::error::Error::ScrubIncomplete));
+        for s in sealed {
+            if keep { s.keep() } else { drop(s) }
+        }
+        let report = result?;
         reporter.tick(report.bytes, totals, true);
         Ok(report)
     }

@@ -25,6 +25,7 @@ mod verify;
 /// records with, so they write no SQL of their own.
 #[cfg(feature = "fuzzing")]
 pub(crate) mod internals {
+    pub(crate) use super::attachments::reader_over;
     pub(crate) use super::compact::set_compacted_through;
     pub(crate) use super::conversations::ConvState;
     #[cfg(feature = "fuzzing")]

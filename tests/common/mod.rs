@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use chatvault::{Clock, ConversationId, NewConversation, NewMessage, Store, StoreKey, StoreOptions};
 use tempfile::TempDir;
 
+pub mod attachment_model;
 pub mod child;
 pub mod dump;
 pub mod mixed;

@@ -520,6 +520,29 @@ impl Store {
     }
 }
 
+/// A reader over sealed content held in memory, with the given identity
+/// and claimed layout (the fuzz harness's way in: `crate::__fuzz::attachment`).
+#[cfg(feature = "fuzzing")]
+pub(crate) fn reader_over(
+    sealed: Vec<u8>,
+    key: &Key32,
+    store_id: [u8; crate::format::envelope::STORE_ID_LEN],
+    conversation: ConversationId,
+    blob: BlobId,
+    byte_len: u64,
+    shift: u8,
+) -> Result<AttachmentReader> {
+    let layout = Layout::new(byte_len, shift).ok_or_else(|| Error::invalid("layout out of range"))?;
+    let place = StreamPlace {
+        store_id,
+        conversation,
+        epoch: KeyEpoch::FIRST,
+        attachment: AttachmentId::from_raw(1),
+        blob,
+    };
+    AttachmentReader::new(Source::Inline(sealed), key, place, layout)
+}
+
 /// What an export writes of one attachment: its metadata, opened, and a
 /// reader over its content (`None` once removed).
 pub(crate) struct Exported {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use zeroize::Zeroizing;
 
 use super::files::{self, BlobId};
+use crate::atomic::BackgroundSync;
 use crate::crypto::{self, Key32, StreamKey};
 use crate::error::{Error, Result};
 use crate::format::attachment::{
@@ -19,9 +20,6 @@ use crate::format::envelope::STORE_ID_LEN;
 use crate::ids::{AttachmentId, ConversationId, MessageId};
 use crate::store::Store;
 use crate::types::NewAttachment;
-
-/// Chunks written between background syncs (8 MiB).
-const SYNC_EVERY_CHUNKS: u64 = 128;
 
 /// Seals one attachment's content as it streams in: the key, the chunk
 /// being filled, and the file once the content passes one chunk. Writes
@@ -44,9 +42,9 @@ pub(crate) struct ContentWriter {
     len: u64,
     /// The file, once the content passed one chunk; locked until the row commits.
     file: Option<(File, PathBuf)>,
-    /// A sync of what was written so far, running on another thread so the
-    /// device writes while this one encrypts (`finish` then syncs little).
-    syncing: Option<std::thread::JoinHandle<io::Result<()>>>,
+    /// Syncs what was written so far from another thread, so the device
+    /// writes while this one encrypts (`finish` then syncs little).
+    syncing: Option<BackgroundSync>,
 }
 
 /// Content sealed by a [`ContentWriter`], waiting for its row. Its file
@@ -152,6 +150,7 @@ impl ContentWriter {
             // sweep before this writer locked it: neither happens in practice).
             for _ in 0..8 {
                 if let Some(f) = files::create_locked(&self.store_path, &self.blob)? {
+                    self.syncing = Some(BackgroundSync::start(&f.0).map_err(files::io_error)?);
                     self.file = Some(f);
                     break;
                 }
@@ -165,24 +164,13 @@ impl ContentWriter {
         self.stream.seal(self.index, last, &ad, &mut self.buf);
         file.write_all(&self.buf).map_err(files::io_error)?;
         self.index += 1;
-        if self.index.is_multiple_of(SYNC_EVERY_CHUNKS)
-            && self.syncing.as_ref().is_none_or(|h| h.is_finished())
-        {
-            let clone = file.try_clone().map_err(files::io_error)?;
-            self.join_sync()?;
-            self.syncing = Some(std::thread::spawn(move || clone.sync_data()));
-        }
         self.buf.clear();
         Ok(())
     }
 
-    /// Waits for the background sync, if one runs, and reports its error.
+    /// Stops the background sync, if one runs, and reports its error.
     fn join_sync(&mut self) -> Result<()> {
-        match self.syncing.take().map(std::thread::JoinHandle::join) {
-            None | Some(Ok(Ok(()))) => Ok(()),
-            Some(Ok(Err(e))) => Err(files::io_error(e)),
-            Some(Err(_)) => Err(Error::Io(io::Error::other("the background sync of an attachment panicked"))),
-        }
+        self.syncing.take().map_or(Ok(()), BackgroundSync::stop).map_err(files::io_error)
     }
 
     /// Pads and seals the last chunk(s); for content in a file, syncs the
@@ -264,7 +252,7 @@ impl<'s> AttachmentWriter<'s> {
     pub fn finish(self) -> Result<AttachmentId> {
         let AttachmentWriter { store, message, new, content } = self;
         let sealed = content.finish()?;
-        let id = store.write(|ctx| {
+        let result = store.write(|ctx| {
             let mut state = crate::store::conversations::ConvState::load(ctx, message.conversation())?;
             let expires_at = super::message_expiry(ctx, message)?;
             let meta = super::NewMeta {
@@ -277,10 +265,23 @@ impl<'s> AttachmentWriter<'s> {
             let id = super::insert_in(ctx, &mut state, message.seq(), &meta, expires_at, Ok(&sealed))?;
             state.save(ctx, false)?;
             Ok(id)
-        })?;
-        sealed.keep();
-        Ok(id)
+        });
+        settle(result, sealed)
     }
+}
+
+/// After the transaction that names `sealed` content: kept if it
+/// committed, removed if it surely did not. An I/O error may have come
+/// while the commit was made durable, after which it may or may not be in
+/// the database (SQLite recovers a WAL commit whose sync failed): the file
+/// is kept then, the row's if it committed, else an orphan that `verify`
+/// reports and `compact` removes. Never a row without its file.
+pub(crate) fn settle<T>(result: Result<T>, sealed: SealedContent) -> Result<T> {
+    match &result {
+        Ok(_) | Err(Error::Io(_) | Error::ScrubIncomplete) => sealed.keep(),
+        Err(_) => drop(sealed),
+    }
+    result
 }
 
 impl Write for AttachmentWriter<'_> {
