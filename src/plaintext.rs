@@ -11,15 +11,22 @@
 //! messages are not exported. Each page is a separate read, so messages
 //! appended to a conversation while it is being exported may or may not be
 //! included, but the order is always oldest first.
+//!
+//! Attachments (docs/ATTACHMENTS.md) are listed with their messages; only
+//! [`Store::export_html_to_file`] writes their content out, into files
+//! beside the page.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
 use std::fmt::{self, Write as _};
+use std::fs;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::error::Result;
+use crate::error::{Error, Missing, Result};
 use crate::ids::{ConversationId, MessageId};
 use crate::store::Store;
-use crate::types::{Conversation, Message, Page};
+use crate::types::{Attachment, Conversation, Message, Page};
 
 /// The explicit consent to write messages to disk unencrypted.
 ///
@@ -67,10 +74,19 @@ impl Store {
     /// | `reply_to` | the replied-to [`MessageId`] as a string, or `null` |
     /// | `edited_at` | RFC 3339 or `null` |
     /// | `expires_at` | RFC 3339 or `null` |
+    /// | `attachments` | an array, empty if it has none, in the order they were written |
+    ///
+    /// Each attachment is an object with exactly the keys `id` (the
+    /// [`crate::AttachmentId`] as a number), `media_type` (string),
+    /// `file_name` (string or `null`), `byte_len` (its content's length, a
+    /// number) and `removed` (`true` once the storage manager removed its
+    /// content). Their metadata only: the content of attachments is not
+    /// in a JSON Lines export.
     ///
     /// Times before year 0000 or after 9999 are clamped to
     /// `0000-01-01T00:00:00.000Z` and `9999-12-31T23:59:59.999Z`. A
-    /// message's opaque `extra` data is not exported.
+    /// message's opaque `extra` data and an attachment's `app_data` are not
+    /// exported.
     ///
     /// `out` is written a message at a time and flushed at the end. If an
     /// error occurs part-way, what was written so far is incomplete;
@@ -94,10 +110,10 @@ impl Store {
             prefix.push_str(",\"conversation_external_id\":");
             json_opt_string(&mut prefix, conv.external_id.as_deref());
 
-            written += self.for_each_message(conv.id, |m| {
+            written += self.for_each_message(conv.id, |m, attachments| {
                 line.clear();
                 line.push_str(&prefix);
-                json_message(&mut line, m);
+                json_message(&mut line, m, attachments);
                 out.write_all(line.as_bytes())?;
                 Ok(())
             })?;
@@ -125,7 +141,9 @@ impl Store {
     /// unencrypted, and returns how many messages it lists.
     ///
     /// The page is UTF-8, with an inline style sheet and no script or
-    /// external resource (a Content Security Policy forbids both). Its title
+    /// external resource (a Content Security Policy forbids both, and lets
+    /// images come only from the page's own origin or local files: the
+    /// attachments [`Store::export_html_to_file`] writes beside it). Its title
     /// is the conversation's title; it lists the messages oldest first, each
     /// with its sender, time (UTC), text (line breaks kept), an "edited" mark
     /// if it was edited, and a link to the message it replies to. Each
@@ -135,18 +153,91 @@ impl Store {
     /// does not allow, are shown as U+FFFD. Expired and deleted messages are
     /// left out.
     ///
+    /// A message's attachments are listed under it by name, media type and
+    /// size, those whose content the storage manager removed marked
+    /// "(removed)". Their content is not written: a stream has nowhere to put
+    /// it. [`Store::export_html_to_file`] writes it in files beside the page.
+    ///
     /// `out` is written a message at a time and flushed at the end. If an
     /// error occurs part-way, what was written so far is incomplete;
     /// [`Store::export_html_to_file`] never leaves such a file behind.
     pub fn export_html(&self, c: ConversationId, out: &mut impl Write, consent: Plaintext) -> Result<u64> {
         let Plaintext::Accept = consent;
+        self.write_html(c, out, None)
+    }
+
+    /// [`Store::export_html`] into the file at `path`, unencrypted, written
+    /// as [`Store::export_json_lines_to_file`] writes: complete or not at
+    /// all; and with the content of the conversation's attachments.
+    ///
+    /// Each attachment whose content is still in the store is written,
+    /// **unencrypted as the page is**, into a directory beside the page
+    /// named after it: `<file stem>_files`, so `chat.html` gets
+    /// `chat_files/`. The directory (mode 0700 on Unix) holds one file per
+    /// attachment (mode 0600), named `<attachment id>-<file name>`, where the
+    /// stored file name is never used as a path: every character but
+    /// letters, digits, `-`, `_` and `.` becomes `_`, leading and trailing
+    /// dots are dropped and the length is bounded, so the name stays inside
+    /// the directory whatever the name in the store was (an attachment
+    /// without a name is `<id>-attachment.<extension of its media type>`).
+    /// The page links each file, and shows `image/*` attachments inline
+    /// with `<img>` (its Content Security Policy allows images from the
+    /// page's own origin and from local files, and still no script and no
+    /// remote resource). An attachment whose content was removed is
+    /// listed as "(removed)", with no file. The directory is made only if
+    /// there is a file to put in it.
+    ///
+    /// The files are written in a temporary directory beside the page,
+    /// each synced, and that directory is renamed into place just before
+    /// the page is: a failed or interrupted export leaves neither the page
+    /// nor the directory (the files written so far are removed), and a
+    /// complete page never links a file that is not there. An existing
+    /// directory of that name is never replaced or written into: if there
+    /// is one, the export fails (remove it, or export to another path) and
+    /// changes nothing.
+    pub fn export_html_to_file(
+        &self,
+        c: ConversationId,
+        path: impl AsRef<Path>,
+        consent: Plaintext,
+    ) -> Result<u64> {
+        let Plaintext::Accept = consent;
+        let path = path.as_ref();
+        let mut files = AttachmentFiles::beside(path)?;
+        let written = self.write_file(path, |w| {
+            let n = self.write_html(c, w, Some(&mut files))?;
+            files.put_in_place()?;
+            Ok(n)
+        })?;
+        files.keep();
+        Ok(written)
+    }
+
+    /// The HTML page of `c` into `out`; with `files`, each attachment's
+    /// content is written there and linked.
+    fn write_html(
+        &self,
+        c: ConversationId,
+        out: &mut impl Write,
+        mut files: Option<&mut AttachmentFiles>,
+    ) -> Result<u64> {
         let conv = self.conversation(c)?;
         let mut buf = String::new();
         html_head(&mut buf, &conv);
         out.write_all(buf.as_bytes())?;
-        let written = self.for_each_message(c, |m| {
+        let written = self.for_each_message(c, |m, attachments| {
             buf.clear();
             html_message(&mut buf, c, m);
+            for a in attachments {
+                let shown = match files.as_deref_mut() {
+                    Some(files) if a.removed_at_ms.is_none() => files.write(self, a)?,
+                    Some(_) => Shown::Removed,
+                    None if a.removed_at_ms.is_some() => Shown::Removed,
+                    None => Shown::Listed,
+                };
+                html_attachment(&mut buf, a, &shown);
+            }
+            buf.push_str("</li>\n");
             out.write_all(buf.as_bytes())?;
             Ok(())
         })?;
@@ -155,17 +246,6 @@ impl Store {
         out.write_all(buf.as_bytes())?;
         out.flush()?;
         Ok(written)
-    }
-
-    /// [`Store::export_html`] into the file at `path`, unencrypted, written
-    /// as [`Store::export_json_lines_to_file`] writes: complete or not at all.
-    pub fn export_html_to_file(
-        &self,
-        c: ConversationId,
-        path: impl AsRef<Path>,
-        consent: Plaintext,
-    ) -> Result<u64> {
-        self.write_file(path.as_ref(), |w| self.export_html(c, w, consent))
     }
 
     /// The conversations to export, in order, looked up before anything is
@@ -177,15 +257,22 @@ impl Store {
         }
     }
 
-    /// Calls `f` on every message of `c`, oldest first, reading
-    /// [`EXPORT_PAGE`] at a time; returns how many there were.
-    fn for_each_message(&self, c: ConversationId, mut f: impl FnMut(&Message) -> Result<()>) -> Result<u64> {
+    /// Calls `f` on every message of `c`, oldest first, with its attachments
+    /// (in the order they were written), reading [`EXPORT_PAGE`] messages at
+    /// a time; returns how many there were.
+    fn for_each_message(
+        &self,
+        c: ConversationId,
+        mut f: impl FnMut(&Message, &[Attachment]) -> Result<()>,
+    ) -> Result<u64> {
         let mut count = 0u64;
         let mut page = Page::oldest(EXPORT_PAGE);
         loop {
             let messages = self.messages(c, page)?;
+            let mut attachments = self.page_attachments(c, &messages)?;
             for m in &messages {
-                f(m)?;
+                let of_m = attachments.remove(&m.id.seq()).unwrap_or_default();
+                f(m, &of_m)?;
                 count += 1;
             }
             match messages.last() {
@@ -195,6 +282,264 @@ impl Store {
             }
         }
     }
+
+    /// The attachments of a page of `c`'s messages (oldest first), by
+    /// sequence number, in one read.
+    fn page_attachments(
+        &self,
+        c: ConversationId,
+        page: &[Message],
+    ) -> Result<BTreeMap<u64, Vec<Attachment>>> {
+        let (Some(first), Some(last)) = (page.first(), page.last()) else {
+            return Ok(BTreeMap::new());
+        };
+        let mut all = self.attachments_between(c, first.id.seq(), last.id.seq())?;
+        let on_page: BTreeSet<u64> = page.iter().map(|m| m.id.seq()).collect();
+        all.retain(|seq, _| on_page.contains(seq));
+        Ok(all)
+    }
+}
+
+/// How the HTML page shows an attachment.
+enum Shown {
+    /// By name and size (a streamed page).
+    Listed,
+    /// Its content was removed.
+    Removed,
+    /// Written beside the page: the link to it, relative to the page.
+    Linked(String),
+}
+
+/// The attachment files of [`Store::export_html_to_file`]: a temporary
+/// directory beside the page, made when the first file is written and
+/// renamed to `<page stem>_files` once every file is. Unless
+/// [`AttachmentFiles::keep`] is called, dropping it removes the files it
+/// wrote and its directory.
+struct AttachmentFiles {
+    /// The page's directory.
+    parent: PathBuf,
+    /// `<page stem>_files`.
+    name: OsString,
+    /// The temporary directory, once made.
+    tmp: Option<PathBuf>,
+    /// The names of the files written.
+    written: Vec<String>,
+    /// Whether the directory was renamed into place.
+    placed: bool,
+    kept: bool,
+}
+
+impl AttachmentFiles {
+    fn beside(page: &Path) -> Result<Self> {
+        let parent = match page.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let stem = page
+            .file_stem()
+            .ok_or_else(|| Error::invalid(format!("{} does not name a file", page.display())))?;
+        let mut name = stem.to_os_string();
+        name.push("_files");
+        Ok(AttachmentFiles { parent, name, tmp: None, written: Vec::new(), placed: false, kept: false })
+    }
+
+    fn target(&self) -> PathBuf {
+        self.parent.join(&self.name)
+    }
+
+    /// Writes `a`'s content into the directory; `Removed` if it was removed
+    /// since it was listed.
+    fn write(&mut self, store: &Store, a: &Attachment) -> Result<Shown> {
+        let mut reader = match store.open_attachment(a.id) {
+            Ok(r) => r,
+            Err(Error::NotFound(Missing::Attachment(_))) => return Ok(Shown::Removed),
+            Err(e) => return Err(e),
+        };
+        let dir = self.dir()?;
+        let name = safe_file_name(a);
+        let path = dir.join(&name);
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&path)?;
+        self.written.push(name.clone());
+        let mut buf = vec![0u8; 64 << 10];
+        let mut at = 0u64;
+        loop {
+            let n = reader.read_at(at, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n])?;
+            at += n as u64;
+        }
+        file.sync_all()?;
+        let mut href = String::new();
+        percent_encode(&mut href, self.name.as_encoded_bytes());
+        href.push('/');
+        percent_encode(&mut href, name.as_bytes());
+        Ok(Shown::Linked(href))
+    }
+
+    /// The temporary directory, made on first use. An existing directory
+    /// where it is to go fails the export before any file is written.
+    fn dir(&mut self) -> Result<PathBuf> {
+        if let Some(d) = &self.tmp {
+            return Ok(d.clone());
+        }
+        self.refuse_existing()?;
+        let rng = ring::rand::SystemRandom::new();
+        for _ in 0..16 {
+            let mut tag = [0u8; 8];
+            crate::crypto::fill_random(&rng, &mut tag)?;
+            let mut tmp_name = OsString::from(".");
+            tmp_name.push(&self.name);
+            tmp_name.push(format!(".{}.tmp", u64::from_le_bytes(tag)));
+            let tmp = self.parent.join(tmp_name);
+            let mut builder = fs::DirBuilder::new();
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            match builder.create(&tmp) {
+                Ok(()) => {
+                    self.tmp = Some(tmp.clone());
+                    return Ok(tmp);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(Error::invalid(format!("could not create a temporary directory in {}", self.parent.display())))
+    }
+
+    fn refuse_existing(&self) -> Result<()> {
+        let target = self.target();
+        if target.symlink_metadata().is_ok() {
+            return Err(Error::invalid(format!(
+                "{} already exists: the attachments of an HTML export go there, and an existing directory is \
+                 never replaced; remove it, or export to another path",
+                target.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Syncs the directory and renames it into place (if a file was written).
+    fn put_in_place(&mut self) -> Result<()> {
+        let Some(tmp) = &self.tmp else { return Ok(()) };
+        if let Ok(d) = fs::File::open(tmp) {
+            let _ = d.sync_all();
+        }
+        self.refuse_existing()?;
+        fs::rename(tmp, self.target())?;
+        self.placed = true;
+        Ok(())
+    }
+
+    /// The export is complete: keep the files.
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for AttachmentFiles {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let dir = match (&self.tmp, self.placed) {
+            (Some(_), true) => self.target(),
+            (Some(tmp), false) => tmp.clone(),
+            (None, _) => return,
+        };
+        // Only what this export wrote: never anything else that came to be there.
+        for name in &self.written {
+            let _ = fs::remove_file(dir.join(name));
+        }
+        let _ = fs::remove_dir(&dir);
+    }
+}
+
+/// Longest sanitised file name kept, in characters (before the id prefix).
+const MAX_NAME_CHARS: usize = 96;
+
+/// `<id>-<name>` for `a`'s file in an HTML export's directory: a single
+/// path component whatever the stored name (docs on
+/// [`Store::export_html_to_file`]).
+fn safe_file_name(a: &Attachment) -> String {
+    let cleaned: String = a
+        .file_name
+        .as_deref()
+        .unwrap_or("")
+        .chars()
+        .map(|ch| if ch.is_alphanumeric() || matches!(ch, '-' | '_' | '.') { ch } else { '_' })
+        .collect();
+    let cleaned = cleaned.trim_matches('.');
+    let name = if cleaned.is_empty() || cleaned.chars().all(|ch| ch == '_') {
+        format!("attachment.{}", extension(&a.media_type))
+    } else if cleaned.chars().count() > MAX_NAME_CHARS {
+        // Keep a short extension, shorten the rest.
+        let ext = cleaned.rsplit_once('.').map(|(_, e)| e).filter(|e| (1..=10).contains(&e.chars().count()));
+        let keep = MAX_NAME_CHARS - ext.map_or(0, |e| e.chars().count() + 1);
+        let mut short: String = cleaned.chars().take(keep).collect();
+        if let Some(ext) = ext {
+            short.push('.');
+            short.push_str(ext);
+        }
+        short
+    } else {
+        cleaned.to_owned()
+    };
+    format!("{}-{name}", a.id)
+}
+
+/// A file extension for a media type, for attachments without a name.
+fn extension(media_type: &str) -> &'static str {
+    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match essence.as_str() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/bmp" => "bmp",
+        "image/heic" => "heic",
+        "video/mp4" => "mp4",
+        "video/quicktime" => "mov",
+        "audio/mp4" => "m4a",
+        "audio/mpeg" => "mp3",
+        "audio/ogg" => "ogg",
+        "audio/wav" | "audio/x-wav" => "wav",
+        "application/pdf" => "pdf",
+        "text/plain" => "txt",
+        _ => "bin",
+    }
+}
+
+/// Appends `bytes` percent-encoded for a URL path segment: everything but
+/// ASCII letters, digits, `-`, `.`, `_` and `~` as `%XX`.
+fn percent_encode(buf: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            buf.push(char::from(b));
+        } else {
+            let _ = write!(buf, "%{b:02X}");
+        }
+    }
+}
+
+/// A byte count for people: `512 B`, `12.3 KiB`, `1.2 MiB`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
 }
 
 /// Appends `v`'s `Display` form.
@@ -205,7 +550,7 @@ fn push_display(buf: &mut String, v: impl fmt::Display) {
 
 /// Appends the rest of a message's JSON object (after the conversation
 /// fields), closing brace and newline included.
-fn json_message(buf: &mut String, m: &Message) {
+fn json_message(buf: &mut String, m: &Message, attachments: &[Attachment]) {
     buf.push_str(",\"id\":");
     json_display(buf, m.id);
     buf.push_str(",\"external_id\":");
@@ -225,7 +570,24 @@ fn json_message(buf: &mut String, m: &Message) {
     json_opt_time(buf, m.edited_at_ms);
     buf.push_str(",\"expires_at\":");
     json_opt_time(buf, m.expires_at_ms);
-    buf.push_str("}\n");
+    buf.push_str(",\"attachments\":[");
+    for (i, a) in attachments.iter().enumerate() {
+        if i > 0 {
+            buf.push(',');
+        }
+        buf.push_str("{\"id\":");
+        push_display(buf, a.id.get());
+        buf.push_str(",\"media_type\":");
+        json_string(buf, &a.media_type);
+        buf.push_str(",\"file_name\":");
+        json_opt_string(buf, a.file_name.as_deref());
+        buf.push_str(",\"byte_len\":");
+        push_display(buf, a.byte_len);
+        buf.push_str(",\"removed\":");
+        buf.push_str(if a.removed_at_ms.is_some() { "true" } else { "false" });
+        buf.push('}');
+    }
+    buf.push_str("]}\n");
 }
 
 /// Appends a message id as a JSON string (its `Display` form needs no
@@ -311,13 +673,16 @@ li:target{border-color:#3a7bd5;box-shadow:0 0 0 2px #3a7bd533}\
 .reply{font-size:.85em;border-left:3px solid #ccc;padding-left:.5em;margin:.25em 0}\
 .text{white-space:pre-wrap;overflow-wrap:anywhere;margin-top:.25em}\
 a{color:#3a7bd5}\
+.att{font-size:.85em;color:#555;margin-top:.35em}\
+.att img{display:block;max-width:100%;max-height:24em;border-radius:4px;margin-bottom:.2em}\
+.removed{font-style:italic;color:#888}\
 footer{color:#666;font-size:.85em;margin-top:1em}";
 
 /// Appends the page up to the opening of the message list.
 fn html_head(buf: &mut String, conv: &Conversation) {
     buf.push_str(
         "<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src 'self' file:\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
     );
     html_escape(buf, &conv.title);
@@ -341,7 +706,8 @@ fn html_head(buf: &mut String, conv: &Conversation) {
     buf.push_str(". Times are UTC.</p>\n</header>\n<ol>\n");
 }
 
-/// Appends one message's list item.
+/// Appends one message's list item, up to its attachments: the caller
+/// closes it.
 fn html_message(buf: &mut String, c: ConversationId, m: &Message) {
     buf.push_str("<li id=\"m");
     push_display(buf, m.id.seq());
@@ -376,7 +742,57 @@ fn html_message(buf: &mut String, c: ConversationId, m: &Message) {
     }
     buf.push_str("<div class=\"text\">");
     html_escape(buf, &m.text);
-    buf.push_str("</div>\n</li>\n");
+    buf.push_str("</div>\n");
+}
+
+/// Appends one attachment of a message: an image inline and a link when
+/// its file was written, else its name, media type and size.
+fn html_attachment(buf: &mut String, a: &Attachment, shown: &Shown) {
+    let label = |buf: &mut String| match &a.file_name {
+        Some(name) => html_escape(buf, name),
+        None => {
+            buf.push_str("attachment ");
+            push_display(buf, a.id);
+        }
+    };
+    let details = |buf: &mut String| {
+        buf.push_str(" · ");
+        html_escape(buf, &a.media_type);
+        buf.push_str(" · ");
+        buf.push_str(&human_bytes(a.byte_len));
+    };
+    match shown {
+        Shown::Linked(href) => {
+            buf.push_str("<div class=\"att\">");
+            if a.media_type.to_ascii_lowercase().starts_with("image/") {
+                buf.push_str("<a href=\"");
+                buf.push_str(href);
+                buf.push_str("\"><img src=\"");
+                buf.push_str(href);
+                buf.push_str("\" alt=\"");
+                label(buf);
+                buf.push_str("\"></a>");
+            }
+            buf.push_str("📎 <a href=\"");
+            buf.push_str(href);
+            buf.push_str("\">");
+            label(buf);
+            buf.push_str("</a>");
+            details(buf);
+        }
+        Shown::Listed => {
+            buf.push_str("<div class=\"att\">📎 ");
+            label(buf);
+            details(buf);
+        }
+        Shown::Removed => {
+            buf.push_str("<div class=\"att removed\">📎 ");
+            label(buf);
+            details(buf);
+            buf.push_str(" (removed)");
+        }
+    }
+    buf.push_str("</div>\n");
 }
 
 fn html_time(buf: &mut String, ms: i64) {
@@ -546,6 +962,55 @@ mod tests {
             s,
             "\"a\\\"b\\\\c\\nd\\re\\tf\\bg\\fh\\u0000i\\u001fj\u{7f}k é 你好 👋 </script> \u{2028}\""
         );
+    }
+
+    fn named(id: u64, name: Option<&str>, media_type: &str) -> String {
+        safe_file_name(&Attachment {
+            id: crate::AttachmentId::from_raw(id),
+            message: MessageId::new(ConversationId::from_raw(1), 1),
+            media_type: media_type.into(),
+            file_name: name.map(Into::into),
+            byte_len: 0,
+            app_data: Vec::new(),
+            created_at_ms: 0,
+            removed_at_ms: None,
+        })
+    }
+
+    #[test]
+    fn attachment_file_names_are_one_safe_path_component() {
+        assert_eq!(named(7, Some("IMG_0001.jpg"), "image/jpeg"), "7-IMG_0001.jpg");
+        assert_eq!(named(7, Some("../../etc/passwd"), "text/plain"), "7-_.._etc_passwd");
+        assert_eq!(named(7, Some(".."), "image/png"), "7-attachment.png");
+        assert_eq!(named(7, Some("/"), "image/png"), "7-attachment.png");
+        assert_eq!(named(7, Some(".hidden"), "x/y"), "7-hidden");
+        assert_eq!(named(7, Some("a/b\\c:d*e?.txt"), "text/plain"), "7-a_b_c_d_e_.txt");
+        assert_eq!(named(7, Some("C:\\Windows\\x.dll"), "x/y"), "7-C__Windows_x.dll");
+        assert_eq!(named(7, Some("\u{202e}gnp.exe"), "x/y"), "7-_gnp.exe", "no bidi override");
+        assert_eq!(named(7, Some("a\u{0}b\nc"), "x/y"), "7-a_b_c");
+        assert_eq!(named(7, Some("照片 2024.jpg"), "image/jpeg"), "7-照片_2024.jpg");
+        assert_eq!(named(7, None, "application/pdf"), "7-attachment.pdf");
+        assert_eq!(named(7, Some(""), "audio/ogg; codecs=opus"), "7-attachment.ogg");
+        assert_eq!(named(7, None, "weird"), "7-attachment.bin");
+        let long = named(7, Some(&format!("{}.jpeg", "x".repeat(500))), "image/jpeg");
+        assert_eq!(long.chars().count(), 2 + MAX_NAME_CHARS);
+        assert!(long.ends_with("xx.jpeg"), "{long}");
+        for name in ["..", "../x", "a/../../b", "/etc/passwd", "\\\\server\\share", "...", ". ."] {
+            let got = named(3, Some(name), "x/y");
+            assert!(!got.contains('/') && !got.contains('\\') && !got.starts_with('.'), "{name:?}: {got:?}");
+            assert_eq!(std::path::Path::new(&got).components().count(), 1, "{name:?}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn links_are_percent_encoded_and_sizes_read_well() {
+        let mut s = String::new();
+        percent_encode(&mut s, "my chat #1?_files/é".as_bytes());
+        assert_eq!(s, "my%20chat%20%231%3F_files%2F%C3%A9");
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(6_220_854), "5.9 MiB");
     }
 
     #[test]

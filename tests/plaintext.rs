@@ -1,4 +1,6 @@
-//! Plaintext exports: JSON Lines and HTML (docs/FORMAT.md, "Plaintext exports").
+//! Plaintext exports: JSON Lines and HTML (docs/FORMAT.md, "Plaintext exports"),
+//! with attachments: their metadata in JSON Lines, and in an HTML export to
+//! a file, their content in files beside the page.
 
 mod common;
 
@@ -6,7 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use chatvault::{
-    ConversationId, Error, Message, Missing, NewConversation, NewMessage, Page, Plaintext, Store,
+    AttachmentFilter, AttachmentId, ConversationId, Error, Message, MessageId, Missing, NewAttachment,
+    NewConversation, NewMessage, Page, Plaintext, Store,
 };
 use common::TestStore;
 use serde_json::Value;
@@ -66,6 +69,7 @@ fn parse_lines(text: &str) -> Vec<serde_json::Map<String, Value>> {
         "reply_to",
         "edited_at",
         "expires_at",
+        "attachments",
     ]
     .into_iter()
     .collect();
@@ -445,4 +449,246 @@ fn empty_exports() {
     assert_eq!(n, 0);
     assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
     assert!(html.contains("<ol>\n</ol>") && html.contains("0 messages"));
+}
+
+/// Bytes that differ at every offset, of length `len`.
+fn content(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
+}
+
+fn attach(store: &Store, m: MessageId, media_type: &str, name: Option<&str>, data: &[u8]) -> AttachmentId {
+    let new = NewAttachment {
+        media_type: media_type.into(),
+        file_name: name.map(Into::into),
+        app_data: b"w=640".to_vec(),
+    };
+    store.attach_from(m, new, &mut &data[..]).expect("attach")
+}
+
+/// `%XX` sequences decoded (the links of the HTML export).
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            let hex = std::str::from_utf8(&b[i + 1..i + 3]).expect("hex");
+            out.push(u8::from_str_radix(hex, 16).expect("a percent escape"));
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The values of every `attr="..."` in `html`, in order.
+fn attribute_values<'a>(html: &'a str, attr: &str) -> Vec<&'a str> {
+    let needle = format!(" {attr}=\"");
+    html.match_indices(&needle)
+        .map(|(i, _)| {
+            let rest = &html[i + needle.len()..];
+            &rest[..rest.find('"').expect("a closed attribute")]
+        })
+        .collect()
+}
+
+fn names_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    names
+}
+
+/// A conversation with an inline image, a large image (in a file in the
+/// store) under a hostile name, a PDF without a name, and a video whose
+/// content the storage manager removed.
+struct WithAttachments {
+    ts: TestStore,
+    c: ConversationId,
+    small: (AttachmentId, Vec<u8>),
+    large: (AttachmentId, Vec<u8>),
+    pdf: (AttachmentId, Vec<u8>),
+    video: AttachmentId,
+}
+
+fn with_attachments() -> WithAttachments {
+    let ts = TestStore::new();
+    let c = ts.new_conv("Photos");
+    let m1 = ts.append(c, common::msg("alice", "look")).unwrap();
+    let m2 = ts.append(c, common::msg("bob", "no attachment here")).unwrap();
+    let m3 = ts.append(c, common::msg("bob", "a big one, a document and a clip")).unwrap();
+    let _ = m2;
+    let small = content(1, 5_000);
+    let large = content(2, 300_000);
+    let pdf = content(3, 70_000);
+    let small_id = attach(&ts, m1, "image/png", Some("IMG <1> \"x\".png"), &small);
+    let large_id = attach(&ts, m3, "image/jpeg", Some("../../etc/passwd"), &large);
+    let pdf_id = attach(&ts, m3, "application/pdf", None, &pdf);
+    let video = attach(&ts, m3, "video/mp4", Some("clip.mp4"), &content(4, 90_000));
+    let report = ts
+        .clear_attachments(&AttachmentFilter {
+            media_type_prefix: Some("video/".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(report.attachments, 1);
+    WithAttachments { ts, c, small: (small_id, small), large: (large_id, large), pdf: (pdf_id, pdf), video }
+}
+
+#[test]
+fn json_lines_carry_each_message_s_attachments_metadata() {
+    let w = with_attachments();
+    let (n, text) = json_export(&w.ts, Some(&[w.c]));
+    assert_eq!(n, 3);
+    let lines = parse_lines(&text);
+    assert_eq!(lines[1]["attachments"], serde_json::json!([]));
+    assert_eq!(
+        lines[0]["attachments"],
+        serde_json::json!([{
+            "id": w.small.0.get(),
+            "media_type": "image/png",
+            "file_name": "IMG <1> \"x\".png",
+            "byte_len": 5_000,
+            "removed": false,
+        }])
+    );
+    let third = lines[2]["attachments"].as_array().expect("an array");
+    let ids: Vec<u64> = third.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, [w.large.0.get(), w.pdf.0.get(), w.video.get()], "in the order written");
+    assert_eq!(third[1]["file_name"], Value::Null);
+    assert_eq!(third[1]["byte_len"], 70_000);
+    assert_eq!(third[2]["removed"], true);
+    assert_eq!(third[2]["byte_len"], 90_000, "a removed attachment keeps its size");
+    for a in third {
+        let keys: BTreeSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, BTreeSet::from(["id", "media_type", "file_name", "byte_len", "removed"]));
+    }
+}
+
+#[test]
+fn a_streamed_html_page_lists_attachments_without_links() {
+    let w = with_attachments();
+    let (n, html) = html_export(&w.ts, w.c);
+    assert_eq!(n, 3);
+    assert!(html.contains("📎 IMG &lt;1&gt; &quot;x&quot;.png · image/png · 4.9 KiB</div>"), "{html}");
+    assert!(html.contains("📎 ../../etc/passwd · image/jpeg · 293.0 KiB</div>"), "{html}");
+    assert!(html.contains(&format!("📎 attachment {} · application/pdf · 68.4 KiB", w.pdf.0)), "{html}");
+    assert!(html.contains("clip.mp4 · video/mp4 · 87.9 KiB (removed)"), "{html}");
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("<img") && !lower.contains("src=\""), "nothing to show inline: {html}");
+    for (i, _) in lower.match_indices("href=") {
+        assert!(lower[i..].starts_with("href=\"#m"), "only anchors in a streamed page");
+    }
+}
+
+#[test]
+fn html_to_a_file_writes_attachments_beside_the_page_and_shows_images_inline() {
+    let w = with_attachments();
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("chat.html");
+    let n = w.ts.export_html_to_file(w.c, &page, Plaintext::Accept).unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(names_in(out.path()), ["chat.html", "chat_files"], "the page and its directory, nothing else");
+    let files = out.path().join("chat_files");
+    let html = std::fs::read_to_string(&page).unwrap();
+
+    // Every image shown inline is a file of the directory with the exact bytes.
+    let srcs = attribute_values(&html, "src");
+    assert_eq!(srcs.len(), 2, "the two images: {html}");
+    let expected = [&w.small, &w.large];
+    for (src, (id, bytes)) in srcs.iter().zip(expected) {
+        let rel = String::from_utf8(percent_decode(src)).unwrap();
+        let (dir, name) = rel.split_once('/').expect("dir/name");
+        assert_eq!(dir, "chat_files");
+        assert!(!name.contains('/') && !name.contains('\\') && !name.starts_with('.'), "{name}");
+        assert!(name.starts_with(&format!("{id}-")), "{name}");
+        let path = out.path().join(dir).join(name);
+        assert_eq!(&std::fs::read(&path).unwrap(), bytes, "{name}");
+    }
+    // The hostile name stayed inside the directory, as one plain name.
+    let on_disk = names_in(&files);
+    let large_name = format!("{}-_.._etc_passwd", w.large.0);
+    assert_eq!(
+        on_disk,
+        {
+            let mut v = vec![
+                format!("{}-IMG__1___x_.png", w.small.0),
+                large_name.clone(),
+                format!("{}-attachment.pdf", w.pdf.0),
+            ];
+            v.sort();
+            v
+        },
+        "one file per attachment with content, the removed one has none"
+    );
+    assert!(std::fs::metadata(files.join(&large_name)).unwrap().is_file());
+    // Every link points into the directory or at a message, and each file is linked.
+    let hrefs: Vec<String> = attribute_values(&html, "href")
+        .into_iter()
+        .filter(|h| !h.starts_with("#m"))
+        .map(|h| String::from_utf8(percent_decode(h)).unwrap())
+        .collect();
+    for name in &on_disk {
+        assert!(hrefs.contains(&format!("chat_files/{name}")), "{name} is linked: {hrefs:?}");
+    }
+    assert!(hrefs.iter().all(|h| h.starts_with("chat_files/") && !h[11..].contains('/')), "{hrefs:?}");
+    assert_eq!(
+        std::fs::read(files.join(format!("{}-attachment.pdf", w.pdf.0))).unwrap(),
+        w.pdf.1,
+        "a document is written too, and linked, not shown"
+    );
+    assert!(html.contains("alt=\"IMG &lt;1&gt; &quot;x&quot;.png\""), "{html}");
+    assert!(html.contains("clip.mp4 · video/mp4 · 87.9 KiB (removed)"), "{html}");
+    assert!(html.contains("img-src 'self' file:"), "the policy lets the page show its own images");
+    assert!(!html.to_lowercase().contains("<script"));
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&files), 0o700, "the directory is its owner's only");
+        for name in &on_disk {
+            assert_eq!(mode(&files.join(name)), 0o600, "{name} is plaintext: its owner's only");
+        }
+    }
+
+    // Again to the same page: the directory is there, so nothing changes.
+    let before = std::fs::read(&page).unwrap();
+    let err = w.ts.export_html_to_file(w.c, &page, Plaintext::Accept).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument(_)) && err.to_string().contains("already exists"), "{err}");
+    assert_eq!(std::fs::read(&page).unwrap(), before);
+    assert_eq!(names_in(out.path()), ["chat.html", "chat_files"]);
+    assert_eq!(names_in(&files), on_disk);
+
+    // A conversation without attachments gets no directory.
+    let plain = w.ts.new_conv("plain");
+    w.ts.append(plain, common::msg("x", "text only")).unwrap();
+    w.ts.export_html_to_file(plain, out.path().join("plain.html"), Plaintext::Accept).unwrap();
+    assert_eq!(names_in(out.path()), ["chat.html", "chat_files", "plain.html"]);
+}
+
+#[test]
+fn a_failed_html_export_leaves_no_page_no_directory_and_no_attachment_file() {
+    let w = with_attachments();
+    // Damage the large image's file in the store: the export writes the
+    // small image first, then fails on the large one.
+    let store_files = std::path::PathBuf::from(format!("{}-attachments", w.ts.path.display()));
+    let stored: Vec<_> = std::fs::read_dir(&store_files).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(stored.len(), 2, "the large image and the PDF are in files");
+    let sizes: Vec<u64> = stored.iter().map(|p| std::fs::metadata(p).unwrap().len()).collect();
+    let large = &stored[if sizes[0] > sizes[1] { 0 } else { 1 }];
+    let mut bytes = std::fs::read(large).unwrap();
+    bytes[100] ^= 1;
+    std::fs::write(large, &bytes).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let err = w.ts.export_html_to_file(w.c, out.path().join("chat.html"), Plaintext::Accept).unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert!(
+        names_in(out.path()).is_empty(),
+        "no page, no directory, no temporary: {:?}",
+        names_in(out.path())
+    );
 }

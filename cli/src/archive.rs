@@ -57,7 +57,7 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
         ExportFormat::Jsonl => {
             let only = (!ids.is_empty()).then_some(ids.as_slice());
             let n = store.export_json_lines_to_file(path, only, Plaintext::Accept)?;
-            plaintext_done(ctx, path, n);
+            plaintext_done(ctx, path, n, None);
         }
         ExportFormat::Html => {
             let [c] = ids.as_slice() else {
@@ -65,16 +65,37 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
                     "an html export holds one conversation: pass exactly one --conversation",
                 ));
             };
+            // The attachments go to `<stem>_files` beside the page
+            // (`Store::export_html_to_file`), made only if there are any.
+            let files = path.file_stem().map(|stem| {
+                let mut name = stem.to_owned();
+                name.push("_files");
+                path.with_file_name(name)
+            });
+            let existed = files.as_deref().is_some_and(|f| f.symlink_metadata().is_ok());
             let n = store.export_html_to_file(*c, path, Plaintext::Accept)?;
-            plaintext_done(ctx, path, n);
+            let files = files.filter(|f| !existed && f.is_dir());
+            plaintext_done(ctx, path, n, files.as_deref());
         }
     }
     Ok(())
 }
 
-fn plaintext_done(ctx: &Ctx, path: &std::path::Path, messages: u64) {
+fn plaintext_done(ctx: &Ctx, path: &std::path::Path, messages: u64, attachments: Option<&std::path::Path>) {
     if ctx.json {
-        output::print_json(&json!({ "file": path, "messages": messages, "encrypted": false }));
+        output::print_json(&json!({
+            "file": path,
+            "messages": messages,
+            "attachments_dir": attachments,
+            "encrypted": false,
+        }));
+    } else if let Some(dir) = attachments {
+        say!(
+            "Wrote {messages} messages to {} and their attachments to {} (NOT encrypted: keep them safe, delete \
+             them when done).",
+            path.display(),
+            dir.display()
+        );
     } else {
         say!(
             "Wrote {messages} messages to {} (NOT encrypted: keep it safe, delete it when done).",

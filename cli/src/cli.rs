@@ -20,8 +20,10 @@ Archive key (export, import, inspect), the first of:
   --archive-key-file PATH, $CHATVAULT_ARCHIVE_PASSPHRASE, a prompt.
 
 Exit codes: 0 success; 1 a usage or user error (bad arguments, no such
-store, conversation or file); 2 a data error (wrong key or passphrase,
-tampered or damaged store or archive, verify found problems).";
+store, conversation, message, attachment or file, an attachment whose
+content was removed, a file `save` would overwrite); 2 a data error (wrong
+key or passphrase, tampered or damaged store or archive, verify found
+problems).";
 
 #[derive(Parser, Debug)]
 #[command(
@@ -126,6 +128,47 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
+    /// Attach a file to a message: its content is streamed into the store, encrypted
+    Attach {
+        /// The message, as conversation/seq (e.g. 3/120)
+        message: String,
+        /// The file to attach (- reads standard input)
+        file: PathBuf,
+        /// Its media type [default: from the name's extension (jpg, png, gif, webp, bmp, mp4, mov, m4a,
+        /// mp3, ogg, wav, pdf, txt), else application/octet-stream]
+        #[arg(long, value_name = "TYPE")]
+        media_type: Option<String>,
+        /// The name it is shown with [default: the file's name]
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+    },
+    /// List attachments, newest message first: a conversation's media gallery, a message's, or the store's
+    Attachments(AttachmentsArgs),
+    /// Write an attachment's content to a file (readable by you only), or to standard output with -
+    Save {
+        /// The attachment's id (as `attachments` lists it)
+        id: u64,
+        /// Where to write it: a file, a directory, or - for standard output [default: its name, in the
+        /// current directory]
+        output: Option<PathBuf>,
+        /// Replace a file that is already there
+        #[arg(long)]
+        force: bool,
+    },
+    /// What each conversation takes on disk, text and attachments apart, largest first
+    Usage {
+        /// Only the largest N (the total still counts all)
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+    /// Free space: remove the content of the attachments that match (all of them without a filter),
+    /// keeping their messages, names and sizes
+    ClearMedia(ClearMediaArgs),
+    /// Delete an attachment (its message stays), scrubbing it from disk
+    DeleteAttachment {
+        /// The attachment's id (as `attachments` lists it)
+        id: u64,
+    },
     /// Write an encrypted archive (or, with --plaintext, a readable JSON Lines or HTML file)
     Export(ExportArgs),
     /// Add an archive's conversations and messages to the store (all or nothing, never twice)
@@ -183,6 +226,48 @@ pub struct SearchArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct AttachmentsArgs {
+    /// Only this conversation (id or external id), newest message first [default: every conversation,
+    /// most recently stored first]
+    pub conversation: Option<String>,
+    /// Only this message's attachments (conversation/seq), in the order they were stored
+    #[arg(long, value_name = "MESSAGE", conflicts_with = "before")]
+    pub message: Option<String>,
+    /// Only media types starting with this (image/, video/, audio/, application/pdf)
+    #[arg(long, value_name = "PREFIX")]
+    pub media_type: Option<String>,
+    /// Attachments to print
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+    /// The next page of a conversation's gallery: the attachments listed after this one
+    #[arg(long, value_name = "ID", requires = "conversation")]
+    pub before: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ClearMediaArgs {
+    /// Only in this conversation (id or external id)
+    #[arg(long, value_name = "CONVERSATION")]
+    pub conversation: Option<String>,
+    /// Only media types starting with this (image/, video/, audio/, application/pdf)
+    #[arg(long, value_name = "PREFIX")]
+    pub media_type: Option<String>,
+    /// Only attachments stored longer ago than this: a number and a unit, s, m, h, d or w (30d, 12h)
+    #[arg(long, value_name = "DURATION")]
+    pub older_than: Option<String>,
+    /// Only attachments larger than this: bytes, or with K, M or G, powers of 1024 as the sizes this
+    /// program prints (500K, 5MB, 1.5G)
+    #[arg(long, value_name = "SIZE")]
+    pub larger_than: Option<String>,
+    /// List what would be removed, and remove nothing
+    #[arg(long, conflicts_with = "yes")]
+    pub dry_run: bool,
+    /// Do not ask before removing
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(Args, Debug)]
 pub struct DemoArgs {
     /// Number of messages
     #[arg(long, default_value_t = 200_000, value_name = "N")]
@@ -213,7 +298,8 @@ pub enum ExportFormat {
     Archive,
     /// Unencrypted JSON Lines, one message per line (needs --plaintext)
     Jsonl,
-    /// Unencrypted HTML page of one conversation (needs --plaintext)
+    /// Unencrypted HTML page of one conversation, its attachments in <page name>_files/ beside it
+    /// (needs --plaintext)
     Html,
 }
 

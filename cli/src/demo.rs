@@ -3,11 +3,19 @@
 //! A few hundred conversations with a skewed size distribution (the largest
 //! hold tens of thousands of messages), many senders, English, French and
 //! Chinese text with emoji, replies, edits, deletions, unread messages, and
-//! timestamps spread over years. The same seed builds the same content.
+//! timestamps spread over years. The most recently active conversations
+//! have photos of a few sizes (one of them full HD, in a file beside the
+//! store) and voice notes, generated here ([`media`]); one photo's content
+//! was removed, as the storage manager does. The same seed builds the
+//! same content.
+
+mod media;
 
 use std::time::Instant;
 
-use chatvault::{ConversationId, MessageId, NewConversation, NewMessage, Store};
+use chatvault::{
+    AttachmentFilter, ConversationId, MessageId, NewAttachment, NewConversation, NewMessage, Store,
+};
 use chatvault_corpus::{ConversationSpec, Rng};
 use serde_json::json;
 
@@ -50,7 +58,11 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     let mut rng = Rng::new(args.seed);
     let mut edited = 0;
     let mut deleted = 0;
-    for spec in &specs {
+    // The most recently active conversations, most recent first, with
+    // their last messages: the media go there.
+    let mut recent: Vec<(ConversationId, Vec<MessageId>)> = Vec::new();
+    let first_recent = specs.len().saturating_sub(MEDIA_PLAN.len());
+    for (i, spec) in specs.iter().enumerate() {
         let c = store.create_conversation(NewConversation {
             external_id: Some(spec.external_id.clone()),
             title: spec.title.clone(),
@@ -62,8 +74,12 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
         let (e, d) = touch(&store, c, &ids, &mut rng)?;
         edited += e;
         deleted += d;
+        if i >= first_recent {
+            recent.insert(0, (c, ids[ids.len().saturating_sub(MEDIA_WINDOW)..].to_vec()));
+        }
     }
     bar.finish_and_clear();
+    let media = add_media(&store, &recent, args.seed)?;
     let elapsed = started.elapsed();
     let mut sizes: Vec<usize> = specs.iter().map(|s| s.messages).collect();
     sizes.sort_unstable_by(|a, b| b.cmp(a));
@@ -78,19 +94,26 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
             "edited": edited,
             "deleted": deleted,
             "largest_conversations": largest,
+            "attachments": media.attachments,
+            "attachment_bytes": media.bytes,
+            "attachments_removed": media.removed,
             "file_bytes": file_bytes,
             "seed": args.seed,
         }));
         return Ok(());
     }
     say!(
-        "Built {} in {:.1} s: {} conversations, {} messages ({} edited, {} deleted), {} on disk ({source}).",
+        "Built {} in {:.1} s: {} conversations, {} messages ({} edited, {} deleted), {} attachments ({}, {} \
+         removed), {} on disk ({source}).",
         path.display(),
         elapsed.as_secs_f64(),
         specs.len(),
         args.messages,
         edited,
         deleted,
+        media.attachments,
+        output::bytes(media.bytes),
+        media.removed,
         output::bytes(file_bytes)
     );
     say!(
@@ -115,6 +138,7 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     say!("\nBrowse it:");
     say!("  {command}{store_flag} browse");
     say!("  {command}{store_flag} show <id> --limit 20");
+    say!("  {command}{store_flag} attachments");
     say!("  {command} --help");
     Ok(())
 }
@@ -175,4 +199,118 @@ fn touch(store: &Store, c: ConversationId, ids: &[MessageId], rng: &mut Rng) -> 
         store.mark_read(c, m)?;
     }
     Ok((edited, deleted))
+}
+
+/// The media each of the most recently active conversations gets, most
+/// recent first.
+const MEDIA_PLAN: [&[Media]; 6] = [
+    &[Media::FullHd, Media::Photo, Media::Small, Media::Voice],
+    &[Media::Photo, Media::Small, Media::Small, Media::Voice],
+    &[Media::Photo, Media::Small, Media::Voice],
+    &[Media::Small, Media::Small, Media::Voice],
+    &[Media::RemovedPhoto, Media::Small, Media::Voice],
+    &[Media::Small, Media::Voice],
+];
+
+/// Media go to one of a conversation's last this many messages.
+const MEDIA_WINDOW: usize = 30;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Media {
+    /// 1920 × 1080, about 6 MB: in a file beside the store.
+    FullHd,
+    /// 640 × 480, about 900 KB: in a file.
+    Photo,
+    /// A photo of 640 × 480 whose content is then removed, as the storage
+    /// manager does: its message shows it was there.
+    RemovedPhoto,
+    /// 96 × 96, 27 KB: inline in the database.
+    Small,
+    /// Two seconds of telephone-quality sound, 32 KB: inline.
+    Voice,
+}
+
+/// What [`add_media`] stored.
+struct MediaReport {
+    attachments: u64,
+    bytes: u64,
+    removed: u64,
+}
+
+/// Gives the most recently active conversations (most recent first, with
+/// their last messages) the media of [`MEDIA_PLAN`], each on one of their
+/// last messages, drawn from `seed`.
+fn add_media(
+    store: &Store,
+    recent: &[(ConversationId, Vec<MessageId>)],
+    seed: u64,
+) -> CliResult<MediaReport> {
+    // Its own generator, so the messages are the same as without media.
+    let mut rng = Rng::new(seed ^ 0x006d_6564_6961);
+    let mut report = MediaReport { attachments: 0, bytes: 0, removed: 0 };
+    let mut photo_number = 1000 + rng.below(8000);
+    let mut voice_number = 1 + rng.below(90);
+    for ((c, ids), plan) in recent.iter().zip(MEDIA_PLAN) {
+        if ids.is_empty() {
+            continue;
+        }
+        for &kind in plan {
+            let m = ids[rng.below(ids.len() as u64) as usize];
+            let (file_name, media_type, app_data) = match kind {
+                Media::Voice => {
+                    voice_number += 1;
+                    (format!("Voice note {voice_number:03}.wav"), "audio/wav", "{\"ms\":2000}".to_owned())
+                }
+                _ => {
+                    photo_number += 1;
+                    let (w, h) = dimensions(kind);
+                    let prefix = if kind == Media::FullHd { "PANO" } else { "IMG" };
+                    (
+                        format!("{prefix}_{photo_number:04}.bmp"),
+                        "image/bmp",
+                        format!("{{\"w\":{w},\"h\":{h}}}"),
+                    )
+                }
+            };
+            let new = NewAttachment {
+                media_type: media_type.to_owned(),
+                file_name: Some(file_name),
+                app_data: app_data.into_bytes(),
+            };
+            let mut writer = store.attach(m, new)?;
+            let written = match kind {
+                Media::Voice => media::write_wav(&mut writer, 2000, &mut rng),
+                _ => {
+                    let (w, h) = dimensions(kind);
+                    media::write_bmp(&mut writer, w, h, &mut rng)
+                }
+            };
+            let bytes = written.map_err(|e| match e.downcast::<chatvault::Error>() {
+                Ok(e) => Failure::from(e),
+                Err(e) => Failure::user(format!("cannot store the demo's media: {e}")),
+            })?;
+            writer.finish()?;
+            report.attachments += 1;
+            report.bytes += bytes;
+            if kind == Media::RemovedPhoto {
+                let cleared = store.clear_attachments(&AttachmentFilter {
+                    conversation: Some(*c),
+                    media_type_prefix: Some("image/".into()),
+                    min_bytes: Some(media::bmp_len(640, 480)),
+                    ..Default::default()
+                })?;
+                report.removed += cleared.attachments;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// The width and height of a picture.
+fn dimensions(kind: Media) -> (u32, u32) {
+    match kind {
+        Media::FullHd => (1920, 1080),
+        Media::Photo | Media::RemovedPhoto => (640, 480),
+        Media::Small | Media::Voice => (96, 96),
+    }
 }

@@ -21,6 +21,7 @@ macro_rules! say {
 }
 
 mod archive;
+mod attachments;
 mod browse;
 mod cli;
 mod demo;
@@ -177,6 +178,14 @@ fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Edit { messages, text } => edit::edit(&ctx, &messages, &text),
         Command::Delete { targets, yes } => edit::delete(&ctx, &targets, yes),
+        Command::Attach { message, file, media_type, name } => {
+            attachments::attach(&ctx, &message, &file, media_type, name)
+        }
+        Command::Attachments(args) => attachments::list(&ctx, &args),
+        Command::Save { id, output, force } => attachments::save(&ctx, id, output.as_deref(), force),
+        Command::Usage { limit } => attachments::usage(&ctx, limit),
+        Command::ClearMedia(args) => attachments::clear_media(&ctx, &args),
+        Command::DeleteAttachment { id } => attachments::delete(&ctx, id),
         Command::Export(args) => archive::export(&ctx, &args),
         Command::Import(args) => archive::import(&ctx, &args),
         Command::Inspect(args) => archive::inspect(&ctx, &args),
@@ -205,8 +214,44 @@ pub fn confirm(question: &str) -> CliResult<bool> {
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-/// Removes the store's files (database, WAL, shared memory) if present.
+/// Removes the store's files (database, WAL, shared memory, and the
+/// directory of attachment files beside it) if present. A directory of
+/// attachments holding anything but attachment files (32 hex digits) is
+/// left alone, and nothing is removed.
 pub fn remove_store_files(path: &Path) -> CliResult<()> {
+    let mut dir = path.as_os_str().to_owned();
+    dir.push("-attachments");
+    let dir = PathBuf::from(dir);
+    let cannot = |p: &Path, e: std::io::Error| Failure::user(format!("cannot remove {}: {e}", p.display()));
+    let blobs = match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            let mut blobs = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| cannot(&dir, e))?;
+                let name = entry.file_name();
+                let is_blob = name.to_str().is_some_and(|n| {
+                    n.len() == 32 && n.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                });
+                if !is_blob {
+                    return Err(Failure::user(format!(
+                        "{} holds {:?}, which is not an attachment file: remove it yourself",
+                        dir.display(),
+                        name
+                    )));
+                }
+                blobs.push(entry.path());
+            }
+            Some(blobs)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(cannot(&dir, e)),
+    };
+    if let Some(blobs) = blobs {
+        for b in blobs {
+            std::fs::remove_file(&b).map_err(|e| cannot(&b, e))?;
+        }
+        std::fs::remove_dir(&dir).map_err(|e| cannot(&dir, e))?;
+    }
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);

@@ -41,6 +41,8 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
             "segments_written": report.segments_written,
             "messages_expired": report.messages_expired,
             "keys_destroyed": report.keys_destroyed,
+            "attachments_expired": report.attachments_expired,
+            "orphan_files_removed": report.orphan_files_removed,
             "bytes_before": report.bytes_before,
             "bytes_after": report.bytes_after,
             "work_remains": report.work_remains,
@@ -55,6 +57,14 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
             report.messages_expired,
             report.keys_destroyed
         );
+        if report.attachments_expired > 0 || report.orphan_files_removed > 0 {
+            say!(
+                "Attachments: {} of expired messages removed, {} orphan files (left by an interrupted write) \
+                 removed.",
+                report.attachments_expired,
+                report.orphan_files_removed
+            );
+        }
         say!("Size: {} -> {}.", output::bytes(report.bytes_before), output::bytes(report.bytes_after));
         if let Some(i) = index.filter(|i| i.segments_indexed > 0) {
             say!("Search index: {} segments indexed, {} left.", i.segments_indexed, i.segments_remaining);
@@ -103,6 +113,7 @@ pub fn verify(ctx: &Ctx) -> CliResult<()> {
             "conversations": report.conversations,
             "segments": report.segments,
             "messages": report.messages,
+            "attachments": report.attachments,
             "problems": problems,
         }));
     } else {
@@ -110,10 +121,11 @@ pub fn verify(ctx: &Ctx) -> CliResult<()> {
             say!("problem: {p}");
         }
         say!(
-            "Checked {} conversations, {} segments, {} messages: {}.",
+            "Checked {} conversations, {} segments, {} messages, {} attachments: {}.",
             report.conversations,
             report.segments,
             report.messages,
+            report.attachments,
             if report.is_ok() {
                 "no problems".to_owned()
             } else {
@@ -149,6 +161,11 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
             "segment_bytes": s.segment_bytes,
             "filter_bytes": s.filter_bytes,
             "segments_unindexed": s.segments_unindexed,
+            "attachments": s.attachments,
+            "attachment_bytes": s.attachment_bytes,
+            "attachments_in_files": s.attachments_in_files,
+            "orphan_files": s.orphan_files,
+            "orphan_file_bytes": s.orphan_file_bytes,
             "file_bytes": s.file_bytes,
             "wal_bytes": s.wal_bytes,
             "reclaimable_bytes": s.reclaimable_bytes,
@@ -156,7 +173,7 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
         }));
         return Ok(());
     }
-    let rows: [(&str, String); 11] = [
+    let rows: [(&str, String); 15] = [
         ("conversations", s.conversations.to_string()),
         ("messages", s.messages.to_string()),
         ("segments", s.segments.to_string()),
@@ -165,6 +182,10 @@ pub fn stats(ctx: &Ctx) -> CliResult<()> {
         ("sealed segment bytes", output::bytes(s.segment_bytes)),
         ("sealed search filter bytes", output::bytes(s.filter_bytes)),
         ("  segments not yet indexed", s.segments_unindexed.to_string()),
+        ("attachments", s.attachments.to_string()),
+        ("  in files beside the store", s.attachments_in_files.to_string()),
+        ("sealed attachment bytes", output::bytes(s.attachment_bytes)),
+        ("orphan attachment files", format!("{} ({})", s.orphan_files, output::bytes(s.orphan_file_bytes))),
         ("database file", output::bytes(s.file_bytes)),
         ("write-ahead log", output::bytes(s.wal_bytes)),
         ("reclaimable", output::bytes(s.reclaimable_bytes)),

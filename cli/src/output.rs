@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io::Write;
 
-use chatvault::{Conversation, ConversationSummary, Message};
+use chatvault::{Attachment, Conversation, ConversationSummary, Message};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
@@ -129,6 +129,39 @@ pub fn message_line(m: &Message, tz: &TimeZone, sender_width: usize) -> String {
     line
 }
 
+pub fn attachment_json(a: &Attachment) -> Value {
+    json!({
+        "id": a.id.get(),
+        "message": a.message.to_string(),
+        "conversation": a.message.conversation().get(),
+        "media_type": a.media_type,
+        "file_name": a.file_name,
+        "byte_len": a.byte_len,
+        "created_at": rfc3339(a.created_at_ms),
+        "removed": a.removed_at_ms.is_some(),
+        "removed_at": a.removed_at_ms.map(rfc3339),
+    })
+}
+
+/// The name an attachment is shown with: its file name, else `attachment <id>`.
+pub fn attachment_name(a: &Attachment) -> String {
+    match &a.file_name {
+        Some(name) => one_line(name),
+        None => format!("attachment {}", a.id),
+    }
+}
+
+/// One line for an attachment under its message:
+/// `📎 IMG_0001.jpg · image/jpeg · 1.2 MiB`, and `(removed)` once its
+/// content was removed.
+pub fn attachment_line(a: &Attachment) -> String {
+    let mut line = format!("📎 {} · {} · {}", attachment_name(a), one_line(&a.media_type), bytes(a.byte_len));
+    if a.removed_at_ms.is_some() {
+        line.push_str(" (removed)");
+    }
+    line
+}
+
 /// A count in bytes, for people.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -167,5 +200,30 @@ mod tests {
         assert_eq!(rfc3339(1_700_000_000_000), json!("2023-11-14T22:13:20Z"));
         assert_eq!(bytes(512), "512 B");
         assert_eq!(bytes(3 << 20), "3.0 MiB");
+    }
+
+    #[test]
+    fn attachment_lines_name_type_size_and_removal() {
+        let mut a = Attachment {
+            id: chatvault::AttachmentId::from_raw(17),
+            message: chatvault::MessageId::new(chatvault::ConversationId::from_raw(3), 120),
+            media_type: "image/jpeg".into(),
+            file_name: Some("IMG_0001.jpg".into()),
+            byte_len: 1_258_291,
+            app_data: Vec::new(),
+            created_at_ms: 1_700_000_000_000,
+            removed_at_ms: None,
+        };
+        assert_eq!(attachment_line(&a), "📎 IMG_0001.jpg · image/jpeg · 1.2 MiB");
+        a.removed_at_ms = Some(1_700_000_100_000);
+        a.file_name = Some("evil\u{1b}[2J.jpg".into());
+        assert_eq!(attachment_line(&a), "📎 evil [2J.jpg · image/jpeg · 1.2 MiB (removed)");
+        a.file_name = None;
+        assert_eq!(attachment_name(&a), "attachment 17");
+        let v = attachment_json(&a);
+        assert_eq!(
+            (v["id"].clone(), v["message"].clone(), v["removed"].clone()),
+            (json!(17), json!("3/120"), json!(true))
+        );
     }
 }

@@ -68,9 +68,23 @@ pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
     };
     let info = store.conversation(c)?;
     let messages = store.messages(c, page)?;
+    // One short read per message on the page (no attachment is decrypted
+    // but these messages').
+    let attachments =
+        messages.iter().map(|m| Ok(store.message_attachments(m.id)?)).collect::<CliResult<Vec<_>>>()?;
     if ctx.json {
         let mut v = output::conversation_json(&info);
-        v["messages"] = Value::Array(messages.iter().map(output::message_json).collect());
+        v["messages"] = Value::Array(
+            messages
+                .iter()
+                .zip(&attachments)
+                .map(|(m, a)| {
+                    let mut v = output::message_json(m);
+                    v["attachments"] = Value::Array(a.iter().map(output::attachment_json).collect());
+                    v
+                })
+                .collect(),
+        );
         output::print_json(&v);
         return Ok(());
     }
@@ -84,8 +98,11 @@ pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
         .max()
         .unwrap_or(0)
         .min(16);
-    for m in &messages {
+    for (m, attached) in messages.iter().zip(&attachments) {
         say!("{}", output::message_line(m, &ctx.tz, width));
+        for a in attached {
+            say!("{:>7}  {:>16}  {}", "", format!("#{}", a.id), output::attachment_line(a));
+        }
     }
     if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
         say!("(older: --before {}, newer: --after {})", first.id.seq(), last.id.seq());

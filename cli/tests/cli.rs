@@ -9,7 +9,7 @@ use assert_cmd::Command;
 use assert_cmd::assert::Assert;
 use predicates::prelude::*;
 use predicates::str::contains;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tempfile::TempDir;
 
 /// The `chatvault` binary, which cargo builds for this package's tests.
@@ -337,8 +337,31 @@ fn bad_arguments_are_user_errors_with_usage() {
     }
     let help = d.ok(&["--help"]);
     for sub in [
-        "init", "demo", "convs", "show", "search", "new", "send", "edit", "delete", "export", "import",
-        "inspect", "compact", "verify", "stats", "passwd", "rotate", "vacuum", "browse",
+        "init",
+        "demo",
+        "convs",
+        "show",
+        "search",
+        "new",
+        "send",
+        "edit",
+        "delete",
+        "export",
+        "import",
+        "inspect",
+        "compact",
+        "verify",
+        "stats",
+        "passwd",
+        "rotate",
+        "vacuum",
+        "browse",
+        "attach",
+        "attachments",
+        "save",
+        "usage",
+        "clear-media",
+        "delete-attachment",
     ] {
         assert!(help.lines().any(|l| l.trim_start().starts_with(sub)), "--help lists {sub}: {help}");
     }
@@ -1071,4 +1094,405 @@ fn sqlite_damage_below_the_records_is_a_data_error() {
         }
     }
     assert!(saw_damage, "some conversation sat on a damaged page");
+}
+
+/// Bytes that differ at every offset.
+fn content(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(37).wrapping_add(seed) ^ (i >> 9) as u8).collect()
+}
+
+/// A fresh store `a.cv` with conversation 1 ("Trip", external id `trip`)
+/// and three messages; `run` and `json` run commands on it.
+struct Attached {
+    d: Dir,
+}
+
+impl Attached {
+    const S: [&'static str; 2] = ["--store", "a.cv"];
+
+    fn new() -> Self {
+        let d = Dir::new();
+        d.ok(&["--store", "a.cv", "init"]);
+        let a = Attached { d };
+        a.run(&["new", "Trip", "--external-id", "trip"]);
+        for text in ["look at this", "and this", "the plan"] {
+            a.run(&["send", "trip", text, "--sender", "ann"]);
+        }
+        a
+    }
+
+    fn args<'a>(args: &[&'a str]) -> Vec<&'a str> {
+        [&Self::S[..], args].concat()
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        self.d.ok(&Self::args(args))
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        self.d.json(&Self::args(args))
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        self.d.cmd(&Self::args(args))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) {
+        let path = self.d.path(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, bytes).expect("write");
+    }
+
+    fn read(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.d.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
+#[test]
+fn attach_list_and_save_round_trip_the_bytes() {
+    let a = Attached::new();
+    let photo = content(1, 300_000); // in a file beside the store
+    let note = b"buy sunscreen\n".to_vec(); // inline
+    a.write("in/IMG_0001.JPG", &photo);
+
+    let v = a.json(&["attach", "1/1", "in/IMG_0001.JPG"]);
+    assert_eq!(v["media_type"], "image/jpeg", "from the extension: {v}");
+    assert_eq!((v["file_name"].clone(), v["byte_len"].clone()), (json!("IMG_0001.JPG"), json!(300_000)));
+    assert_eq!((v["message"].clone(), v["removed"].clone()), (json!("1/1"), json!(false)));
+    let photo_id = v["id"].as_u64().expect("id");
+    // From standard input, named on the command line.
+    let out = a
+        .cmd(&["attach", "1/2", "-", "--name", "notes.txt"])
+        .write_stdin(note.clone())
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).expect("UTF-8");
+    assert!(out.contains("Attached notes.txt (text/plain, 14 B) to 1/2 as attachment"), "{out}");
+    let v = a.json(&["attach", "1/2", "in/IMG_0001.JPG", "--media-type", "image/x-test", "--name", "raw"]);
+    assert_eq!((v["media_type"].clone(), v["file_name"].clone()), (json!("image/x-test"), json!("raw")));
+    a.write("blob", b"?");
+    assert_eq!(a.json(&["attach", "1/3", "blob"])["media_type"], "application/octet-stream");
+
+    // The gallery: newest message first.
+    let list = a.json(&["attachments", "trip"]);
+    let names: Vec<&str> =
+        list.as_array().expect("array").iter().map(|x| x["file_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["blob", "raw", "notes.txt", "IMG_0001.JPG"]);
+    let images = a.json(&["attachments", "trip", "--media-type", "image/"]);
+    assert_eq!(images.as_array().map(Vec::len), Some(2));
+    let first_page = a.run(&["attachments", "trip", "--limit", "2"]);
+    assert!(first_page.contains("blob") && first_page.contains("raw") && !first_page.contains("notes.txt"));
+    let cursor = first_page
+        .lines()
+        .find_map(|l| l.strip_prefix("(older: --before ").and_then(|r| r.strip_suffix(')')))
+        .unwrap_or_else(|| panic!("a cursor: {first_page}"));
+    let next = a.json(&["attachments", "trip", "--limit", "2", "--before", cursor]);
+    let names: Vec<&str> =
+        next.as_array().expect("array").iter().map(|x| x["file_name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["notes.txt", "IMG_0001.JPG"]);
+    let of_message = a.json(&["attachments", "--message", "1/2"]);
+    assert_eq!(of_message.as_array().map(Vec::len), Some(2));
+    assert_eq!(a.json(&["attachments"]).as_array().map(Vec::len), Some(4), "the whole store");
+    let table = a.run(&["attachments", "trip"]);
+    assert!(table.lines().next().is_some_and(|h| h.contains("media type") && h.contains("size")), "{table}");
+    assert!(
+        table.contains("IMG_0001.JPG") && table.contains("293.0 KiB") && table.contains("image/jpeg"),
+        "{table}"
+    );
+    // `show` lists them under their messages.
+    let shown = a.run(&["show", "trip"]);
+    assert!(shown.contains(&format!("#{photo_id}  📎 IMG_0001.JPG · image/jpeg · 293.0 KiB")), "{shown}");
+    let page = a.json(&["show", "trip"]);
+    assert_eq!(page["messages"][0]["attachments"][0]["id"].as_u64(), Some(photo_id));
+    assert_eq!(page["messages"][2]["attachments"][0]["file_name"], "blob");
+
+    // save: the exact bytes, to its name, a path, a directory or stdout.
+    let id = photo_id.to_string();
+    let out = a.run(&["save", &id]);
+    assert!(out.contains("Saved attachment") && out.contains("IMG_0001.JPG"), "{out}");
+    assert!(a.read("IMG_0001.JPG") == photo, "IMG_0001.JPG differs");
+    #[cfg(unix)]
+    assert_eq!(mode(&a.d.path("IMG_0001.JPG")) & 0o777, 0o600, "plaintext, its owner's only");
+    let v = a.json(&["save", &id, "copy.jpg"]);
+    assert_eq!(v["bytes_written"], 300_000);
+    assert!(a.read("copy.jpg") == photo, "copy.jpg differs");
+    std::fs::create_dir(a.d.path("out")).expect("mkdir");
+    a.run(&["save", &id, "out"]);
+    assert!(a.read("out/IMG_0001.JPG") == photo, "out/IMG_0001.JPG differs");
+    let stdout = a.cmd(&["save", &id, "-"]).assert().success().get_output().stdout.clone();
+    assert!(stdout == photo, "- writes the content, and nothing else, to stdout");
+    let notes = a.json(&["attachments", "--message", "1/2"])[0]["id"].to_string();
+    a.run(&["save", &notes, "n.txt"]);
+    assert!(a.read("n.txt") == note, "n.txt differs");
+    assert!(a.cmd(&["save", &notes, "-"]).assert().success().get_output().stdout == note);
+
+    // Never over an existing file without --force.
+    a.write("copy.jpg", b"precious");
+    fails(a.cmd(&["save", &id, "copy.jpg"]).assert(), 1)
+        .stderr(contains("already exists").and(contains("--force")));
+    assert!(a.read("copy.jpg") == b"precious", "left alone");
+    fails(a.cmd(&["save", &id]).assert(), 1).stderr(contains("IMG_0001.JPG already exists"));
+    a.run(&["save", &id, "copy.jpg", "--force"]);
+    assert!(a.read("copy.jpg") == photo, "copy.jpg differs");
+    let leftovers: Vec<String> = std::fs::read_dir(a.d.0.path())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+
+    // A stored name is never a path: it is saved inside the directory.
+    let v = a.json(&["attach", "1/3", "blob", "--name", "../../evil.sh"]);
+    let evil = v["id"].to_string();
+    let out = a.json(&["save", &evil]);
+    assert_eq!(out["path"], "_.._evil.sh");
+    assert!(a.read("_.._evil.sh") == b"?", "_.._evil.sh differs");
+    assert!(!a.d.0.path().parent().expect("parent").join("evil.sh").exists());
+
+    // Mistakes are user errors.
+    fails(a.cmd(&["save", "999"]).assert(), 1).stderr(contains("no attachment 999"));
+    fails(a.cmd(&["attach", "1/9", "blob"]).assert(), 1).stderr(contains("not found"));
+    fails(a.cmd(&["attach", "7/1", "blob"]).assert(), 1).stderr(contains("not found"));
+    fails(a.cmd(&["attach", "1/1", "absent.jpg"]).assert(), 1).stderr(contains("cannot open absent.jpg"));
+    fails(a.cmd(&["attach", "trip", "blob"]).assert(), 1).stderr(contains("conversation/seq"));
+    fails(a.cmd(&["attachments", "nowhere"]).assert(), 1).stderr(contains("no conversation"));
+    a.cmd(&["attachments", "--message", "1/1", "--before", "1"])
+        .assert()
+        .failure()
+        .code(1)
+        .stderr(contains("--help"));
+    a.cmd(&["attachments", "--before", "1"]).assert().failure().code(1).stderr(contains("--help"));
+}
+
+#[test]
+fn usage_counts_text_and_attachment_bytes_per_conversation() {
+    let a = Attached::new();
+    a.run(&["new", "Quiet", "--external-id", "quiet"]);
+    a.run(&["send", "quiet", "hi"]);
+    a.write("big.bin", &content(2, 500_000));
+    a.write("small.png", &content(3, 1_000));
+    a.run(&["attach", "1/1", "big.bin"]);
+    a.run(&["attach", "1/2", "small.png"]);
+    let v = a.json(&["usage"]);
+    let rows = v["conversations"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["title"], "Trip", "largest first: {v}");
+    assert!(rows[0]["attachment_bytes"].as_u64() >= Some(501_000), "stored bytes, padded: {v}");
+    assert_eq!(rows[0]["attachments"], 2);
+    assert!(rows[0]["text_bytes"].as_u64() > Some(0));
+    assert_eq!((rows[1]["attachment_bytes"].clone(), rows[1]["attachments"].clone()), (json!(0), json!(0)));
+    assert_eq!(v["total"]["attachments"], 2);
+    assert_eq!(v["total"]["conversations"], 2);
+    let total_text = rows.iter().map(|r| r["text_bytes"].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(v["total"]["text_bytes"].as_u64(), Some(total_text));
+    let table = a.run(&["usage"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "a header, a row per conversation, a total: {table}");
+    assert!(
+        lines[1].contains("Trip") && lines[1].contains("KiB") && lines[3].contains("total (2 conversations)")
+    );
+    let top = a.json(&["usage", "--limit", "1"]);
+    assert_eq!(top["conversations"].as_array().map(Vec::len), Some(1));
+    assert_eq!(top["total"]["conversations"], 2, "the total counts every conversation");
+
+    // stats and verify count them too.
+    let stats = a.json(&["stats"]);
+    assert_eq!((stats["attachments"].clone(), stats["attachments_in_files"].clone()), (json!(2), json!(1)));
+    assert_eq!(stats["orphan_files"], 0);
+    assert!(a.run(&["stats"]).contains(&format!("{:<28} 2\n", "attachments")));
+    assert_eq!(a.json(&["verify"])["attachments"], 2);
+    assert!(a.run(&["verify"]).contains("2 attachments: no problems"));
+    let report = a.json(&["compact"]);
+    assert_eq!(
+        (report["attachments_expired"].clone(), report["orphan_files_removed"].clone()),
+        (json!(0), json!(0))
+    );
+}
+
+#[test]
+fn clear_media_removes_content_keeps_the_stubs_and_asks_first() {
+    let a = Attached::new();
+    a.write("video.mp4", &content(4, 400_000));
+    a.write("photo.jpg", &content(5, 200_000));
+    a.write("thumb.jpg", &content(6, 5_000));
+    a.write("voice.ogg", &content(7, 150_000));
+    let id = |v: Value| v["id"].as_u64().expect("id").to_string();
+    let video = id(a.json(&["attach", "1/1", "video.mp4"]));
+    let photo = id(a.json(&["attach", "1/1", "photo.jpg"]));
+    let thumb = id(a.json(&["attach", "1/2", "thumb.jpg"]));
+    let voice = id(a.json(&["attach", "1/3", "voice.ogg"]));
+    let bytes_before = a.json(&["usage"])["total"]["attachment_bytes"].as_u64().expect("bytes");
+
+    // Nobody to ask: --yes (or --dry-run) is needed.
+    fails(a.cmd(&["clear-media"]).assert(), 1).stderr(contains("--yes"));
+    // A dry run lists what would go and removes nothing.
+    let dry = a.run(&["clear-media", "--larger-than", "100K", "--media-type", "image/", "--dry-run"]);
+    assert!(dry.contains("photo.jpg") && !dry.contains("thumb.jpg") && !dry.contains("video.mp4"), "{dry}");
+    assert!(
+        dry.contains("Would remove the content of 1 attachments") && dry.contains("nothing was removed"),
+        "{dry}"
+    );
+    let v = a.json(&["clear-media", "--larger-than", "100K", "--dry-run"]);
+    assert_eq!(v["attachments"], 3, "{v}");
+    a.run(&["save", &photo, "still-here.jpg"]);
+    // Filters that match nothing.
+    let out = a.run(&["clear-media", "--older-than", "1d", "--yes"]);
+    assert!(out.contains("nothing removed"), "just stored: {out}");
+    assert_eq!(a.json(&["clear-media", "--larger-than", "1G", "--yes"])["attachments"], 0);
+
+    // Images over 100 KiB.
+    let out = a.run(&["clear-media", "--media-type", "image/", "--larger-than", "100K", "--yes"]);
+    assert!(out.contains("Removed the content of 1 attachments"), "{out}");
+    fails(a.cmd(&["save", &photo, "gone.jpg"]).assert(), 1)
+        .stderr(contains("was removed").and(contains("photo.jpg")));
+    assert!(!a.d.path("gone.jpg").exists());
+    a.run(&["save", &thumb, "thumb-copy.jpg"]);
+    assert!(a.read("thumb-copy.jpg") == content(6, 5_000), "what did not match stays");
+    let list = a.json(&["attachments", "trip"]);
+    let state: Vec<(String, bool)> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|x| (x["file_name"].as_str().unwrap().to_owned(), x["removed"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(
+        state,
+        [
+            ("voice.ogg".into(), false),
+            ("thumb.jpg".into(), false),
+            ("photo.jpg".into(), true),
+            ("video.mp4".into(), false)
+        ],
+        "newest message first, and within one the last stored first"
+    );
+    assert!(
+        a.run(&["attachments", "trip"]).lines().any(|l| l.contains("photo.jpg") && l.contains("removed"))
+    );
+    assert!(a.run(&["show", "trip"]).contains("📎 photo.jpg · image/jpeg · 195.3 KiB (removed)"));
+    // In one conversation only, the rest of a kind: JSON says what went.
+    let v = a.json(&["clear-media", "--conversation", "trip", "--larger-than", "100K", "--yes"]);
+    assert_eq!(v["attachments"], 2, "the video and the voice note: {v}");
+    assert!(v["bytes"].as_u64() >= Some(550_000));
+    for gone in [&video, &voice] {
+        fails(a.cmd(&["save", gone, "x"]).assert(), 1).stderr(contains("was removed"));
+    }
+    let bytes_after = a.json(&["usage"])["total"]["attachment_bytes"].as_u64().expect("bytes");
+    assert!(bytes_after < 20_000 && bytes_after < bytes_before, "{bytes_before} -> {bytes_after}");
+    assert_eq!(a.json(&["stats"])["attachments"], 4, "the stubs stay");
+    assert_eq!(a.json(&["verify"])["ok"], true);
+
+    // Bad filters are user errors, before anything is removed.
+    for bad in [
+        ["--older-than", "soon"],
+        ["--older-than", "30"],
+        ["--larger-than", "big"],
+        ["--conversation", "nowhere"],
+    ] {
+        fails(a.cmd(&["clear-media", bad[0], bad[1], "--yes"]).assert(), 1);
+    }
+    a.cmd(&["clear-media", "--yes", "--dry-run"]).assert().failure().code(1).stderr(contains("--help"));
+}
+
+#[test]
+fn delete_attachment_keeps_the_message() {
+    let a = Attached::new();
+    a.write("photo.jpg", &content(8, 90_000));
+    let id = a.json(&["attach", "1/1", "photo.jpg"])["id"].to_string();
+    let out = a.run(&["delete-attachment", &id]);
+    assert!(out.contains(&format!("Deleted attachment {id} (photo.jpg) of message 1/1")), "{out}");
+    assert_eq!(a.json(&["attachments", "trip"]), json!([]));
+    assert_eq!(a.json(&["show", "trip"])["messages"][0]["text"], "look at this");
+    fails(a.cmd(&["save", &id]).assert(), 1).stderr(contains(format!("no attachment {id}")));
+    fails(a.cmd(&["delete-attachment", &id]).assert(), 1).stderr(contains("no attachment"));
+    let again = a.json(&["attach", "1/1", "photo.jpg"])["id"].to_string();
+    assert_eq!(a.json(&["delete-attachment", &again])["deleted"].as_u64(), again.parse().ok());
+    assert_eq!(a.json(&["stats"])["attachments"], 0);
+    assert_eq!(a.json(&["verify"])["ok"], true);
+}
+
+#[test]
+fn the_demo_has_photos_of_a_few_sizes_and_voice_notes() {
+    let d = Dir::new();
+    d.demo();
+    let all = d.json(&["attachments", "--limit", "100"]);
+    let all = all.as_array().expect("array");
+    assert!(all.len() >= 10, "{}", all.len());
+    let of = |t: &str| all.iter().filter(|a| a["media_type"] == t).count();
+    assert!(of("image/bmp") >= 5 && of("audio/wav") >= 3, "{all:?}");
+    let full_hd = all.iter().find(|a| a["byte_len"] == 6_220_854).expect("a full-HD picture");
+    assert_eq!(
+        all.iter().filter(|a| a["removed"] == true).count(),
+        1,
+        "one removed, to show the storage manager"
+    );
+    let id = full_hd["id"].to_string();
+    d.ok(&["save", &id, "pano.bmp"]);
+    let bmp = std::fs::read(d.path("pano.bmp")).expect("saved");
+    assert_eq!(bmp.len(), 6_220_854);
+    assert_eq!(&bmp[..2], b"BM");
+    assert_eq!(i32::from_le_bytes(bmp[18..22].try_into().expect("4 bytes")), 1920);
+    assert_eq!(i32::from_le_bytes(bmp[22..26].try_into().expect("4 bytes")), 1080);
+    let wav = all.iter().find(|a| a["media_type"] == "audio/wav").expect("a voice note")["id"].to_string();
+    let sound = d.cmd(&["save", &wav, "-"]).assert().success().get_output().stdout.clone();
+    assert_eq!(&sound[..4], b"RIFF");
+    // In the most recently active conversation, on one of its last messages.
+    let newest = d.json(&["convs", "--limit", "1"])[0]["id"].as_u64().expect("id");
+    let gallery = d.json(&["attachments", &format!("id:{newest}")]);
+    assert!(gallery.as_array().is_some_and(|g| g.iter().any(|a| a["byte_len"] == 6_220_854)), "{gallery}");
+    assert_eq!(d.json(&["verify"])["ok"], true);
+    let stats = d.json(&["stats"]);
+    assert_eq!(stats["orphan_files"], 0);
+    assert!(stats["attachments_in_files"].as_u64() >= Some(3));
+    // The same seed, the same media; --force replaces the attachment files too.
+    let d2 = Dir::new();
+    d2.demo();
+    d2.ok(&["save", &id, "pano.bmp"]);
+    assert!(std::fs::read(d2.path("pano.bmp")).expect("saved") == bmp, "the same picture");
+    d2.ok(&["demo", "--messages", "3000", "--conversations", "25", "--seed", "2", "--force"]);
+    assert_eq!(d2.json(&["stats"])["orphan_files"], 0, "no file of the old store is left");
+    assert_eq!(d2.json(&["verify"])["ok"], true);
+}
+
+#[test]
+fn an_html_export_writes_the_attachments_beside_the_page() {
+    let a = Attached::new();
+    let photo = content(9, 120_000);
+    a.write("beach.jpg", &photo);
+    a.run(&["attach", "1/1", "beach.jpg"]);
+    a.write("clip.mp4", &content(10, 80_000));
+    a.run(&["attach", "1/2", "clip.mp4"]);
+    a.run(&["clear-media", "--media-type", "video/", "--yes"]);
+    let out = a.run(&["export", "trip.html", "--format", "html", "--plaintext", "--conversation", "trip"]);
+    assert!(out.contains("attachments to trip_files") && out.contains("NOT encrypted"), "{out}");
+    let html = std::fs::read_to_string(a.d.path("trip.html")).expect("page");
+    let src = html.split("<img src=\"").nth(1).and_then(|r| r.split('"').next()).expect("an inline image");
+    assert!(src.starts_with("trip_files/") && src.ends_with("-beach.jpg"), "{src}");
+    assert!(a.read(src) == photo, "{src} holds the photo");
+    assert!(html.contains("clip.mp4 · video/mp4 · 78.1 KiB (removed)"), "{html}");
+    // Again: the directory is there, so nothing is replaced.
+    fails(
+        a.cmd(&["export", "trip.html", "--format", "html", "--plaintext", "--conversation", "trip"]).assert(),
+        1,
+    )
+    .stderr(contains("trip_files already exists"));
+    let v = json_of(a.cmd(&[
+        "--json",
+        "export",
+        "t2.html",
+        "--format",
+        "html",
+        "--plaintext",
+        "--conversation",
+        "trip",
+    ]));
+    assert_eq!(v["attachments_dir"], "t2_files");
+    // JSON Lines: the metadata.
+    a.run(&["export", "all.jsonl", "--format", "jsonl", "--plaintext"]);
+    let text = std::fs::read_to_string(a.d.path("all.jsonl")).expect("jsonl");
+    let first: Value = serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(first["attachments"][0]["file_name"], "beach.jpg");
+    assert_eq!(first["attachments"][0]["byte_len"], 120_000);
 }

@@ -58,31 +58,19 @@ impl Store {
         // Attachment files no row names (docs/ATTACHMENTS.md, "Writing"):
         // `compact` and `scrub` remove them.
         let (orphans, strangers) = super::attachments::orphan_files(self)?;
-        for o in orphans {
-            report.problems.push(problem(
-                ProblemKind::Orphan,
-                None,
-                None,
-                None,
-                format!(
-                    "the attachment file {} ({} bytes) belongs to no attachment (left by a crash while it was written, \
-                     or being written now); compact removes it",
-                    o.path.display(),
-                    o.bytes
-                ),
-            ));
-        }
-        for path in strangers {
-            report.problems.push(problem(
-                ProblemKind::Orphan,
-                None,
-                None,
-                None,
-                format!(
-                    "{} is not an attachment file: chatvault did not put it in its directory",
-                    path.display()
-                ),
-            ));
+        let orphans = orphans.into_iter().map(|o| {
+            format!(
+                "the attachment file {} ({} bytes) belongs to no attachment (left by a crash while it was written, \
+                 or being written now); compact removes it",
+                o.path.display(),
+                o.bytes
+            )
+        });
+        let strangers = strangers.into_iter().map(|path| {
+            format!("{} is not an attachment file: chatvault did not put it in its directory", path.display())
+        });
+        for detail in orphans.chain(strangers) {
+            report.problems.push(problem(ProblemKind::Orphan, None, None, None, detail));
         }
         Ok(report)
     }

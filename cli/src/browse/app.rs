@@ -1,8 +1,8 @@
 //! The browser's state and its key handling.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 
-use chatvault::{ConversationSummary, Message, MessageId, Page, SearchHit, SearchQuery, Store};
+use chatvault::{Attachment, ConversationSummary, Message, MessageId, Page, SearchHit, SearchQuery, Store};
 use jiff::tz::TimeZone;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
@@ -13,6 +13,11 @@ pub const FETCH: usize = 200;
 /// Most messages the history window holds; pages beyond it are dropped
 /// from the far side and fetched again when scrolled back to.
 pub const MAX_WINDOW: usize = 5 * FETCH;
+/// Most messages whose attachments are remembered; past it, the cache is
+/// emptied and refilled as messages come on screen.
+pub const MAX_ATTACHMENT_CACHE: usize = 2 * MAX_WINDOW;
+/// Attachment lines shown under a message; more are summed up in one line.
+pub const ATTACHMENT_LINES: usize = 3;
 
 /// Messages per fetch: a page, and at least a screenful.
 fn fetch_size(rows: usize) -> usize {
@@ -59,6 +64,10 @@ pub struct App<'s> {
     pub(super) rows: usize,
     /// Conversation-list rows visible at the last draw.
     pub(super) list_rows: usize,
+    /// The attachments of messages that have been on screen, read one
+    /// message at a time as they come into view (never a whole
+    /// conversation's).
+    pub(super) attachments: HashMap<MessageId, Vec<Attachment>>,
     pub quit: bool,
 }
 
@@ -76,6 +85,9 @@ pub struct History {
     pub(super) cursor: usize,
     /// The first visible message, an index into `window`.
     pub(super) top: usize,
+    /// Messages that fit on screen at the last draw (fewer than its rows
+    /// when some show attachment lines): what a page moves by.
+    pub(super) shown: Option<usize>,
 }
 
 impl<'s> App<'s> {
@@ -91,6 +103,7 @@ impl<'s> App<'s> {
             error: None,
             rows: 20,
             list_rows: 10,
+            attachments: HashMap::new(),
             quit: false,
         })
     }
@@ -144,11 +157,11 @@ impl<'s> App<'s> {
     fn history_key(&mut self, code: KeyCode) -> CliResult<()> {
         let store = self.store;
         let rows = self.rows.max(1);
-        let page = rows.saturating_sub(1).max(1) as isize;
         let Some(h) = self.history.as_mut() else {
             self.focus = Focus::List;
             return Ok(());
         };
+        let page = h.shown.unwrap_or(rows).min(rows).saturating_sub(1).max(1) as isize;
         match code {
             KeyCode::Up | KeyCode::Char('k') => h.move_by(store, -1, rows, false)?,
             KeyCode::Down | KeyCode::Char('j') => h.move_by(store, 1, rows, false)?,
@@ -238,6 +251,7 @@ impl<'s> App<'s> {
             at_newest,
             cursor,
             top: cursor.saturating_sub(rows / 2),
+            shown: None,
         };
         h.scroll_into_view(rows);
         self.history = Some(h);
@@ -248,6 +262,7 @@ impl<'s> App<'s> {
     /// Reads the conversation list again (and the open conversation's
     /// count; newer messages are fetched when scrolled to).
     fn reload(&mut self) -> CliResult<()> {
+        self.attachments.clear();
         self.list = self.store.conversations()?;
         self.selected = self.selected.min(self.list.len().saturating_sub(1));
         if let Some(h) = self.history.as_mut() {
@@ -271,12 +286,39 @@ impl<'s> App<'s> {
             at_newest: true,
             cursor: 0,
             top: 0,
+            shown: None,
         };
         h.jump(self.store, false, self.rows.max(1))?;
         self.history = Some(h);
         self.focus = Focus::History;
         Ok(())
     }
+
+    /// The attachments of `m`, read once and remembered. An error (a
+    /// damaged attachment) is shown in the status line, and the message
+    /// shown without them.
+    pub(super) fn attachments_of(&mut self, m: MessageId) -> &[Attachment] {
+        if !self.attachments.contains_key(&m) {
+            if self.attachments.len() >= MAX_ATTACHMENT_CACHE {
+                self.attachments.clear();
+            }
+            let found = match self.store.message_attachments(m) {
+                Ok(found) => found,
+                Err(e) => {
+                    self.error = Some(crate::failure::Failure::from(e).message);
+                    Vec::new()
+                }
+            };
+            self.attachments.insert(m, found);
+        }
+        self.attachments.get(&m).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Screen lines a message takes: its own, and one per attachment up to
+/// [`ATTACHMENT_LINES`], and one summing up the rest.
+pub fn lines_for(attachments: usize) -> usize {
+    1 + if attachments > ATTACHMENT_LINES { ATTACHMENT_LINES + 1 } else { attachments }
 }
 
 impl History {

@@ -1,6 +1,8 @@
 //! The browser against ratatui's TestBackend: rendering and key handling.
 
-use chatvault::{ConversationId, MessageId, NewConversation, NewMessage, Store, StoreKey};
+use chatvault::{
+    AttachmentFilter, ConversationId, MessageId, NewAttachment, NewConversation, NewMessage, Store, StoreKey,
+};
 use jiff::tz::TimeZone;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -406,4 +408,136 @@ fn slash_searches_and_a_hit_opens_its_conversation_at_the_message() {
     press(&mut app, &mut t, KeyCode::Esc);
     assert_eq!(app.focus, Focus::History);
     assert!(app.search.is_none());
+}
+
+/// A conversation "Media" of 300 messages, each with an attachment of
+/// 1.2 MiB (content of a few bytes would do for the list, but the size
+/// shown is the stored one), except: message 300 has five, message 299
+/// none, and message 298's content was removed.
+fn media_fixture() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = Store::create(dir.path().join("m.chatvault"), StoreKey::raw([5; 32])).expect("create");
+    let c = store
+        .create_conversation(NewConversation { title: "Media".into(), ..Default::default() })
+        .expect("conversation");
+    let batch: Vec<_> = (1..=300)
+        .map(|i| {
+            let m = NewMessage {
+                sender: "ann".into(),
+                sent_at_ms: 1_700_000_000_000 + i,
+                text: format!("photo {i}"),
+                ..Default::default()
+            };
+            (c, m)
+        })
+        .collect();
+    store.append_batch(&batch).expect("append");
+    let attach = |seq: u64, name: &str, media_type: &str, len: usize| {
+        let new = NewAttachment {
+            media_type: media_type.into(),
+            file_name: Some(name.into()),
+            app_data: Vec::new(),
+        };
+        let data = vec![7u8; len];
+        store.attach_from(MessageId::new(c, seq), new, &mut &data[..]).expect("attach")
+    };
+    for seq in 1..=298 {
+        attach(seq, &format!("IMG_{seq:04}.jpg"), "image/jpeg", 1000 + seq as usize);
+    }
+    for i in 0..5 {
+        attach(300, &format!("scan-{i}.pdf"), "application/pdf", 2048);
+    }
+    store
+        .clear_attachments(&AttachmentFilter {
+            min_bytes: Some(1298),
+            media_type_prefix: Some("image/".into()),
+            ..Default::default()
+        })
+        .expect("clear");
+    (dir, store)
+}
+
+fn open_only(store: &Store) -> (App<'_>, Terminal<TestBackend>) {
+    let mut app = App::new(store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    render(&mut app, &mut t);
+    press(&mut app, &mut t, KeyCode::Enter);
+    (app, t)
+}
+
+#[test]
+fn attachments_show_under_their_messages_and_in_the_detail_pane() {
+    let (_dir, store) = media_fixture();
+    let (mut app, mut t) = open_only(&store);
+    let screen = render(&mut app, &mut t).join("\n");
+    // The newest message is selected, with its five attachments: three lines and a sum.
+    assert!(screen.contains("photo 300"), "{screen}");
+    assert!(screen.contains("📎 scan-0.pdf · application/pdf · 2.0 KiB"), "{screen}");
+    assert!(screen.contains("📎 scan-2.pdf") && !screen.contains("📎 scan-3.pdf ·"), "{screen}");
+    assert!(screen.contains("📎 … and 2 more"), "{screen}");
+    assert!(screen.contains("📎 IMG_0298.jpg · image/jpeg · 1.3 KiB (removed)"), "{screen}");
+    assert!(screen.contains("📎 IMG_0297.jpg · image/jpeg · 1.3 KiB"), "{screen}");
+    assert!(!screen.contains("IMG_0297.jpg · image/jpeg · 1.3 KiB (removed)"), "{screen}");
+    // The detail pane lists every attachment of the selected message, with its id.
+    let detail = screen.lines().skip_while(|l| !l.contains("Message")).collect::<Vec<_>>().join("\n");
+    assert!(detail.contains("scan-0.pdf"), "{detail}");
+    assert!(screen.contains("last message"), "the end is on screen: {screen}");
+    // Only the messages on screen had their attachments read.
+    assert!(app.attachments.len() <= app.rows + 1, "{} read for {} rows", app.attachments.len(), app.rows);
+    let h = app.history.as_ref().expect("open");
+    assert!(h.window.len() > 2 * app.rows, "a larger window was loaded");
+}
+
+#[test]
+fn paging_through_messages_with_attachments_shows_every_message() {
+    let (_dir, store) = media_fixture();
+    let (mut app, mut t) = open_only(&store);
+    let mut seen = std::collections::BTreeSet::new();
+    let mut presses = 0;
+    loop {
+        let screen = render(&mut app, &mut t);
+        // The messages in the history pane: right of the list's border
+        // (the detail pane's text has no "ann: ").
+        let on_screen: Vec<u64> = screen
+            .iter()
+            .filter_map(|l| {
+                let (_, pane) = l.split_once("││")?;
+                let at = pane.find("ann: photo ")? + "ann: photo ".len();
+                let l = pane;
+                l[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+            })
+            .collect();
+        assert!(on_screen.windows(2).all(|w| w[0] + 1 == w[1]), "in order, no gap: {on_screen:?}");
+        seen.extend(on_screen.iter().copied());
+        let h = app.history.as_ref().expect("open");
+        let selected = h.selected().map(|m| m.id.seq()).expect("a selection");
+        assert!(on_screen.contains(&selected), "selected {selected} off screen: {on_screen:?}");
+        if h.top == 0 && h.at_oldest {
+            break;
+        }
+        press(&mut app, &mut t, KeyCode::PageUp);
+        presses += 1;
+        assert!(presses < 300, "PageUp never reached the oldest message");
+    }
+    let missing: Vec<u64> = (1..=300).filter(|n| !seen.contains(n)).collect();
+    assert!(missing.is_empty(), "never on screen: {missing:?}");
+    assert!(presses > 300 / app.rows, "pages of fewer messages than rows: {presses} presses");
+
+    // Down, one message at a time to the newest: the selection and all its
+    // attachment lines stay on screen.
+    for _ in 0..300 {
+        let screen = press(&mut app, &mut t, KeyCode::Down);
+        let h = app.history.as_ref().expect("open");
+        let seq = h.selected().map(|m| m.id.seq()).expect("a selection");
+        let row = screen
+            .iter()
+            .position(|l| l.split_once("││").is_some_and(|(_, p)| p.contains(&format!("ann: photo {seq} "))))
+            .unwrap_or_else(|| panic!("{seq} off screen:\n{}", screen.join("\n")));
+        let below = &screen[row + 1..];
+        if (1..=298).contains(&seq) {
+            assert!(below[0].contains(&format!("IMG_{seq:04}.jpg")), "{seq}: {}", screen.join("\n"));
+        }
+    }
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("selected #300 of 300") && screen.contains("📎 … and 2 more"), "{screen}");
 }

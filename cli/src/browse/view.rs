@@ -1,14 +1,14 @@
 //! Drawing the browser: conversation list, history pane, message detail
 //! and status line.
 
-use chatvault::Message;
+use chatvault::{Attachment, Message, MessageId};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
 
-use super::app::{App, Focus, History};
+use super::app::{ATTACHMENT_LINES, App, Focus, History, lines_for};
 use crate::output::{self, one_line};
 
 /// Height of the pane showing the selected message in full.
@@ -151,34 +151,100 @@ fn draw_history(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
         frame.render_widget(hint, area);
         return;
     };
-    let block = Block::default().borders(Borders::ALL).border_style(style).title(format!(
-        " {} · {} messages ",
-        one_line(&h.title),
-        h.total
-    ));
     // After a resize: keep the selection in view, and the pane full.
     if h.cursor >= h.top + rows {
         h.top = h.cursor + 1 - rows;
     }
     h.top = h.top.min(h.window.len().saturating_sub(rows));
-    let lines: Vec<Line<'_>> = h
-        .window
-        .iter()
-        .enumerate()
-        .skip(h.top)
-        .take(rows)
-        .map(|(i, m)| {
-            let line = Line::from(message_line(m, &app.tz));
-            if i == h.cursor { line.style(Style::default().add_modifier(Modifier::REVERSED)) } else { line }
-        })
-        .collect();
+    let (top, cursor) = (h.top, h.cursor);
+    let ids: Vec<MessageId> = h.window.iter().map(|m| m.id).collect();
+    let (top, shown) = fit_attachment_lines(app, &ids, top, cursor, rows);
+    let Some(h) = app.history.as_mut() else { return };
+    h.top = top;
+    h.shown = Some(shown);
+    let Some(h) = app.history.as_ref() else { return };
+    let block = Block::default().borders(Borders::ALL).border_style(style).title(format!(
+        " {} · {} messages ",
+        one_line(&h.title),
+        h.total
+    ));
+    let none = Vec::new();
+    let attached = |m: &Message| app.attachments.get(&m.id).unwrap_or(&none);
+    let mut lines: Vec<Line<'_>> = Vec::with_capacity(rows);
+    for (i, m) in h.window.iter().enumerate().skip(h.top) {
+        if lines.len() >= rows {
+            break;
+        }
+        let line = Line::from(message_line(m, &app.tz));
+        lines.push(if i == h.cursor {
+            line.style(Style::default().add_modifier(Modifier::REVERSED))
+        } else {
+            line
+        });
+        let list = attached(m);
+        let dim = Style::default().fg(Color::Gray);
+        let shown = if list.len() > ATTACHMENT_LINES { ATTACHMENT_LINES } else { list.len() };
+        for a in &list[..shown] {
+            lines.push(Line::styled(format!("{:>8}{}", "", output::attachment_line(a)), dim));
+        }
+        if list.len() > shown {
+            lines.push(Line::styled(format!("{:>8}📎 … and {} more", "", list.len() - shown), dim));
+        }
+    }
+    lines.truncate(rows);
     let body = if lines.is_empty() { Paragraph::new("(no messages)") } else { Paragraph::new(lines) };
     frame.render_widget(body.block(block), rows_area);
-    let detail = h.selected().map(|m| detail_text(m, &app.tz)).unwrap_or_default();
+    let detail = h.selected().map(|m| detail_text(m, attached(m), &app.tz)).unwrap_or_default();
     let detail = Paragraph::new(detail)
         .wrap(Wrap { trim: false })
         .block(Block::default().borders(Borders::ALL).border_style(style).title(" Message "));
     frame.render_widget(detail, detail_area);
+}
+
+/// Where the view starts, so that the selected message and its attachment
+/// lines are on screen (and the pane full at the end of the window), and
+/// how many messages then fit whole. Reads the attachments of the messages
+/// that come on screen, and of no other.
+fn fit_attachment_lines(
+    app: &mut App<'_>,
+    ids: &[MessageId],
+    mut top: usize,
+    cursor: usize,
+    rows: usize,
+) -> (usize, usize) {
+    let height = |app: &mut App<'_>, i: usize| lines_for(app.attachments_of(ids[i]).len());
+    if ids.is_empty() {
+        return (0, 0);
+    }
+    let cursor = cursor.min(ids.len() - 1);
+    // Down from the top until the selection's last line is on screen.
+    let mut used: usize = (top..=cursor).map(|i| height(app, i)).sum();
+    while top < cursor && used > rows {
+        used -= height(app, top);
+        top += 1;
+    }
+    // The rest of the pane, below the selection.
+    let mut end = cursor + 1;
+    while end < ids.len() && used < rows {
+        used += height(app, end);
+        end += 1;
+    }
+    // At the end of the window with room to spare: fill it from above.
+    while end == ids.len() && top > 0 && used + height(app, top - 1) <= rows {
+        top -= 1;
+        used += height(app, top);
+    }
+    // Messages whose every line fits.
+    let mut whole = 0;
+    let mut lines = 0;
+    for i in top..ids.len() {
+        lines += height(app, i);
+        if lines > rows {
+            break;
+        }
+        whole += 1;
+    }
+    (top, whole.max(1))
 }
 
 fn message_line(m: &Message, tz: &jiff::tz::TimeZone) -> String {
@@ -198,7 +264,7 @@ fn message_line(m: &Message, tz: &jiff::tz::TimeZone) -> String {
     s
 }
 
-fn detail_text(m: &Message, tz: &jiff::tz::TimeZone) -> String {
+fn detail_text(m: &Message, attachments: &[Attachment], tz: &jiff::tz::TimeZone) -> String {
     let mut head = format!("{} · {} · {}", m.id, one_line(&m.sender), output::time(m.sent_at_ms, tz));
     if let Some(r) = m.reply_to {
         head.push_str(&format!(" · reply to {r}"));
@@ -206,7 +272,11 @@ fn detail_text(m: &Message, tz: &jiff::tz::TimeZone) -> String {
     if let Some(e) = m.edited_at_ms {
         head.push_str(&format!(" · edited {}", output::time(e, tz)));
     }
-    format!("{head}\n{}", m.text.replace(|c: char| c.is_control() && c != '\n', " "))
+    let mut text = format!("{head}\n{}", m.text.replace(|c: char| c.is_control() && c != '\n', " "));
+    for a in attachments {
+        text.push_str(&format!("\n#{} {}", a.id, output::attachment_line(a)));
+    }
+    text
 }
 
 fn draw_status(app: &App<'_>, frame: &mut Frame<'_>, area: Rect) {
@@ -246,7 +316,7 @@ fn position(h: &History, rows: usize) -> String {
     if h.at_oldest && h.top == 0 {
         s.push_str(" · first message");
     }
-    if h.at_newest && h.top + rows >= h.window.len() {
+    if h.at_newest && h.top + h.shown.unwrap_or(rows).min(rows) >= h.window.len() {
         s.push_str(" · last message");
     }
     s

@@ -375,6 +375,33 @@ impl Store {
         })
     }
 
+    /// The attachments of `c`'s messages `first..=last`, by sequence number,
+    /// each message's in the order they were written, in one read: the
+    /// plaintext exports' way to list a page's attachments.
+    pub(crate) fn attachments_between(
+        &self,
+        c: ConversationId,
+        first: u64,
+        last: u64,
+    ) -> Result<std::collections::BTreeMap<u64, Vec<Attachment>>> {
+        self.read(|ctx| {
+            let rows = select(
+                ctx,
+                "conversation = ?1 AND seq BETWEEN ?2 AND ?3 AND (expires_at IS NULL OR expires_at > ?4)",
+                "seq, id",
+                params![row::sql_int(c.get())?, row::sql_int(first)?, row::sql_int(last)?, ctx.now],
+            )?;
+            let mut keys = Keys::new(c);
+            let mut out: std::collections::BTreeMap<u64, Vec<Attachment>> = std::collections::BTreeMap::new();
+            for r in rows {
+                let aead = keys.get(ctx, r.epoch)?;
+                let meta = open_meta(ctx, aead, &r)?;
+                out.entry(r.seq).or_default().push(to_attachment(&r, &meta));
+            }
+            Ok(out)
+        })
+    }
+
     /// A page of a conversation's attachments, newest message first (a
     /// chat's media gallery), optionally of one kind of media.
     pub fn attachments(&self, c: ConversationId, page: AttachmentPage) -> Result<Vec<Attachment>> {

@@ -180,7 +180,9 @@ impl AttachmentReader {
         if last {
             // The padding is zeros (checked: only a holder of the key could
             // have written anything else).
-            let content = self.layout.byte_len - (index << self.layout.shift);
+            // Padding may fill the whole last chunk (Padmé rounds up by more
+            // than a chunk past 4 MiB): then none of it is content.
+            let content = self.layout.byte_len.saturating_sub(index << self.layout.shift);
             let content = usize::try_from(content).unwrap_or(usize::MAX).min(self.buf.len());
             if self.buf[content..].iter().any(|&b| b != 0) {
                 return Err(Error::corrupt(self.place.chunk_record(index), "the padding is not zero"));
