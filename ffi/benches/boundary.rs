@@ -1,11 +1,12 @@
 //! What crossing the C boundary costs: the same reads through the Rust API
 //! and through the C functions (copying every string into memory the
-//! library hands out, and freeing it), on one store, in one run.
+//! library hands out, and freeing it; for an attachment's content, zeroing
+//! the caller's buffer before filling it), on one store, in one run.
 //! `cargo bench -p chatvault-ffi --bench boundary`.
 
 use std::ffi::c_char;
 
-use chatvault::{NewConversation, NewMessage, Page, Store, StoreKey};
+use chatvault::{NewAttachment, NewConversation, NewMessage, Page, Store, StoreKey};
 use chatvault_ffi::*;
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -37,6 +38,11 @@ fn boundary(c: &mut Criterion) {
         store.append_batch(&batch).unwrap();
     }
     let conv = first.unwrap();
+    // A 4 MiB attachment (a file beside the store), read 1 MiB at a time.
+    let m = store.messages(conv, Page::latest(1)).unwrap()[0].id;
+    let content: Vec<u8> = (0..4u32 << 20).map(|i| (i * 7 + i / 251) as u8).collect();
+    let new = NewAttachment { media_type: "video/mp4".into(), ..Default::default() };
+    let attachment = store.attach_from(m, new, &mut content.as_slice()).unwrap();
     drop(store);
 
     let rust = Store::open(&path, StoreKey::raw(KEY)).unwrap();
@@ -77,6 +83,39 @@ fn boundary(c: &mut Criterion) {
         })
     });
     g.finish();
+
+    const RANGE: usize = 1 << 20;
+    let mut g = c.benchmark_group("attachment_read_1mib");
+    let mut reader = rust.open_attachment(attachment).unwrap();
+    let mut buf = vec![0u8; RANGE];
+    g.bench_function("rust", |b| {
+        b.iter(|| {
+            let mut done = 0;
+            while done < RANGE {
+                done += reader.read_at((RANGE + done) as u64, &mut buf[done..]).unwrap();
+            }
+        })
+    });
+    let mut c_reader = std::ptr::null_mut();
+    // SAFETY: a live handle and a valid out-pointer.
+    let st = unsafe { chatvault_attachment_open(handle, attachment.get(), &mut c_reader) };
+    assert_eq!(st, chatvault_status::Ok);
+    g.bench_function("c_api", |b| {
+        b.iter(|| {
+            let mut n = 0usize;
+            // SAFETY: a live reader, a buffer valid for RANGE bytes, a valid out-pointer.
+            unsafe {
+                assert_eq!(
+                    chatvault_attachment_read_at(c_reader, RANGE as u64, buf.as_mut_ptr(), RANGE, &mut n),
+                    chatvault_status::Ok
+                );
+            }
+            assert_eq!(n, RANGE);
+        })
+    });
+    g.finish();
+    // SAFETY: the reader is live and no longer used.
+    unsafe { chatvault_attachment_close(c_reader) };
 
     // SAFETY: the handle is live and no longer used.
     assert_eq!(unsafe { chatvault_store_close(handle) }, chatvault_status::Ok);

@@ -77,8 +77,10 @@ enum chatvault_status
   // format bounds is used up (sequence numbers in a conversation,
   // conversation ids in a store); the message says which.
   CHATVAULT_STATUS_TOO_LARGE = 4,
-  // The conversation or message does not exist (or no longer exists),
-  // or no conversation has the external id looked up.
+  // The conversation, message or attachment does not exist (or no longer
+  // exists: deleted, or its message expired), an attachment's content was
+  // removed (`chatvault_clear_attachments`), or no conversation has the
+  // external id looked up.
   CHATVAULT_STATUS_NOT_FOUND = 5,
   // A conversation with this external id already exists.
   CHATVAULT_STATUS_CONVERSATION_EXISTS = 6,
@@ -93,7 +95,8 @@ enum chatvault_status
   // The store was written by a newer chatvault: upgrade the library.
   CHATVAULT_STATUS_UNSUPPORTED_VERSION = 11,
   // A sealed value failed authentication: the store was modified or
-  // damaged. Run `chatvault_store_verify`.
+  // damaged. Run `chatvault_store_verify`. A chunk of an attachment's
+  // content that fails gives this too, and never its bytes.
   CHATVAULT_STATUS_AUTHENTICATION_FAILED = 12,
   // The store is damaged in a way authentication cannot explain.
   CHATVAULT_STATUS_CORRUPT = 13,
@@ -139,6 +142,11 @@ enum chatvault_status
   // modified outside chatvault: the store cannot be trusted and does not
   // open. Restore it from a backup or an archive.
   CHATVAULT_STATUS_SCHEMA_MODIFIED = 29,
+  // `chatvault_store_close` was called while attachment writers made
+  // from the handle (`chatvault_attachment_begin`) are still open:
+  // nothing was closed and the handle stays valid. Finish or abort the
+  // writers, then close it again.
+  CHATVAULT_STATUS_STORE_IN_USE = 30,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -205,12 +213,30 @@ typedef uint32_t chatvault_problem_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// An attachment's content, open for reading any range: see
+// `chatvault_attachment_open`. It owns everything it reads (its key, its
+// file or bytes): it needs no store handle, and outlives a closed one. It
+// may be used from several threads at once (reads are serialised).
+typedef struct chatvault_attachment_reader chatvault_attachment_reader;
+
+// An attachment being written. `chatvault_attachment_begin` makes one;
+// `chatvault_attachment_finish` stores what was written and
+// `chatvault_attachment_abort` drops it, and either frees the handle.
+//
+// It keeps its store open: `chatvault_store_close` refuses with
+// `CHATVAULT_STATUS_STORE_IN_USE` while a writer made from that handle is
+// open. A writer is meant for one thread at a time (calls from several are
+// serialised, their bytes in the order the calls ran); it may move between
+// threads.
+typedef struct chatvault_attachment_writer chatvault_attachment_writer;
+
 // An open store. Create one with `chatvault_store_create` or
 // `chatvault_store_open`, close it with `chatvault_store_close`.
 //
 // A store handle may be used from several threads at once: writes are
 // serialised inside the library and reads run in parallel. It must not be
-// closed while another call on it is running.
+// closed while another call on it is running, and cannot be while an
+// attachment writer made from it is open (`CHATVAULT_STATUS_STORE_IN_USE`).
 typedef struct chatvault_store chatvault_store;
 
 // A store or archive key: `kind` is a `chatvault_key_kind`.
@@ -274,6 +300,18 @@ typedef struct chatvault_stats {
   uint64_t wal_bytes;
   // Free pages in the file, which a scrub returns to the file system.
   uint64_t reclaimable_bytes;
+  // Attachments (those whose content was removed included).
+  uint64_t attachments;
+  // Stored bytes of attachment content, inline (in the database file)
+  // and in files beside it.
+  uint64_t attachment_bytes;
+  // Attachments whose content is in a file beside the store.
+  uint64_t attachments_in_files;
+  // Files in the attachment directory that no attachment names (left by
+  // a crash while one was written): `chatvault_store_compact` removes them.
+  uint64_t orphan_files;
+  // Their bytes.
+  uint64_t orphan_file_bytes;
 } chatvault_stats;
 
 // UTF-8 text with an explicit length in bytes.
@@ -480,6 +518,11 @@ typedef struct chatvault_compact_report {
   uint64_t conversations_skipped;
   // 1 if a budget ran out or the callback stopped it: call again to continue.
   uint8_t work_remains;
+  // Attachments of expired messages removed, their files included.
+  uint64_t attachments_expired;
+  // Attachment files no attachment named (left by a crash while one was
+  // written) removed.
+  uint64_t orphan_files_removed;
 } chatvault_compact_report;
 
 // One problem `chatvault_store_verify` found.
@@ -489,6 +532,8 @@ typedef struct chatvault_problem {
   // The conversation it is in; 0 if none.
   uint64_t conversation;
   // The first and last sequence numbers it concerns; both 0 if none.
+  // For a problem with an attachment (`detail` names it), `first_seq` is
+  // the attachment's id and `last_seq` its message's sequence number.
   uint64_t first_seq;
   // See `first_seq`.
   uint64_t last_seq;
@@ -510,6 +555,8 @@ typedef struct chatvault_verify_report {
   const struct chatvault_problem *problems;
   // How many problems.
   size_t problems_len;
+  // Attachments checked (every chunk of each authenticated).
+  uint64_t attachments;
 } chatvault_verify_report;
 
 // How far an export or import has got.
@@ -621,6 +668,102 @@ typedef struct chatvault_search_page {
   uint64_t unindexed_segments;
 } chatvault_search_page;
 
+// An attachment to write: see `chatvault_attachment_begin`.
+typedef struct chatvault_new_attachment {
+  // Its media type, e.g. "image/jpeg" (the gallery and the storage
+  // manager select by its prefix, e.g. "image/").
+  struct chatvault_str media_type;
+  // Optional: the file name the user sees (`{NULL, 0}` for none).
+  struct chatvault_str file_name;
+  // Opaque app data, sealed with it: dimensions, duration, a blurhash.
+  struct chatvault_bytes app_data;
+} chatvault_new_attachment;
+
+// A stored attachment's metadata. Owned by the list or
+// `chatvault_attachment` allocation it came from.
+typedef struct chatvault_attachment {
+  // Its id (never 0, never reused).
+  uint64_t id;
+  // The message it belongs to.
+  struct chatvault_message_id message;
+  // Its media type.
+  struct chatvault_str media_type;
+  // Its file name; `ptr` NULL if it was given none.
+  struct chatvault_str file_name;
+  // Its content's length in bytes (what it was, if the content was removed).
+  uint64_t byte_len;
+  // Opaque app data.
+  struct chatvault_bytes app_data;
+  // When it was written, milliseconds since the Unix epoch.
+  int64_t created_at_ms;
+  // When `chatvault_clear_attachments` removed its content, milliseconds
+  // since the Unix epoch; 0 if the content is there. Removed content
+  // cannot be opened (`CHATVAULT_STATUS_NOT_FOUND`); the metadata stays
+  // so the message can show what was there.
+  int64_t removed_at_ms;
+} chatvault_attachment;
+
+// Attachments: a message's, or a page of a conversation's gallery. Free it
+// with `chatvault_attachment_list_free`.
+typedef struct chatvault_attachment_list {
+  // `len` attachments (a valid pointer even when `len` is 0).
+  const struct chatvault_attachment *items;
+  // How many.
+  size_t len;
+} chatvault_attachment_list;
+
+// Which attachments `chatvault_clear_attachments` removes the content of:
+// every condition whose `has_*` flag is 1 must hold; a flag of 0 ignores
+// its value. Flags other than 0 and 1 are refused. All flags 0 matches
+// every attachment in the store.
+typedef struct chatvault_attachment_filter {
+  // 1: only in conversation `conversation`.
+  uint8_t has_conversation;
+  // The conversation.
+  uint64_t conversation;
+  // 1: only media types starting with `media_type_prefix` ("image/", "video/").
+  uint8_t has_media_type_prefix;
+  // The prefix (UTF-8).
+  struct chatvault_str media_type_prefix;
+  // 1: only attachments written before `created_before_ms`.
+  uint8_t has_created_before;
+  // Milliseconds since the Unix epoch.
+  int64_t created_before_ms;
+  // 1: only attachments of at least `min_bytes` bytes.
+  uint8_t has_min_bytes;
+  // The smallest length, in bytes of content.
+  uint64_t min_bytes;
+} chatvault_attachment_filter;
+
+// What `chatvault_clear_attachments` removed.
+typedef struct chatvault_clear_report {
+  // Attachments whose content was removed.
+  uint64_t attachments;
+  // Bytes of stored content removed.
+  uint64_t bytes;
+} chatvault_clear_report;
+
+// What one conversation takes on disk.
+typedef struct chatvault_conversation_usage {
+  // The conversation.
+  uint64_t conversation;
+  // Sealed bytes of its messages, search filters and metadata.
+  uint64_t text_bytes;
+  // Stored bytes of its attachments' content.
+  uint64_t attachment_bytes;
+  // Its attachments (those whose content was removed included).
+  uint64_t attachments;
+} chatvault_conversation_usage;
+
+// What each conversation takes on disk, largest first. Free it with
+// `chatvault_storage_usage_free`.
+typedef struct chatvault_storage_usage_list {
+  // `len` conversations (a valid pointer even when `len` is 0).
+  const struct chatvault_conversation_usage *items;
+  // How many.
+  size_t len;
+} chatvault_storage_usage_list;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -669,8 +812,13 @@ chatvault_status chatvault_store_open(const char *path,
                                       struct chatvault_store **out);
 
 // Closes a store: checkpoints and removes its write-ahead log, and frees
-// the handle, which must not be used again, whatever the status. Like
-// `free`, it accepts NULL (and returns `CHATVAULT_STATUS_OK`).
+// the handle, which must not be used again, whatever the status, with one
+// exception: while attachment writers made from the handle are open
+// (`chatvault_attachment_begin`), it fails with
+// `CHATVAULT_STATUS_STORE_IN_USE`, closes nothing, and the handle stays
+// valid: finish or abort the writers, then close it. (Attachment readers
+// need no handle: they may stay open.) Like `free`, it accepts NULL (and
+// returns `CHATVAULT_STATUS_OK`).
 //
 // # Safety
 // `store` is NULL or a handle from create or open that no other thread is
@@ -768,7 +916,8 @@ chatvault_status chatvault_store_scrub(const struct chatvault_store *store);
 // `store` is NULL or valid.
 chatvault_status chatvault_store_vacuum(const struct chatvault_store *store);
 
-// Writes figures about the store to `*out`, from plaintext columns only.
+// Writes figures about the store to `*out`, from plaintext columns (and
+// the attachment directory's listing) only.
 //
 // # Safety
 // `store` and `out` are NULL or valid.
@@ -984,7 +1133,8 @@ chatvault_status chatvault_message_mark_read(const struct chatvault_store *store
                                              struct chatvault_message_id id);
 
 // Compacts the store: merges and compresses segments, drops expired
-// messages, reseals old key epochs and destroys their keys, then scrubs.
+// messages and their attachments, reseals old key epochs and destroys
+// their keys, removes attachment files no attachment names, then scrubs.
 // `options` may be NULL (run to completion); `progress` may be NULL. Writes
 // what it did to `*out`; if `work_remains` is set, call it again later.
 //
@@ -1086,6 +1236,219 @@ void chatvault_search_page_free(struct chatvault_search_page *page);
 chatvault_status chatvault_index_for_search(const struct chatvault_store *store,
                                             uint64_t time_budget_ms,
                                             uint64_t *out_remaining);
+
+// Starts writing an attachment of message `message` and writes the
+// writer's handle to `*out`. Write the content with
+// `chatvault_attachment_write`, in pieces of any size, then store it with
+// `chatvault_attachment_finish`, or drop it with
+// `chatvault_attachment_abort`. Memory stays at one 64 KiB chunk whatever
+// the size; content past 64 KiB goes to a file beside the store
+// (`<store path>-attachments/`), sealed chunk by chunk, and is synced
+// before the attachment is stored.
+//
+// The writer keeps the store open: `chatvault_store_close` fails with
+// `CHATVAULT_STATUS_STORE_IN_USE` (and closes nothing) until every writer
+// made from the handle is finished or aborted. Other calls on the store
+// go on meanwhile, from any thread.
+//
+// Fails with `CHATVAULT_STATUS_NOT_FOUND` if the conversation does not
+// exist (the message itself is checked by `chatvault_attachment_finish`),
+// and `CHATVAULT_STATUS_TOO_LARGE` if the media type, file name and app
+// data together pass 64 KiB.
+//
+// # Safety
+// `store`, `attachment` and `out` are NULL or valid; every pointer in
+// `attachment` is NULL or valid for its length.
+chatvault_status chatvault_attachment_begin(const struct chatvault_store *store,
+                                            struct chatvault_message_id message,
+                                            const struct chatvault_new_attachment *attachment,
+                                            struct chatvault_attachment_writer **out);
+
+// Appends `len` bytes at `data` to the attachment's content (`data` may be
+// NULL when `len` is 0).
+//
+// A failure other than `CHATVAULT_STATUS_NULL_ARGUMENT` or
+// `CHATVAULT_STATUS_TOO_LARGE` (content past the limit of 64 GiB, refused
+// before anything is written) ends the writer: what it wrote is removed,
+// and every later write, and `chatvault_attachment_finish`, fails with the
+// same status. It still has to be freed (finish or abort).
+//
+// # Safety
+// `writer` is NULL or a live writer handle; `data` is NULL or valid for
+// `len` bytes.
+chatvault_status chatvault_attachment_write(struct chatvault_attachment_writer *writer,
+                                            const uint8_t *data,
+                                            size_t len);
+
+// Stores the attachment and writes its id to `*out_id`: pads and seals the
+// last chunk, syncs the file, then stores the attachment's row and sealed
+// metadata in one transaction. It is readable and listed from then on.
+//
+// The writer is freed whatever the status, even
+// `CHATVAULT_STATUS_NULL_ARGUMENT` for a NULL `out_id`; on failure nothing
+// is stored and what was written is removed. Fails with
+// `CHATVAULT_STATUS_NOT_FOUND` if the message does not exist (or expired,
+// or was deleted meanwhile), and with the status of an earlier write that
+// failed.
+//
+// # Safety
+// `writer` is NULL or a live writer handle that no other thread is using,
+// not used again; `out_id` is NULL or valid.
+chatvault_status chatvault_attachment_finish(struct chatvault_attachment_writer *writer,
+                                             uint64_t *out_id);
+
+// Frees a writer without storing anything: what it wrote is removed.
+// NULL does nothing.
+//
+// # Safety
+// `writer` is NULL or a live writer handle that no other thread is using,
+// and is not used again.
+void chatvault_attachment_abort(struct chatvault_attachment_writer *writer);
+
+// Opens attachment `id`'s content for reading and writes the reader's
+// handle to `*out`; close it with `chatvault_attachment_close`.
+//
+// The reader owns what it needs (the content's key, an open file or the
+// bytes): it does not keep the store open, and keeps working after the
+// store is closed or the attachment deleted (as an open file does), so
+// close readers when the user deletes what they show. Fails with
+// `CHATVAULT_STATUS_NOT_FOUND` if the attachment does not exist, its
+// message expired, or its content was removed.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_attachment_open(const struct chatvault_store *store,
+                                           uint64_t id,
+                                           struct chatvault_attachment_reader **out);
+
+// Writes the length of the reader's content, in bytes, to `*out_len`.
+//
+// # Safety
+// `reader` is NULL or a live reader handle; `out_len` is NULL or valid.
+chatvault_status chatvault_attachment_length(const struct chatvault_attachment_reader *reader,
+                                             uint64_t *out_len);
+
+// Reads the content from byte `offset` into `buf`, filling it: writes
+// `min(cap, length - offset)` bytes and that count to `*out_n` (0 at or
+// past the end). Only the 64 KiB chunks the range spans are read and
+// decrypted, each authenticated on its own.
+//
+// A chunk that fails authentication (the file was modified, cut, or
+// swapped) fails the call with `CHATVAULT_STATUS_AUTHENTICATION_FAILED`
+// and never gives its bytes: on any failure `*out_n` is left untouched
+// and the bytes of `buf` the call would have filled are zeroed, even
+// those of chunks that did authenticate. A reader may be used from several
+// threads at once; their reads are serialised.
+//
+// # Safety
+// `reader` is NULL or a live reader handle; `buf` is NULL (only when `cap`
+// is 0) or valid for writes of `cap` bytes; `out_n` is NULL or valid.
+chatvault_status chatvault_attachment_read_at(const struct chatvault_attachment_reader *reader,
+                                              uint64_t offset,
+                                              uint8_t *buf,
+                                              size_t cap,
+                                              size_t *out_n);
+
+// Closes a reader; NULL does nothing.
+//
+// # Safety
+// `reader` is NULL or a live reader handle that no other thread is using,
+// and is not used again.
+void chatvault_attachment_close(struct chatvault_attachment_reader *reader);
+
+// Writes attachment `id`'s metadata to `*out`; free it with
+// `chatvault_attachment_free`. An attachment whose content was removed is
+// found, with `removed_at_ms` set; one whose message expired is not.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_attachment_get(const struct chatvault_store *store,
+                                          uint64_t id,
+                                          struct chatvault_attachment **out);
+
+// Frees what `chatvault_attachment_get` returned; NULL does nothing. Never
+// pass it an attachment inside a list.
+//
+// # Safety
+// `attachment` is NULL or came from `chatvault_attachment_get`, and is not
+// used again.
+void chatvault_attachment_free(struct chatvault_attachment *attachment);
+
+// Writes message `message`'s attachments, in the order they were written,
+// to `*out`; free the list with `chatvault_attachment_list_free`.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_message_attachments(const struct chatvault_store *store,
+                                               struct chatvault_message_id message,
+                                               struct chatvault_attachment_list **out);
+
+// Writes a page of conversation `conversation`'s attachments to `*out`,
+// newest message first (a chat's media gallery); free it with
+// `chatvault_attachment_list_free`. At most `limit` (0: all of them);
+// only media types starting with `media_type_prefix` (UTF-8,
+// `media_type_prefix_len` bytes; NULL with length 0 for any), e.g.
+// "image/"; and only those listed after attachment `before` (0 for the
+// first page; the last item of the previous page for the next).
+//
+// Fails with `CHATVAULT_STATUS_NOT_FOUND` for an unknown conversation or
+// `before`, and `CHATVAULT_STATUS_INVALID_ARGUMENT` if `before` is in
+// another conversation.
+//
+// # Safety
+// `media_type_prefix` is NULL (with length 0) or valid for
+// `media_type_prefix_len` bytes; `store` and `out` are NULL or valid.
+chatvault_status chatvault_attachments(const struct chatvault_store *store,
+                                       uint64_t conversation,
+                                       size_t limit,
+                                       const char *media_type_prefix,
+                                       size_t media_type_prefix_len,
+                                       uint64_t before,
+                                       struct chatvault_attachment_list **out);
+
+// Frees what `chatvault_message_attachments` or `chatvault_attachments`
+// returned; NULL does nothing.
+//
+// # Safety
+// `list` is NULL or came from one of those functions, and is not used again.
+void chatvault_attachment_list_free(struct chatvault_attachment_list *list);
+
+// Deletes an attachment, keeping its message: its row is scrubbed from
+// the file and the write-ahead log, and its file removed, before this
+// returns. (Deleting a message or a conversation deletes its attachments
+// the same way.) Readers open on it keep working until closed.
+//
+// # Safety
+// `store` is NULL or valid.
+chatvault_status chatvault_attachment_delete(const struct chatvault_store *store, uint64_t id);
+
+// The storage manager: removes the content of every attachment `filter`
+// matches, keeping its message and its metadata (with `removed_at_ms`
+// set, so the chat can show what was there), and writes what it removed
+// to `*out`. Files are removed and rows scrubbed before this returns.
+// A filter with every flag 0 clears every attachment in the store.
+//
+// # Safety
+// `store`, `filter` and `out` are NULL or valid; the prefix in `filter` is
+// NULL (with length 0) or valid for its length.
+chatvault_status chatvault_clear_attachments(const struct chatvault_store *store,
+                                             const struct chatvault_attachment_filter *filter,
+                                             struct chatvault_clear_report *out);
+
+// Writes what each conversation takes on disk, text and attachments
+// apart, largest first (the storage-management screen), to `*out`; free
+// it with `chatvault_storage_usage_free`. Nothing is decrypted.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_storage_usage(const struct chatvault_store *store,
+                                         struct chatvault_storage_usage_list **out);
+
+// Frees what `chatvault_storage_usage` returned; NULL does nothing.
+//
+// # Safety
+// `usage` is NULL or came from `chatvault_storage_usage`, and is not used again.
+void chatvault_storage_usage_free(struct chatvault_storage_usage_list *usage);
 
 #ifdef __cplusplus
 }  // extern "C"

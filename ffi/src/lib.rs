@@ -18,15 +18,18 @@
 //!   function, which accepts NULL. Everything it points into lives until
 //!   that call.
 //! * A `chatvault_store` may be used from several threads at once; closing
-//!   it must wait until no other call on it is running.
+//!   it must wait until no other call on it is running, and is refused
+//!   (`CHATVAULT_STATUS_STORE_IN_USE`, the handle left valid) while an
+//!   attachment writer made from it is open.
 //! * No panic crosses the boundary: one becomes `CHATVAULT_STATUS_PANIC`.
 //!
 //! The modules, bottom up, each using only those below it: `status` and
 //! `types` (codes, the per-thread message and the panic boundary; the
-//! `#[repr(C)]` values and the opaque store handle), `raw` (every raw
-//! pointer read, allocated or freed, each helper an `unsafe fn` stating
-//! what it relies on), and the exported functions by the noun they act on:
-//! `store`, `conversation`, `message`, `maintenance`.
+//! `#[repr(C)]` values and the opaque handles: the store, and the
+//! attachment writer and reader), `raw` (every raw pointer read, allocated
+//! or freed, each helper an `unsafe fn` stating what it relies on), and the
+//! exported functions by the noun they act on: `store`, `conversation`,
+//! `message`, `maintenance`, `search`, `attachment`.
 
 #![allow(non_camel_case_types)]
 #![deny(missing_docs)]
@@ -47,8 +50,11 @@ mod maintenance;
 
 mod search;
 
+mod attachment;
+
 mod raw;
 
+pub use attachment::*;
 pub use conversation::*;
 pub use maintenance::*;
 pub use message::*;

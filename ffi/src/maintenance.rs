@@ -17,7 +17,8 @@ use crate::types::{
 };
 
 /// Compacts the store: merges and compresses segments, drops expired
-/// messages, reseals old key epochs and destroys their keys, then scrubs.
+/// messages and their attachments, reseals old key epochs and destroys
+/// their keys, removes attachment files no attachment names, then scrubs.
 /// `options` may be NULL (run to completion); `progress` may be NULL. Writes
 /// what it did to `*out`; if `work_remains` is set, call it again later.
 ///
@@ -62,6 +63,8 @@ pub unsafe extern "C" fn chatvault_store_compact(
             bytes_after: r.bytes_after,
             conversations_skipped: r.conversations_skipped.len() as u64,
             work_remains: u8::from(r.work_remains),
+            attachments_expired: r.attachments_expired,
+            orphan_files_removed: r.orphan_files_removed,
         });
         Ok(())
     })

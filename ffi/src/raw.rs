@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use chatvault::archive::ArchiveProgress;
 use chatvault::{
-    CompactProgress, Conversation, ConversationId, ConversationSummary, Message, MessageId, NewConversation,
-    NewMessage, SearchPage, Store, StoreKey, VerifyReport,
+    Attachment, AttachmentFilter, CompactProgress, Conversation, ConversationId, ConversationSummary,
+    ConversationUsage, Message, MessageId, NewAttachment, NewConversation, NewMessage, SearchPage, Store,
+    StoreKey, VerifyReport,
 };
 use zeroize::Zeroizing;
 
@@ -90,7 +91,53 @@ pub(crate) unsafe fn optional_arg<'a, T>(ptr: *const T, what: &str) -> Result<Op
 /// `chatvault_store_open`, not closed before the call returns.
 pub(crate) unsafe fn store<'a>(store: *const chatvault_store) -> Result<&'a Store, Failure> {
     // SAFETY: forwarded from this function's contract.
+    unsafe { arg(store, "store") }.map(|s| &*s.store)
+}
+
+/// The store behind a handle, as the handle shares it (with attachment writers).
+///
+/// # Safety
+/// As [`store`].
+pub(crate) unsafe fn shared_store<'a>(store: *const chatvault_store) -> Result<&'a Arc<Store>, Failure> {
+    // SAFETY: forwarded from this function's contract.
     unsafe { arg(store, "store") }.map(|s| &s.store)
+}
+
+/// Takes back a store handle to close it: `Ok(None)` for NULL, the store
+/// for a handle no attachment writer shares, and `StoreInUse` (the handle
+/// left as it was, still valid) while writers made from it are open.
+///
+/// # Safety
+/// `store` is NULL or a live handle from `chatvault_store_create` or
+/// `chatvault_store_open` that no other thread is using, not yet closed;
+/// unless this fails, it is not used again.
+pub(crate) unsafe fn store_take(store: *mut chatvault_store) -> Result<Option<Store>, Failure> {
+    if store.is_null() {
+        return Ok(None);
+    }
+    if !store.is_aligned() {
+        return Err(Failure::invalid("store is not aligned"));
+    }
+    // SAFETY: a live handle that no other thread is using (the caller's
+    // promise): nothing else borrows it. Writers hold counts of the Arc,
+    // not borrows of the handle.
+    let handle = unsafe { &mut *store };
+    if Arc::get_mut(&mut handle.store).is_none() {
+        let writers = Arc::strong_count(&handle.store).saturating_sub(1);
+        return Err(Failure::new(
+            chatvault_status::StoreInUse,
+            format!(
+                "{writers} attachment writer(s) made from this store handle are still open: finish \
+                 (chatvault_attachment_finish) or abort (chatvault_attachment_abort) them, then close it; \
+                 nothing was closed and the handle stays valid"
+            ),
+        ));
+    }
+    // SAFETY: from handle_out (the caller's promise), and not used again.
+    let handle = unsafe { handle_take(store) };
+    // The only count (checked above; only calls on the handle, which no
+    // other thread is making, add counts), so `into_inner` gives the Store.
+    Ok(handle.and_then(|h| Arc::into_inner(h.store)))
 }
 
 /// An out-pointer, checked before the work starts and written after it
@@ -200,6 +247,79 @@ unsafe fn required_text<'a>(s: chatvault_str, what: &str) -> Result<&'a str, Fai
 unsafe fn bytes<'a>(b: chatvault_bytes, what: &str) -> Result<&'a [u8], Failure> {
     // SAFETY: forwarded from this function's contract.
     unsafe { slice(b.ptr, b.len, what) }
+}
+
+/// Borrows `len` bytes at `ptr`; NULL is allowed only when `len` is 0.
+///
+/// # Safety
+/// As [`slice`], for `len` bytes.
+pub(crate) unsafe fn data<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8], Failure> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { slice(ptr, len, what) }
+}
+
+/// Borrows optional UTF-8 text given as a pointer and a length: NULL with
+/// length 0 means none.
+///
+/// # Safety
+/// As [`slice`], for `len` bytes.
+pub(crate) unsafe fn optional_text_arg<'a>(
+    ptr: *const c_char,
+    len: usize,
+    what: &str,
+) -> Result<Option<&'a str>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { optional_text(chatvault_str { ptr, len }, what) }
+}
+
+/// A caller's buffer that the library fills: checked before the work
+/// starts, then zeroed up to the length used (so that the Rust slice over
+/// it is initialised, whatever the caller's memory held).
+pub(crate) struct OutBuffer {
+    ptr: *mut u8,
+    cap: usize,
+}
+
+/// Checks a buffer of `cap` bytes; NULL is allowed only when `cap` is 0.
+///
+/// # Safety
+/// If `ptr` is not NULL it is valid for writes of `cap` bytes, and nothing
+/// else reads or writes them, until the slice [`OutBuffer::zeroed`] returns
+/// is dropped.
+pub(crate) unsafe fn out_buffer(ptr: *mut u8, cap: usize, what: &str) -> Result<OutBuffer, Failure> {
+    if cap > 0 && ptr.is_null() {
+        return Err(Failure::new(
+            chatvault_status::NullArgument,
+            format!("{what} is NULL but its capacity is {cap}"),
+        ));
+    }
+    if cap > MAX_LEN {
+        return Err(Failure::invalid(format!("{what} has an impossible capacity")));
+    }
+    Ok(OutBuffer { ptr, cap })
+}
+
+impl OutBuffer {
+    /// The buffer's capacity.
+    pub(crate) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// The first `n` bytes (at most the capacity), zeroed.
+    pub(crate) fn zeroed<'a>(self, n: usize) -> &'a mut [u8] {
+        let n = n.min(self.cap);
+        if n == 0 {
+            return &mut [];
+        }
+        // SAFETY: `ptr` is non-NULL (n > 0 <= cap), valid for writes of
+        // `cap` >= n bytes and not otherwise accessed (the promise made to
+        // `out_buffer`); u8 has no alignment to meet. Zeroing initialises
+        // the bytes before the slice is made.
+        unsafe {
+            self.ptr.write_bytes(0, n);
+            std::slice::from_raw_parts_mut(self.ptr, n)
+        }
+    }
 }
 
 /// A UTF-8 path.
@@ -387,6 +507,55 @@ pub(crate) unsafe fn new_conversation(
     }
 }
 
+/// Copies an attachment to write out of C memory.
+///
+/// # Safety
+/// As [`arg`] for `a`; every pointer in it is NULL or valid for its length.
+pub(crate) unsafe fn new_attachment(a: *const chatvault_new_attachment) -> Result<NewAttachment, Failure> {
+    // SAFETY: forwarded from this function's contract, field by field.
+    unsafe {
+        let a = arg(a, "attachment")?;
+        Ok(NewAttachment {
+            media_type: required_text(a.media_type, "media_type")?.to_owned(),
+            file_name: optional_text(a.file_name, "file_name")?.map(str::to_owned),
+            app_data: bytes(a.app_data, "app_data")?.to_vec(),
+        })
+    }
+}
+
+/// Reads a presence flag of a filter: 0 or 1.
+fn flag(v: u8, what: &str) -> Result<bool, Failure> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(Failure::invalid(format!("{what} is {other}: it must be 0 (ignore) or 1 (filter)"))),
+    }
+}
+
+/// Copies an attachment filter out of C memory.
+///
+/// # Safety
+/// As [`arg`] for `f`; its prefix text is NULL (length 0) or valid for its length.
+pub(crate) unsafe fn attachment_filter(
+    f: *const chatvault_attachment_filter,
+) -> Result<AttachmentFilter, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let f = unsafe { arg(f, "filter") }?;
+    let prefix = if flag(f.has_media_type_prefix, "has_media_type_prefix")? {
+        // SAFETY: forwarded from this function's contract.
+        Some(unsafe { required_text(f.media_type_prefix, "media_type_prefix") }?.to_owned())
+    } else {
+        None
+    };
+    Ok(AttachmentFilter {
+        conversation: flag(f.has_conversation, "has_conversation")?
+            .then(|| ConversationId::from_raw(f.conversation)),
+        media_type_prefix: prefix,
+        created_before_ms: flag(f.has_created_before, "has_created_before")?.then_some(f.created_before_ms),
+        min_bytes: flag(f.has_min_bytes, "has_min_bytes")?.then_some(f.min_bytes),
+    })
+}
+
 /// Copies a message to append to conversation `c` out of C memory.
 ///
 /// # Safety
@@ -419,6 +588,11 @@ struct Keep {
     member_lists: Vec<Vec<chatvault_str>>,
     last_messages: Vec<chatvault_message>,
     match_ranges: Vec<chatvault_match_range>,
+}
+
+/// Arena bytes an attachment's texts and bytes take.
+fn attachment_size(a: &Attachment) -> usize {
+    a.media_type.len() + a.file_name.as_ref().map_or(0, |f| f.len() + 1) + a.app_data.len() + 2
 }
 
 /// Arena bytes a message's texts and bytes take (each NUL-terminated).
@@ -479,6 +653,19 @@ impl Keep {
             expires_at_ms: m.expires_at_ms.unwrap_or(0),
             reply_to_seq: m.reply_to.map_or(0, MessageId::seq),
             extra: self.bytes(&m.extra),
+        }
+    }
+
+    fn attachment(&mut self, a: &Attachment) -> chatvault_attachment {
+        chatvault_attachment {
+            id: a.id.get(),
+            message: message_id(a.message),
+            media_type: self.text(&a.media_type),
+            file_name: self.optional_text(a.file_name.as_deref()),
+            byte_len: a.byte_len,
+            app_data: self.bytes(&a.app_data),
+            created_at_ms: a.created_at_ms,
+            removed_at_ms: a.removed_at_ms.unwrap_or(0),
         }
     }
 
@@ -727,6 +914,7 @@ pub(crate) fn verify_report_out(r: &VerifyReport) -> *mut chatvault_verify_repor
         messages: r.messages,
         problems: problems.as_ptr(),
         problems_len: problems.len(),
+        attachments: r.attachments,
     };
     hand_out(public, problems, keep)
 }
@@ -736,6 +924,57 @@ pub(crate) fn verify_report_out(r: &VerifyReport) -> *mut chatvault_verify_repor
 pub(crate) unsafe fn verify_report_free(p: *mut chatvault_verify_report) {
     // SAFETY: forwarded from this function's contract.
     unsafe { take_back::<chatvault_verify_report, chatvault_problem>(p) }
+}
+
+/// One attachment's metadata for C.
+pub(crate) fn attachment_out(a: &Attachment) -> *mut chatvault_attachment {
+    let mut keep = Keep::with_arena(attachment_size(a));
+    let public = keep.attachment(a);
+    hand_out::<_, ()>(public, Vec::new(), keep)
+}
+
+/// # Safety
+/// `p` is NULL or came from [`attachment_out`], and is not used again.
+pub(crate) unsafe fn attachment_free(p: *mut chatvault_attachment) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_attachment, ()>(p) }
+}
+
+/// A list of attachments for C.
+pub(crate) fn attachment_list_out(list: &[Attachment]) -> *mut chatvault_attachment_list {
+    let mut keep = Keep::with_arena(list.iter().map(attachment_size).sum());
+    let items: Vec<chatvault_attachment> = list.iter().map(|a| keep.attachment(a)).collect();
+    let public = chatvault_attachment_list { items: items.as_ptr(), len: items.len() };
+    hand_out(public, items, keep)
+}
+
+/// # Safety
+/// `p` is NULL or came from [`attachment_list_out`], and is not used again.
+pub(crate) unsafe fn attachment_list_free(p: *mut chatvault_attachment_list) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_attachment_list, chatvault_attachment>(p) }
+}
+
+/// Storage usage for C.
+pub(crate) fn storage_usage_out(usage: &[ConversationUsage]) -> *mut chatvault_storage_usage_list {
+    let items: Vec<chatvault_conversation_usage> = usage
+        .iter()
+        .map(|u| chatvault_conversation_usage {
+            conversation: u.conversation.get(),
+            text_bytes: u.text_bytes,
+            attachment_bytes: u.attachment_bytes,
+            attachments: u.attachments,
+        })
+        .collect();
+    let public = chatvault_storage_usage_list { items: items.as_ptr(), len: items.len() };
+    hand_out(public, items, Keep::default())
+}
+
+/// # Safety
+/// `p` is NULL or came from [`storage_usage_out`], and is not used again.
+pub(crate) unsafe fn storage_usage_free(p: *mut chatvault_storage_usage_list) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_storage_usage_list, chatvault_conversation_usage>(p) }
 }
 
 /// Hands a value to C as an opaque handle.

@@ -29,8 +29,10 @@ pub enum chatvault_status {
     /// format bounds is used up (sequence numbers in a conversation,
     /// conversation ids in a store); the message says which.
     TooLarge = 4,
-    /// The conversation or message does not exist (or no longer exists),
-    /// or no conversation has the external id looked up.
+    /// The conversation, message or attachment does not exist (or no longer
+    /// exists: deleted, or its message expired), an attachment's content was
+    /// removed (`chatvault_clear_attachments`), or no conversation has the
+    /// external id looked up.
     NotFound = 5,
     /// A conversation with this external id already exists.
     ConversationExists = 6,
@@ -45,7 +47,8 @@ pub enum chatvault_status {
     /// The store was written by a newer chatvault: upgrade the library.
     UnsupportedVersion = 11,
     /// A sealed value failed authentication: the store was modified or
-    /// damaged. Run `chatvault_store_verify`.
+    /// damaged. Run `chatvault_store_verify`. A chunk of an attachment's
+    /// content that fails gives this too, and never its bytes.
     AuthenticationFailed = 12,
     /// The store is damaged in a way authentication cannot explain.
     Corrupt = 13,
@@ -91,12 +94,17 @@ pub enum chatvault_status {
     /// modified outside chatvault: the store cannot be trusted and does not
     /// open. Restore it from a backup or an archive.
     SchemaModified = 29,
+    /// `chatvault_store_close` was called while attachment writers made
+    /// from the handle (`chatvault_attachment_begin`) are still open:
+    /// nothing was closed and the handle stays valid. Finish or abort the
+    /// writers, then close it again.
+    StoreInUse = 30,
 }
 
 impl chatvault_status {
     /// Every status, in order of number.
     #[cfg(test)]
-    pub(crate) const ALL: [chatvault_status; 30] = {
+    pub(crate) const ALL: [chatvault_status; 31] = {
         use chatvault_status as S;
         [
             S::Ok,
@@ -129,12 +137,13 @@ impl chatvault_status {
             S::KdfTooCostly,
             S::MasterKeyRotated,
             S::SchemaModified,
+            S::StoreInUse,
         ]
     };
 }
 
 /// The status and message of a failed call.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Failure {
     pub(crate) status: chatvault_status,
     pub(crate) message: String,
@@ -151,6 +160,29 @@ impl Failure {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Failure::new(chatvault_status::InvalidArgument, message)
+    }
+
+    /// An error from an `std::io` trait: the chatvault error inside it, if
+    /// it carries one (the attachment writer wraps them so), else an I/O error.
+    pub(crate) fn from_io(e: std::io::Error) -> Self {
+        match e.downcast::<Error>() {
+            Ok(e) => e.into(),
+            Err(e) => Error::Io(e).into(),
+        }
+    }
+
+    /// The same failure, reported again by a later call.
+    pub(crate) fn again(&self) -> Self {
+        Failure::new(
+            self.status,
+            format!("an earlier write to this attachment writer failed: {}", self.message),
+        )
+    }
+
+    /// The same failure, reported by the call that ends the writer.
+    pub(crate) fn stored_nothing(&self) -> Self {
+        let again = self.again();
+        Failure::new(again.status, format!("{}; nothing was stored", again.message))
     }
 }
 
@@ -305,6 +337,7 @@ pub extern "C" fn chatvault_status_name(status: u32) -> *const c_char {
         27 => c"CHATVAULT_STATUS_KDF_TOO_COSTLY",
         28 => c"CHATVAULT_STATUS_MASTER_KEY_ROTATED",
         29 => c"CHATVAULT_STATUS_SCHEMA_MODIFIED",
+        30 => c"CHATVAULT_STATUS_STORE_IN_USE",
         _ => c"CHATVAULT_STATUS_UNKNOWN",
     };
     name.as_ptr()
@@ -372,6 +405,7 @@ mod tests {
             S::KdfTooCostly => 27,
             S::MasterKeyRotated => 28,
             S::SchemaModified => 29,
+            S::StoreInUse => 30,
         };
         assert_eq!(chatvault_status::ALL.get(n), Some(&s), "{s:?} is missing from ALL");
         n
@@ -379,7 +413,7 @@ mod tests {
 
     #[test]
     fn every_status_is_named_after_its_variant() {
-        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::SchemaModified) + 1);
+        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::StoreInUse) + 1);
         for (n, status) in chatvault_status::ALL.into_iter().enumerate() {
             assert_eq!(position(status), n, "{status:?} is out of order");
             assert_eq!(status as usize, n, "{status:?} is numbered out of order");
@@ -397,6 +431,40 @@ mod tests {
         // SAFETY: as above.
         let past = unsafe { CStr::from_ptr(chatvault_status_name(1000)) };
         assert_eq!(past, c"CHATVAULT_STATUS_UNKNOWN");
+    }
+
+    #[test]
+    fn attachment_errors_have_their_statuses() {
+        use chatvault::{AttachmentId, ConversationId, Missing, RecordKind, RecordRef};
+        let f = Failure::from(Error::NotFound(Missing::Attachment(AttachmentId::from_raw(7))));
+        assert_eq!(f.status, chatvault_status::NotFound);
+        assert!(f.message.contains("attachment 7"), "{}", f.message);
+        for (kind, named) in [
+            (RecordKind::Attachment, "attachment 7 of message 2"),
+            (RecordKind::AttachmentContent, "attachment 7, chunk 2"),
+        ] {
+            let record = RecordRef {
+                kind,
+                conversation: Some(ConversationId::from_raw(3)),
+                epoch: 0,
+                seqs: Some((7, 2)),
+            };
+            let f = Failure::from(Error::Authentication { record });
+            assert_eq!(f.status, chatvault_status::AuthenticationFailed);
+            assert!(f.message.contains(named), "{}", f.message);
+            let f = Failure::from(Error::Corrupt { record, detail: "the padding is not zero".into() });
+            assert_eq!(f.status, chatvault_status::Corrupt);
+        }
+        // What the attachment writer's std::io::Write reports: the chatvault
+        // error it carries, or an I/O error.
+        let f = Failure::from_io(std::io::Error::other(Error::StorageFull));
+        assert_eq!(f.status, chatvault_status::StorageFull);
+        let f = Failure::from_io(std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied"));
+        assert_eq!(f.status, chatvault_status::Io);
+        assert!(f.message.contains("denied"), "{}", f.message);
+        let again = f.stored_nothing();
+        assert_eq!(again.status, chatvault_status::Io);
+        assert!(again.message.contains("earlier write") && again.message.ends_with("nothing was stored"));
     }
 
     #[test]

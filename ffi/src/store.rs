@@ -4,6 +4,7 @@
 use std::ffi::c_char;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chatvault::{RotateOptions, Store, StoreKey};
 
@@ -34,7 +35,7 @@ unsafe fn open_with(
         // `path_len` bytes, the key's bytes for its length.
         let (out, path, key) =
             unsafe { (raw::out(out, "out")?, raw::path(path, path_len)?, raw::key(key, "key")?) };
-        out.write(raw::handle_out(chatvault_store { store: f(path, key)? }));
+        out.write(raw::handle_out(chatvault_store { store: Arc::new(f(path, key)?) }));
         Ok(())
     })
 }
@@ -77,8 +78,13 @@ pub unsafe extern "C" fn chatvault_store_open(
 }
 
 /// Closes a store: checkpoints and removes its write-ahead log, and frees
-/// the handle, which must not be used again, whatever the status. Like
-/// `free`, it accepts NULL (and returns `CHATVAULT_STATUS_OK`).
+/// the handle, which must not be used again, whatever the status, with one
+/// exception: while attachment writers made from the handle are open
+/// (`chatvault_attachment_begin`), it fails with
+/// `CHATVAULT_STATUS_STORE_IN_USE`, closes nothing, and the handle stays
+/// valid: finish or abort the writers, then close it. (Attachment readers
+/// need no handle: they may stay open.) Like `free`, it accepts NULL (and
+/// returns `CHATVAULT_STATUS_OK`).
 ///
 /// # Safety
 /// `store` is NULL or a handle from create or open that no other thread is
@@ -87,8 +93,8 @@ pub unsafe extern "C" fn chatvault_store_open(
 pub unsafe extern "C" fn chatvault_store_close(store: *mut chatvault_store) -> chatvault_status {
     guard(|| {
         // SAFETY: the caller's promise: a live handle, used by no one else.
-        match unsafe { raw::handle_take(store) } {
-            Some(handle) => Ok(handle.store.close()?),
+        match unsafe { raw::store_take(store) }? {
+            Some(store) => Ok(store.close()?),
             None => Ok(()),
         }
     })
@@ -225,7 +231,8 @@ pub unsafe extern "C" fn chatvault_store_vacuum(store: *const chatvault_store) -
     guard(|| Ok(unsafe { raw::store(store) }?.vacuum()?))
 }
 
-/// Writes figures about the store to `*out`, from plaintext columns only.
+/// Writes figures about the store to `*out`, from plaintext columns (and
+/// the attachment directory's listing) only.
 ///
 /// # Safety
 /// `store` and `out` are NULL or valid.
@@ -247,6 +254,11 @@ pub unsafe extern "C" fn chatvault_store_stats(
             file_bytes: s.file_bytes,
             wal_bytes: s.wal_bytes,
             reclaimable_bytes: s.reclaimable_bytes,
+            attachments: s.attachments,
+            attachment_bytes: s.attachment_bytes,
+            attachments_in_files: s.attachments_in_files,
+            orphan_files: s.orphan_files,
+            orphan_file_bytes: s.orphan_file_bytes,
         });
         Ok(())
     })

@@ -1,11 +1,19 @@
-//! The `#[repr(C)]` values that cross the boundary. Inputs are read by
-//! `raw`; outputs are built by `raw` and freed by the `chatvault_*_free`
-//! functions. No field is a Rust enum: numbers from C are checked, never
-//! transmuted.
+//! The `#[repr(C)]` values that cross the boundary, and the opaque handles.
+//! Inputs are read by `raw`; outputs are built by `raw` and freed by the
+//! `chatvault_*_free` functions. No field is a Rust enum: numbers from C
+//! are checked, never transmuted.
+//!
+//! The handles: a store (its `Store` shared with the attachment writers
+//! made from it, so that closing it can tell whether any is open), an
+//! attachment writer (which borrows that `Store`, kept alive beside it),
+//! and an attachment reader (which owns everything it reads).
 
 use std::ffi::{c_char, c_void};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use chatvault::Store;
+use chatvault::{AttachmentId, AttachmentReader, AttachmentWriter, MessageId, NewAttachment, Store};
+
+use crate::status::Failure;
 
 /// UTF-8 text with an explicit length in bytes.
 ///
@@ -30,9 +38,12 @@ pub struct chatvault_str {
 ///
 /// A store handle may be used from several threads at once: writes are
 /// serialised inside the library and reads run in parallel. It must not be
-/// closed while another call on it is running.
+/// closed while another call on it is running, and cannot be while an
+/// attachment writer made from it is open (`CHATVAULT_STATUS_STORE_IN_USE`).
 pub struct chatvault_store {
-    pub(crate) store: Store,
+    /// Shared only with the attachment writers made from this handle: one
+    /// count per open writer.
+    pub(crate) store: Arc<Store>,
 }
 
 /// Bytes with an explicit length; `ptr` may be NULL when `len` is 0.
@@ -277,6 +288,11 @@ pub struct chatvault_compact_report {
     pub conversations_skipped: u64,
     /// 1 if a budget ran out or the callback stopped it: call again to continue.
     pub work_remains: u8,
+    /// Attachments of expired messages removed, their files included.
+    pub attachments_expired: u64,
+    /// Attachment files no attachment named (left by a crash while one was
+    /// written) removed.
+    pub orphan_files_removed: u64,
 }
 
 /// What `chatvault_store_rotate_master_key` did.
@@ -371,6 +387,8 @@ pub struct chatvault_problem {
     /// The conversation it is in; 0 if none.
     pub conversation: u64,
     /// The first and last sequence numbers it concerns; both 0 if none.
+    /// For a problem with an attachment (`detail` names it), `first_seq` is
+    /// the attachment's id and `last_seq` its message's sequence number.
     pub first_seq: u64,
     /// See `first_seq`.
     pub last_seq: u64,
@@ -420,6 +438,8 @@ pub struct chatvault_verify_report {
     pub problems: *const chatvault_problem,
     /// How many problems.
     pub problems_len: usize,
+    /// Attachments checked (every chunk of each authenticated).
+    pub attachments: u64,
 }
 
 /// Figures about a store, from plaintext columns only (nothing is decrypted).
@@ -442,6 +462,18 @@ pub struct chatvault_stats {
     pub wal_bytes: u64,
     /// Free pages in the file, which a scrub returns to the file system.
     pub reclaimable_bytes: u64,
+    /// Attachments (those whose content was removed included).
+    pub attachments: u64,
+    /// Stored bytes of attachment content, inline (in the database file)
+    /// and in files beside it.
+    pub attachment_bytes: u64,
+    /// Attachments whose content is in a file beside the store.
+    pub attachments_in_files: u64,
+    /// Files in the attachment directory that no attachment names (left by
+    /// a crash while one was written): `chatvault_store_compact` removes them.
+    pub orphan_files: u64,
+    /// Their bytes.
+    pub orphan_file_bytes: u64,
 }
 
 /// Where a page of search hits ended: the last hit's send time and id.
@@ -517,3 +549,265 @@ pub struct chatvault_search_page {
     /// are complete, the search slower).
     pub unindexed_segments: u64,
 }
+
+/// An attachment to write: see `chatvault_attachment_begin`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct chatvault_new_attachment {
+    /// Its media type, e.g. "image/jpeg" (the gallery and the storage
+    /// manager select by its prefix, e.g. "image/").
+    pub media_type: chatvault_str,
+    /// Optional: the file name the user sees (`{NULL, 0}` for none).
+    pub file_name: chatvault_str,
+    /// Opaque app data, sealed with it: dimensions, duration, a blurhash.
+    pub app_data: chatvault_bytes,
+}
+
+/// A stored attachment's metadata. Owned by the list or
+/// `chatvault_attachment` allocation it came from.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct chatvault_attachment {
+    /// Its id (never 0, never reused).
+    pub id: u64,
+    /// The message it belongs to.
+    pub message: chatvault_message_id,
+    /// Its media type.
+    pub media_type: chatvault_str,
+    /// Its file name; `ptr` NULL if it was given none.
+    pub file_name: chatvault_str,
+    /// Its content's length in bytes (what it was, if the content was removed).
+    pub byte_len: u64,
+    /// Opaque app data.
+    pub app_data: chatvault_bytes,
+    /// When it was written, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// When `chatvault_clear_attachments` removed its content, milliseconds
+    /// since the Unix epoch; 0 if the content is there. Removed content
+    /// cannot be opened (`CHATVAULT_STATUS_NOT_FOUND`); the metadata stays
+    /// so the message can show what was there.
+    pub removed_at_ms: i64,
+}
+
+/// Attachments: a message's, or a page of a conversation's gallery. Free it
+/// with `chatvault_attachment_list_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct chatvault_attachment_list {
+    /// `len` attachments (a valid pointer even when `len` is 0).
+    pub items: *const chatvault_attachment,
+    /// How many.
+    pub len: usize,
+}
+
+/// Which attachments `chatvault_clear_attachments` removes the content of:
+/// every condition whose `has_*` flag is 1 must hold; a flag of 0 ignores
+/// its value. Flags other than 0 and 1 are refused. All flags 0 matches
+/// every attachment in the store.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct chatvault_attachment_filter {
+    /// 1: only in conversation `conversation`.
+    pub has_conversation: u8,
+    /// The conversation.
+    pub conversation: u64,
+    /// 1: only media types starting with `media_type_prefix` ("image/", "video/").
+    pub has_media_type_prefix: u8,
+    /// The prefix (UTF-8).
+    pub media_type_prefix: chatvault_str,
+    /// 1: only attachments written before `created_before_ms`.
+    pub has_created_before: u8,
+    /// Milliseconds since the Unix epoch.
+    pub created_before_ms: i64,
+    /// 1: only attachments of at least `min_bytes` bytes.
+    pub has_min_bytes: u8,
+    /// The smallest length, in bytes of content.
+    pub min_bytes: u64,
+}
+
+/// What `chatvault_clear_attachments` removed.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct chatvault_clear_report {
+    /// Attachments whose content was removed.
+    pub attachments: u64,
+    /// Bytes of stored content removed.
+    pub bytes: u64,
+}
+
+/// What one conversation takes on disk.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct chatvault_conversation_usage {
+    /// The conversation.
+    pub conversation: u64,
+    /// Sealed bytes of its messages, search filters and metadata.
+    pub text_bytes: u64,
+    /// Stored bytes of its attachments' content.
+    pub attachment_bytes: u64,
+    /// Its attachments (those whose content was removed included).
+    pub attachments: u64,
+}
+
+/// What each conversation takes on disk, largest first. Free it with
+/// `chatvault_storage_usage_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct chatvault_storage_usage_list {
+    /// `len` conversations (a valid pointer even when `len` is 0).
+    pub items: *const chatvault_conversation_usage,
+    /// How many.
+    pub len: usize,
+}
+
+/// An attachment being written. `chatvault_attachment_begin` makes one;
+/// `chatvault_attachment_finish` stores what was written and
+/// `chatvault_attachment_abort` drops it, and either frees the handle.
+///
+/// It keeps its store open: `chatvault_store_close` refuses with
+/// `CHATVAULT_STATUS_STORE_IN_USE` while a writer made from that handle is
+/// open. A writer is meant for one thread at a time (calls from several are
+/// serialised, their bytes in the order the calls ran); it may move between
+/// threads.
+pub struct chatvault_attachment_writer {
+    state: Mutex<WriterState>,
+}
+
+/// A writer and the store it borrows.
+///
+/// Invariant: `writer` borrows the `Store` in `store`'s allocation (its
+/// `'static` is a lie told to the type system), so it never leaves this
+/// struct except to be consumed while the struct is alive (`finish`), and
+/// it is declared before `store`, so it is dropped first.
+struct WriterState {
+    /// `None` once a write failed: the writer was dropped then, which
+    /// removed what it had written.
+    writer: Option<AttachmentWriter<'static>>,
+    /// The failure that ended it, repeated by every later call.
+    failed: Option<Failure>,
+    /// Bytes written so far.
+    written: u64,
+    /// One count of the store handle's `Arc`, for as long as the writer lives.
+    #[expect(dead_code, reason = "held for the count it keeps, never read")]
+    store: Arc<Store>,
+}
+
+impl chatvault_attachment_writer {
+    /// Starts writing an attachment of message `m` to `store`.
+    pub(crate) fn begin(store: &Arc<Store>, m: MessageId, new: NewAttachment) -> Result<Self, Failure> {
+        let store = Arc::clone(store);
+        // SAFETY: the Store lives in the Arc's allocation, which never moves
+        // and is not freed while a count is held; `store`, holding one, goes
+        // into the same WriterState as the writer, which is dropped (or
+        // consumed, in `finish`) before it (see WriterState). Store is Sync,
+        // so sharing it with the writer on any thread is sound.
+        let shared: &'static Store = unsafe { &*Arc::as_ptr(&store) };
+        let writer = shared.attach(m, new)?;
+        let state = WriterState { writer: Some(writer), failed: None, written: 0, store };
+        Ok(chatvault_attachment_writer { state: Mutex::new(state) })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|poisoned| {
+            let mut state = poisoned.into_inner();
+            state.end_after_panic();
+            state
+        })
+    }
+
+    /// Appends `data` to the content. A failure ends the writer: what it
+    /// wrote is removed, and every later call fails the same way.
+    pub(crate) fn write(&self, data: &[u8]) -> Result<(), Failure> {
+        use std::io::Write;
+        let mut state = self.lock();
+        if let Some(f) = &state.failed {
+            return Err(f.again());
+        }
+        let len = data.len() as u64;
+        let limit = chatvault::limits::MAX_ATTACHMENT_BYTES;
+        if state.written.saturating_add(len) > limit {
+            // Refused before anything is written: the writer goes on.
+            return Err(Failure::new(
+                crate::status::chatvault_status::TooLarge,
+                format!(
+                    "an attachment is at most {limit} bytes; {} were written and {len} more were given",
+                    state.written
+                ),
+            ));
+        }
+        let Some(writer) = state.writer.as_mut() else {
+            return Err(Failure::invalid("the attachment writer is finished"));
+        };
+        match writer.write_all(data) {
+            Ok(()) => {
+                state.written += len;
+                Ok(())
+            }
+            Err(e) => {
+                let failure = Failure::from_io(e);
+                state.writer = None;
+                state.failed = Some(failure.clone());
+                Err(failure)
+            }
+        }
+    }
+
+    /// Stores the attachment (the writer is consumed whatever happens).
+    pub(crate) fn finish(self) -> Result<AttachmentId, Failure> {
+        let mut state = self.state.into_inner().unwrap_or_else(|poisoned| {
+            let mut state = poisoned.into_inner();
+            state.end_after_panic();
+            state
+        });
+        if let Some(f) = &state.failed {
+            return Err(f.stored_nothing());
+        }
+        let writer =
+            state.writer.take().ok_or_else(|| Failure::invalid("the attachment writer is finished"))?;
+        // Consumed here, while `state.store` still holds the Store.
+        Ok(writer.finish()?)
+    }
+}
+
+impl WriterState {
+    /// A panic inside a write left a writer whose content is unknown: it
+    /// is dropped (removing what it wrote), and every later call fails.
+    fn end_after_panic(&mut self) {
+        if self.failed.is_none() {
+            self.writer = None;
+            self.failed = Some(Failure::new(
+                crate::status::chatvault_status::Panic,
+                "a write to this attachment writer panicked (a bug: please report it)",
+            ));
+        }
+    }
+}
+
+/// An attachment's content, open for reading any range: see
+/// `chatvault_attachment_open`. It owns everything it reads (its key, its
+/// file or bytes): it needs no store handle, and outlives a closed one. It
+/// may be used from several threads at once (reads are serialised).
+pub struct chatvault_attachment_reader {
+    reader: Mutex<AttachmentReader>,
+}
+
+impl chatvault_attachment_reader {
+    pub(crate) fn new(reader: AttachmentReader) -> Self {
+        chatvault_attachment_reader { reader: Mutex::new(reader) }
+    }
+
+    /// The reader, for one call. A panic during an earlier read left at
+    /// worst an empty chunk cache, which the next read refills.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, AttachmentReader> {
+        self.reader.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The handles move between threads (an app's I/O queues) and are shared
+/// by them; this fails to compile if a library change made that unsound.
+const _: () = {
+    const fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<chatvault_store>();
+    send_and_sync::<chatvault_attachment_writer>();
+    send_and_sync::<chatvault_attachment_reader>();
+};

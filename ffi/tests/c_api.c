@@ -1,19 +1,24 @@
 /*
  * Drives every function of the C API from C, as an app would: the happy
  * paths, the error paths (NULL, wrong key, unknown ids, invalid UTF-8,
- * freeing NULL), and threads appending and paging one store at once.
+ * freeing NULL, a tampered attachment file), threads appending and paging
+ * one store at once, and threads reading one attachment at once.
  * tests/foreign.rs compiles it with the system C compiler and runs it, plainly
  * and under valgrind (or AddressSanitizer).
  *
  * Usage: c_api <empty scratch directory>. Prints "c_api: all passed" and
  * exits 0, or names the failed check and exits 1.
  */
+#define _POSIX_C_SOURCE 200809L /* opendir, nanosleep */
+
 #include "chatvault.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *dir;
 static int checks;
@@ -108,6 +113,8 @@ static void test_version_and_names(void) {
     CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_MASTER_KEY_ROTATED),
                  "CHATVAULT_STATUS_MASTER_KEY_ROTATED") == 0);
     CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_SCHEMA_MODIFIED), "CHATVAULT_STATUS_SCHEMA_MODIFIED") == 0);
+    CHECK(CHATVAULT_STATUS_STORE_IN_USE == 30);
+    CHECK(strcmp(chatvault_status_name(CHATVAULT_STATUS_STORE_IN_USE), "CHATVAULT_STATUS_STORE_IN_USE") == 0);
     CHECK(CHATVAULT_PROBLEM_KIND_SCHEMA == 8);
     CHECK(strcmp(chatvault_last_error_message(), "") == 0);
 }
@@ -744,6 +751,12 @@ static void test_null_store(void) {
     chatvault_export_report er;
     chatvault_import_report ir;
     chatvault_rotation_report rr;
+    chatvault_new_attachment na;
+    memset(&na, 0, sizeof na);
+    na.media_type = text("image/png");
+    chatvault_attachment_filter filter;
+    memset(&filter, 0, sizeof filter);
+    chatvault_clear_report clear;
     const chatvault_status want = CHATVAULT_STATUS_NULL_ARGUMENT;
     EXPECT(want, chatvault_store_change_key(n, &key));
     EXPECT(want, chatvault_store_rotate_master_key(n, &key, 0, &rr));
@@ -771,6 +784,14 @@ static void test_null_store(void) {
     EXPECT(want, chatvault_messages_edit(n, &id, NULL, 0));
     EXPECT(want, chatvault_messages_delete(n, &id, 1));
     EXPECT(want, chatvault_message_mark_read(n, id));
+    EXPECT(want, chatvault_attachment_begin(n, id, &na, (chatvault_attachment_writer **)&p));
+    EXPECT(want, chatvault_attachment_open(n, 1, (chatvault_attachment_reader **)&p));
+    EXPECT(want, chatvault_attachment_get(n, 1, (chatvault_attachment **)&p));
+    EXPECT(want, chatvault_message_attachments(n, id, (chatvault_attachment_list **)&p));
+    EXPECT(want, chatvault_attachments(n, 1, 0, NULL, 0, 0, (chatvault_attachment_list **)&p));
+    EXPECT(want, chatvault_attachment_delete(n, 1));
+    EXPECT(want, chatvault_clear_attachments(n, &filter, &clear));
+    EXPECT(want, chatvault_storage_usage(n, (chatvault_storage_usage_list **)&p));
     MESSAGE_HAS("store is NULL");
     CHECK(u == 9 && p == (void *)&u && id.conversation == 1 && id.seq == 1);
 }
@@ -781,6 +802,11 @@ static void test_free_null(void) {
     chatvault_conversation_free(NULL);
     chatvault_conversation_list_free(NULL);
     chatvault_verify_report_free(NULL);
+    chatvault_attachment_free(NULL);
+    chatvault_attachment_list_free(NULL);
+    chatvault_storage_usage_free(NULL);
+    chatvault_attachment_abort(NULL);
+    chatvault_attachment_close(NULL);
     OK(chatvault_store_close(NULL));
 }
 
@@ -990,6 +1016,549 @@ static void test_search(void) {
     free(path);
 }
 
+/* Attachments: the content of a photo or video is a deterministic stream of
+ * bytes, so any range can be checked where it lands. */
+static uint8_t content_byte(uint64_t seed, uint64_t i) {
+    uint64_t x = (i + seed * 0x100000001b3ull) * 0x9E3779B97F4A7C15ull;
+    return (uint8_t)(x >> 56);
+}
+
+static void fill_content(uint8_t *buf, uint64_t seed, uint64_t from, size_t n) {
+    for (size_t i = 0; i < n; i++) buf[i] = content_byte(seed, from + i);
+}
+
+static int content_matches(const uint8_t *buf, uint64_t seed, uint64_t from, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] != content_byte(seed, from + i)) return 0;
+    return 1;
+}
+
+/* Writes `len` bytes of content `seed` in pieces of `piece` bytes. */
+static void write_content(chatvault_attachment_writer *w, uint64_t seed, uint64_t len, size_t piece) {
+    uint8_t *buf = malloc(piece);
+    CHECK(buf != NULL);
+    for (uint64_t at = 0; at < len; at += piece) {
+        size_t n = (size_t)(len - at < piece ? len - at : piece);
+        fill_content(buf, seed, at, n);
+        OK(chatvault_attachment_write(w, buf, n));
+    }
+    free(buf);
+}
+
+static chatvault_new_attachment new_attachment(const char *media_type, const char *file_name) {
+    chatvault_new_attachment a;
+    memset(&a, 0, sizeof a);
+    a.media_type = text(media_type);
+    a.file_name = file_name ? text(file_name) : none;
+    return a;
+}
+
+static uint64_t attach(chatvault_store *s, chatvault_message_id m, const char *media_type, uint64_t seed,
+                       uint64_t len, size_t piece) {
+    chatvault_new_attachment a = new_attachment(media_type, NULL);
+    chatvault_attachment_writer *w = NULL;
+    OK(chatvault_attachment_begin(s, m, &a, &w));
+    write_content(w, seed, len, piece);
+    uint64_t id = 0;
+    OK(chatvault_attachment_finish(w, &id));
+    CHECK(id != 0);
+    return id;
+}
+
+/* The files in the attachment directory: how many, and the path and size
+ * of the largest (for the caller to free). */
+static int attachment_files(const char *dir_path, char **largest, long *largest_size) {
+    int count = 0;
+    if (largest) *largest = NULL;
+    if (largest_size) *largest_size = -1;
+    DIR *d = opendir(dir_path);
+    if (d == NULL) return 0; /* not made yet: nothing went to a file */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        count++;
+        CHECK(strlen(e->d_name) == 32 && strspn(e->d_name, "0123456789abcdef") == 32);
+        size_t n = strlen(dir_path) + strlen(e->d_name) + 2;
+        char *p = malloc(n);
+        CHECK(p != NULL);
+        snprintf(p, n, "%s/%s", dir_path, e->d_name);
+        FILE *f = fopen(p, "rb");
+        CHECK(f != NULL && fseek(f, 0, SEEK_END) == 0);
+        long size = ftell(f);
+        fclose(f);
+        if (largest && size > *largest_size) {
+            free(*largest);
+            *largest = p;
+            *largest_size = size;
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+    return count;
+}
+
+static void flip_byte(const char *path, long offset) {
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL && fseek(f, offset, SEEK_SET) == 0);
+    int c = fgetc(f);
+    CHECK(c != EOF && fseek(f, offset, SEEK_SET) == 0);
+    CHECK(fputc(c ^ 0x01, f) != EOF);
+    fclose(f);
+}
+
+static int all_zero(const uint8_t *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != 0) return 0;
+    return 1;
+}
+
+static int64_t now_ms(void) {
+    struct timespec t;
+    CHECK(clock_gettime(CLOCK_REALTIME, &t) == 0);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&t, &t) != 0) {}
+}
+
+/* Several threads reading ranges of one reader at once. */
+struct range_reader {
+    chatvault_attachment_reader *reader;
+    uint64_t seed, len;
+    int index, failures;
+};
+
+static void *read_ranges(void *arg) {
+    struct range_reader *r = arg;
+    uint8_t buf[3000];
+    for (int i = 0; i < 40; i++) {
+        uint64_t offset = ((uint64_t)(r->index * 40 + i) * 104729u) % r->len;
+        size_t n = 0;
+        if (chatvault_attachment_read_at(r->reader, offset, buf, sizeof buf, &n) != CHATVAULT_STATUS_OK ||
+            n != (size_t)(r->len - offset < sizeof buf ? r->len - offset : sizeof buf) ||
+            !content_matches(buf, r->seed, offset, n))
+            r->failures++;
+    }
+    return NULL;
+}
+
+enum { PHOTO_LEN = 1300000, PIECE = 300000, VIDEO_LEN = 200000, THUMB_LEN = 1000 };
+
+static void test_attachments(void) {
+    char *path = path_of("attach.chatvault");
+    char *files_dir = path_of("attach.chatvault-attachments");
+    chatvault_key key = raw_key(raw_key_bytes);
+    chatvault_store *s = NULL;
+    OK(chatvault_store_create(path, strlen(path), &key, &s));
+    chatvault_new_conversation nc;
+    memset(&nc, 0, sizeof nc);
+    nc.title = text("photos");
+    uint64_t c = 0;
+    OK(chatvault_conversation_create(s, &nc, &c));
+    chatvault_message_id m1, m2;
+    chatvault_new_message msg = message("me", "look at this", 1700000500000);
+    OK(chatvault_message_append(s, c, &msg, &m1));
+    msg = message("me", "and this video", 1700000501000);
+    OK(chatvault_message_append(s, c, &msg, &m2));
+
+    /* begin's error paths write no handle. */
+    chatvault_attachment_writer *sentinel = (chatvault_attachment_writer *)&checks; /* never dereferenced */
+    chatvault_attachment_writer *w = sentinel;
+    chatvault_new_attachment photo = new_attachment("image/heic", "IMG_0001.HEIC");
+    const uint8_t dims[4] = {0x0f, 0xc0, 0x0b, 0xd0};
+    photo.app_data.ptr = dims;
+    photo.app_data.len = sizeof dims;
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_begin(s, m1, NULL, &w));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_begin(s, m1, &photo, NULL));
+    chatvault_new_attachment bad = photo;
+    bad.media_type.ptr = "\xff";
+    bad.media_type.len = 1;
+    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_attachment_begin(s, m1, &bad, &w));
+    MESSAGE_HAS("media_type");
+    bad = photo;
+    bad.file_name.ptr = NULL;
+    bad.file_name.len = 3;
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_begin(s, m1, &bad, &w));
+    bad = photo;
+    bad.app_data.len = 70000; /* with the rest, over the 64 KiB of metadata */
+    uint8_t *big = calloc(70000, 1);
+    CHECK(big != NULL);
+    bad.app_data.ptr = big;
+    EXPECT(CHATVAULT_STATUS_TOO_LARGE, chatvault_attachment_begin(s, m1, &bad, &w));
+    free(big);
+    chatvault_message_id nowhere = {c + 1000, 1};
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_begin(s, nowhere, &photo, &w));
+    CHECK(w == sentinel);
+
+    /* A thumbnail (inline: no file), a photo in pieces of 300 KB (a file),
+     * a video on the second message. */
+    uint64_t thumb = attach(s, m1, "image/jpeg", 1, THUMB_LEN, 333);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 0);
+    OK(chatvault_attachment_begin(s, m1, &photo, &w));
+    CHECK(w != NULL && w != sentinel);
+    write_content(w, 2, PHOTO_LEN, PIECE);
+    OK(chatvault_attachment_write(w, NULL, 0)); /* nothing, fine */
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_write(w, NULL, 5));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_write(NULL, dims, 4));
+    uint64_t photo_id = 0;
+    OK(chatvault_attachment_finish(w, &photo_id));
+    CHECK(photo_id > thumb);
+    uint64_t video = attach(s, m2, "video/mp4", 3, VIDEO_LEN, 65536);
+    char *photo_file = NULL;
+    long photo_file_size = 0;
+    CHECK(attachment_files(files_dir, &photo_file, &photo_file_size) == 2);
+    CHECK(photo_file_size > PHOTO_LEN); /* padded, and a tag per chunk */
+
+    /* An empty attachment is one too. */
+    chatvault_new_attachment empty = new_attachment("text/plain", "empty.txt");
+    OK(chatvault_attachment_begin(s, m2, &empty, &w));
+    uint64_t empty_id = 0;
+    OK(chatvault_attachment_finish(w, &empty_id));
+
+    /* Finish consumes the writer whatever the status: a NULL out_id, a
+     * message that does not exist (checked at finish). Aborting removes
+     * the file the writer had started. */
+    OK(chatvault_attachment_begin(s, m1, &photo, &w));
+    write_content(w, 4, 100000, 50000);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_finish(w, NULL));
+    CHECK(attachment_files(files_dir, NULL, NULL) == 2);
+    chatvault_message_id missing_message = {c, 999};
+    OK(chatvault_attachment_begin(s, missing_message, &photo, &w));
+    write_content(w, 5, 70000, 70000);
+    uint64_t untouched = 42;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_finish(w, &untouched));
+    MESSAGE_HAS("999");
+    CHECK(untouched == 42);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_finish(NULL, &untouched));
+    OK(chatvault_attachment_begin(s, m1, &photo, &w));
+    write_content(w, 6, 200000, 100000);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 3);
+    chatvault_attachment_abort(w);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 2);
+
+    /* Ranged reads, across chunk boundaries and at the end. */
+    chatvault_attachment_reader *r = NULL;
+    OK(chatvault_attachment_open(s, photo_id, &r));
+    uint64_t len = 0;
+    OK(chatvault_attachment_length(r, &len));
+    CHECK(len == PHOTO_LEN);
+    uint8_t *buf = malloc(PHOTO_LEN + 100);
+    CHECK(buf != NULL);
+    size_t n = 0;
+    OK(chatvault_attachment_read_at(r, 0, buf, 100, &n));
+    CHECK(n == 100 && content_matches(buf, 2, 0, 100));
+    OK(chatvault_attachment_read_at(r, 65530, buf, 20, &n));
+    CHECK(n == 20 && content_matches(buf, 2, 65530, 20));
+    OK(chatvault_attachment_read_at(r, 200000, buf, 300000, &n)); /* five chunks in one call */
+    CHECK(n == 300000 && content_matches(buf, 2, 200000, 300000));
+    OK(chatvault_attachment_read_at(r, PHOTO_LEN - 10, buf, 100, &n));
+    CHECK(n == 10 && content_matches(buf, 2, PHOTO_LEN - 10, 10));
+    OK(chatvault_attachment_read_at(r, 0, buf, PHOTO_LEN + 100, &n));
+    CHECK(n == PHOTO_LEN && content_matches(buf, 2, 0, PHOTO_LEN));
+    OK(chatvault_attachment_read_at(r, PHOTO_LEN, buf, 100, &n));
+    CHECK(n == 0);
+    OK(chatvault_attachment_read_at(r, UINT64_MAX, buf, 100, &n));
+    CHECK(n == 0);
+    OK(chatvault_attachment_read_at(r, 5, NULL, 0, &n)); /* an empty buffer */
+    CHECK(n == 0);
+    n = 7;
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_read_at(r, 0, NULL, 10, &n));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_read_at(r, 0, buf, 10, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_read_at(NULL, 0, buf, 10, &n));
+    CHECK(n == 7);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_length(r, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_length(NULL, &len));
+
+    /* Threads reading one reader at once. */
+    struct range_reader rr[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++) {
+        rr[i].reader = r;
+        rr[i].seed = 2;
+        rr[i].len = PHOTO_LEN;
+        rr[i].index = i;
+        rr[i].failures = 0;
+        CHECK(pthread_create(&t[i], NULL, read_ranges, &rr[i]) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK(pthread_join(t[i], NULL) == 0);
+        CHECK(rr[i].failures == 0);
+    }
+    chatvault_attachment_close(r);
+
+    OK(chatvault_attachment_open(s, thumb, &r));
+    OK(chatvault_attachment_read_at(r, 0, buf, 4096, &n));
+    CHECK(n == THUMB_LEN && content_matches(buf, 1, 0, THUMB_LEN));
+    chatvault_attachment_close(r);
+    OK(chatvault_attachment_open(s, empty_id, &r));
+    OK(chatvault_attachment_length(r, &len));
+    OK(chatvault_attachment_read_at(r, 0, buf, 10, &n));
+    CHECK(len == 0 && n == 0);
+    chatvault_attachment_close(r);
+    r = NULL;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_open(s, 424242, &r));
+    MESSAGE_HAS("attachment 424242");
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_open(s, 0, &r));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_open(s, thumb, NULL));
+    CHECK(r == NULL);
+
+    /* Metadata, a message's attachments, the gallery. */
+    chatvault_attachment *a = NULL;
+    OK(chatvault_attachment_get(s, photo_id, &a));
+    CHECK(a->id == photo_id && a->message.conversation == c && a->message.seq == m1.seq);
+    CHECK(same(a->media_type, "image/heic") && same(a->file_name, "IMG_0001.HEIC"));
+    CHECK(a->byte_len == PHOTO_LEN && a->app_data.len == 4 && memcmp(a->app_data.ptr, dims, 4) == 0);
+    CHECK(a->created_at_ms > 1700000000000 && a->removed_at_ms == 0);
+    chatvault_attachment_free(a);
+    OK(chatvault_attachment_get(s, thumb, &a));
+    CHECK(a->file_name.ptr == NULL && a->byte_len == THUMB_LEN && a->app_data.len == 0);
+    chatvault_attachment_free(a);
+    a = NULL;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_get(s, 424242, &a));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_get(s, thumb, NULL));
+    CHECK(a == NULL);
+
+    chatvault_attachment_list *list = NULL;
+    OK(chatvault_message_attachments(s, m1, &list));
+    CHECK(list->len == 2 && list->items[0].id == thumb && list->items[1].id == photo_id);
+    CHECK(same(list->items[1].file_name, "IMG_0001.HEIC"));
+    chatvault_attachment_list_free(list);
+    chatvault_message_id m3;
+    msg = message("me", "no attachment", 1700000502000);
+    OK(chatvault_message_append(s, c, &msg, &m3));
+    OK(chatvault_message_attachments(s, m3, &list));
+    CHECK(list->len == 0);
+    chatvault_attachment_list_free(list);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_attachments(s, m1, NULL));
+
+    OK(chatvault_attachments(s, c, 0, NULL, 0, 0, &list)); /* newest message first */
+    CHECK(list->len == 4 && list->items[0].id == empty_id && list->items[1].id == video);
+    CHECK(list->items[2].id == photo_id && list->items[3].id == thumb);
+    chatvault_attachment_list_free(list);
+    OK(chatvault_attachments(s, c, 0, "image/", 6, 0, &list));
+    CHECK(list->len == 2 && list->items[0].id == photo_id && list->items[1].id == thumb);
+    chatvault_attachment_list_free(list);
+    OK(chatvault_attachments(s, c, 1, "image/XX", 6, 0, &list)); /* only 6 bytes are read */
+    CHECK(list->len == 1 && list->items[0].id == photo_id);
+    uint64_t last_shown = list->items[0].id;
+    chatvault_attachment_list_free(list);
+    OK(chatvault_attachments(s, c, 1, "image/", 6, last_shown, &list)); /* the next page */
+    CHECK(list->len == 1 && list->items[0].id == thumb);
+    chatvault_attachment_list_free(list);
+    OK(chatvault_attachments(s, c, 10, "audio/", 6, 0, &list));
+    CHECK(list->len == 0);
+    chatvault_attachment_list_free(list);
+    list = NULL;
+    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_attachments(s, c, 0, "\xfe", 1, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 3, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c + 1000, 0, NULL, 0, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c, 0, NULL, 0, 424242, &list));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 0, 0, NULL));
+    CHECK(list == NULL);
+
+    /* Usage, stats and verify see them; an orphan file (as a crash while
+     * writing leaves) is counted, reported, and removed by compaction. */
+    chatvault_storage_usage_list *usage = NULL;
+    OK(chatvault_storage_usage(s, &usage));
+    CHECK(usage->len == 1 && usage->items[0].conversation == c && usage->items[0].attachments == 4);
+    CHECK(usage->items[0].attachment_bytes > PHOTO_LEN + VIDEO_LEN && usage->items[0].text_bytes > 0);
+    chatvault_storage_usage_free(usage);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_storage_usage(s, NULL));
+    /* Compaction with work to do scrubs, and the scrub removes orphans
+     * itself (uncounted): do that work first. */
+    chatvault_compact_report cr;
+    OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
+    CHECK(cr.work_remains == 0 && cr.attachments_expired == 0);
+    size_t orphan_len = strlen(files_dir) + 34;
+    char *orphan = malloc(orphan_len);
+    CHECK(orphan != NULL);
+    snprintf(orphan, orphan_len, "%s/%s", files_dir, "00112233445566778899aabbccddeeff");
+    FILE *f = fopen(orphan, "wb");
+    CHECK(f != NULL && fwrite("junk", 1, 4, f) == 4);
+    fclose(f);
+    chatvault_stats stats;
+    OK(chatvault_store_stats(s, &stats));
+    CHECK(stats.attachments == 4 && stats.attachments_in_files == 2);
+    CHECK(stats.attachment_bytes > PHOTO_LEN + VIDEO_LEN);
+    CHECK(stats.orphan_files == 1 && stats.orphan_file_bytes == 4);
+    chatvault_verify_report *report = NULL;
+    OK(chatvault_store_verify(s, &report));
+    CHECK(report->attachments == 4 && report->problems_len == 1);
+    CHECK(report->problems[0].kind == CHATVAULT_PROBLEM_KIND_ORPHAN);
+    chatvault_verify_report_free(report);
+    OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
+    CHECK(cr.orphan_files_removed == 1 && cr.attachments_expired == 0);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 2);
+    free(orphan);
+
+    /* A flipped byte in the photo's file: the chunk it is in fails, and no
+     * byte of a read that spans it comes out; the others still read. */
+    flip_byte(photo_file, 70000); /* in chunk 1: chunks are 65536 + 16 bytes */
+    OK(chatvault_attachment_open(s, photo_id, &r));
+    OK(chatvault_attachment_read_at(r, 100, buf, 1000, &n));
+    CHECK(n == 1000 && content_matches(buf, 2, 100, 1000));
+    memset(buf, 0xAA, 3000);
+    n = 7;
+    EXPECT(CHATVAULT_STATUS_AUTHENTICATION_FAILED, chatvault_attachment_read_at(r, 66000, buf, 100, &n));
+    MESSAGE_HAS("chunk 1");
+    CHECK(n == 7 && all_zero(buf, 100) && buf[100] == 0xAA);
+    memset(buf, 0xAA, 3000);
+    EXPECT(CHATVAULT_STATUS_AUTHENTICATION_FAILED, chatvault_attachment_read_at(r, 65000, buf, 2000, &n));
+    CHECK(n == 7 && all_zero(buf, 2000) && buf[2000] == 0xAA); /* chunk 0's bytes too */
+    OK(chatvault_attachment_read_at(r, 140000, buf, 1000, &n)); /* chunk 2 */
+    CHECK(n == 1000 && content_matches(buf, 2, 140000, 1000));
+    chatvault_attachment_close(r);
+    OK(chatvault_store_verify(s, &report));
+    CHECK(report->problems_len == 1 && report->problems[0].kind == CHATVAULT_PROBLEM_KIND_AUTHENTICATION);
+    CHECK(report->problems[0].conversation == c && report->problems[0].first_seq == photo_id);
+    CHECK(report->problems[0].last_seq == m1.seq);
+    chatvault_verify_report_free(report);
+    flip_byte(photo_file, 70000); /* restored */
+    OK(chatvault_attachment_open(s, photo_id, &r));
+    OK(chatvault_attachment_read_at(r, 66000, buf, 100, &n));
+    CHECK(n == 100 && content_matches(buf, 2, 66000, 100));
+
+    /* The storage manager. */
+    chatvault_attachment_filter filter;
+    memset(&filter, 0, sizeof filter);
+    chatvault_clear_report clear = {9, 9};
+    filter.has_conversation = 2;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_clear_attachments(s, &filter, &clear));
+    MESSAGE_HAS("has_conversation");
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_clear_attachments(s, NULL, &clear));
+    filter.has_conversation = 0;
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_clear_attachments(s, &filter, NULL));
+    filter.has_media_type_prefix = 1;
+    filter.media_type_prefix.ptr = "\xff";
+    filter.media_type_prefix.len = 1;
+    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_clear_attachments(s, &filter, &clear));
+    CHECK(clear.attachments == 9 && clear.bytes == 9);
+    filter.media_type_prefix = text("video/");
+    filter.has_created_before = 1;
+    filter.created_before_ms = 1000; /* 1970: nothing */
+    OK(chatvault_clear_attachments(s, &filter, &clear));
+    CHECK(clear.attachments == 0 && clear.bytes == 0);
+    filter.has_created_before = 0;
+    OK(chatvault_clear_attachments(s, &filter, &clear));
+    CHECK(clear.attachments == 1 && clear.bytes > VIDEO_LEN);
+    OK(chatvault_attachment_get(s, video, &a));
+    CHECK(a->removed_at_ms > 0 && a->byte_len == VIDEO_LEN && same(a->media_type, "video/mp4"));
+    chatvault_attachment_free(a);
+    chatvault_attachment_reader *gone = NULL;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_open(s, video, &gone)); /* removed content */
+    memset(&filter, 0, sizeof filter);
+    filter.has_conversation = 1;
+    filter.conversation = c;
+    filter.has_min_bytes = 1;
+    filter.min_bytes = PHOTO_LEN;
+    OK(chatvault_clear_attachments(s, &filter, &clear));
+    CHECK(clear.attachments == 1);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 0);
+    /* A reader opened before keeps reading (as an open file does). */
+    OK(chatvault_attachment_read_at(r, 1000000, buf, 100, &n));
+    CHECK(n == 100 && content_matches(buf, 2, 1000000, 100));
+    chatvault_attachment_close(r);
+    OK(chatvault_storage_usage(s, &usage));
+    CHECK(usage->len == 1 && usage->items[0].attachments == 4);
+    CHECK(usage->items[0].attachment_bytes < 100000); /* the thumbnail's */
+    chatvault_storage_usage_free(usage);
+
+    /* Deleting. */
+    OK(chatvault_attachment_delete(s, thumb));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_get(s, thumb, &a));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_delete(s, thumb));
+    OK(chatvault_message_attachments(s, m1, &list));
+    CHECK(list->len == 1 && list->items[0].id == photo_id && list->items[0].removed_at_ms > 0);
+    chatvault_attachment_list_free(list);
+
+    /* A disappearing message's attachment expires with it; compaction
+     * removes it (and its file). */
+    chatvault_new_message brief = message("me", "gone soon", 1700000503000);
+    brief.expires_at_ms = now_ms() + 4000; /* time to attach, even under valgrind */
+    chatvault_message_id m4;
+    OK(chatvault_message_append(s, c, &brief, &m4));
+    uint64_t fleeting = attach(s, m4, "image/gif", 7, 100000, 100000);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 1);
+    while (now_ms() <= brief.expires_at_ms + 200) sleep_ms(100);
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_open(s, fleeting, &gone)); /* expired */
+    CHECK(gone == NULL);
+    OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
+    CHECK(cr.attachments_expired == 1);
+    CHECK(attachment_files(files_dir, NULL, NULL) == 0);
+
+    /* A writer keeps its store open: closing is refused, and the handle
+     * stays valid, until the writer is finished. A reader needs no store. */
+    uint64_t late = attach(s, m2, "audio/ogg", 8, 50000, 10000);
+    OK(chatvault_attachment_open(s, late, &r));
+    OK(chatvault_attachment_begin(s, m2, &photo, &w));
+    chatvault_attachment_writer *w2 = NULL;
+    OK(chatvault_attachment_begin(s, m2, &photo, &w2));
+    write_content(w, 9, 150000, 150000);
+    EXPECT(CHATVAULT_STATUS_STORE_IN_USE, chatvault_store_close(s));
+    MESSAGE_HAS("2 attachment writer(s)");
+    chatvault_attachment_abort(w2);
+    EXPECT(CHATVAULT_STATUS_STORE_IN_USE, chatvault_store_close(s));
+    MESSAGE_HAS("chatvault_attachment_abort");
+    chatvault_message_id still;
+    msg = message("me", "still open", 1700000504000);
+    OK(chatvault_message_append(s, c, &msg, &still));
+    write_content(w, 10, 10, 10);
+    uint64_t last = 0;
+    OK(chatvault_attachment_finish(w, &last));
+    OK(chatvault_store_close(s));
+    OK(chatvault_attachment_read_at(r, 40000, buf, 20000, &n));
+    CHECK(n == 10000 && content_matches(buf, 8, 40000, 10000));
+    chatvault_attachment_close(r);
+
+    /* A write that fails (here: a file where the attachment directory
+     * goes) ends the writer: later writes and finish repeat the status. */
+    char *blocked = path_of("blocked.chatvault");
+    char *blocked_dir = path_of("blocked.chatvault-attachments");
+    chatvault_store *b = NULL;
+    OK(chatvault_store_create(blocked, strlen(blocked), &key, &b));
+    OK(chatvault_conversation_create(b, &nc, &c));
+    OK(chatvault_message_append(b, c, &msg, &m1));
+    f = fopen(blocked_dir, "wb");
+    CHECK(f != NULL);
+    fclose(f);
+    OK(chatvault_attachment_begin(b, m1, &photo, &w));
+    fill_content(buf, 11, 0, 70000);
+    OK(chatvault_attachment_write(w, buf, 60000)); /* under a chunk: nothing on disk yet */
+    EXPECT(CHATVAULT_STATUS_IO, chatvault_attachment_write(w, buf, 10000));
+    EXPECT(CHATVAULT_STATUS_IO, chatvault_attachment_write(w, buf, 1));
+    MESSAGE_HAS("an earlier write to this attachment writer failed");
+    EXPECT(CHATVAULT_STATUS_IO, chatvault_attachment_finish(w, &untouched));
+    MESSAGE_HAS("nothing was stored");
+    CHECK(untouched == 42);
+    OK(chatvault_message_attachments(b, m1, &list));
+    CHECK(list->len == 0);
+    chatvault_attachment_list_free(list);
+    OK(chatvault_store_close(b)); /* the writer was freed */
+    free(blocked);
+    free(blocked_dir);
+
+    /* Everything acknowledged is there after a reopen. */
+    s = open_store(path, key);
+    OK(chatvault_attachment_open(s, last, &r));
+    OK(chatvault_attachment_length(r, &len));
+    CHECK(len == 150010);
+    OK(chatvault_attachment_read_at(r, 149990, buf, 100, &n));
+    CHECK(n == 20 && content_matches(buf, 9, 149990, 10) && content_matches(buf + 10, 10, 0, 10));
+    chatvault_attachment_close(r);
+    OK(chatvault_store_verify(s, &report));
+    CHECK(report->problems_len == 0 && report->attachments == 5);
+    chatvault_verify_report_free(report);
+    OK(chatvault_store_close(s));
+
+    free(buf);
+    free(photo_file);
+    free(files_dir);
+    free(path);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <scratch directory>\n", argv[0]);
@@ -1005,6 +1574,7 @@ int main(int argc, char **argv) {
     test_maintenance(s, alice);
     test_rotation();
     test_search();
+    test_attachments();
     test_free_null();
     test_null_store();
     test_threads(s);

@@ -16,7 +16,8 @@ lib = C.CDLL(sys.argv[1])
 scratch = sys.argv[2]
 
 OK, NULL_ARGUMENT, INVALID_UTF8, NOT_FOUND, WRONG_KEY = 0, 1, 2, 5, 7
-KDF_TOO_COSTLY, MASTER_KEY_ROTATED, SCHEMA_MODIFIED = 27, 28, 29
+KDF_TOO_COSTLY, MASTER_KEY_ROTATED, SCHEMA_MODIFIED, STORE_IN_USE = 27, 28, 29, 30
+AUTHENTICATION_FAILED = 12
 KEY_RAW, KEY_PASSPHRASE = 1, 2
 
 
@@ -118,7 +119,45 @@ class RotationReport(C.Structure):
 
 ARCHIVE_PROGRESS = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(ArchiveProgress))
 
+
+class NewAttachment(C.Structure):
+    _fields_ = [("media_type", Str), ("file_name", Str), ("app_data", Bytes)]
+
+
+class Attachment(C.Structure):
+    _fields_ = [
+        ("id", C.c_uint64), ("message", MessageId), ("media_type", Str), ("file_name", Str),
+        ("byte_len", C.c_uint64), ("app_data", Bytes), ("created_at_ms", C.c_int64), ("removed_at_ms", C.c_int64),
+    ]
+
+
+class AttachmentList(C.Structure):
+    _fields_ = [("items", C.POINTER(Attachment)), ("len", C.c_size_t)]
+
+
+class AttachmentFilter(C.Structure):
+    _fields_ = [
+        ("has_conversation", C.c_uint8), ("conversation", C.c_uint64),
+        ("has_media_type_prefix", C.c_uint8), ("media_type_prefix", Str),
+        ("has_created_before", C.c_uint8), ("created_before_ms", C.c_int64),
+        ("has_min_bytes", C.c_uint8), ("min_bytes", C.c_uint64),
+    ]
+
+
+class ClearReport(C.Structure):
+    _fields_ = [("attachments", C.c_uint64), ("bytes", C.c_uint64)]
+
+
+class ConversationUsage(C.Structure):
+    _fields_ = [(n, C.c_uint64) for n in ("conversation", "text_bytes", "attachment_bytes", "attachments")]
+
+
+class UsageList(C.Structure):
+    _fields_ = [("items", C.POINTER(ConversationUsage)), ("len", C.c_size_t)]
+
 Store = C.c_void_p
+Writer = C.c_void_p
+Reader = C.c_void_p
 lib.chatvault_version.restype = C.c_char_p
 lib.chatvault_last_error_message.restype = C.c_char_p
 lib.chatvault_status_name.restype = C.c_char_p
@@ -140,12 +179,25 @@ for name, args in {
                                ARCHIVE_PROGRESS, C.c_void_p, C.POINTER(ExportReport)],
     "chatvault_store_import": [Store, C.c_char_p, C.c_size_t, C.POINTER(Key), ARCHIVE_PROGRESS, C.c_void_p,
                                C.POINTER(ImportReport)],
+    "chatvault_attachment_begin": [Store, MessageId, C.POINTER(NewAttachment), C.POINTER(Writer)],
+    "chatvault_attachment_write": [Writer, C.c_char_p, C.c_size_t],
+    "chatvault_attachment_finish": [Writer, C.POINTER(C.c_uint64)],
+    "chatvault_attachment_open": [Store, C.c_uint64, C.POINTER(Reader)],
+    "chatvault_attachment_length": [Reader, C.POINTER(C.c_uint64)],
+    "chatvault_attachment_read_at": [Reader, C.c_uint64, C.c_void_p, C.c_size_t, C.POINTER(C.c_size_t)],
+    "chatvault_attachments": [Store, C.c_uint64, C.c_size_t, C.c_char_p, C.c_size_t, C.c_uint64,
+                              C.POINTER(C.POINTER(AttachmentList))],
+    "chatvault_clear_attachments": [Store, C.POINTER(AttachmentFilter), C.POINTER(ClearReport)],
+    "chatvault_storage_usage": [Store, C.POINTER(C.POINTER(UsageList))],
 }.items():
     f = getattr(lib, name)
     f.argtypes, f.restype = args, C.c_uint32
 for name, arg in {
     "chatvault_message_page_free": C.POINTER(MessagePage),
     "chatvault_conversation_list_free": C.POINTER(ConversationList),
+    "chatvault_attachment_close": Reader,
+    "chatvault_attachment_list_free": C.POINTER(AttachmentList),
+    "chatvault_storage_usage_free": C.POINTER(UsageList),
 }.items():
     f = getattr(lib, name)
     f.argtypes, f.restype = [arg], None
@@ -213,6 +265,55 @@ seen = []
 progress = ARCHIVE_PROGRESS(lambda _user, p: seen.append(p.contents.bytes))
 archive = os.path.join(scratch, "py.cvarchive").encode()
 akey = key(KEY_PASSPHRASE, "mot de passe 🔑".encode())
+# An attachment streamed in two pieces (past 64 KiB: a file beside the
+# store), read back by range; the writer keeps the store from closing.
+content = bytes((i * 7 + i // 251) % 256 for i in range(150000))
+writer = Writer()
+na = NewAttachment(text("image/png"), text("été.png"), Bytes(None, 0))
+ok(lib.chatvault_attachment_begin(store, last_id, C.byref(na), C.byref(writer)))
+ok(lib.chatvault_attachment_write(writer, content[:100000], 100000))
+expect(STORE_IN_USE, lib.chatvault_store_close(store))
+ok(lib.chatvault_attachment_write(writer, content[100000:], 50000))
+aid = C.c_uint64()
+ok(lib.chatvault_attachment_finish(writer, C.byref(aid)))
+reader = Reader()
+ok(lib.chatvault_attachment_open(store, aid, C.byref(reader)))
+length, n = C.c_uint64(), C.c_size_t()
+ok(lib.chatvault_attachment_length(reader, C.byref(length)))
+buf = C.create_string_buffer(5000)
+ok(lib.chatvault_attachment_read_at(reader, 64000, buf, 5000, C.byref(n)))
+assert length.value == len(content) and buf.raw[:n.value] == content[64000:69000]
+ok(lib.chatvault_attachment_read_at(reader, 149000, buf, 5000, C.byref(n)))
+assert buf.raw[:n.value] == content[149000:]
+lib.chatvault_attachment_close(reader)
+gallery = C.POINTER(AttachmentList)()
+ok(lib.chatvault_attachments(store, cid, 0, b"image/", 6, 0, C.byref(gallery)))
+item = gallery.contents.items[0]
+assert gallery.contents.len == 1 and item.id == aid.value and item.file_name.get() == "été.png"
+assert item.byte_len == len(content) and item.removed_at_ms == 0
+lib.chatvault_attachment_list_free(gallery)
+usage = C.POINTER(UsageList)()
+ok(lib.chatvault_storage_usage(store, C.byref(usage)))
+assert usage.contents.len == 1 and usage.contents.items[0].attachments == 1
+assert usage.contents.items[0].attachment_bytes > len(content)
+lib.chatvault_storage_usage_free(usage)
+files = os.path.join(scratch, "py.chatvault-attachments")
+[name] = os.listdir(files)
+with open(os.path.join(files, name), "r+b") as f:  # a flipped byte: that chunk fails, no bytes out
+    f.seek(100)
+    b = f.read(1)
+    f.seek(100)
+    f.write(bytes([b[0] ^ 1]))
+ok(lib.chatvault_attachment_open(store, aid, C.byref(reader)))
+n.value = 77
+expect(AUTHENTICATION_FAILED, lib.chatvault_attachment_read_at(reader, 0, buf, 5000, C.byref(n)))
+assert n.value == 77 and buf.raw == bytes(5000)
+lib.chatvault_attachment_close(reader)
+cleared = ClearReport()
+everything = AttachmentFilter(0, 0, 0, NONE, 0, 0, 0, 0)
+ok(lib.chatvault_clear_attachments(store, C.byref(everything), C.byref(cleared)))
+assert cleared.attachments == 1 and os.listdir(files) == []
+
 report = ExportReport()
 ok(lib.chatvault_store_export(store, archive, len(archive), C.byref(akey), None, 0, progress, None, C.byref(report)))
 assert report.messages == 4 and seen and seen[-1] == report.bytes == os.path.getsize(archive)
@@ -248,7 +349,7 @@ ok(lib.chatvault_store_vacuum(other))
 expect(NULL_ARGUMENT, lib.chatvault_store_vacuum(None))
 expect(NULL_ARGUMENT, lib.chatvault_store_rotate_master_key(other, None, 0, C.byref(rotation)))
 for code, name in ((KDF_TOO_COSTLY, b"KDF_TOO_COSTLY"), (MASTER_KEY_ROTATED, b"MASTER_KEY_ROTATED"),
-                   (SCHEMA_MODIFIED, b"SCHEMA_MODIFIED")):
+                   (SCHEMA_MODIFIED, b"SCHEMA_MODIFIED"), (STORE_IN_USE, b"STORE_IN_USE")):
     assert lib.chatvault_status_name(code) == b"CHATVAULT_STATUS_" + name
 ok(lib.chatvault_store_close(other))
 expect(WRONG_KEY, lib.chatvault_store_open(other_path, len(other_path), C.byref(raw), C.byref(other)))
