@@ -56,7 +56,7 @@ pub(crate) struct BackgroundSync {
 }
 
 impl BackgroundSync {
-    const EVERY: std::time::Duration = std::time::Duration::from_millis(40);
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(10);
 
     pub(crate) fn start(file: &File) -> std::io::Result<Self> {
         let file = file.try_clone()?;

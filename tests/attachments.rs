@@ -633,3 +633,58 @@ fn archives_carry_attachments_and_a_second_import_adds_none() {
     );
     assert_eq!(third.stats().unwrap().attachments, 0);
 }
+
+/// Review findings: the expiry of an attachment is sealed with it, and a
+/// stray entry in the attachment directory never stops a compaction.
+#[test]
+fn a_cleared_expiry_column_does_not_revive_an_expired_attachment() {
+    let t = TestStore::new();
+    let c = t.new_conv("a");
+    let now = t.now();
+    let m = t.append(c, NewMessage { expires_at_ms: Some(now + 1_000), ..msg("x", "brief") }).unwrap();
+    let a = attach(&t, m, image("a"), &[5; 1000]);
+    t.advance(2_000);
+    t.raw_sql().execute("UPDATE attachment SET expires_at = NULL", []).unwrap();
+    let e = t.open_attachment(a).unwrap_err();
+    assert!(is_auth(&e, RecordKind::Attachment), "{e:?}");
+    assert!(t.verify().unwrap().problems.iter().any(|p| p.kind == ProblemKind::Authentication));
+}
+
+#[test]
+fn a_stray_entry_in_the_attachment_directory_is_reported_and_never_stops_compaction() {
+    let t = TestStore::new();
+    let c = t.new_conv("a");
+    let now = t.now();
+    let m = t.append(c, NewMessage { expires_at_ms: Some(now + 1_000), ..msg("x", "brief") }).unwrap();
+    attach(&t, m, image("a"), &[5; 100_000]);
+    // A directory with an attachment file's name: never opened, never removed.
+    std::fs::create_dir_all(dir(&t).join("00112233445566778899aabbccddeeff")).unwrap();
+    t.advance(2_000);
+    let report = t.compact(&CompactOptions::default()).unwrap();
+    assert_eq!((report.attachments_expired, report.orphan_files_removed), (1, 0));
+    let wal = std::fs::metadata(format!("{}-wal", t.path.display())).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the compaction's scrub ran");
+    let problems = t.verify().unwrap().problems;
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].detail.contains("is not an attachment file"));
+    t.scrub().unwrap();
+}
+
+#[test]
+fn an_import_keeps_two_alike_attachments_of_one_message() {
+    use chatvault::{ExportOptions, ImportOptions, Store, StoreKey};
+    let t = TestStore::new();
+    let c = t.new_conv("a");
+    let m = t.append(c, msg("x", "two stickers")).unwrap();
+    let sticker = || NewAttachment { media_type: "image/webp".into(), ..Default::default() };
+    attach(&t, m, sticker(), &[1; 500]);
+    attach(&t, m, sticker(), &[2; 500]);
+    let mut bytes = Vec::new();
+    t.export(&mut bytes, &ExportOptions::raw_key([3; 32])).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let other = Store::create(dir.path().join("b.chatvault"), StoreKey::raw([9; 32])).unwrap();
+    let r = other.import(&bytes[..], &ImportOptions::raw_key([3; 32])).unwrap();
+    assert_eq!((r.attachments_added, r.attachments_skipped), (2, 0));
+    let r = other.import(&bytes[..], &ImportOptions::raw_key([3; 32])).unwrap();
+    assert_eq!((r.attachments_added, r.attachments_skipped), (0, 2));
+}

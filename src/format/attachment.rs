@@ -115,6 +115,9 @@ pub(crate) struct AttachmentMeta {
     pub app_data: Vec<u8>,
     pub created_at_ms: i64,
     pub removed_at_ms: Option<i64>,
+    /// Its message's expiry, as the row's `expires_at` says: sealed, so
+    /// the column cannot be cleared to keep an expired attachment readable.
+    pub expires_at_ms: Option<i64>,
 }
 
 impl Drop for AttachmentMeta {

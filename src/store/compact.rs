@@ -115,8 +115,9 @@ impl Store {
         }
         // Attachment files no row names: a crash while one was written,
         // or an unlink that failed. (Before the scrub, which sweeps too.)
-        let (files, _) = self.sweep_attachment_files()?;
-        report.orphan_files_removed = files;
+        // Its error waits until the rebuild and the scrub below have run.
+        let swept = self.sweep_attachment_files();
+        report.orphan_files_removed = swept.as_ref().map_or(0, |(files, _)| *files);
         // No copy of a destroyed key may survive in the key table's pages:
         // the rebuild owed since the transaction that deleted key rows (of
         // this compaction, or of one that a crash or an error cut short).
@@ -134,6 +135,7 @@ impl Store {
                 other => other?,
             }
         }
+        swept?;
         report.bytes_after = self.bytes_on_disk();
         Ok(report)
     }

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::path::Path;
 
-use super::attachments::{self, ContentWriter, SealedContent};
+use super::attachments::{self, ContentWriter, PendingContent};
 use super::conversations::{ConvState, check_meta, find_by_external_id, find_by_origin, insert_conversation};
 use super::messages::expiry;
 use super::refs::{RECENT_MIN, Refs};
@@ -45,7 +45,7 @@ impl Store {
         let keep =
             matches!(result, Ok(_) | Err(crate::error::Error::Io(_) | crate::error::Error::ScrubIncomplete));
         for s in sealed {
-            if keep { s.keep() } else { drop(s) }
+            s.settle(self, keep);
         }
         let report = result?;
         reporter.tick(report.bytes, totals, true);
@@ -95,8 +95,11 @@ struct Importer<'s> {
     current: Option<Target>,
     /// The attachment whose content is being read.
     attachment: Option<Incoming>,
-    /// Content sealed so far, kept by the caller once the import commits.
-    sealed: &'s mut Vec<SealedContent>,
+    /// Content stored so far, kept by the caller once the import commits.
+    sealed: &'s mut Vec<PendingContent>,
+    /// The attachments the store had on the message last imported into,
+    /// for matching: each matches one archived attachment at most.
+    existing: Option<(MessageId, Vec<attachments::Identity>)>,
 }
 
 /// An attachment of the archive being imported.
@@ -112,7 +115,7 @@ fn import_in<R: Read>(
     ctx: &mut Ctx<'_>,
     archive: &mut ArchiveReader<R>,
     reporter: &mut Reporter,
-    sealed: &mut Vec<SealedContent>,
+    sealed: &mut Vec<PendingContent>,
 ) -> Result<ImportReport> {
     let mut imp = Importer {
         report: ImportReport::default(),
@@ -121,6 +124,7 @@ fn import_in<R: Read>(
         current: None,
         attachment: None,
         sealed,
+        existing: None,
     };
     while let Some(item) = archive.next()? {
         match item {
@@ -163,8 +167,20 @@ impl Importer<'_> {
         };
         let meta = new_meta(&record);
         let into = match expires_at {
-            Some((m, e)) if !attachments::has_same(ctx, m, &meta, record.byte_len)? => Some((m.seq(), e)),
-            _ => None,
+            Some((m, e)) => {
+                if self.existing.as_ref().is_none_or(|(em, _)| *em != m) {
+                    self.existing = Some((m, attachments::identities(ctx, m)?));
+                }
+                let identity = attachments::identity(&meta, record.byte_len);
+                let known = self.existing.as_mut().map(|(_, list)| list);
+                match known
+                    .and_then(|list| list.iter().position(|i| *i == identity).map(|at| list.swap_remove(at)))
+                {
+                    Some(_) => None,
+                    None => Some((m.seq(), e)),
+                }
+            }
+            None => None,
         };
         let Some((seq, expires_at)) = into else {
             self.report.attachments_skipped += 1;
@@ -195,7 +211,7 @@ impl Importer<'_> {
         };
         let sealed = writer.finish()?;
         attachments::insert_in(ctx, &mut t.state, seq, &new_meta(&record), expires_at, Ok(&sealed))?;
-        self.sealed.push(sealed);
+        self.sealed.push(sealed.into_pending(ctx.store));
         self.report.attachments_added += 1;
         Ok(())
     }

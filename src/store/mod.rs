@@ -84,6 +84,9 @@ pub struct Store {
     masters: RwLock<Arc<Masters>>,
     keys: KeyCache,
     recent_refs: refs::RecentCache,
+    /// Attachment files an import wrote whose rows are not committed yet:
+    /// no sweep of this handle removes them (docs/ATTACHMENTS.md, "Writing").
+    pending_blobs: Mutex<std::collections::HashSet<attachments::BlobId>>,
 }
 
 impl fmt::Debug for Store {
@@ -222,12 +225,24 @@ impl Store {
             masters: RwLock::new(Arc::new(masters)),
             keys: KeyCache::new(),
             recent_refs: refs::RecentCache::new(),
+            pending_blobs: Mutex::new(std::collections::HashSet::new()),
         }
     }
 
     /// The path of the store's database file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The store's path resolved at open, where its attachment directory
+    /// is found whatever the working directory or symlinks do since.
+    pub(crate) fn base_path(&self) -> &Path {
+        self.canonical.as_deref().unwrap_or(&self.path)
+    }
+
+    /// The attachment files an import has not committed yet.
+    pub(crate) fn pending_blobs(&self) -> MutexGuard<'_, std::collections::HashSet<attachments::BlobId>> {
+        self.pending_blobs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Protects the store with a new key or passphrase. Only the wrapped

@@ -278,6 +278,7 @@ pub struct AttachmentMetaRec {
     pub app_data: Vec<u8>,
     pub created_at_ms: i64,
     pub removed_at_ms: Option<i64>,
+    pub expires_at_ms: Option<i64>,
 }
 
 /// "Record plaintexts", kind 3 (`retention_ms` only in version 2, `None`
@@ -941,6 +942,7 @@ impl SpecStore {
         let (frame, m): (_, AttachmentMetaRec) = record(version, &plain, &at, |v: AttachmentMetaRec| v);
         assert!((12..=20).contains(&m.chunk_shift), "{at}: chunk size");
         assert_eq!(m.key.is_some(), m.removed_at_ms.is_none(), "{at}: a key exactly while content is kept");
+        assert_eq!(m.expires_at_ms, row.expires_at, "{at}: the sealed expiry is the row's");
         match m.key {
             None => {
                 assert_eq!((row.stored_len, row.file.is_none(), row.body.is_none()), (0, true, true), "{at}")

@@ -144,7 +144,7 @@ pub(crate) struct Orphan {
 /// The blob files no row names, and the other entries of the directory
 /// (which chatvault never makes) by name. A missing directory has none.
 pub(crate) fn orphans(store: &Store) -> Result<(Vec<Orphan>, Vec<PathBuf>)> {
-    let dir = dir_of(store.path());
+    let dir = dir_of(store.base_path());
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
@@ -159,33 +159,41 @@ pub(crate) fn orphans(store: &Store) -> Result<(Vec<Orphan>, Vec<PathBuf>)> {
     for entry in entries {
         let entry = entry.map_err(io_error)?;
         let path = entry.path();
+        // Only regular files are attachment files: a directory, FIFO or
+        // symlink chatvault never made is reported, never opened or removed.
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_file());
         match entry.file_name().to_str().and_then(parse_name) {
-            Some(blob) if !named.contains(&blob[..]) => {
+            Some(blob) if regular && !named.contains(&blob[..]) => {
                 let bytes = entry.metadata().map_or(0, |m| m.len());
                 orphans.push(Orphan { path, bytes });
             }
-            Some(_) => {}
-            None => strangers.push(path),
+            Some(_) if regular => {}
+            _ => strangers.push(path),
         }
     }
     Ok((orphans, strangers))
 }
 
 /// Removes the orphan files: each only if no writer holds it locked (one
-/// being written), and, once locked, only if still no row names it (its
-/// writer may have committed meanwhile: writers unlock after the commit).
-/// Returns how many files and bytes were removed.
+/// being written) and no import of this handle waits to commit it, and,
+/// once locked, only if still no row names it (its writer may have
+/// committed meanwhile: writers unlock after the commit). A file that
+/// cannot be removed is skipped (`verify` goes on reporting it). Returns
+/// how many files and bytes were removed.
 pub(crate) fn sweep(store: &Store) -> Result<(u64, u64)> {
     let (orphans, _) = orphans(store)?;
     let (mut files, mut bytes) = (0u64, 0u64);
     for orphan in orphans {
-        let Ok(file) = OpenOptions::new().read(true).open(&orphan.path) else { continue };
-        if file.try_lock().is_err() {
-            continue;
-        }
         let Some(blob) = orphan.path.file_name().and_then(|n| n.to_str()).and_then(parse_name) else {
             continue;
         };
+        if store.pending_blobs().contains(&blob) {
+            continue;
+        }
+        let Ok(file) = OpenOptions::new().read(true).open(&orphan.path) else { continue };
+        if !file.metadata().is_ok_and(|m| m.is_file()) || file.try_lock().is_err() {
+            continue;
+        }
         let named = store.read(|ctx| {
             Ok(ctx
                 .conn
@@ -194,21 +202,14 @@ pub(crate) fn sweep(store: &Store) -> Result<(u64, u64)> {
                 .optional()?
                 .is_some())
         })?;
-        if named {
-            continue;
-        }
-        match std::fs::remove_file(&orphan.path) {
-            Ok(()) => {
-                files += 1;
-                bytes = bytes.saturating_add(orphan.bytes);
-            }
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(io_error(e)),
+        if !named && std::fs::remove_file(&orphan.path).is_ok() {
+            files += 1;
+            bytes = bytes.saturating_add(orphan.bytes);
         }
         drop(file);
     }
     if files > 0 {
-        sync_dir(&dir_of(store.path()))?;
+        sync_dir(&dir_of(store.base_path()))?;
     }
     Ok((files, bytes))
 }

@@ -8,7 +8,7 @@ mod writer;
 
 pub use reader::AttachmentReader;
 pub use writer::AttachmentWriter;
-pub(crate) use writer::{ContentWriter, SealedContent};
+pub(crate) use writer::{ContentWriter, PendingContent, SealedContent};
 
 pub(crate) use files::BlobId;
 
@@ -98,16 +98,17 @@ pub(crate) fn open_meta(ctx: &Ctx<'_>, aead: &Aead, r: &Row) -> Result<Attachmen
     if meta.key.is_some() == meta.removed_at_ms.is_some() {
         return Err(corrupt("a key with removed content, or no key with content"));
     }
-    let columns_agree = match &meta.key {
-        None => r.stored_len == 0 && r.file.is_none(),
-        Some(_) => {
-            r.stored_len == layout.stored_len()
-                && match &r.file {
-                    None => layout.inline(),
-                    Some(f) => !layout.inline() && f[..] == meta.blob_id[..],
-                }
-        }
-    };
+    let columns_agree = meta.expires_at_ms == r.expires_at
+        && match &meta.key {
+            None => r.stored_len == 0 && r.file.is_none(),
+            Some(_) => {
+                r.stored_len == layout.stored_len()
+                    && match &r.file {
+                        None => layout.inline(),
+                        Some(f) => !layout.inline() && f[..] == meta.blob_id[..],
+                    }
+            }
+        };
     if !columns_agree {
         return Err(Error::Authentication { record: place.record() });
     }
@@ -226,6 +227,7 @@ fn insert_row(
         app_data: new.app_data.to_vec(),
         created_at_ms: new.created_at_ms,
         removed_at_ms: if content.is_some() { None } else { Some(new.removed_at_ms.unwrap_or(ctx.now)) },
+        expires_at_ms: expires_at,
     };
     let sealed = seal_meta(ctx, &aead, c, state.epoch, id, seq, &meta)?;
     ctx.conn
@@ -275,7 +277,7 @@ pub(crate) fn reader(ctx: &Ctx<'_>, r: &Row, meta: &AttachmentMeta) -> Result<At
         blob: meta.blob_id,
     };
     let source = match &r.file {
-        Some(_) => match files::open(ctx.store.path(), &meta.blob_id) {
+        Some(_) => match files::open(ctx.store.base_path(), &meta.blob_id) {
             Ok(f) => Source::File(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::corrupt(place.chunk_record(0), "the attachment's file is missing"));
@@ -480,6 +482,9 @@ impl Store {
                 let Some(st) = state.as_mut() else { continue };
                 let aead = st.reserve_seals(ctx, 1)?;
                 let mut stub = meta.clone();
+                if let Some(k) = stub.key.as_mut() {
+                    zeroize::Zeroize::zeroize(k);
+                }
                 stub.key = None;
                 stub.removed_at_ms = Some(ctx.now);
                 let sealed = seal_meta(ctx, &aead, r.c, st.epoch, r.id, r.seq, &stub)?;
@@ -609,26 +614,35 @@ pub(crate) fn for_export(
     Ok(out)
 }
 
-/// Whether message `m` already has an attachment with this metadata and
-/// length (an import of one the store has: docs/FORMAT.md, "Importing").
-pub(crate) fn has_same(ctx: &mut Ctx<'_>, m: MessageId, new: &NewMeta<'_>, byte_len: u64) -> Result<bool> {
+/// What an import matches attachments by: media type, file name, app data
+/// and length (docs/FORMAT.md, "Importing").
+#[derive(PartialEq, Eq)]
+pub(crate) struct Identity(String, Option<String>, Vec<u8>, u64);
+
+pub(crate) fn identity(new: &NewMeta<'_>, byte_len: u64) -> Identity {
+    Identity(new.media_type.to_owned(), new.file_name.map(str::to_owned), new.app_data.to_vec(), byte_len)
+}
+
+/// The identities of message `m`'s attachments, opened once per message
+/// an import adds attachments to.
+pub(crate) fn identities(ctx: &mut Ctx<'_>, m: MessageId) -> Result<Vec<Identity>> {
     let rows = select(
         ctx,
         "conversation = ?1 AND seq = ?2",
         "id",
         params![row::sql_int(m.conversation().get())?, row::sql_int(m.seq())?],
     )?;
+    let mut out = Vec::with_capacity(rows.len());
     for r in &rows {
         let meta = open_row(ctx, r)?;
-        if meta.media_type == new.media_type
-            && meta.file_name.as_deref() == new.file_name
-            && meta.app_data == new.app_data
-            && meta.byte_len == byte_len
-        {
-            return Ok(true);
-        }
+        out.push(Identity(
+            meta.media_type.clone(),
+            meta.file_name.clone(),
+            meta.app_data.clone(),
+            meta.byte_len,
+        ));
     }
-    Ok(false)
+    Ok(out)
 }
 
 /// Deletes the rows matching `filter_sql`, their files unlinked after the
@@ -743,5 +757,5 @@ pub(crate) fn orphan_files(store: &Store) -> Result<(Vec<files::Orphan>, Vec<std
 
 /// Blob ids in the error-free form the commit path unlinks.
 pub(crate) fn unlink_files(store: &Store, blobs: &[BlobId]) -> Result<()> {
-    files::unlink(store.path(), blobs)
+    files::unlink(store.base_path(), blobs)
 }

@@ -45,6 +45,9 @@ pub(crate) struct ContentWriter {
     /// Syncs what was written so far from another thread, so the device
     /// writes while this one encrypts (`finish` then syncs little).
     syncing: Option<BackgroundSync>,
+    /// A write failed: the chunk in `buf` may be sealed, or half written to
+    /// the file. Nothing more is accepted.
+    failed: bool,
 }
 
 /// Content sealed by a [`ContentWriter`], waiting for its row. Its file
@@ -72,6 +75,41 @@ impl SealedContent {
     }
 }
 
+/// Content an import stored, waiting for the import's commit: its file
+/// closed (an import may hold thousands) and kept from this handle's
+/// sweeps by the store's pending set instead of a lock.
+pub(crate) struct PendingContent {
+    blob: BlobId,
+    path: Option<PathBuf>,
+}
+
+impl SealedContent {
+    /// Its row is inserted: close the file, drop the inline copy, and
+    /// keep the file from sweeps until [`PendingContent::settle`].
+    pub(crate) fn into_pending(mut self, store: &Store) -> PendingContent {
+        let path = self.file.take().map(|(file, path)| {
+            // Registered while still locked: a sweep sees one or the other.
+            store.pending_blobs().insert(self.blob);
+            drop(file);
+            path
+        });
+        PendingContent { blob: self.blob, path }
+    }
+}
+
+impl PendingContent {
+    /// After the import's transaction: keep the file if it may have
+    /// committed (as [`settle`] decides), else remove it.
+    pub(crate) fn settle(self, store: &Store, keep: bool) {
+        if let Some(path) = &self.path {
+            if !keep {
+                let _ = std::fs::remove_file(path);
+            }
+            store.pending_blobs().remove(&self.blob);
+        }
+    }
+}
+
 impl Drop for SealedContent {
     fn drop(&mut self) {
         if let Some((file, path)) = self.file.take() {
@@ -89,7 +127,7 @@ impl ContentWriter {
         crypto::fill_random(&rng, &mut blob)?;
         let chunk = 1usize << CHUNK_SHIFT;
         Ok(ContentWriter {
-            store_path: store.path().to_path_buf(),
+            store_path: store.base_path().to_path_buf(),
             store_id: *store.sealer().store_id(),
             conversation,
             rng,
@@ -102,6 +140,7 @@ impl ContentWriter {
             len: 0,
             file: None,
             syncing: None,
+            failed: false,
         })
     }
 
@@ -110,8 +149,18 @@ impl ContentWriter {
         self.len
     }
 
-    /// Takes some of `data` (at most a chunk); returns how much.
+    /// Takes some of `data` (at most a chunk); returns how much. After
+    /// any error the writer accepts nothing more: drop it and start again.
     pub(crate) fn write(&mut self, data: &[u8]) -> Result<usize> {
+        if self.failed {
+            return Err(failed());
+        }
+        let result = self.write_some(data);
+        self.failed = result.is_err();
+        result
+    }
+
+    fn write_some(&mut self, data: &[u8]) -> Result<usize> {
         if data.is_empty() {
             return Ok(0);
         }
@@ -126,7 +175,7 @@ impl ContentWriter {
             // More content: the chunk held back is not the last one.
             self.flush_chunk(false)?;
         }
-        let n = data.len().min(self.chunk - self.buf.len());
+        let n = data.len().min(self.chunk.saturating_sub(self.buf.len()));
         self.buf.extend_from_slice(&data[..n]);
         self.len += n as u64;
         Ok(n)
@@ -176,6 +225,9 @@ impl ContentWriter {
     /// Pads and seals the last chunk(s); for content in a file, syncs the
     /// file and its directory.
     pub(crate) fn finish(mut self) -> Result<SealedContent> {
+        if self.failed {
+            return Err(failed());
+        }
         let layout = Layout::new(self.len, CHUNK_SHIFT).ok_or_else(|| {
             Error::invalid(format!("an attachment is at most {MAX_ATTACHMENT_BYTES} bytes"))
         })?;
@@ -184,7 +236,7 @@ impl ContentWriter {
             if self.buf.len() == self.chunk {
                 self.flush_chunk(false)?;
             }
-            let n = padding.min((self.chunk - self.buf.len()) as u64);
+            let n = padding.min(self.chunk.saturating_sub(self.buf.len()) as u64);
             let len = self.buf.len() + n as usize;
             self.buf.resize(len, 0);
             padding -= n;
@@ -206,6 +258,13 @@ impl ContentWriter {
         key.expose_mut().copy_from_slice(self.key.expose());
         Ok(SealedContent { blob: self.blob, key, layout, body, file: self.file.take() })
     }
+}
+
+/// The error of a writer whose earlier write failed.
+fn failed() -> Error {
+    Error::invalid(
+        "an earlier write of this attachment failed: drop the writer and write the attachment again",
+    )
 }
 
 impl Drop for ContentWriter {
