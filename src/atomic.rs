@@ -49,7 +49,7 @@ pub(crate) fn write_atomically<T>(
 /// [`BackgroundSync::EVERY`], so the device writes while the writer
 /// encrypts: the final `sync_all` then has little left to wait for (a
 /// 100 MB attachment written at 0.72x of a plain file's speed without
-/// it, 0.91x with it: BENCHMARKS.md, "Attachments").
+/// it, 0.84x to 0.93x with it: BENCHMARKS.md, "Attachments").
 pub(crate) struct BackgroundSync {
     stop: std::sync::mpsc::Sender<()>,
     thread: std::thread::JoinHandle<std::io::Result<()>>,

@@ -183,7 +183,7 @@ fn archive_corpus_replays_without_panics_and_valid_seeds_verify() {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.starts_with("valid-") {
             let summary = archive::inspect(&data[1..], &ImportOptions::raw_key(__fuzz::KEY));
-            assert!(summary.is_ok(), "{name}: {summary:?}");
+            assert!(summary.as_ref().is_ok_and(|s| s.attachments == 3), "{name}: {summary:?}");
             valid += 1;
         }
     }
@@ -218,6 +218,20 @@ fn seed_archive() -> Vec<u8> {
         store.append(c, m).unwrap();
     }
     store.mark_read(c, chatvault::MessageId::new(c, 10)).unwrap();
+    // Archive version 2: attachments, one with content over several
+    // records, one removed.
+    let m = chatvault::MessageId::new(c, 3);
+    let photo = chatvault::NewAttachment { media_type: "image/png".into(), ..Default::default() };
+    store.attach_from(m, photo.clone(), &mut &[7u8; 70_000][..]).unwrap();
+    store.attach_from(m, photo, &mut &b"thumbnail"[..]).unwrap();
+    let voice = chatvault::NewAttachment { media_type: "audio/ogg".into(), ..Default::default() };
+    store.attach_from(chatvault::MessageId::new(c, 4), voice, &mut &[1u8; 300][..]).unwrap();
+    store
+        .clear_attachments(&chatvault::AttachmentFilter {
+            media_type_prefix: Some("audio/".into()),
+            ..Default::default()
+        })
+        .unwrap();
     let mut out = Vec::new();
     store.export(&mut out, &ExportOptions::raw_key(__fuzz::KEY).chunk_size(1024).unwrap()).unwrap();
     out
