@@ -476,7 +476,7 @@ fn safe_file_name(a: &Attachment) -> String {
         .collect();
     let cleaned = cleaned.trim_matches('.');
     let name = if cleaned.is_empty() || cleaned.chars().all(|ch| ch == '_') {
-        format!("attachment.{}", extension(&a.media_type))
+        format!("attachment.{}", a.file_extension().unwrap_or("bin"))
     } else if cleaned.chars().count() > MAX_NAME_CHARS {
         // Keep a short extension, shorten the rest.
         let ext = cleaned.rsplit_once('.').map(|(_, e)| e).filter(|e| (1..=10).contains(&e.chars().count()));
@@ -491,28 +491,6 @@ fn safe_file_name(a: &Attachment) -> String {
         cleaned.to_owned()
     };
     format!("{}-{name}", a.id)
-}
-
-/// A file extension for a media type, for attachments without a name.
-fn extension(media_type: &str) -> &'static str {
-    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    match essence.as_str() {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        "image/bmp" => "bmp",
-        "image/heic" => "heic",
-        "video/mp4" => "mp4",
-        "video/quicktime" => "mov",
-        "audio/mp4" => "m4a",
-        "audio/mpeg" => "mp3",
-        "audio/ogg" => "ogg",
-        "audio/wav" | "audio/x-wav" => "wav",
-        "application/pdf" => "pdf",
-        "text/plain" => "txt",
-        _ => "bin",
-    }
 }
 
 /// Appends `bytes` percent-encoded for a URL path segment: everything but

@@ -416,6 +416,32 @@ pub struct Attachment {
     pub removed_at_ms: Option<i64>,
 }
 
+impl Attachment {
+    /// The usual file extension of its media type (`jpg` for
+    /// `image/jpeg`), for naming a file that holds it; `None` for a type
+    /// this table does not know.
+    pub fn file_extension(&self) -> Option<&'static str> {
+        let essence = self.media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        Some(match essence.as_str() {
+            "image/jpeg" => "jpg",
+            "image/png" => "png",
+            "image/gif" => "gif",
+            "image/webp" => "webp",
+            "image/bmp" => "bmp",
+            "image/heic" => "heic",
+            "video/mp4" => "mp4",
+            "video/quicktime" => "mov",
+            "audio/mp4" => "m4a",
+            "audio/mpeg" => "mp3",
+            "audio/ogg" => "ogg",
+            "audio/wav" | "audio/x-wav" => "wav",
+            "application/pdf" => "pdf",
+            "text/plain" => "txt",
+            _ => return None,
+        })
+    }
+}
+
 impl fmt::Debug for Attachment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attachment")

@@ -40,27 +40,6 @@ pub fn media_type_for(name: &str) -> &'static str {
     }
 }
 
-/// The extension `save` gives an attachment without a name.
-fn extension_for(media_type: &str) -> Option<&'static str> {
-    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    Some(match essence.as_str() {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/gif" => "gif",
-        "image/webp" => "webp",
-        "image/bmp" => "bmp",
-        "video/mp4" => "mp4",
-        "video/quicktime" => "mov",
-        "audio/mp4" => "m4a",
-        "audio/mpeg" => "mp3",
-        "audio/ogg" => "ogg",
-        "audio/wav" | "audio/x-wav" => "wav",
-        "application/pdf" => "pdf",
-        "text/plain" => "txt",
-        _ => return None,
-    })
-}
-
 /// An attachment named on the command line that is not there (or whose
 /// message expired).
 fn missing(id: AttachmentId) -> Failure {
@@ -275,7 +254,7 @@ pub fn default_file_name(a: &Attachment) -> String {
     }
     let cleaned = &cleaned[..end];
     if cleaned.is_empty() || cleaned.chars().all(|ch| ch == '_') {
-        match extension_for(&a.media_type) {
+        match a.file_extension() {
             Some(ext) => format!("attachment-{}.{ext}", a.id),
             None => format!("attachment-{}", a.id),
         }
