@@ -42,13 +42,15 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
                     "archive": path,
                     "conversations": report.conversations,
                     "messages": report.messages,
+                    "attachments": report.attachments,
                     "bytes": report.bytes,
                 }));
             } else {
                 say!(
-                    "Exported {} conversations and {} messages to {} ({}).",
+                    "Exported {} conversations, {} messages and {} attachments to {} ({}).",
                     report.conversations,
                     report.messages,
+                    report.attachments,
                     path.display(),
                     output::bytes(report.bytes)
                 );
@@ -117,14 +119,19 @@ pub fn import(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
             "conversations_matched": report.conversations_matched,
             "messages_added": report.messages_added,
             "messages_skipped": report.messages_skipped,
+            "attachments_added": report.attachments_added,
+            "attachments_skipped": report.attachments_skipped,
             "bytes": report.bytes,
         }));
     } else {
         say!(
-            "Imported {}: {} messages added, {} already here or expired; {} conversations created, {} matched.",
+            "Imported {}: {} messages added, {} already here or expired; {} attachments added, {} already here \
+             or of messages not added; {} conversations created, {} matched.",
             args.path.display(),
             report.messages_added,
             report.messages_skipped,
+            report.attachments_added,
+            report.attachments_skipped,
             report.conversations_created,
             report.conversations_matched
         );
@@ -149,6 +156,7 @@ pub fn inspect(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
                     "external_id": c.external_id,
                     "title": c.title,
                     "messages": c.messages,
+                    "attachments": c.attachments,
                     "first_sent_at": first,
                     "last_sent_at": last,
                 })
@@ -160,6 +168,8 @@ pub fn inspect(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
             "chatvault_version": summary.chatvault_version,
             "exported_at": output::rfc3339(summary.exported_at_ms),
             "messages": summary.messages,
+            "attachments": summary.attachments,
+            "attachment_bytes": summary.attachment_bytes,
             "bytes": summary.bytes,
             "conversations": conversations,
         }));
@@ -174,18 +184,32 @@ pub fn inspect(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
         output::time(summary.exported_at_ms, &ctx.tz)
     );
     say!(
-        "{} conversations, {} messages, {}; every chunk authenticated.",
+        "{} conversations, {} messages, {} attachments ({} of content), {}; every chunk authenticated.",
         summary.conversations.len(),
         summary.messages,
+        summary.attachments,
+        output::bytes(summary.attachment_bytes),
         output::bytes(summary.bytes)
     );
-    say!("{} {:>8}  {:<16}  {:<16}", output::fit("title", 24), "messages", "first", "last");
+    say!(
+        "{} {:>8} {:>11}  {:<16}  {:<16}",
+        output::fit("title", 24),
+        "messages",
+        "attachments",
+        "first",
+        "last"
+    );
     for c in &summary.conversations {
         let (first, last) = c
             .sent_between_ms
             .map(|(a, b)| (output::time(a, &ctx.tz), output::time(b, &ctx.tz)))
             .unwrap_or_default();
-        say!("{} {:>8}  {first:<16}  {last:<16}", output::fit(&c.title, 24), c.messages);
+        say!(
+            "{} {:>8} {:>11}  {first:<16}  {last:<16}",
+            output::fit(&c.title, 24),
+            c.messages,
+            c.attachments
+        );
     }
     Ok(())
 }

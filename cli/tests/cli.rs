@@ -521,20 +521,31 @@ fn export_inspect_and_import_round_trip_with_an_archive_passphrase() {
     assert!(out.contains("Exported 25 conversations"), "{out}");
     let total = d.json(&["stats"])["messages"].as_u64().expect("messages");
 
+    let attachments = d.json(&["stats"])["attachments"].as_u64().expect("attachments");
+    assert!(attachments > 0, "the demo has attachments");
     let summary: Value = json_of(with(&["--json", "inspect", "backup.cva"]));
     assert_eq!(summary["messages"].as_u64(), Some(total));
+    assert_eq!(summary["attachments"].as_u64(), Some(attachments));
+    assert!(summary["attachment_bytes"].as_u64() > Some(6_000_000), "the full-HD picture is in it");
     assert_eq!(summary["conversations"].as_array().map(Vec::len), Some(25));
     assert_eq!(summary["passphrase"], true);
     let table = with(&["inspect", "backup.cva"]).assert().success().get_output().stdout.clone();
-    assert!(String::from_utf8_lossy(&table).contains("every chunk authenticated"));
+    let table = String::from_utf8_lossy(&table);
+    assert!(table.contains("every chunk authenticated"), "{table}");
+    assert!(table.contains(&format!("{attachments} attachments")), "{table}");
 
     // Into a fresh store, then again: nothing is added twice.
     d.ok(&["--store", "new.cv", "init"]);
     let report: Value = json_of(with(&["--store", "new.cv", "--json", "import", "backup.cva"]));
     assert_eq!(report["messages_added"].as_u64(), Some(total));
+    assert_eq!(report["attachments_added"].as_u64(), Some(attachments));
     assert_eq!(report["conversations_created"], 25);
     let report: Value = json_of(with(&["--store", "new.cv", "--json", "import", "backup.cva"]));
     assert_eq!(report["messages_added"], 0);
+    assert_eq!(
+        (report["attachments_added"].as_u64(), report["attachments_skipped"].as_u64()),
+        (Some(0), Some(attachments))
+    );
     assert_eq!(report["conversations_matched"], 25);
     assert_eq!(d.json(&["--store", "new.cv", "stats"])["messages"].as_u64(), Some(total));
 
