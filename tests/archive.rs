@@ -550,8 +550,12 @@ fn truncation_anywhere_is_caught() {
     let (_src, bytes) = small_archive();
     let dst = TestStore::new();
     let n = chunk_count(&bytes);
-    for cut in [0, 1, 60, HEADER - 1] {
-        assert!(matches!(import_fails(&dst, &bytes[..cut], &raw()), Error::NotAnArchive), "cut at {cut}");
+    // Nothing at all is no archive; the start of one, cut inside its
+    // header, is a truncated archive (an interrupted copy).
+    assert!(matches!(import_fails(&dst, &bytes[..0], &raw()), Error::NotAnArchive));
+    for cut in [1, 8, 60, HEADER - 1] {
+        let err = import_fails(&dst, &bytes[..cut], &raw());
+        assert!(matches!(err, Error::ArchiveTruncated { chunks: 0 }), "cut at {cut}: {err:?}");
     }
     for k in 0..n {
         let boundary = HEADER + k * CHUNK;

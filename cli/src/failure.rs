@@ -29,7 +29,14 @@ impl Failure {
 
     /// Adds what was being done when it failed.
     pub fn hint(mut self, hint: impl fmt::Display) -> Self {
-        self.message = format!("{} ({hint})", self.message);
+        // A message that already ends in parentheses (the library's
+        // wrong-key message does) gets the hint after a semicolon, not a
+        // second pair next to the first.
+        self.message = if self.message.ends_with(')') {
+            format!("{}; {hint}", self.message)
+        } else {
+            format!("{} ({hint})", self.message)
+        };
         self
     }
 }

@@ -502,7 +502,10 @@ fn a_passphrase_store_opens_from_the_environment() {
     d.cmd(&["--store", "p.cv", "init"]).env("CHATVAULT_PASSPHRASE", "correct horse").assert().success();
     assert!(!d.path("p.cv.key").exists(), "no key file for a passphrase store");
     d.cmd(&["--store", "p.cv", "new", "Bob"]).env("CHATVAULT_PASSPHRASE", "correct horse").assert().success();
-    fails(d.cmd(&["--store", "p.cv", "convs"]).env("CHATVAULT_PASSPHRASE", "wrong horse").assert(), 2);
+    fails(d.cmd(&["--store", "p.cv", "convs"]).env("CHATVAULT_PASSPHRASE", "wrong horse").assert(), 2)
+        // Where the key came from, said once, without doubled parentheses.
+        .stderr(contains("tampered with); passphrase from $CHATVAULT_PASSPHRASE"))
+        .stderr(contains("))").not());
     fails(d.cmd(&["--store", "p.cv", "convs"]).assert(), 1).stderr(contains("no key"));
     fails(d.cmd(&["--store", "q.cv", "init", "--passphrase"]).assert(), 1).stderr(contains("terminal"));
     // --key-file for a new store writes a fresh key there.
@@ -575,6 +578,10 @@ fn damaged_archives_are_data_errors_and_import_nothing() {
         .stderr(contains("wrong key"));
     std::fs::write(d.path("cut.cva"), &bytes[..bytes.len() / 2]).expect("write");
     fails(with(&["inspect", "cut.cva"]).assert(), 2);
+    // Cut inside the header: an incomplete archive, not "not an archive".
+    let head = std::fs::read(d.path("backup.cva")).expect("archive");
+    std::fs::write(d.path("head.cva"), &head[..50]).expect("write");
+    fails(with(&["inspect", "head.cva"]).assert(), 2).stderr(contains("incomplete"));
     let mut flipped = bytes.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x01;

@@ -73,10 +73,14 @@ impl<R: Read> ArchiveReader<R> {
     /// `Store` record.
     pub(crate) fn open(mut input: R, key: &StoreKey, max_kdf: &KdfParams) -> Result<Self> {
         let mut bytes = [0u8; HEADER_LEN];
-        input.read_exact(&mut bytes).map_err(|e| match e.kind() {
-            std::io::ErrorKind::UnexpectedEof => Error::NotAnArchive,
-            _ => e.into(),
-        })?;
+        let got = read_up_to(&mut input, &mut bytes)?;
+        if got < HEADER_LEN {
+            // The start of an archive's magic, cut inside the header: an
+            // interrupted copy of an archive, not some other file.
+            let start = got.min(crate::format::archive::MAGIC.len());
+            let ours = got > 0 && bytes.get(..start) == crate::format::archive::MAGIC.get(..start);
+            return Err(if ours { Error::ArchiveTruncated { chunks: 0 } } else { Error::NotAnArchive });
+        }
         let header = Header::decode(&bytes).map_err(|e| match e {
             HeaderError::NotAnArchive => Error::NotAnArchive,
             HeaderError::Version(found) if found > crate::format::archive::ARCHIVE_VERSION => {
@@ -265,6 +269,20 @@ impl<R: Read> ArchiveReader<R> {
         }
         records::decode(&self.record).ok_or_else(|| corrupt("a record does not decode"))
     }
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes.
+fn read_up_to(input: &mut impl Read, buf: &mut [u8]) -> Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match input.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(got)
 }
 
 /// The largest `next_seq` an archive may carry: 2^32, the store's own
