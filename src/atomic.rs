@@ -1,5 +1,6 @@
 //! Writing a file so that it appears complete or not at all.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -102,17 +103,39 @@ pub(crate) fn is_store_file(path: &Path, store: &Path) -> bool {
     })
 }
 
+/// The most of a name a temporary name repeats, in bytes: with the 26
+/// bytes it adds, a temporary name stays under the 255 bytes file systems
+/// allow whatever the name it stands for.
+const TEMPORARY_NAME_KEEPS: usize = 128;
+
+/// A fresh name `.<name>.<random>.tmp` for a temporary file or directory
+/// beside `name`; of a name longer than [`TEMPORARY_NAME_KEEPS`] bytes,
+/// only its start (cut at a character boundary), so that the temporary
+/// file can be made wherever its final name fits.
+pub(crate) fn temporary_name(rng: &ring::rand::SystemRandom, name: &OsStr) -> Result<OsString> {
+    let mut tag = [0u8; 8];
+    crate::crypto::fill_random(rng, &mut tag)?;
+    let mut file_name = OsString::from(".");
+    if name.len() <= TEMPORARY_NAME_KEEPS {
+        file_name.push(name);
+    } else {
+        let lossy = name.to_string_lossy();
+        let mut end = TEMPORARY_NAME_KEEPS;
+        while !lossy.is_char_boundary(end) {
+            end -= 1;
+        }
+        file_name.push(lossy.get(..end).unwrap_or_default());
+    }
+    file_name.push(format!(".{}.tmp", u64::from_le_bytes(tag)));
+    Ok(file_name)
+}
+
 /// Creates `.<name>.<random>.tmp` in `dir` (mode 0600 on Unix: it may be a
 /// plaintext export), failing rather than reusing a file.
-fn create_temporary(dir: &Path, name: &std::ffi::OsStr) -> Result<(File, PathBuf)> {
+pub(crate) fn create_temporary(dir: &Path, name: &OsStr) -> Result<(File, PathBuf)> {
     let rng = ring::rand::SystemRandom::new();
     for _ in 0..16 {
-        let mut tag = [0u8; 8];
-        crate::crypto::fill_random(&rng, &mut tag)?;
-        let mut file_name = std::ffi::OsString::from(".");
-        file_name.push(name);
-        file_name.push(format!(".{}.tmp", u64::from_le_bytes(tag)));
-        let tmp = dir.join(file_name);
+        let tmp = dir.join(temporary_name(&rng, name)?);
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -144,5 +167,23 @@ mod tests {
         write_atomically(&path, |w| Ok(w.write_all(b"two")?)).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_name_as_long_as_file_systems_allow_can_be_written() {
+        let dir = tempfile::tempdir().unwrap();
+        // 85 ideographs: 255 bytes of UTF-8, the longest name ext4 takes.
+        let path = dir.path().join("照".repeat(85));
+        write_atomically(&path, |w| Ok(w.write_all(b"long")?)).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"long");
+        let rng = ring::rand::SystemRandom::new();
+        let tmp = temporary_name(&rng, OsStr::new(&"照".repeat(85))).unwrap();
+        let tmp = tmp.to_str().unwrap();
+        assert!(tmp.starts_with(&format!(".{}", "照".repeat(42))) && tmp.ends_with(".tmp"), "{tmp}");
+        assert!(tmp.len() <= TEMPORARY_NAME_KEEPS + 26, "{}", tmp.len());
+        let short = temporary_name(&rng, OsStr::new("chat.html")).unwrap();
+        assert!(
+            short.to_str().unwrap().starts_with(".chat.html.") && short.to_str().unwrap().ends_with(".tmp")
+        );
     }
 }

@@ -217,6 +217,14 @@ pub enum Error {
     #[error("the system random number generator failed")]
     Random,
 
+    /// The caller stopped the operation (an export's or import's
+    /// `cancel_flag`): an import changed nothing, an export to a file left
+    /// no file (an export to a writer left what it had written so far).
+    #[error(
+        "the operation was cancelled by its caller: an import changed nothing, an export to a file left no file; run it again to do it"
+    )]
+    Cancelled,
+
     /// A file-system error: reading or writing the store's files (SQLite's
     /// `SQLITE_IOERR`), an archive or an export failed. A write that fails
     /// so is rolled back, unless the failure came while making a commit

@@ -96,7 +96,7 @@ pub use maintenance::{
     CompactOptions, CompactProgress, CompactReport, EpochStats, Problem, ProblemKind, ProgressFn,
     RotateOptions, RotationReport, Stats, VerifyReport,
 };
-pub use plaintext::Plaintext;
+pub use plaintext::{HtmlExport, HtmlOptions, LocalZone, Plaintext};
 pub use search::{IndexReport, SearchCursor, SearchHit, SearchPage, SearchQuery};
 pub use store::{AttachmentReader, AttachmentWriter, Store};
 pub use types::{

@@ -1183,3 +1183,132 @@ fn messages_sharing_sender_and_time_are_not_merged_into_one() {
     assert_eq!(report.messages_added, 5, "five different messages, all kept");
     assert_eq!(all_messages(&dst, d).len(), 7);
 }
+
+/// A cancel flag the progress callback raises at its `n`th call, and how
+/// many calls it saw.
+fn stop_at(
+    n: u64,
+) -> (Arc<std::sync::atomic::AtomicBool>, Arc<AtomicU64>, impl Fn(&ArchiveProgress) + Send + Sync) {
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let calls = Arc::new(AtomicU64::new(0));
+    let (f, c) = (Arc::clone(&flag), Arc::clone(&calls));
+    let callback = move |_: &ArchiveProgress| {
+        if c.fetch_add(1, Ordering::SeqCst) + 1 >= n {
+            f.store(true, Ordering::SeqCst);
+        }
+    };
+    (flag, calls, callback)
+}
+
+/// `populate`, and enough more (about 400 KiB of archive) that progress
+/// is reported several times mid-way.
+fn populate_large(store: &TestStore) {
+    populate(store);
+    let c = store.new_conv("large");
+    let batch: Vec<(ConversationId, NewMessage)> = (0..2000u64)
+        .map(|i| (c, common::msg("me", &format!("{i:>6} {}", "lorem ipsum ".repeat(16)))))
+        .collect();
+    store.append_batch(&batch).unwrap();
+}
+
+#[test]
+fn a_cancelled_export_to_a_file_leaves_no_file_and_the_old_one_untouched() {
+    let src = TestStore::new();
+    populate_large(&src);
+    let out = src.dir.path().join("backup.cvarchive");
+    for n in [1, 2, 4] {
+        let (flag, calls, callback) = stop_at(n);
+        let options = small_chunks().on_progress(callback).cancel_flag(flag);
+        let result = src.export_to_file(&out, &options);
+        assert!(matches!(result, Err(Error::Cancelled)), "stopped at call {n}: {result:?}");
+        assert_eq!(calls.load(Ordering::SeqCst), n, "it stopped at the call that asked");
+        assert!(!out.exists(), "no archive after a cancel at call {n}");
+    }
+    let good = src.export_to_file(&out, &ExportOptions::raw_key(ARCHIVE_KEY)).unwrap();
+    let before = std::fs::read(&out).unwrap();
+    assert_eq!(before.len() as u64, good.bytes);
+    let (flag, _, callback) = stop_at(1);
+    let result = src.export_to_file(&out, &small_chunks().on_progress(callback).cancel_flag(flag));
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert_eq!(std::fs::read(&out).unwrap(), before, "the earlier archive is untouched");
+    let stray = std::fs::read_dir(src.dir.path())
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+        .count();
+    assert_eq!(stray, 0, "no temporary file left");
+    // A flag raised before the export starts stops it too.
+    let raised = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let other = src.dir.path().join("never.cvarchive");
+    let result = src.export_to_file(&other, &ExportOptions::raw_key(ARCHIVE_KEY).cancel_flag(raised));
+    assert!(matches!(result, Err(Error::Cancelled)) && !other.exists(), "{result:?}");
+}
+
+#[test]
+fn a_cancelled_import_leaves_the_store_exactly_as_it_was() {
+    let src = TestStore::new();
+    populate_large(&src);
+    let bytes = export(&src, &small_chunks());
+    // Into an empty store, and into one that holds part of the data (an
+    // import matches and merges: none of that may be left half done).
+    let dst = TestStore::new();
+    let half = TestStore::new();
+    let partial = export(&src, &small_chunks().conversations([ConversationId::from_raw(2)]));
+    half.import(&partial[..], &raw()).unwrap();
+    for store in [&dst, &half] {
+        let before = snapshot(store);
+        let stats_before = store.stats().unwrap();
+        let mut n = 1;
+        while n <= 4 {
+            let (flag, calls, callback) = stop_at(n);
+            let result = store.import(&bytes[..], &raw().on_progress(callback).cancel_flag(flag));
+            if calls.load(Ordering::SeqCst) < n {
+                // The archive reported fewer times before it committed: past the end.
+                break;
+            }
+            assert!(matches!(result, Err(Error::Cancelled)), "stopped at call {n}: {result:?}");
+            assert_eq!(snapshot(store), before, "cancelled at call {n}: nothing imported");
+            let stats = store.stats().unwrap();
+            assert_eq!(
+                (stats.conversations, stats.messages),
+                (stats_before.conversations, stats_before.messages)
+            );
+            n += 1;
+        }
+        assert!(n > 4, "the archive reported {n} times: too few to cancel mid-way");
+        assert!(store.verify().unwrap().is_ok());
+    }
+    // Uncancelled, the same import goes through; the flag is not read after
+    // the commit, so a stop asked at the last call is too late.
+    let calls = Arc::new(AtomicU64::new(0));
+    let c = Arc::clone(&calls);
+    store_counting(&dst, &bytes, c);
+    let total = calls.load(Ordering::SeqCst);
+    let again = TestStore::new();
+    let (flag, _, callback) = stop_at(total);
+    let report = again.import(&bytes[..], &raw().on_progress(callback).cancel_flag(flag)).unwrap();
+    assert_eq!(report.messages_added, 2340);
+    assert_eq!(snapshot(&again), snapshot(&dst));
+}
+
+fn store_counting(store: &Store, bytes: &[u8], calls: Arc<AtomicU64>) {
+    let report = store
+        .import(
+            bytes,
+            &raw().on_progress(move |_| {
+                calls.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    assert_eq!(report.messages_added, 2340);
+}
+
+#[test]
+fn a_cancelled_inspection_fails_with_cancelled() {
+    let src = TestStore::new();
+    populate(&src);
+    let bytes = export(&src, &small_chunks());
+    let (flag, calls, callback) = stop_at(2);
+    let result = archive::inspect(&bytes[..], &raw().on_progress(callback).cancel_flag(flag));
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}

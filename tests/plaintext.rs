@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
 use chatvault::{
-    AttachmentFilter, AttachmentId, ConversationId, Error, Message, MessageId, Missing, NewAttachment,
-    NewConversation, NewMessage, Page, Plaintext, Store,
+    AttachmentFilter, AttachmentId, ConversationId, Error, HtmlOptions, Message, MessageId, Missing,
+    NewAttachment, NewConversation, NewMessage, Page, Plaintext, Store,
 };
 use common::TestStore;
 use serde_json::Value;
@@ -54,25 +54,48 @@ fn html_export(store: &Store, c: ConversationId) -> (u64, String) {
     (n, String::from_utf8(out).expect("export is UTF-8"))
 }
 
-/// Every line of a JSON Lines export, parsed; checks the line structure.
-fn parse_lines(text: &str) -> Vec<serde_json::Map<String, Value>> {
+/// The keys of a message line (docs/EXPORT.md).
+const MESSAGE_KEYS: &[&str] = &[
+    "type",
+    "id",
+    "conversation",
+    "seq",
+    "external_id",
+    "sender",
+    "sent_at",
+    "sent_at_ms",
+    "text",
+    "reply_to",
+    "edited_at",
+    "expires_at",
+    "attachments",
+];
+
+/// The keys of an attachment (docs/EXPORT.md).
+const ATTACHMENT_KEYS: &[&str] =
+    &["type", "id", "message", "media_type", "file_name", "byte_len", "created_at", "removed", "removed_at"];
+
+/// The keys of a conversation line (docs/EXPORT.md).
+const CONVERSATION_KEYS: &[&str] = &[
+    "type",
+    "id",
+    "external_id",
+    "title",
+    "members",
+    "created_at",
+    "message_count",
+    "read_up_to",
+    "retention_ms",
+];
+
+/// Every line of a JSON Lines export, parsed; checks the line structure: a
+/// conversation line, then that conversation's message lines, each with
+/// exactly its type's keys.
+fn parse_all_lines(text: &str) -> Vec<serde_json::Map<String, Value>> {
     assert!(text.is_empty() || text.ends_with('\n'), "the last line is terminated");
-    let keys: BTreeSet<&str> = [
-        "conversation",
-        "conversation_title",
-        "conversation_external_id",
-        "id",
-        "external_id",
-        "sender",
-        "time",
-        "text",
-        "reply_to",
-        "edited_at",
-        "expires_at",
-        "attachments",
-    ]
-    .into_iter()
-    .collect();
+    let message_keys: BTreeSet<&str> = MESSAGE_KEYS.iter().copied().collect();
+    let conversation_keys: BTreeSet<&str> = CONVERSATION_KEYS.iter().copied().collect();
+    let mut current = None;
     text.lines()
         .map(|line| {
             assert!(!line.contains('\r'), "a raw carriage return in {line:?}");
@@ -80,13 +103,38 @@ fn parse_lines(text: &str) -> Vec<serde_json::Map<String, Value>> {
             match serde_json::from_str::<Value>(line) {
                 Ok(Value::Object(map)) => {
                     let got: BTreeSet<&str> = map.keys().map(String::as_str).collect();
-                    assert_eq!(got, keys, "the keys of {line}");
+                    match map["type"].as_str() {
+                        Some("conversation") => {
+                            assert_eq!(got, conversation_keys, "the keys of {line}");
+                            current = map["id"].as_u64();
+                        }
+                        Some("message") => {
+                            assert_eq!(got, message_keys, "the keys of {line}");
+                            assert!(current.is_some(), "a message before any conversation line: {line}");
+                            assert_eq!(
+                                map["conversation"].as_u64(),
+                                current,
+                                "under its conversation: {line}"
+                            );
+                        }
+                        other => panic!("a line of type {other:?}: {line}"),
+                    }
                     map
                 }
                 other => panic!("{line:?} is not a JSON object: {other:?}"),
             }
         })
         .collect()
+}
+
+/// The message lines of a JSON Lines export (structure checked).
+fn parse_lines(text: &str) -> Vec<serde_json::Map<String, Value>> {
+    parse_all_lines(text).into_iter().filter(|l| l["type"] == "message").collect()
+}
+
+/// The conversation lines of a JSON Lines export (structure checked).
+fn conversation_lines(text: &str) -> Vec<serde_json::Map<String, Value>> {
+    parse_all_lines(text).into_iter().filter(|l| l["type"] == "conversation").collect()
 }
 
 fn str_or_null(v: &Value) -> Option<&str> {
@@ -149,10 +197,17 @@ fn json_lines_round_trip_through_serde_json() {
     assert_eq!(n, stored.len() as u64);
     assert_eq!(lines.len(), stored.len());
     assert_eq!(stored.len(), TRICKY.len());
+    let convs = conversation_lines(&text);
+    assert_eq!(convs.len(), 1);
+    assert_eq!(convs[0]["id"].as_u64(), Some(c.get()));
+    assert_eq!(convs[0]["title"].as_str(), Some(title));
+    assert_eq!(str_or_null(&convs[0]["external_id"]), Some("grp\"1\\\n</script>"));
+    assert_eq!(convs[0]["created_at"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(convs[0]["message_count"].as_u64(), Some(TRICKY.len() as u64));
     for (line, m) in lines.iter().zip(&stored) {
         assert_eq!(line["conversation"].as_u64(), Some(c.get()));
-        assert_eq!(line["conversation_title"].as_str(), Some(title));
-        assert_eq!(str_or_null(&line["conversation_external_id"]), Some("grp\"1\\\n</script>"));
+        assert_eq!(line["seq"].as_u64(), Some(m.id.seq()));
+        assert_eq!(line["sent_at_ms"].as_i64(), Some(m.sent_at_ms));
         assert_eq!(line["id"].as_str(), Some(m.id.to_string().as_str()));
         assert_eq!(line["id"].as_str().and_then(|s| s.parse().ok()), Some(m.id));
         assert_eq!(str_or_null(&line["external_id"]), m.external_id.as_deref());
@@ -164,8 +219,8 @@ fn json_lines_round_trip_through_serde_json() {
     }
 
     // Times: RFC 3339, UTC, milliseconds.
-    assert_eq!(lines[0]["time"], "2023-11-14T22:13:20.000Z");
-    assert_eq!(lines[1]["time"], "2023-11-14T22:13:21.001Z");
+    assert_eq!(lines[0]["sent_at"], "2023-11-14T22:13:20.000Z");
+    assert_eq!(lines[1]["sent_at"], "2023-11-14T22:13:21.001Z");
     assert_eq!(lines[1]["expires_at"], "2023-11-15T22:13:20.000Z");
     assert_eq!(lines[3]["edited_at"], "2023-11-14T22:13:25.123Z");
     assert_eq!(lines[3]["text"], "edited: \"new\"\n\u{0}");
@@ -179,8 +234,11 @@ fn json_lines_round_trip_through_serde_json() {
     assert_eq!(n, TRICKY.len() as u64 + 2);
     let last = lines.last().unwrap();
     assert_eq!(last["conversation"].as_u64(), Some(no_ext.get()));
-    assert_eq!(last["conversation_external_id"], Value::Null);
     assert_eq!(last["text"], "yo");
+    let convs = conversation_lines(&text);
+    assert_eq!(convs.len(), 3);
+    assert_eq!(convs[2]["id"].as_u64(), Some(no_ext.get()));
+    assert_eq!(convs[2]["external_id"], Value::Null);
 }
 
 #[test]
@@ -231,7 +289,7 @@ fn json_lines_keep_order_across_many_pages() {
     // The HTML export pages the same way.
     let (n, html) = html_export(&ts, big);
     assert_eq!(n, 1_197);
-    assert_eq!(html.matches("<li id=\"m").count(), 1_197);
+    assert_eq!(html.matches("<li class=\"msg\" id=\"m-").count(), 1_197);
     let first = html.find("big 0<").unwrap();
     let mid = html.find("big 501<").unwrap();
     let end = html.find("big 1199<").unwrap();
@@ -256,11 +314,18 @@ fn json_lines_export_only_the_listed_conversations_in_order() {
     assert_eq!(n, 6);
     let convs: Vec<u64> = lines.iter().map(|l| l["conversation"].as_u64().unwrap()).collect();
     assert_eq!(convs, [c.get(), c.get(), c.get(), c.get(), a.get(), a.get()]);
-    assert_eq!(lines[4]["conversation_title"], "a");
-    assert_eq!(lines[4]["conversation_external_id"], "ext-a");
+    let conv_lines = conversation_lines(&text);
+    assert_eq!(conv_lines.iter().map(|l| l["id"].as_u64().unwrap()).collect::<Vec<_>>(), [c.get(), a.get()]);
+    assert_eq!(conv_lines[1]["title"], "a");
+    assert_eq!(conv_lines[1]["external_id"], "ext-a");
 
     let (n, text) = json_export(&ts, Some(&[]));
     assert_eq!((n, text.as_str()), (0, ""));
+    // A conversation without messages is still a line.
+    let empty = ts.new_conv("empty");
+    let (n, text) = json_export(&ts, Some(&[empty]));
+    assert_eq!((n, conversation_lines(&text).len(), parse_lines(&text).len()), (0, 1, 0));
+    ts.delete_conversation(empty).unwrap();
 
     // An unknown conversation fails before anything is written.
     ts.delete_conversation(b).unwrap();
@@ -306,7 +371,7 @@ fn expired_and_deleted_messages_are_not_exported() {
     assert_eq!(n, 2);
     assert!(html.contains("kept message") && html.contains("not yet expired"));
     assert!(!html.contains("expiring message") && !html.contains("deleted message"));
-    assert!(!html.contains("id=\"m2\"") && !html.contains("id=\"m3\""));
+    assert!(!html.contains("id=\"m-2\"") && !html.contains("id=\"m-3\""));
 
     // Past the second expiry, only one remains.
     set_clock(&ts, T0 + 10_000_000);
@@ -367,15 +432,17 @@ fn html_is_a_self_contained_page_with_anchors() {
     assert!(html.contains("<title>Team</title>"));
     assert!(html.contains("<style>") && html.contains("white-space:pre-wrap"));
     assert!(html.trim_end().ends_with("</html>"));
-    assert!(
-        html.contains("<li id=\"m1\">") && html.contains("<li id=\"m2\">") && html.contains("<li id=\"m3\">")
-    );
-    assert!(html.contains("<a href=\"#m1\">"));
-    assert!(html.contains("<time datetime=\"2023-11-14T22:13:20.000Z\">2023-11-14 22:13:20 UTC</time>"));
+    for seq in 1..=3 {
+        assert!(html.contains(&format!("<li class=\"msg\" id=\"m-{seq}\">")), "anchor m-{seq}");
+    }
+    assert!(html.contains("<a href=\"#m-1\">"));
+    assert!(html.contains(
+        "<time datetime=\"2023-11-14T22:13:20.000Z\" title=\"Tuesday 14 November 2023 22:13:20 UTC\">22:13</time>"
+    ));
     assert!(html.contains("first\nsecond line"));
-    assert_eq!(html.matches("(edited)").count(), 1);
-    let edited = html.find("(edited)").unwrap();
-    assert!(html.find("<li id=\"m3\">").unwrap() < edited);
+    assert_eq!(html.matches("class=\"edited\"").count(), 1);
+    let edited = html.find("class=\"edited\"").unwrap();
+    assert!(html.find("id=\"m-3\"").unwrap() < edited);
 
     // Self-contained: no script, no external resource of any kind.
     let lower = html.to_lowercase();
@@ -383,7 +450,7 @@ fn html_is_a_self_contained_page_with_anchors() {
         assert!(!lower.contains(bad), "found {bad:?}");
     }
     for (i, _) in lower.match_indices("href=") {
-        assert!(lower[i..].starts_with("href=\"#m"), "a non-local link at {i}");
+        assert!(lower[i..].starts_with("href=\"#m-"), "a non-local link at {i}");
     }
     assert!(!lower.contains("http:") && !lower.contains("https:"));
 }
@@ -444,11 +511,12 @@ fn empty_exports() {
     let ts = TestStore::new();
     assert_eq!(json_export(&ts, None), (0, String::new()));
     let c = ts.new_conv("empty");
-    assert_eq!(json_export(&ts, None), (0, String::new()));
+    let (n, text) = json_export(&ts, None);
+    assert_eq!((n, conversation_lines(&text).len(), parse_lines(&text).len()), (0, 1, 0));
     let (n, html) = html_export(&ts, c);
     assert_eq!(n, 0);
     assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
-    assert!(html.contains("<ol>\n</ol>") && html.contains("0 messages"));
+    assert!(html.contains("No messages.") && html.contains("0 messages") && !html.contains("<ol>"));
 }
 
 /// Bytes that differ at every offset, of length `len`.
@@ -544,26 +612,33 @@ fn json_lines_carry_each_message_s_attachments_metadata() {
     assert_eq!(n, 3);
     let lines = parse_lines(&text);
     assert_eq!(lines[1]["attachments"], serde_json::json!([]));
+    let first = lines[0]["attachments"].as_array().expect("an array");
+    assert_eq!(first.len(), 1);
+    let a = &first[0];
     assert_eq!(
-        lines[0]["attachments"],
-        serde_json::json!([{
-            "id": w.small.0.get(),
-            "media_type": "image/png",
-            "file_name": "IMG <1> \"x\".png",
-            "byte_len": 5_000,
-            "removed": false,
-        }])
+        (&a["type"], &a["id"], &a["message"], &a["media_type"], &a["file_name"], &a["byte_len"]),
+        (
+            &serde_json::json!("attachment"),
+            &serde_json::json!(w.small.0.get()),
+            &serde_json::json!(lines[0]["id"]),
+            &serde_json::json!("image/png"),
+            &serde_json::json!("IMG <1> \"x\".png"),
+            &serde_json::json!(5_000)
+        )
     );
+    assert_eq!((&a["removed"], &a["removed_at"]), (&serde_json::json!(false), &Value::Null));
+    assert!(a["created_at"].as_str().is_some_and(|t| t.len() == 24 && t.ends_with('Z')), "{a}");
     let third = lines[2]["attachments"].as_array().expect("an array");
     let ids: Vec<u64> = third.iter().map(|a| a["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, [w.large.0.get(), w.pdf.0.get(), w.video.get()], "in the order written");
     assert_eq!(third[1]["file_name"], Value::Null);
     assert_eq!(third[1]["byte_len"], 70_000);
     assert_eq!(third[2]["removed"], true);
+    assert!(third[2]["removed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
     assert_eq!(third[2]["byte_len"], 90_000, "a removed attachment keeps its size");
     for a in third {
         let keys: BTreeSet<&str> = a.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, BTreeSet::from(["id", "media_type", "file_name", "byte_len", "removed"]));
+        assert_eq!(keys, ATTACHMENT_KEYS.iter().copied().collect::<BTreeSet<_>>());
     }
 }
 
@@ -572,10 +647,10 @@ fn a_streamed_html_page_lists_attachments_without_links() {
     let w = with_attachments();
     let (n, html) = html_export(&w.ts, w.c);
     assert_eq!(n, 3);
-    assert!(html.contains("📎 IMG &lt;1&gt; &quot;x&quot;.png · image/png · 4.9 KiB</div>"), "{html}");
-    assert!(html.contains("📎 ../../etc/passwd · image/jpeg · 293.0 KiB</div>"), "{html}");
-    assert!(html.contains(&format!("📎 attachment {} · application/pdf · 68.4 KiB", w.pdf.0)), "{html}");
-    assert!(html.contains("clip.mp4 · video/mp4 · 87.9 KiB (removed)"), "{html}");
+    assert!(html.contains("📎 IMG &lt;1&gt; &quot;x&quot;.png · image/png · 4.88 KiB</div>"), "{html}");
+    assert!(html.contains("📎 ../../etc/passwd · image/jpeg · 292.97 KiB</div>"), "{html}");
+    assert!(html.contains(&format!("📎 attachment {} · application/pdf · 68.36 KiB", w.pdf.0)), "{html}");
+    assert!(html.contains("clip.mp4 · video/mp4 · 87.89 KiB (removed)"), "{html}");
     let lower = html.to_lowercase();
     assert!(!lower.contains("<img") && !lower.contains("src=\""), "nothing to show inline: {html}");
     for (i, _) in lower.match_indices("href=") {
@@ -609,7 +684,8 @@ fn html_to_a_file_writes_attachments_beside_the_page_and_shows_images_inline() {
     }
     // The hostile name stayed inside the directory, as one plain name.
     let on_disk = names_in(&files);
-    let large_name = format!("{}-_.._etc_passwd", w.large.0);
+    // Its extension is no inert type's, so its media type's is added.
+    let large_name = format!("{}-_.._etc_passwd.jpg", w.large.0);
     assert_eq!(
         on_disk,
         {
@@ -640,7 +716,7 @@ fn html_to_a_file_writes_attachments_beside_the_page_and_shows_images_inline() {
         "a document is written too, and linked, not shown"
     );
     assert!(html.contains("alt=\"IMG &lt;1&gt; &quot;x&quot;.png\""), "{html}");
-    assert!(html.contains("clip.mp4 · video/mp4 · 87.9 KiB (removed)"), "{html}");
+    assert!(html.contains("clip.mp4 · video/mp4 · 87.89 KiB (removed)"), "{html}");
     assert!(html.contains("img-src 'self' file:"), "the policy lets the page show its own images");
     assert!(!html.to_lowercase().contains("<script"));
 
@@ -669,11 +745,8 @@ fn html_to_a_file_writes_attachments_beside_the_page_and_shows_images_inline() {
     assert_eq!(names_in(out.path()), ["chat.html", "chat_files", "plain.html"]);
 }
 
-#[test]
-fn a_failed_html_export_leaves_no_page_no_directory_and_no_attachment_file() {
-    let w = with_attachments();
-    // Damage the large image's file in the store: the export writes the
-    // small image first, then fails on the large one.
+/// The large image's file in the store, with one bit of its content flipped.
+fn tamper_with_the_large_image(w: &WithAttachments) {
     let store_files = std::path::PathBuf::from(format!("{}-attachments", w.ts.path.display()));
     let stored: Vec<_> = std::fs::read_dir(&store_files).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(stored.len(), 2, "the large image and the PDF are in files");
@@ -682,13 +755,104 @@ fn a_failed_html_export_leaves_no_page_no_directory_and_no_attachment_file() {
     let mut bytes = std::fs::read(large).unwrap();
     bytes[100] ^= 1;
     std::fs::write(large, &bytes).unwrap();
+}
 
+#[test]
+fn a_failed_html_export_leaves_no_page_no_directory_and_no_attachment_file() {
+    let w = with_attachments();
+    // The first page (with the small image, written to the attachment
+    // directory) is written, then the second cannot be: a directory is
+    // where it goes.
     let out = tempfile::tempdir().unwrap();
-    let err = w.ts.export_html_to_file(w.c, out.path().join("chat.html"), Plaintext::Accept).unwrap_err();
-    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
-    assert!(
-        names_in(out.path()).is_empty(),
+    std::fs::create_dir(out.path().join("chat-2.html")).unwrap();
+    let options = HtmlOptions::new().messages_per_page(1).replace_existing(true);
+    let err =
+        w.ts.export_html_to_file_with(w.c, out.path().join("chat.html"), &options, Plaintext::Accept)
+            .unwrap_err();
+    assert!(err.to_string().contains("is a directory"), "{err}");
+    assert_eq!(
+        names_in(out.path()),
+        ["chat-2.html"],
         "no page, no directory, no temporary: {:?}",
         names_in(out.path())
     );
+    assert_eq!(names_in(&out.path().join("chat-2.html")), Vec::<String>::new());
+}
+
+#[test]
+fn a_damaged_attachment_is_marked_and_the_export_goes_on() {
+    let w = with_attachments();
+    tamper_with_the_large_image(&w);
+    let out = tempfile::tempdir().unwrap();
+    let page = out.path().join("chat.html");
+    let report =
+        w.ts.export_html_to_file_with(w.c, &page, &HtmlOptions::new(), Plaintext::Accept).expect("exported");
+    assert_eq!(report.messages, 3);
+    assert_eq!(report.damaged_attachments, [w.large.0]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains(
+            "<div class=\"att damaged\">📎 ../../etc/passwd · image/jpeg · 292.97 KiB (damaged: its content in \
+             the store failed authentication)</div>"
+        ),
+        "{html}"
+    );
+    // The others are written whole; nothing of the damaged one.
+    let files = out.path().join("chat_files");
+    assert_eq!(
+        names_in(&files),
+        [format!("{}-IMG__1___x_.png", w.small.0), format!("{}-attachment.pdf", w.pdf.0)]
+    );
+    assert_eq!(std::fs::read(files.join(format!("{}-attachment.pdf", w.pdf.0))).unwrap(), w.pdf.1);
+    assert_eq!(attribute_values(&html, "src").len(), 1, "only the small image is shown: {html}");
+}
+
+#[test]
+fn a_page_whose_only_attachment_is_damaged_gets_no_attachment_directory() {
+    let ts = TestStore::new();
+    let c = ts.new_conv("one");
+    let m = ts.append(c, common::msg("bob", "a big one")).unwrap();
+    let id = attach(&ts, m, "image/jpeg", Some("big.jpg"), &content(5, 300_000));
+    let store_files = std::path::PathBuf::from(format!("{}-attachments", ts.path.display()));
+    let stored: Vec<_> = std::fs::read_dir(&store_files).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(stored.len(), 1, "the image is in a file");
+    let mut bytes = std::fs::read(&stored[0]).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&stored[0], &bytes).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let report = ts
+        .export_html_to_file_with(c, out.path().join("chat.html"), &HtmlOptions::new(), Plaintext::Accept)
+        .expect("exported");
+    assert_eq!(report.damaged_attachments, [id]);
+    assert!(report.attachment_dirs.is_empty());
+    assert_eq!(names_in(out.path()), ["chat.html"], "no empty directory, no temporary one");
+}
+
+#[test]
+fn one_time_format_for_every_value() {
+    // The library's formatter, public for the CLI's JSON: years outside
+    // 0000-9999 clamp at both ends.
+    assert_eq!(Plaintext::rfc3339_ms(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+    assert_eq!(Plaintext::rfc3339_ms(i64::MAX), "9999-12-31T23:59:59.999Z");
+    assert_eq!(Plaintext::rfc3339_ms(253_402_300_800_000), "9999-12-31T23:59:59.999Z", "year 10000");
+    assert_eq!(Plaintext::rfc3339_ms(i64::MIN), "0000-01-01T00:00:00.000Z");
+    assert_eq!(Plaintext::rfc3339_ms(-62_167_219_200_001), "0000-01-01T00:00:00.000Z", "year -1");
+    // A message's times in JSON Lines are the same.
+    let ts = TestStore::new();
+    let c = ts.new_conv("far");
+    for at in [i64::MAX, i64::MIN, 253_402_300_800_000] {
+        ts.append(c, NewMessage { sent_at_ms: at, ..common::msg("x", "far") }).unwrap();
+    }
+    let (_, text) = json_export(&ts, Some(&[c]));
+    let sent: Vec<String> =
+        parse_lines(&text).iter().map(|m| m["sent_at"].as_str().unwrap().to_owned()).collect();
+    let expected: Vec<String> =
+        [i64::MAX, i64::MIN, 253_402_300_800_000].iter().map(|&t| Plaintext::rfc3339_ms(t)).collect();
+    let mut sorted = sent.clone();
+    sorted.sort();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    assert_eq!(sorted, expected_sorted);
 }

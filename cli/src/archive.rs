@@ -2,9 +2,10 @@
 
 use std::fs::File;
 use std::io::BufReader;
+use std::path::{Path, PathBuf};
 
 use chatvault::archive::{ArchiveProgress, inspect as inspect_archive};
-use chatvault::{ExportOptions, ImportOptions, Plaintext};
+use chatvault::{ExportOptions, HtmlOptions, ImportOptions, LocalZone, Plaintext};
 use serde_json::{Value, json};
 
 use crate::cli::{ArchiveArgs, ExportArgs, ExportFormat};
@@ -13,13 +14,19 @@ use crate::{Ctx, keys, output, progress};
 
 pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
     let path = &args.archive.path;
-    if args.format != ExportFormat::Archive && !args.plaintext {
+    refuse_store_files(ctx, args, path)?;
+    let format = args.chosen_format();
+    if format != ExportFormat::Archive && !args.plaintext {
+        let why = if args.format.is_none() { " (chosen from the file name)" } else { "" };
         return Err(Failure::user(format!(
-            "a {} export is NOT encrypted: anyone who gets {} can read every message in it. \
-             Pass --plaintext to accept that, or export an encrypted archive (the default format)",
-            if args.format == ExportFormat::Jsonl { "jsonl" } else { "html" },
+            "a {} export{why} is NOT encrypted: anyone who gets {} can read every message in it. \
+             Pass --plaintext to accept that, or export an encrypted archive (--format archive)",
+            if format == ExportFormat::Jsonl { "jsonl" } else { "html" },
             path.display()
         )));
+    }
+    if let Some(note) = args.format_mismatch() {
+        warn!("chatvault: note: {note}");
     }
     let store = ctx.open()?;
     let ids = args
@@ -27,7 +34,7 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
         .iter()
         .map(|name| ctx.conversation(&store, name))
         .collect::<CliResult<Vec<_>>>()?;
-    match args.format {
+    match format {
         ExportFormat::Archive => {
             let key = keys::for_archive(args.archive.archive_key_file.as_deref(), true)?;
             let bar = progress::messages("exporting");
@@ -47,62 +54,156 @@ pub fn export(ctx: &Ctx, args: &ExportArgs) -> CliResult<()> {
                 }));
             } else {
                 say!(
-                    "Exported {} conversations, {} messages and {} attachments to {} ({}).",
-                    report.conversations,
-                    report.messages,
-                    report.attachments,
+                    "Exported {}, {} and {} to {} ({}).",
+                    output::plural(report.conversations, "conversation"),
+                    output::plural(report.messages, "message"),
+                    output::plural(report.attachments, "attachment"),
                     path.display(),
                     output::bytes(report.bytes)
                 );
             }
         }
         ExportFormat::Jsonl => {
+            refuse_existing(path, args.force)?;
             let only = (!ids.is_empty()).then_some(ids.as_slice());
             let n = store.export_json_lines_to_file(path, only, Plaintext::Accept)?;
-            plaintext_done(ctx, path, n, None);
+            plaintext_done(ctx, path, n, std::slice::from_ref(path), &[]);
         }
         ExportFormat::Html => {
-            let [c] = ids.as_slice() else {
-                return Err(Failure::user(
-                    "an html export holds one conversation: pass exactly one --conversation",
-                ));
+            let options = html_options(ctx, args.force);
+            let into_dir = path.is_dir() || path.as_os_str().as_encoded_bytes().ends_with(b"/");
+            let report = match ids.as_slice() {
+                [c] if !into_dir => {
+                    refuse_existing(path, args.force)?;
+                    store.export_html_to_file_with(*c, path, &options, Plaintext::Accept)?
+                }
+                _ if !into_dir => {
+                    return Err(Failure::user(format!(
+                        "an html export of {} goes to a directory, with an index page: give a directory \
+                         path ending in / (e.g. {}/), or exactly one --conversation for a single page",
+                        if ids.is_empty() { "every conversation" } else { "several conversations" },
+                        path.with_extension("").display()
+                    )));
+                }
+                _ => {
+                    refuse_store_files(ctx, args, &path.join("index.html"))?;
+                    refuse_existing(&path.join("index.html"), args.force)?;
+                    let only = (!ids.is_empty()).then_some(ids.as_slice());
+                    store.export_html_to_dir(path, only, &options, Plaintext::Accept)?
+                }
             };
-            // The attachments go to `<stem>_files` beside the page
-            // (`Store::export_html_to_file`), made only if there are any.
-            let files = path.file_stem().map(|stem| {
-                let mut name = stem.to_owned();
-                name.push("_files");
-                path.with_file_name(name)
-            });
-            let existed = files.as_deref().is_some_and(|f| f.symlink_metadata().is_ok());
-            let n = store.export_html_to_file(*c, path, Plaintext::Accept)?;
-            let files = files.filter(|f| !existed && f.is_dir());
-            plaintext_done(ctx, path, n, files.as_deref());
+            let files: Vec<PathBuf> = report.index.iter().chain(&report.pages).cloned().collect();
+            let first = files.first().cloned().unwrap_or_else(|| path.clone());
+            plaintext_done(ctx, &first, report.messages, &files, &report.attachment_dirs);
         }
     }
     Ok(())
 }
 
-fn plaintext_done(ctx: &Ctx, path: &std::path::Path, messages: u64, attachments: Option<&std::path::Path>) {
+/// Refuses to write an export (of any format, with or without --force)
+/// over the store's own files: the store, its write-ahead log, its key files
+/// (`<store>.key`, `<store>.key.new`, `--key-file`, `--archive-key-file`),
+/// or anything in its directory of attachment files.
+fn refuse_store_files(ctx: &Ctx, args: &ExportArgs, path: &Path) -> CliResult<()> {
+    let store = &ctx.store_path;
+    let beside = |suffix: &str| {
+        let mut s = store.as_os_str().to_owned();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let mut own: Vec<PathBuf> = vec![store.clone(), beside("-wal"), beside("-shm")];
+    own.extend([keys::beside(store), keys::pending(store)]);
+    own.extend(ctx.key_file.iter().cloned());
+    own.extend(args.archive.archive_key_file.iter().cloned());
+    let refuse = |what: &Path| {
+        Failure::user(format!(
+            "{} is {}, not a place for an export: choose another path",
+            path.display(),
+            if what == path {
+                "one of the store's own files".to_owned()
+            } else {
+                format!("{} of the store", what.display())
+            }
+        ))
+    };
+    if let Some(f) = own.iter().find(|f| keys::same_path(path, f)) {
+        return Err(refuse(f));
+    }
+    let attachments = beside("-attachments");
+    if let (Some(dir), Some(to)) = (keys::resolve(&attachments), keys::resolve(path))
+        && to.starts_with(&dir)
+    {
+        return Err(Failure::user(format!(
+            "{} is in {}, the store's attachment files: choose another path",
+            path.display(),
+            attachments.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses to write a plaintext export over a file already at `path`,
+/// unless `force`; never over a directory.
+fn refuse_existing(path: &Path, force: bool) -> CliResult<()> {
+    if path.is_dir() {
+        return Err(Failure::user(format!(
+            "{} is a directory: give a file name for this export",
+            path.display()
+        )));
+    }
+    if !force && path.symlink_metadata().is_ok() {
+        return Err(Failure::user(format!(
+            "{} already exists and was left as it is: pass --force to replace it, or choose another path",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// How the HTML export is written: times in the local time zone (the
+/// system's, or $TZ), "me" told apart, files replaced only with --force.
+fn html_options(ctx: &Ctx, force: bool) -> HtmlOptions {
+    let tz = ctx.tz.clone();
+    HtmlOptions::new().me(crate::cli::ME).replace_existing(force).zone(move |ms| {
+        match jiff::Timestamp::from_millisecond(ms) {
+            Ok(t) => {
+                let info = tz.to_offset_info(t);
+                LocalZone { offset_seconds: info.offset().seconds(), name: info.abbreviation().to_string() }
+            }
+            Err(_) => LocalZone::utc(),
+        }
+    })
+}
+
+/// Reports a plaintext export: `first` is the file to open (the index, or
+/// the first page), `files` every file written.
+fn plaintext_done(ctx: &Ctx, first: &Path, messages: u64, files: &[PathBuf], attachments: &[PathBuf]) {
     if ctx.json {
         output::print_json(&json!({
-            "file": path,
+            "file": first,
+            "files": files,
             "messages": messages,
-            "attachments_dir": attachments,
+            "attachments_dir": attachments.first(),
+            "attachments_dirs": attachments,
             "encrypted": false,
         }));
-    } else if let Some(dir) = attachments {
-        say!(
-            "Wrote {messages} messages to {} and their attachments to {} (NOT encrypted: keep them safe, delete \
-             them when done).",
-            path.display(),
+        return;
+    }
+    let mut what = format!("Wrote {} to {}", output::plural(messages, "message"), first.display());
+    if files.len() > 1 {
+        what.push_str(&format!(" ({} files in all)", files.len()));
+    }
+    match attachments {
+        [] => say!("{what} (NOT encrypted: keep it safe, delete it when done)."),
+        [dir] => say!(
+            "{what} and their attachments to {} (NOT encrypted: keep them safe, delete them when done).",
             dir.display()
-        );
-    } else {
-        say!(
-            "Wrote {messages} messages to {} (NOT encrypted: keep it safe, delete it when done).",
-            path.display()
-        );
+        ),
+        dirs => say!(
+            "{what} and their attachments to {} directories beside it (NOT encrypted: keep them safe, delete \
+             them when done).",
+            dirs.len()
+        ),
     }
 }
 
@@ -125,14 +226,14 @@ pub fn import(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
         }));
     } else {
         say!(
-            "Imported {}: {} messages added, {} already here or expired; {} attachments added, {} already here \
-             or of messages not added; {} conversations created, {} matched.",
+            "Imported {}: {} added, {} already here or expired; {} added, {} already here or of messages \
+             not added; {} created, {} matched.",
             args.path.display(),
-            report.messages_added,
+            output::plural(report.messages_added, "message"),
             report.messages_skipped,
-            report.attachments_added,
+            output::plural(report.attachments_added, "attachment"),
             report.attachments_skipped,
-            report.conversations_created,
+            output::plural(report.conversations_created, "conversation"),
             report.conversations_matched
         );
     }
@@ -184,10 +285,10 @@ pub fn inspect(ctx: &Ctx, args: &ArchiveArgs) -> CliResult<()> {
         output::time(summary.exported_at_ms, &ctx.tz)
     );
     say!(
-        "{} conversations, {} messages, {} attachments ({} of content), {}; every chunk authenticated.",
-        summary.conversations.len(),
-        summary.messages,
-        summary.attachments,
+        "{}, {}, {} ({} of content), {}; every chunk authenticated.",
+        output::plural(summary.conversations.len() as u64, "conversation"),
+        output::plural(summary.messages, "message"),
+        output::plural(summary.attachments, "attachment"),
         output::bytes(summary.attachment_bytes),
         output::bytes(summary.bytes)
     );

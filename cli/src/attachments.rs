@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::cli::{AttachmentsArgs, ClearMediaArgs};
 use crate::failure::{CliResult, Failure, committed};
-use crate::{Ctx, keys, message_id, output};
+use crate::{Ctx, keys, output};
 
 /// The media type `attach` gives a file named `name` when `--media-type`
 /// is not given: from its extension, else `application/octet-stream`.
@@ -63,7 +63,8 @@ pub fn attach(
     media_type: Option<String>,
     name: Option<String>,
 ) -> CliResult<()> {
-    let m = message_id(message)?;
+    let store = ctx.open()?;
+    let m = ctx.message(&store, message)?;
     let stdin = file == Path::new("-");
     let name = name
         .or_else(|| (!stdin).then(|| file.file_name().map(|n| n.to_string_lossy().into_owned())).flatten());
@@ -81,7 +82,6 @@ pub fn attach(
         }
         Box::new(BufReader::with_capacity(64 << 10, f))
     };
-    let store = ctx.open()?;
     // The message is looked up first, so a wrong one fails before a byte is read.
     store.message(m)?;
     let new = NewAttachment { media_type, file_name: name, app_data: Vec::new() };
@@ -129,7 +129,7 @@ pub fn list(ctx: &Ctx, args: &AttachmentsArgs) -> CliResult<()> {
     let of_type = |a: &Attachment| prefix.is_none_or(|p| a.media_type.starts_with(p));
     let mut more = None;
     let items: Vec<Attachment> = if let Some(m) = &args.message {
-        let m = message_id(m)?;
+        let m = ctx.message(&store, m)?;
         if let Some(name) = &args.conversation {
             let c = ctx.conversation(&store, name)?;
             if c != m.conversation() {
@@ -229,38 +229,13 @@ fn table(ctx: &Ctx, items: &[Attachment]) {
     }
 }
 
-/// The name `save` writes an attachment under by default: its file name
-/// as one path component (separators, control and bidirectional formatting
-/// characters replaced, leading dots dropped), else `attachment-<id>` with
-/// the extension of its media type.
+/// The name `save` writes an attachment under by default: the HTML
+/// export's ([`Attachment::file_name_for_disk`]), its file name as one path
+/// component (anything but letters, digits, `-`, `_` and `.` replaced,
+/// outer dots dropped, at most 150 bytes), else `attachment-<id>` with the
+/// extension of its media type.
 pub fn default_file_name(a: &Attachment) -> String {
-    let cleaned: String = a
-        .file_name
-        .as_deref()
-        .unwrap_or("")
-        .chars()
-        .map(|ch| {
-            let unsafe_char = ch.is_control()
-                || matches!(ch, '/' | '\\' | ':' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}')
-                || matches!(ch, '\u{2066}'..='\u{2069}');
-            if unsafe_char { '_' } else { ch }
-        })
-        .collect();
-    let cleaned = cleaned.trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']);
-    // At most 200 bytes, cut at a character boundary.
-    let mut end = cleaned.len().min(200);
-    while !cleaned.is_char_boundary(end) {
-        end -= 1;
-    }
-    let cleaned = &cleaned[..end];
-    if cleaned.is_empty() || cleaned.chars().all(|ch| ch == '_') {
-        match a.file_extension() {
-            Some(ext) => format!("attachment-{}.{ext}", a.id),
-            None => format!("attachment-{}", a.id),
-        }
-    } else {
-        cleaned.to_owned()
-    }
+    a.file_name_for_disk()
 }
 
 /// Writes an attachment's content to a file, a directory, or stdout (`-`).
@@ -288,15 +263,25 @@ pub fn save(ctx: &Ctx, id: u64, output: Option<&Path>, force: bool) -> CliResult
         Err(e) => return Err(e.into()),
     };
     if to_stdout {
-        let mut out = std::io::stdout().lock();
-        let copied = copy(&mut reader, &mut out, |e| {
-            if e.kind() == std::io::ErrorKind::BrokenPipe {
-                std::process::exit(0);
-            }
+        // A closed pipe (`save 7 - | head -c 10`) stops the writing, and
+        // the command ends with success once the store is closed as usual,
+        // like any other output (see [`output::emit`]).
+        let closed = std::cell::Cell::new(false);
+        let failed = |e: std::io::Error| {
+            closed.set(e.kind() == std::io::ErrorKind::BrokenPipe);
             Failure::user(format!("cannot write to standard output: {e}"))
-        })?;
-        out.flush().map_err(|e| Failure::user(format!("cannot write to standard output: {e}")))?;
-        return check_length(&a, copied);
+        };
+        let mut out = std::io::stdout().lock();
+        let written =
+            copy(&mut reader, &mut out, failed).and_then(|n| out.flush().map(|()| n).map_err(failed));
+        return match written {
+            Ok(n) => check_length(&a, n),
+            Err(_) if closed.get() => {
+                output::pipe_closed();
+                Ok(())
+            }
+            Err(f) => Err(f),
+        };
     }
     let dest = match output {
         None => PathBuf::from(default_file_name(&a)),
@@ -458,12 +443,12 @@ pub fn usage(ctx: &Ctx, limit: Option<usize>) -> CliResult<()> {
         );
     }
     if shown.len() < all.len() {
-        say!("{:>5}  ({} more conversations)", "", all.len() - shown.len());
+        say!("{:>5}  ({} more)", "", output::plural((all.len() - shown.len()) as u64, "conversation"));
     }
     say!(
         "{:>5}  {} {:>10} {:>12} {:>11}",
         "",
-        output::fit(&format!("total ({} conversations)", all.len()), 24),
+        output::fit(&format!("total ({})", output::plural(all.len() as u64, "conversation")), 24),
         output::bytes(text),
         output::bytes(att),
         count
@@ -534,7 +519,14 @@ pub fn clear_media(ctx: &Ctx, args: &ClearMediaArgs) -> CliResult<()> {
         ));
     }
     let store = ctx.open()?;
-    let conversation = args.conversation.as_deref().map(|c| ctx.conversation(&store, c)).transpose()?;
+    let conversation = args.conversation.as_deref().map(|c| ctx.conversation_exact(&store, c)).transpose()?;
+    // The conversation it was taken to name, said in the question and the
+    // output (with --yes too).
+    let named = conversation.map(|c| store.conversation(c)).transpose()?;
+    let scope = named
+        .as_ref()
+        .map_or(String::new(), |c| format!(" of conversation {} {:?}", c.id, output::one_line(&c.title)));
+    let scope_json = named.as_ref().map(|c| json!({ "id": c.id.get(), "title": c.title }));
     let now = chatvault::Clock::system().now_ms();
     let filter = AttachmentFilter {
         conversation,
@@ -553,6 +545,7 @@ pub fn clear_media(ctx: &Ctx, args: &ClearMediaArgs) -> CliResult<()> {
             if ctx.json {
                 output::print_json(&json!({
                     "dry_run": true,
+                    "conversation": scope_json,
                     "attachments": matching.len(),
                     "bytes": bytes,
                     "matching": matching.iter().map(output::attachment_json).collect::<Vec<_>>(),
@@ -562,11 +555,10 @@ pub fn clear_media(ctx: &Ctx, args: &ClearMediaArgs) -> CliResult<()> {
                     table(ctx, &matching);
                 }
                 say!(
-                    "Would remove the content of {} attachments ({}) in {} conversations; nothing was removed \
-                     (--dry-run).",
-                    matching.len(),
+                    "Would remove the content of {}{scope} ({}) in {}; nothing was removed (--dry-run).",
+                    output::plural(matching.len() as u64, "attachment"),
                     output::bytes(bytes),
-                    convs.len()
+                    output::plural(convs.len() as u64, "conversation")
                 );
             }
             return Ok(());
@@ -580,11 +572,11 @@ pub fn clear_media(ctx: &Ctx, args: &ClearMediaArgs) -> CliResult<()> {
             return Ok(());
         }
         let question = format!(
-            "Remove the content of {} attachments ({}) in {} conversations? Their messages, names and sizes \
-             stay; the content cannot be recovered.",
-            matching.len(),
+            "Remove the content of {}{scope} ({}) in {}? Their messages, names and sizes stay; the content \
+             cannot be recovered.",
+            output::plural(matching.len() as u64, "attachment"),
             output::bytes(bytes),
-            convs.len()
+            output::plural(convs.len() as u64, "conversation")
         );
         if !crate::confirm(&question)? {
             return Err(Failure::user("nothing removed"));
@@ -593,18 +585,19 @@ pub fn clear_media(ctx: &Ctx, args: &ClearMediaArgs) -> CliResult<()> {
     let report = committed(store.clear_attachments(&filter))?;
     if ctx.json {
         output::print_json(&json!({
+            "conversation": scope_json,
             "attachments": report.map(|r| r.attachments),
             "bytes": report.map(|r| r.bytes),
         }));
     } else {
         match report {
-            Some(r) if r.attachments == 0 => say!("No attachment matches: nothing removed."),
+            Some(r) if r.attachments == 0 => say!("No attachment{scope} matches: nothing removed."),
             Some(r) => say!(
-                "Removed the content of {} attachments, freeing {}; their messages still show what was there.",
-                r.attachments,
+                "Removed the content of {}{scope}, freeing {}; their messages still show what was there.",
+                output::plural(r.attachments, "attachment"),
                 output::bytes(r.bytes)
             ),
-            None => say!("Removed the content of the matching attachments."),
+            None => say!("Removed the content of the matching attachments{scope}."),
         }
     }
     Ok(())
@@ -703,7 +696,7 @@ mod tests {
 
     #[test]
     fn default_names_stay_in_the_directory() {
-        assert_eq!(named(Some("IMG 0001.jpg"), "image/jpeg"), "IMG 0001.jpg");
+        assert_eq!(named(Some("IMG 0001.jpg"), "image/jpeg"), "IMG_0001.jpg");
         assert_eq!(named(Some("../../etc/passwd"), "text/plain"), "_.._etc_passwd");
         assert_eq!(named(Some(".."), "image/png"), "attachment-9.png");
         assert_eq!(named(Some("/"), "x/y"), "attachment-9");
@@ -711,7 +704,8 @@ mod tests {
         assert_eq!(named(Some("C:\\x\\y.txt"), "x/y"), "C__x_y.txt");
         assert_eq!(named(Some("a\u{202e}gnp.exe"), "x/y"), "a_gnp.exe");
         assert_eq!(named(None, "audio/ogg"), "attachment-9.ogg");
-        assert_eq!(named(Some(&"é".repeat(300)), "x/y").len(), 200);
+        let long = named(Some(&"é".repeat(300)), "x/y");
+        assert!(long.len() <= 150 && long.starts_with("éé"), "{long}");
         for name in ["..", "../x", "a/../../b", "/etc/passwd", "\\\\server\\share", "...", ". .", "\n"] {
             let got = named(Some(name), "x/y");
             assert_eq!(Path::new(&got).components().count(), 1, "{name:?}: {got:?}");

@@ -7,13 +7,22 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// The store path used when neither `--store` nor `CHATVAULT_STORE` is set.
 pub const DEFAULT_STORE: &str = "demo.chatvault";
 
+/// The sender who is the user: `send`'s default, and the demo's own member.
+/// A message from "me" is never unread: sending one marks its conversation
+/// read up to it, as chat apps do.
+pub const ME: &str = "me";
+
 const KEYS_HELP: &str = "\
+Conversations are named by id, external id or title (any case, or the start
+of one title): id:N, ext:NAME and title:TEXT say which. Messages are
+<conversation>/<seq>, e.g. 3/120 or david/120.
+
 Store path: --store, else $CHATVAULT_STORE, else ./demo.chatvault.
 
 Store key, the first of:
   1. --key-file PATH          (32 raw bytes, or 64 hex characters)
   2. $CHATVAULT_PASSPHRASE
-  3. <store>.key              (the key file `init` and `demo` write beside the store)
+  3. <store>.key              (the key file `init`, `demo` and `passwd` write beside the store)
   4. a passphrase prompt      (only when run in a terminal)
 
 Archive key (export, import, inspect), the first of:
@@ -33,9 +42,16 @@ problems).";
     after_help = KEYS_HELP
 )]
 pub struct Cli {
-    /// The store file [env: CHATVAULT_STORE] [default: demo.chatvault]
-    #[arg(long, global = true, value_name = "PATH")]
-    pub store: Option<PathBuf>,
+    /// The store file (an empty $CHATVAULT_STORE counts as unset)
+    #[arg(
+        long,
+        global = true,
+        value_name = "PATH",
+        env = "CHATVAULT_STORE",
+        default_value = DEFAULT_STORE,
+        value_parser = store_path
+    )]
+    pub store: PathBuf,
     /// A file holding the store's 32-byte key (raw, or 64 hex characters)
     #[arg(long, global = true, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
@@ -44,6 +60,12 @@ pub struct Cli {
     pub json: bool,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--store`'s value; an empty one (a `$CHATVAULT_STORE` set to nothing)
+/// is the default store.
+fn store_path(s: &str) -> Result<PathBuf, std::convert::Infallible> {
+    Ok(PathBuf::from(if s.is_empty() { DEFAULT_STORE } else { s }))
 }
 
 #[derive(Subcommand, Debug)]
@@ -64,7 +86,8 @@ pub enum Command {
     },
     /// Print a page of a conversation's messages, oldest first
     Show {
-        /// Conversation: its id (as `convs` lists it) or its external id (id:N or ext:NAME to say which)
+        /// Conversation: its id (as `convs` lists it), external id or title, or the start of a title
+        /// (id:N, ext:NAME or title:TEXT to say which)
         conversation: String,
         /// Messages to print
         #[arg(long, default_value_t = 20, value_name = "N")]
@@ -97,12 +120,13 @@ pub enum Command {
     },
     /// Append a message to a conversation
     Send {
-        /// Conversation: its id or its external id
+        /// Conversation: its id, external id or title
         conversation: String,
         /// The message text
         text: String,
-        /// Who sent it
-        #[arg(long, default_value = "me")]
+        /// Who sent it: "me" (the default) is you, and marks the conversation read up to it, as a chat app
+        /// does when you reply; another name records a message received from them, unread
+        #[arg(long, default_value = ME)]
         sender: String,
         /// The sequence number of the message it replies to
         #[arg(long, value_name = "SEQ")]
@@ -111,9 +135,18 @@ pub enum Command {
         #[arg(long, value_name = "ID")]
         external_id: Option<String>,
     },
+    /// Mark a conversation read, up to its newest message or to --up-to
+    MarkRead {
+        /// Conversation: its id, external id or title
+        conversation: String,
+        /// Only up to this sequence number (the read marker never moves back)
+        #[arg(long, value_name = "SEQ")]
+        up_to: Option<u64>,
+    },
     /// Replace the text of one or more messages (all in one transaction)
     Edit {
-        /// The messages, as conversation/seq (e.g. 3/120 3/121)
+        /// The messages, as conversation/seq, the conversation by id, external id or title (e.g. 3/120
+        /// david/121)
         #[arg(required = true, num_args = 1..)]
         messages: Vec<String>,
         /// The new text
@@ -121,7 +154,8 @@ pub enum Command {
     },
     /// Delete messages (conversation/seq, all in one transaction) or a whole conversation (its id), scrubbing them from disk
     Delete {
-        /// conversation/seq for each message, or one conversation id or external id
+        /// conversation/seq for each message, or one conversation (id, external id or title), each
+        /// written whole (not the start of a title); id:, ext: or title: in front names a conversation
         #[arg(required = true, num_args = 1..)]
         targets: Vec<String>,
         /// Do not ask before deleting a whole conversation
@@ -130,7 +164,7 @@ pub enum Command {
     },
     /// Attach a file to a message: its content is streamed into the store, encrypted
     Attach {
-        /// The message, as conversation/seq (e.g. 3/120)
+        /// The message, as conversation/seq (e.g. 3/120, david/120)
         message: String,
         /// The file to attach (- reads standard input)
         file: PathBuf,
@@ -189,7 +223,7 @@ pub enum Command {
     Passwd(PasswdArgs),
     /// Start new key epochs (then run `compact` to reseal and destroy the old keys)
     Rotate {
-        /// Only this conversation (id or external id)
+        /// Only this conversation (id, external id or title, written whole)
         #[arg(long, value_name = "CONVERSATION")]
         conversation: Option<String>,
     },
@@ -205,7 +239,7 @@ pub struct SearchArgs {
     /// The words to find (every one must match)
     #[arg(required = true, num_args = 1..)]
     pub query: Vec<String>,
-    /// Only this conversation (id or external id)
+    /// Only this conversation (id, external id or title)
     #[arg(long, value_name = "CONVERSATION")]
     pub conversation: Option<String>,
     /// Only messages from this sender
@@ -227,7 +261,7 @@ pub struct SearchArgs {
 
 #[derive(Args, Debug)]
 pub struct AttachmentsArgs {
-    /// Only this conversation (id or external id), newest message first [default: every conversation,
+    /// Only this conversation (id, external id or title), newest message first [default: every conversation,
     /// most recently stored first]
     pub conversation: Option<String>,
     /// Only this message's attachments (conversation/seq), in the order they were stored
@@ -246,7 +280,7 @@ pub struct AttachmentsArgs {
 
 #[derive(Args, Debug)]
 pub struct ClearMediaArgs {
-    /// Only in this conversation (id or external id)
+    /// Only in this conversation (id, external id or title, written whole)
     #[arg(long, value_name = "CONVERSATION")]
     pub conversation: Option<String>,
     /// Only media types starting with this (image/, video/, audio/, application/pdf)
@@ -296,31 +330,83 @@ pub struct ArchiveArgs {
 pub enum ExportFormat {
     /// An encrypted, authenticated chatvault archive (docs/FORMAT.md)
     Archive,
-    /// Unencrypted JSON Lines, one message per line (needs --plaintext)
+    /// Unencrypted JSON Lines: a line per conversation, then one per message (needs --plaintext;
+    /// docs/EXPORT.md)
     Jsonl,
-    /// Unencrypted HTML page of one conversation, its attachments in <page name>_files/ beside it
-    /// (needs --plaintext)
+    /// Unencrypted HTML: one conversation as pages at <file>.html, its attachments in <file>_files/;
+    /// or, into a directory (a path ending in /), every conversation or those given, with index.html
+    /// (needs --plaintext; docs/EXPORT.md)
     Html,
+}
+
+impl ExportFormat {
+    /// What a file name's extension says: `.jsonl` and `.json` JSON Lines,
+    /// `.html` and `.htm` HTML (any case); nothing for any other.
+    pub fn from_extension(path: &std::path::Path) -> Option<ExportFormat> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "jsonl" | "json" => Some(ExportFormat::Jsonl),
+            "html" | "htm" => Some(ExportFormat::Html),
+            _ => None,
+        }
+    }
+
+    /// Its name for people.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ExportFormat::Archive => "an encrypted archive",
+            ExportFormat::Jsonl => "JSON Lines",
+            ExportFormat::Html => "HTML",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub archive: ArchiveArgs,
-    /// Only these conversations (id or external id; repeat for several)
+    /// Only these conversations (id, external id or title; repeat for several)
     #[arg(long = "conversation", value_name = "CONVERSATION")]
     pub conversations: Vec<String>,
-    /// What to write
-    #[arg(long, value_enum, default_value_t = ExportFormat::Archive)]
-    pub format: ExportFormat,
+    /// What to write [default: from the file name: .jsonl/.json jsonl, .html/.htm html, else archive]
+    #[arg(long, value_enum)]
+    pub format: Option<ExportFormat>,
     /// Accept that a jsonl or html export is NOT encrypted: anyone with the file can read it
     #[arg(long)]
     pub plaintext: bool,
+    /// Replace files already where a jsonl or html export goes (never an attachment directory)
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl ExportArgs {
+    /// The format to write: --format, else the one the file name's
+    /// extension says, else an archive.
+    pub fn chosen_format(&self) -> ExportFormat {
+        self.format
+            .or_else(|| ExportFormat::from_extension(&self.archive.path))
+            .unwrap_or(ExportFormat::Archive)
+    }
+
+    /// A note when --format and the file name's extension disagree.
+    pub fn format_mismatch(&self) -> Option<String> {
+        let given = self.format?;
+        let named = ExportFormat::from_extension(&self.archive.path)?;
+        (given != named).then(|| {
+            format!(
+                "writing {} (--format) to {}, whose name says {}",
+                given.describe(),
+                self.archive.path.display(),
+                named.describe()
+            )
+        })
+    }
 }
 
 #[derive(Args, Debug)]
 pub struct PasswdArgs {
-    /// Use the 32-byte key in this file (written with a fresh random key if it does not exist)
+    /// Use the 32-byte key in this file (written with a fresh random key if it does not exist). The
+    /// key stays only there: later commands name it with --key-file
     #[arg(long, value_name = "PATH", conflicts_with = "new_passphrase")]
     pub new_key_file: Option<PathBuf>,
     /// Use a passphrase: $CHATVAULT_NEW_PASSPHRASE, or typed twice at a prompt

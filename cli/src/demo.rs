@@ -19,7 +19,7 @@ use chatvault::{
 use chatvault_corpus::{ConversationSpec, Rng};
 use serde_json::json;
 
-use crate::cli::{DEFAULT_STORE, DemoArgs};
+use crate::cli::{DEFAULT_STORE, DemoArgs, ME};
 use crate::failure::{CliResult, Failure};
 use crate::{Ctx, keys, output, progress, read};
 
@@ -70,8 +70,8 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
             created_at_ms: Some(spec.created_at_ms),
             ..Default::default()
         })?;
-        let ids = fill(&store, c, spec, &bar)?;
-        let (e, d) = touch(&store, c, &ids, &mut rng)?;
+        let (ids, last_own) = fill(&store, c, spec, &bar)?;
+        let (e, d) = touch(&store, c, &ids, last_own, &mut rng)?;
         edited += e;
         deleted += d;
         if i >= first_recent {
@@ -103,21 +103,21 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
         return Ok(());
     }
     say!(
-        "Built {} in {:.1} s: {} conversations, {} messages ({} edited, {} deleted), {} attachments ({}, {} \
-         removed), {} on disk ({source}).",
+        "Built {} in {:.1} s: {}, {} ({} edited, {} deleted), {} ({}, {} removed), {} on disk ({source}).",
         path.display(),
         elapsed.as_secs_f64(),
-        specs.len(),
-        args.messages,
+        output::plural(specs.len() as u64, "conversation"),
+        output::plural(args.messages as u64, "message"),
         edited,
         deleted,
-        media.attachments,
+        output::plural(media.attachments, "attachment"),
         output::bytes(media.bytes),
         media.removed,
         output::bytes(file_bytes)
     );
     say!(
-        "Largest conversations: {} messages; English, French and Chinese with emoji, 2019 onwards (seed {}).\n",
+        "Largest conversations: {} messages; English, French, Chinese, Japanese and Korean with emoji, 2019 \
+         onwards (seed {}).\n",
         largest.iter().map(usize::to_string).collect::<Vec<_>>().join(", "),
         args.seed
     );
@@ -143,20 +143,25 @@ pub fn run(ctx: &Ctx, args: &DemoArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Appends a conversation's messages in sync-sized batches and returns their ids.
+/// Appends a conversation's messages in sync-sized batches and returns their
+/// ids, and the index of the last one the user (`me`) sent.
 fn fill(
     store: &Store,
     c: ConversationId,
     spec: &ConversationSpec,
     bar: &indicatif::ProgressBar,
-) -> CliResult<Vec<MessageId>> {
+) -> CliResult<(Vec<MessageId>, Option<usize>)> {
     let mut ids: Vec<MessageId> = Vec::with_capacity(spec.messages);
+    let mut last_own = None;
     let mut batch = Vec::with_capacity(BATCH);
     let mut stream = chatvault_corpus::messages(spec).peekable();
     while stream.peek().is_some() {
         batch.clear();
         for m in stream.by_ref().take(BATCH) {
             let reply_to = m.reply_to.and_then(|i| ids.get(i).copied());
+            if m.sender == ME {
+                last_own = Some(ids.len() + batch.len());
+            }
             batch.push((
                 c,
                 NewMessage {
@@ -172,17 +177,27 @@ fn fill(
         ids.extend(store.append_batch(&batch)?);
         bar.inc(batch.len() as u64);
     }
-    Ok(ids)
+    Ok((ids, last_own))
 }
 
 /// What a user would have done to a conversation: edited and deleted a
 /// message in some; read all of most, all but the last few of many, and
-/// fallen further behind in a few.
-fn touch(store: &Store, c: ConversationId, ids: &[MessageId], rng: &mut Rng) -> CliResult<(u64, u64)> {
+/// fallen further behind in a few, but always read up to their own last
+/// message (`last_own`, an index into `ids`), as a chat app marks it when
+/// they send it.
+fn touch(
+    store: &Store,
+    c: ConversationId,
+    ids: &[MessageId],
+    last_own: Option<usize>,
+    rng: &mut Rng,
+) -> CliResult<(u64, u64)> {
     let (mut edited, mut deleted) = (0, 0);
     if ids.len() > 50 && rng.chance(0.3) {
         if let Some(&m) = ids.get(ids.len() / 2) {
-            store.edit_message(m, "(edited) see you there ✔ — à demain 明天见")?;
+            // The edit marker is shown by whatever displays it, not written
+            // into the text.
+            store.edit_message(m, "see you there ✔ — à demain 明天见")?;
             edited += 1;
         }
         if let Some(&m) = ids.get(ids.len() / 3) {
@@ -195,7 +210,8 @@ fn touch(store: &Store, c: ConversationId, ids: &[MessageId], rng: &mut Rng) -> 
         5..=8 => 1 + rng.below(12),
         _ => 20 + rng.below(200),
     } as usize;
-    if let Some(&m) = ids.len().checked_sub(unread + 1).and_then(|i| ids.get(i)) {
+    let read = ids.len().checked_sub(unread + 1).max(last_own);
+    if let Some(&m) = read.and_then(|i| ids.get(i)) {
         store.mark_read(c, m)?;
     }
     Ok((edited, deleted))

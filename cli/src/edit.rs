@@ -1,9 +1,11 @@
 //! `init`, `new`, `send`, `edit` and `delete`: changing a store.
 
-use chatvault::{MessageId, NewConversation, NewMessage, Store};
+use chatvault::{MessageId, NewConversation, NewMessage, Page, Store};
 use serde_json::json;
 
+use crate::cli::ME;
 use crate::failure::{CliResult, Failure, committed};
+use crate::names::{self, Target};
 use crate::{Ctx, keys, output};
 
 /// Creates an empty store.
@@ -63,10 +65,24 @@ pub fn send(
     let store = ctx.open()?;
     let c = ctx.conversation(&store, conversation)?;
     let now = chatvault::Clock::system().now_ms();
+    // With an external id the conversation already holds (or held: deleted
+    // and expired messages count), `append` returns that message and stores
+    // nothing. Told apart by the state before: a stored message is numbered
+    // after every message visible before; and where messages can expire (a
+    // retention), one that expired at once is told from an old one by the
+    // store's count of messages, which counts it until `compact` runs.
+    let retention = store.conversation(c)?.retention_ms;
+    let newest_before = store.messages(c, Page::latest(1))?.pop().map(|m| m.id.seq());
+    let count = |store: &Store| -> CliResult<u64> { Ok(store.stats()?.messages) };
+    let count_before = match (&external_id, retention) {
+        (Some(_), Some(_)) => Some(count(&store)?),
+        _ => None,
+    };
+    let own = sender == ME;
     let m = store.append(
         c,
         NewMessage {
-            external_id,
+            external_id: external_id.clone(),
             sender,
             sent_at_ms: now,
             text,
@@ -74,23 +90,100 @@ pub fn send(
             ..Default::default()
         },
     )?;
+    let found = match store.message(m) {
+        Ok(message) => Some(message),
+        // Deleted or expired.
+        Err(chatvault::Error::NotFound(_)) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let stored = match (&external_id, count_before) {
+        (None, _) => true,
+        (Some(_), Some(before)) => count(&store)? > before,
+        (Some(_), None) => found.is_some() && newest_before.is_none_or(|newest| m.seq() > newest),
+    };
+    if let (false, Some(ext)) = (stored, &external_id) {
+        if ctx.json {
+            output::print_json(
+                &json!({ "stored": false, "duplicate_of": m.to_string(), "external_id": ext }),
+            );
+        } else {
+            say!(
+                "Not stored: conversation {} already has a message with external id {:?} ({m}), so this one is a \
+                 duplicate and nothing was sent.",
+                c.get(),
+                output::one_line(ext)
+            );
+        }
+        return Ok(());
+    }
+    let Some(message) = found else {
+        // Stored, but older than the conversation's retention already.
+        if ctx.json {
+            output::print_json(&json!({ "stored": true, "id": m.to_string(), "expired": true }));
+        } else {
+            say!(
+                "Sent {m}, but it is already older than conversation {}'s retention, so it expired at once: it \
+                 shows nowhere and `compact` removes it.",
+                c.get()
+            );
+        }
+        return Ok(());
+    };
+    // Your own message is not unread: sending it marks the conversation
+    // read up to it.
+    if own {
+        store.mark_read(c, m)?;
+    }
     if ctx.json {
-        output::print_json(&output::message_json(&store.message(m)?));
+        output::print_json(&output::message_json(&message));
     } else {
         say!("Sent {m}.");
     }
     Ok(())
 }
 
+/// Marks a conversation read up to its newest message, or up to `up_to`.
+pub fn mark_read(ctx: &Ctx, conversation: &str, up_to: Option<u64>) -> CliResult<()> {
+    let store = ctx.open()?;
+    let c = ctx.conversation(&store, conversation)?;
+    let target = match up_to {
+        Some(seq) => Some(store.message(MessageId::new(c, seq))?.id),
+        None => store.messages(c, Page::latest(1))?.pop().map(|m| m.id),
+    };
+    if let Some(m) = target {
+        store.mark_read(c, m)?;
+    }
+    let info = store.conversation(c)?;
+    let unread =
+        store.conversations()?.into_iter().find(|s| s.conversation.id == c).map_or(0, |s| s.unread_count);
+    if ctx.json {
+        let mut v = output::conversation_json(&info);
+        v["unread_count"] = json!(unread);
+        output::print_json(&v);
+    } else if let Some(m) = info.read_up_to {
+        say!(
+            "{} (conversation {}) is read up to {m}; {} unread.",
+            output::one_line(&info.title),
+            c.get(),
+            output::plural(unread, "message")
+        );
+    } else {
+        say!("{} (conversation {}) has no messages to mark read.", output::one_line(&info.title), c.get());
+    }
+    Ok(())
+}
+
 pub fn edit(ctx: &Ctx, messages: &[String], text: &str) -> CliResult<()> {
-    if text.parse::<MessageId>().is_ok() {
-        // `edit 3/1 3/2` would otherwise set 3/1's text to "3/2".
+    let store = ctx.open()?;
+    // `edit 3/1 3/2` (or `edit david/1 david/2`) would otherwise set 3/1's
+    // text to "3/2".
+    if text.parse::<MessageId>().is_ok() || ctx.message(&store, text).is_ok() {
         return Err(Failure::user(format!(
-            "the new text {text:?} is a message id: give the text last, after the messages (a text that is only a message id cannot be set)"
+            "the new text {text:?} names a message: give the text last, after the messages (a text that only \
+             names a message cannot be set)"
         )));
     }
-    let ids = messages.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
-    let store = ctx.open()?;
+    let ids = messages.iter().map(|m| ctx.message(&store, m)).collect::<CliResult<Vec<_>>>()?;
     let edits: Vec<(MessageId, &str)> = ids.iter().map(|&m| (m, text)).collect();
     committed(store.edit_messages(&edits))?;
     if ctx.json {
@@ -117,18 +210,26 @@ fn list(ids: &[MessageId]) -> String {
     }
 }
 
-/// Deletes messages (`conversation/seq`) or a whole conversation.
+/// Deletes messages (`conversation/seq`) or a whole conversation, each
+/// named whole ([`names::target`]): never by the start of a title.
 pub fn delete(ctx: &Ctx, targets: &[String], yes: bool) -> CliResult<()> {
     let store = ctx.open()?;
-    let target = match targets {
-        [one] if !one.contains('/') => one,
+    let named = targets.iter().map(|t| names::target(&store, t)).collect::<CliResult<Vec<_>>>()?;
+    let c = match named.as_slice() {
+        [Target::Conversation(c)] => *c,
         _ => {
-            if let Some(c) = targets.iter().find(|t| !t.contains('/')) {
-                return Err(Failure::user(format!(
-                    "{c:?} names a conversation: delete a whole conversation on its own, messages as conversation/seq"
-                )));
+            let mut ids = Vec::with_capacity(named.len());
+            for (t, n) in targets.iter().zip(&named) {
+                match n {
+                    Target::Message(m) => ids.push(*m),
+                    Target::Conversation(_) => {
+                        return Err(Failure::user(format!(
+                            "{t:?} names a conversation: delete a whole conversation on its own, messages as \
+                             conversation/seq"
+                        )));
+                    }
+                }
             }
-            let mut ids = targets.iter().map(|m| crate::message_id(m)).collect::<CliResult<Vec<_>>>()?;
             // Named twice, deleted (and reported) once.
             let mut seen = std::collections::HashSet::new();
             ids.retain(|m| seen.insert(*m));
@@ -145,18 +246,19 @@ pub fn delete(ctx: &Ctx, targets: &[String], yes: bool) -> CliResult<()> {
             return Ok(());
         }
     };
-    let c = ctx.conversation(&store, target)?;
     let info = store.conversation(c)?;
+    // The conversation the name was taken to mean, in the question and in
+    // the output (with --yes too).
+    let which = format!("conversation {} {:?}", c.get(), output::one_line(&info.title));
     if !yes {
         if !keys::can_prompt() {
             return Err(Failure::user(format!(
-                "deleting conversation {} destroys its key and every message: pass --yes to confirm",
-                c.get()
+                "deleting {which} destroys its key and every message: pass --yes to confirm"
             )));
         }
         let question = format!(
-            "Delete {:?} ({} messages) and destroy its key? This cannot be undone.",
-            info.title, info.message_count
+            "Delete {which} ({}) and destroy its key? This cannot be undone.",
+            output::plural(info.message_count, "message")
         );
         if !crate::confirm(&question)? {
             return Err(Failure::user("nothing deleted"));
@@ -164,12 +266,13 @@ pub fn delete(ctx: &Ctx, targets: &[String], yes: bool) -> CliResult<()> {
     }
     committed(store.delete_conversation(c))?;
     if ctx.json {
-        output::print_json(&json!({ "deleted": c.get(), "messages": info.message_count }));
+        output::print_json(
+            &json!({ "deleted": c.get(), "title": info.title, "messages": info.message_count }),
+        );
     } else {
         say!(
-            "Deleted conversation {} ({} messages); its key and bytes are gone from the file and the WAL.",
-            c.get(),
-            info.message_count
+            "Deleted {which} ({}); its key and bytes are gone from the file and the WAL.",
+            output::plural(info.message_count, "message")
         );
     }
     Ok(())

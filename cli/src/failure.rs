@@ -49,7 +49,7 @@ pub fn committed<T>(result: chatvault::Result<T>) -> CliResult<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(chatvault::Error::ScrubIncomplete) => {
-            eprintln!(
+            warn!(
                 "chatvault: warning: done, but another process is reading the store, so the old data could not be \
                  scrubbed from the write-ahead log yet; run `chatvault compact` when it has finished"
             );

@@ -173,6 +173,15 @@ fn prompt_text(label: &str, confirm: bool) -> CliResult<Zeroizing<String>> {
 /// Reads a key file: 32 raw bytes, or 64 hex characters (whitespace around
 /// them is ignored).
 pub fn read(path: &Path) -> CliResult<StoreKey> {
+    parse(&read_bytes(path)?).ok_or_else(|| not_a_key(path))
+}
+
+fn not_a_key(path: &Path) -> Failure {
+    Failure::user(format!("key file {} must hold 32 raw bytes or 64 hex characters", path.display()))
+}
+
+/// A key file's bytes.
+fn read_bytes(path: &Path) -> CliResult<Zeroizing<Vec<u8>>> {
     use std::io::Read;
     let cannot = |e: std::io::Error| Failure::user(format!("cannot read key file {}: {e}", path.display()));
     // Read a little more than the largest key file, so that a huge file or
@@ -181,28 +190,25 @@ pub fn read(path: &Path) -> CliResult<StoreKey> {
     std::fs::File::open(path)
         .and_then(|f| f.take(MAX_KEY_FILE as u64 + 1).read_to_end(&mut bytes))
         .map_err(cannot)?;
-    parse(&bytes).ok_or_else(|| {
-        Failure::user(format!("key file {} must hold 32 raw bytes or 64 hex characters", path.display()))
-    })
+    Ok(bytes)
 }
 
 /// The longest key file: 64 hex characters with some whitespace around.
 const MAX_KEY_FILE: usize = 256;
 
 fn parse(bytes: &[u8]) -> Option<StoreKey> {
-    if bytes.len() == 32 {
-        return StoreKey::raw_from_slice(bytes).ok();
-    }
-    let hex = bytes.trim_ascii();
-    if hex.len() != 64 || !hex.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
+    StoreKey::raw_from_slice(raw_key(bytes)?.as_slice()).ok()
+}
+
+/// The 32 bytes of a key file's content: raw, or 64 hex characters.
+fn raw_key(bytes: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
     let mut raw = Zeroizing::new([0u8; 32]);
-    for (out, pair) in raw.iter_mut().zip(hex.chunks_exact(2)) {
-        let s = std::str::from_utf8(pair).ok()?;
-        *out = u8::from_str_radix(s, 16).ok()?;
+    if bytes.len() == 32 {
+        raw.copy_from_slice(bytes);
+    } else {
+        hex::decode_to_slice(bytes.trim_ascii(), raw.as_mut_slice()).ok()?;
     }
-    StoreKey::raw_from_slice(raw.as_slice()).ok()
+    Some(raw)
 }
 
 /// Writes 32 fresh random bytes to a new file at `path`, readable only by
@@ -213,6 +219,49 @@ pub fn create(path: &Path) -> CliResult<StoreKey> {
     SystemRandom::new()
         .fill(bytes.as_mut_slice())
         .map_err(|_| Failure::user("the system random generator failed"))?;
+    write_new(path, bytes.as_slice())?;
+    StoreKey::raw_from_slice(bytes.as_slice()).map_err(Failure::from)
+}
+
+/// Whether `a` and `b` name the same file, whether or not it exists yet:
+/// the same path once symbolic links and `.`/`..` are resolved (in the
+/// directory, for a file not there yet), or the same file under two hard
+/// links.
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+        use std::os::unix::fs::MetadataExt;
+        if (x.dev(), x.ino()) == (y.dev(), y.ino()) {
+            return true;
+        }
+    }
+    match (resolve(a), resolve(b)) {
+        (Some(x), Some(y)) => x == y,
+        // Not to be told apart: the same, so that nothing is removed on a
+        // guess.
+        _ => true,
+    }
+}
+
+/// `p` as an absolute path with symbolic links and `.`/`..` resolved, as
+/// far as it exists (the part that does not yet is appended as written);
+/// `None` if not even the current directory can be resolved.
+pub fn resolve(p: &Path) -> Option<PathBuf> {
+    let mut rest = Vec::new();
+    let mut at = p;
+    loop {
+        let existing = if at.as_os_str().is_empty() { Path::new(".") } else { at };
+        if let Ok(c) = std::fs::canonicalize(existing) {
+            return Some(rest.iter().rev().fold(c, |c, part: &&std::ffi::OsStr| c.join(part)));
+        }
+        rest.push(at.file_name()?);
+        at = at.parent()?;
+    }
+}
+
+/// Writes `bytes` to a new file at `path`, readable only by its owner, and
+/// makes it durable.
+fn write_new(path: &Path, bytes: &[u8]) -> CliResult<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -222,9 +271,15 @@ pub fn create(path: &Path) -> CliResult<StoreKey> {
     }
     let cannot = |e: std::io::Error| Failure::user(format!("cannot write key file {}: {e}", path.display()));
     let mut f = opts.open(path).map_err(cannot)?;
-    f.write_all(bytes.as_slice()).and_then(|()| f.sync_all()).map_err(cannot)?;
+    if let Err(e) = f.write_all(bytes).and_then(|()| f.sync_all()) {
+        // A partial key file would open nothing and stand in the way of the
+        // next attempt: this run created it, so it goes.
+        drop(f);
+        let _ = std::fs::remove_file(path);
+        return Err(cannot(e));
+    }
     sync_parent(path);
-    StoreKey::raw_from_slice(bytes.as_slice()).map_err(Failure::from)
+    Ok(())
 }
 
 /// Makes a file's creation, rename or removal durable by syncing its

@@ -12,11 +12,19 @@
 //! codes (0 success, 1 user error, 2 data error). Every subcommand prints a
 //! human table, or JSON with `--json`.
 
-/// `println!` for command output: a closed pipe ends the program quietly
-/// (see [`output::emit`]).
+/// `println!` for command output: after a closed pipe, the rest is dropped
+/// quietly (see [`output::emit`]).
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::output::emit(format_args!($($arg)*))
+    };
+}
+
+/// `eprintln!` that does not panic when stderr is closed (see
+/// [`output::warn`]).
+macro_rules! warn {
+    ($($arg:tt)*) => {
+        $crate::output::warn(format_args!($($arg)*))
     };
 }
 
@@ -29,6 +37,7 @@ mod edit;
 mod failure;
 mod keys;
 mod maintain;
+mod names;
 mod output;
 mod progress;
 mod read;
@@ -43,7 +52,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 use jiff::tz::TimeZone;
 
-use cli::{Cli, Command, DEFAULT_STORE};
+use cli::{Cli, Command};
 use failure::{CliResult, Failure, USER_ERROR};
 
 fn main() -> ExitCode {
@@ -57,10 +66,17 @@ fn main() -> ExitCode {
             };
         }
     };
-    match run(cli) {
+    // The command runs to its end even if its output stopped (a closed
+    // pipe), so that the store it opened is closed as usual.
+    let result = run(cli);
+    let result = match output::write_error() {
+        Some(e) if result.is_ok() => Err(Failure::user(format!("cannot write the output: {e}"))),
+        _ => result,
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("chatvault: {f}");
+            warn!("chatvault: {f}");
             ExitCode::from(f.code)
         }
     }
@@ -107,57 +123,35 @@ impl Ctx {
         }
     }
 
-    /// A conversation named by its id (as `convs` lists it) or its external
-    /// id; `id:N` and `ext:NAME` say which. A number that is both one
-    /// conversation's id and another's external id is refused as ambiguous.
+    /// A conversation named by its id, external id or title, or the start
+    /// of a title ([`names::conversation`]).
     pub fn conversation(&self, store: &Store, name: &str) -> CliResult<ConversationId> {
-        let missing =
-            || Failure::user(format!("no conversation {name:?} in this store (list them with `convs`)"));
-        let by_id = |n: u64| -> CliResult<Option<ConversationId>> {
-            let c = ConversationId::from_raw(n);
-            match store.conversation(c) {
-                Ok(_) => Ok(Some(c)),
-                Err(StoreError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
-            }
-        };
-        if let Some(ext) = name.strip_prefix("ext:") {
-            return store.find_conversation(ext)?.ok_or_else(missing);
-        }
-        if let Some(id) = name.strip_prefix("id:") {
-            let n = id.parse().map_err(|_| Failure::user(format!("{name:?}: id: takes a number")))?;
-            return by_id(n)?.ok_or_else(missing);
-        }
-        let by_ext = store.find_conversation(name)?;
-        let Ok(n) = name.parse::<u64>() else {
-            return by_ext.ok_or_else(missing);
-        };
-        match (by_id(n)?, by_ext) {
-            (Some(a), Some(b)) if a != b => Err(Failure::user(format!(
-                "{name:?} is conversation {a}'s id and conversation {b}'s external id: write id:{name} or ext:{name}"
-            ))),
-            (Some(c), _) | (None, Some(c)) => Ok(c),
-            (None, None) => Err(missing()),
-        }
+        names::conversation(store, name, names::Match::Prefix)
+    }
+
+    /// A conversation named by its whole id, external id or title, for a
+    /// command that destroys ([`names::conversation`]).
+    pub fn conversation_exact(&self, store: &Store, name: &str) -> CliResult<ConversationId> {
+        names::conversation(store, name, names::Match::Exact)
+    }
+
+    /// A message named as `<conversation>/<seq>`, the conversation by its
+    /// id, external id or title ([`names::message`]).
+    pub fn message(&self, store: &Store, name: &str) -> CliResult<MessageId> {
+        names::message(store, name, names::Match::Prefix)
     }
 }
 
-/// A message named as `conversation/seq`.
+/// A message named by numbers alone, as `conversation/seq` (a search
+/// cursor's).
 pub fn message_id(s: &str) -> CliResult<MessageId> {
     s.parse()
         .map_err(|_| Failure::user(format!("{s:?} is not a message: write conversation/seq, e.g. 3/120")))
 }
 
-fn store_path(cli: &Cli) -> PathBuf {
-    cli.store
-        .clone()
-        .or_else(|| std::env::var_os("CHATVAULT_STORE").filter(|s| !s.is_empty()).map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE))
-}
-
 fn run(cli: Cli) -> CliResult<()> {
     let ctx = Ctx {
-        store_path: store_path(&cli),
+        store_path: cli.store.clone(),
         key_file: cli.key_file.clone(),
         json: cli.json,
         tz: TimeZone::system(),
@@ -176,6 +170,7 @@ fn run(cli: Cli) -> CliResult<()> {
         Command::Send { conversation, text, sender, reply_to, external_id } => {
             edit::send(&ctx, &conversation, text, sender, reply_to, external_id)
         }
+        Command::MarkRead { conversation, up_to } => edit::mark_read(&ctx, &conversation, up_to),
         Command::Edit { messages, text } => edit::edit(&ctx, &messages, &text),
         Command::Delete { targets, yes } => edit::delete(&ctx, &targets, yes),
         Command::Attach { message, file, media_type, name } => {
@@ -206,12 +201,16 @@ fn run(cli: Cli) -> CliResult<()> {
     }
 }
 
-/// Asks a yes/no question on stderr; anything but `y`/`yes` is no.
+/// Asks a yes/no question in the terminal (on stderr), answered with y or
+/// n and Enter; no is the default, and Esc or q is no too.
 pub fn confirm(question: &str) -> CliResult<bool> {
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer)?;
-    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+    dialoguer::Confirm::new()
+        .with_prompt(question)
+        .default(false)
+        .wait_for_newline(true)
+        .interact_on_opt(&dialoguer::console::Term::stderr())
+        .map(|answer| answer == Some(true))
+        .map_err(|e| Failure::user(format!("cannot read the answer: {e}")))
 }
 
 /// Removes the store's files (database, WAL, shared memory, and the

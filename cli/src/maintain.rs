@@ -50,29 +50,32 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
         }));
     } else {
         say!(
-            "Compacted {} conversations: {} segments rewritten as {}, {} expired messages and {} old keys destroyed.",
-            report.conversations_compacted,
-            report.segments_rewritten,
+            "Compacted {}: {} rewritten as {}, {} and {} destroyed.",
+            output::plural(report.conversations_compacted, "conversation"),
+            output::plural(report.segments_rewritten, "segment"),
             report.segments_written,
-            report.messages_expired,
-            report.keys_destroyed
+            output::plural(report.messages_expired, "expired message"),
+            output::plural(report.keys_destroyed, "old key")
         );
         if report.attachments_expired > 0 || report.orphan_files_removed > 0 {
             say!(
-                "Attachments: {} of expired messages removed, {} orphan files (left by an interrupted write) \
-                 removed.",
+                "Attachments: {} of expired messages removed, {} (left by an interrupted write) removed.",
                 report.attachments_expired,
-                report.orphan_files_removed
+                output::plural(report.orphan_files_removed, "orphan file")
             );
         }
         say!("Size: {} -> {}.", output::bytes(report.bytes_before), output::bytes(report.bytes_after));
         if let Some(i) = index.filter(|i| i.segments_indexed > 0) {
-            say!("Search index: {} segments indexed, {} left.", i.segments_indexed, i.segments_remaining);
+            say!(
+                "Search index: {} indexed, {} left.",
+                output::plural(i.segments_indexed, "segment"),
+                i.segments_remaining
+            );
         }
         if let Some(i) = index.filter(|i| i.segments_skipped > 0) {
             say!(
-                "{} segments could not be read to index them (searches still open them): run `chatvault verify`.",
-                i.segments_skipped
+                "{} could not be read to index them (searches still open them): run `chatvault verify`.",
+                output::plural(i.segments_skipped, "segment")
             );
         }
         let unfinished = index.is_none_or(|i| i.segments_remaining > i.segments_skipped);
@@ -82,8 +85,8 @@ pub fn compact(ctx: &Ctx, time_budget: Option<u64>) -> CliResult<()> {
     }
     if !skipped.is_empty() {
         return Err(Failure::data(format!(
-            "{} damaged conversations were left alone ({skipped:?}): run `chatvault verify`",
-            skipped.len()
+            "{} left alone ({skipped:?}): run `chatvault verify`",
+            output::plural(skipped.len() as u64, "damaged conversation")
         )));
     }
     Ok(())
@@ -121,15 +124,15 @@ pub fn verify(ctx: &Ctx) -> CliResult<()> {
             say!("problem: {p}");
         }
         say!(
-            "Checked {} conversations, {} segments, {} messages, {} attachments: {}.",
-            report.conversations,
-            report.segments,
-            report.messages,
-            report.attachments,
+            "Checked {}, {}, {}, {}: {}.",
+            output::plural(report.conversations, "conversation"),
+            output::plural(report.segments, "segment"),
+            output::plural(report.messages, "message"),
+            output::plural(report.attachments, "attachment"),
             if report.is_ok() {
                 "no problems".to_owned()
             } else {
-                format!("{} problems", report.problems.len())
+                output::plural(report.problems.len() as u64, "problem")
             }
         );
     }
@@ -274,6 +277,18 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
     // Any new key is on disk (synced) before the store changes, so a crash
     // in between leaves both keys there.
     let (new, now) = if let Some(p) = &args.new_key_file {
+        // `<store>.key.new` is where passwd draws keys, and removes them
+        // from: the new key would not stay there. (`<store>.key` may hold
+        // it: that file is never removed when it is the new key's, below.)
+        if keys::same_path(p, &pending) {
+            return Err(Failure::user(format!(
+                "--new-key-file {} is {}, where passwd draws a new key and removes it from: keep the new key \
+                 in another file (or leave --new-key-file out for a new random key in {})",
+                p.display(),
+                pending.display(),
+                beside.display()
+            )));
+        }
         if !p.exists() {
             keys::create(p)?;
         }
@@ -325,16 +340,22 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
     };
     drop(store);
     let old_was_beside = source == keys::Source::File(beside.clone());
+    // Whether the old key file beside the store was removed.
+    let mut removed_beside = false;
     match in_force {
         Some(true) => {
             if by_default {
                 std::fs::rename(&pending, &beside).map_err(cannot_rename)?;
                 keys::sync_parent(&beside);
-            }
-            // The key file beside the store is tried before a prompt; holding
-            // the old key, which opens nothing in the store any more, it would
-            // only get in the way (and open old copies).
-            if old_was_beside && !new_file.as_deref().is_some_and(|f| same_file(f, &beside)) {
+            } else if old_was_beside && !new_file.as_deref().is_some_and(|f| keys::same_path(f, &beside)) {
+                // The key file beside the store is where later commands look
+                // first, before a prompt; holding the old key, which opens
+                // nothing in the store any more, it would only get in the
+                // way. The new key is not copied there: a key kept in another
+                // file (`--new-key-file`) stays only there, and later
+                // commands are told to name it. Never removed when it is
+                // the new key's file (`keys::same_path` says so when it
+                // cannot tell).
                 std::fs::remove_file(&beside).map_err(|e| {
                     Failure::user(format!(
                         "the key changed, but the old key file {} could not be removed: {e}",
@@ -342,6 +363,7 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
                     ))
                 })?;
                 keys::sync_parent(&beside);
+                removed_beside = true;
             }
         }
         // The new key opens nothing: a later run draws its own.
@@ -398,15 +420,44 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
             path.display()
         )),
     })?;
+    // How later commands open the store, once the new key is in force.
+    let later = (in_force == Some(true)).then(|| {
+        let removed = if removed_beside {
+            format!("The old key file {} was removed. ", beside.display())
+        } else {
+            String::new()
+        };
+        match (&new, new_key_file) {
+            (NewKey::File(_), Some(f)) => Some(format!(
+                "{removed}The new key is only in {}, not beside the store: later commands must name it, as in `{}`.",
+                f.display(),
+                command(ctx, Some(f), "convs")
+            )),
+            (NewKey::Passphrase(_), _) => Some(format!(
+                "{removed}Later commands take the new passphrase from ${} or ask for it at a prompt.",
+                keys::PASSPHRASE_ENV
+            )),
+            (NewKey::File(_), None) => None,
+        }
+    });
+    let later = later.flatten();
     let report = match outcome {
         Outcome::Changed => {
             if ctx.json {
-                output::print_json(&json!({ "store": path, "key": now }));
+                output::print_json(&json!({
+                    "store": path,
+                    "key": now,
+                    "key_file": new_key_file,
+                    "old_key_file_removed": removed_beside,
+                }));
             } else {
                 say!("{} is now protected by {now}; the old wrapping is scrubbed from disk.", path.display());
                 say!(
                     "Copies of the file made before still open with the old key: if it leaked, use `passwd --rotate`."
                 );
+                if let Some(l) = &later {
+                    say!("{l}");
+                }
             }
             return Ok(());
         }
@@ -429,15 +480,17 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
             "references_dropped": report.as_ref().map(|r| r.references_dropped),
             "transactions": report.as_ref().map(|r| r.transactions),
             "conversations_damaged": report.as_ref().map(|_| &damaged),
+            "key_file": (in_force == Some(true)).then_some(new_key_file).flatten(),
+            "old_key_file_removed": removed_beside,
         }));
     } else {
         if let Some(r) = &report {
             say!(
-                "Moved {} conversations to a new master key in {} transactions: {} external-id references \
-                 recomputed, {} of deleted or expired messages dropped.",
-                r.conversations,
-                r.transactions,
-                r.references,
+                "Moved {} to a new master key in {}: {} recomputed, {} of deleted or expired messages \
+                 dropped.",
+                output::plural(r.conversations, "conversation"),
+                output::plural(r.transactions, "transaction"),
+                output::plural(r.references, "external-id reference"),
                 r.references_dropped
             );
         }
@@ -486,12 +539,15 @@ pub fn passwd(ctx: &Ctx, args: &PasswdArgs) -> CliResult<()> {
                 );
             }
         }
+        if let Some(l) = &later {
+            say!("{l}");
+        }
     }
     if !damaged.is_empty() {
         return Err(Failure::data(format!(
-            "{} damaged conversations were moved to the new master key as far as they could be ({damaged:?}): \
+            "{} moved to the new master key as far as they could be ({damaged:?}): \
              run `chatvault verify`",
-            damaged.len()
+            output::plural(damaged.len() as u64, "damaged conversation")
         )));
     }
     Ok(())
@@ -570,12 +626,18 @@ pub fn rotate(ctx: &Ctx, conversation: Option<&str>) -> CliResult<()> {
     let store = ctx.open()?;
     match conversation {
         Some(name) => {
-            let c = ctx.conversation(&store, name)?;
+            let c = ctx.conversation_exact(&store, name)?;
+            let title = store.conversation(c)?.title;
             let epoch = store.rotate_conversation_key(c)?;
             if ctx.json {
-                output::print_json(&json!({ "conversation": c.get(), "epoch": epoch.get() }));
+                output::print_json(&json!({ "conversation": c.get(), "title": title, "epoch": epoch.get() }));
             } else {
-                say!("Conversation {} now seals new messages under key epoch {}.", c.get(), epoch.get());
+                say!(
+                    "Conversation {} {:?} now seals new messages under key epoch {}.",
+                    c.get(),
+                    output::one_line(&title),
+                    epoch.get()
+                );
             }
         }
         None => {
@@ -583,7 +645,7 @@ pub fn rotate(ctx: &Ctx, conversation: Option<&str>) -> CliResult<()> {
             if ctx.json {
                 output::print_json(&json!({ "conversations_rotated": n }));
             } else {
-                say!("Started a new key epoch in {n} conversations.");
+                say!("Started a new key epoch in {}.", output::plural(n, "conversation"));
             }
         }
     }

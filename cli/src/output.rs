@@ -2,25 +2,57 @@
 
 use std::fmt;
 use std::io::Write;
+use std::sync::OnceLock;
 
 use chatvault::{Attachment, Conversation, ConversationSummary, Message};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use serde_json::{Value, json};
-use unicode_width::UnicodeWidthChar;
+use unicode_truncate::UnicodeTruncateStr;
+
+/// Why stdout stopped taking output, once it has: `None` for a closed
+/// pipe, which is no error.
+static STOPPED: OnceLock<Option<String>> = OnceLock::new();
 
 /// Writes a line to stdout (the `say!` macro). When stdout is a closed
-/// pipe (`chatvault convs | head`), the program ends quietly with success
-/// instead of panicking as `println!` would.
+/// pipe (`chatvault convs | head`), the rest of the output is dropped and
+/// the command goes on to its end, so that the store is closed as usual
+/// (no write-ahead log left behind) and the program ends quietly with
+/// success, instead of panicking as `println!` would. Any other write error
+/// is kept for [`write_error`], and the command fails once it has finished.
 pub fn emit(args: fmt::Arguments<'_>) {
+    if STOPPED.get().is_some() {
+        return;
+    }
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_fmt(args).and_then(|()| out.write_all(b"\n")) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("chatvault: cannot write the output: {e}");
-        std::process::exit(i32::from(crate::failure::USER_ERROR));
+        let why = (e.kind() != std::io::ErrorKind::BrokenPipe).then(|| e.to_string());
+        let _ = STOPPED.set(why);
     }
+}
+
+/// Records that stdout is a closed pipe, found by a command that writes to
+/// it otherwise than through [`emit`]: the rest of the output is dropped.
+pub fn pipe_closed() {
+    let _ = STOPPED.set(None);
+}
+
+/// Writes a line to stderr (the `warn!` macro): unlike `eprintln!`, a closed
+/// stderr does not panic; the line is lost.
+pub fn warn(args: fmt::Arguments<'_>) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(args).and_then(|()| err.write_all(b"\n"));
+}
+
+/// The error that stopped the output, if one did (a closed pipe is none).
+pub fn write_error() -> Option<&'static str> {
+    STOPPED.get().and_then(|why| why.as_deref())
+}
+
+/// `n` and a noun, the noun plural unless `n` is one: "1 message",
+/// "3 messages", "0 messages".
+pub fn plural(n: u64, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
 }
 
 /// `s` for a terminal: line breaks and other control characters (escape
@@ -44,64 +76,55 @@ pub fn time(ms: i64, tz: &TimeZone) -> String {
     }
 }
 
-/// `ms` since the Unix epoch in RFC 3339, UTC (JSON output).
+/// `ms` since the Unix epoch in RFC 3339, UTC, with milliseconds
+/// (`2023-11-14T22:13:20.000Z`): the time format of every JSON object
+/// (docs/EXPORT.md), for the times the library's objects do not carry.
+/// The library's own formatter, so both agree on every value (years
+/// outside 0000-9999 clamped, as in the library's exports).
 pub fn rfc3339(ms: i64) -> Value {
-    Timestamp::from_millisecond(ms).map_or(Value::Null, |t| Value::String(t.to_string()))
+    Value::String(chatvault::Plaintext::rfc3339_ms(ms))
 }
 
 /// `s` on one line, cut with `…` to at most `width` terminal columns and
 /// padded with spaces to exactly `width`.
 pub fn fit(s: &str, width: usize) -> String {
-    let mut out = String::new();
-    let mut used = 0;
     let s = one_line(s);
-    let total: usize = s.chars().map(column_width).sum();
-    let budget = if total > width { width.saturating_sub(1) } else { width };
-    for ch in s.chars() {
-        let w = column_width(ch);
-        if used + w > budget {
-            break;
-        }
-        out.push(ch);
-        used += w;
-    }
-    if total > width && width > 0 {
+    let (whole, whole_width) = s.unicode_truncate(width);
+    let mut out = String::with_capacity(s.len().min(4 * width) + 3);
+    let used = if whole.len() == s.len() {
+        out.push_str(whole);
+        whole_width
+    } else if width == 0 {
+        0
+    } else {
+        // Cut whole characters (grapheme clusters) to leave a column for `…`.
+        let (kept, kept_width) = s.unicode_truncate(width - 1);
+        out.push_str(kept);
         out.push('…');
-        used += 1;
-    }
+        kept_width + 1
+    };
     out.extend(std::iter::repeat_n(' ', width.saturating_sub(used)));
     out
 }
 
-fn column_width(ch: char) -> usize {
-    ch.width().unwrap_or(0)
+/// An object the library wrote in the one JSON shape (docs/EXPORT.md), as
+/// a value to print or extend. The library writes valid JSON; were it ever
+/// not to, `null` is printed rather than a made-up object.
+fn library_json(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or(Value::Null)
 }
 
+/// A conversation as JSON: [`Conversation::to_json`], the shape of a
+/// conversation line of a JSON Lines export.
 pub fn conversation_json(c: &Conversation) -> Value {
-    json!({
-        "id": c.id.get(),
-        "external_id": c.external_id,
-        "title": c.title,
-        "members": c.members,
-        "created_at": rfc3339(c.created_at_ms),
-        "message_count": c.message_count,
-        "read_up_to": c.read_up_to.map(|m| m.to_string()),
-        "retention_ms": c.retention_ms,
-    })
+    library_json(&c.to_json())
 }
 
+/// A message as JSON without its attachments (no `attachments` key):
+/// [`Message::to_json`], the shape of a message line of a JSON Lines export
+/// (where one lists them, `attachments` is an array of [`attachment_json`]).
 pub fn message_json(m: &Message) -> Value {
-    json!({
-        "id": m.id.to_string(),
-        "seq": m.id.seq(),
-        "external_id": m.external_id,
-        "sender": m.sender,
-        "sent_at": rfc3339(m.sent_at_ms),
-        "text": m.text,
-        "reply_to": m.reply_to.map(|r| r.to_string()),
-        "edited_at": m.edited_at_ms.map(rfc3339),
-        "expires_at": m.expires_at_ms.map(rfc3339),
-    })
+    library_json(&m.to_json(None))
 }
 
 pub fn summary_json(s: &ConversationSummary) -> Value {
@@ -129,18 +152,10 @@ pub fn message_line(m: &Message, tz: &TimeZone, sender_width: usize) -> String {
     line
 }
 
+/// An attachment's metadata as JSON: [`Attachment::to_json`], the shape
+/// of an element of a message's `attachments`.
 pub fn attachment_json(a: &Attachment) -> Value {
-    json!({
-        "id": a.id.get(),
-        "message": a.message.to_string(),
-        "conversation": a.message.conversation().get(),
-        "media_type": a.media_type,
-        "file_name": a.file_name,
-        "byte_len": a.byte_len,
-        "created_at": rfc3339(a.created_at_ms),
-        "removed": a.removed_at_ms.is_some(),
-        "removed_at": a.removed_at_ms.map(rfc3339),
-    })
+    library_json(&a.to_json())
 }
 
 /// The name an attachment is shown with: its file name, else `attachment <id>`.
@@ -162,19 +177,10 @@ pub fn attachment_line(a: &Attachment) -> String {
     line
 }
 
-/// A count in bytes, for people.
+/// A count in bytes, for people, in powers of 1024 (`--larger-than` reads
+/// them the same way): "512 B", "1.20 MiB".
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} B");
-    }
-    let mut v = n as f64 / 1024.0;
-    let mut unit = 0;
-    while v >= 1024.0 && unit + 1 < UNITS.len() {
-        v /= 1024.0;
-        unit += 1;
-    }
-    format!("{v:.1} {}", UNITS[unit])
+    indicatif::BinaryBytes(n).to_string()
 }
 
 #[cfg(test)]
@@ -197,9 +203,14 @@ mod tests {
     #[test]
     fn times_and_sizes_read_well() {
         assert_eq!(time(1_700_000_000_000, &TimeZone::UTC), "2023-11-14 22:13");
-        assert_eq!(rfc3339(1_700_000_000_000), json!("2023-11-14T22:13:20Z"));
+        assert_eq!(rfc3339(1_700_000_000_000), json!("2023-11-14T22:13:20.000Z"));
+        assert_eq!(rfc3339(1_700_000_000_123), json!("2023-11-14T22:13:20.123Z"));
         assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(3 << 20), "3.0 MiB");
+        assert_eq!(bytes(3 << 20), "3.00 MiB");
+        assert_eq!(bytes(1_258_291), "1.20 MiB");
+        // One time format with the library's JSON, to the extremes.
+        assert_eq!(rfc3339(i64::MAX), json!("9999-12-31T23:59:59.999Z"));
+        assert_eq!(rfc3339(i64::MIN), json!("0000-01-01T00:00:00.000Z"));
     }
 
     #[test]
@@ -214,10 +225,10 @@ mod tests {
             created_at_ms: 1_700_000_000_000,
             removed_at_ms: None,
         };
-        assert_eq!(attachment_line(&a), "📎 IMG_0001.jpg · image/jpeg · 1.2 MiB");
+        assert_eq!(attachment_line(&a), "📎 IMG_0001.jpg · image/jpeg · 1.20 MiB");
         a.removed_at_ms = Some(1_700_000_100_000);
         a.file_name = Some("evil\u{1b}[2J.jpg".into());
-        assert_eq!(attachment_line(&a), "📎 evil [2J.jpg · image/jpeg · 1.2 MiB (removed)");
+        assert_eq!(attachment_line(&a), "📎 evil [2J.jpg · image/jpeg · 1.20 MiB (removed)");
         a.file_name = None;
         assert_eq!(attachment_name(&a), "attachment 17");
         let v = attachment_json(&a);

@@ -7,7 +7,11 @@ use crate::Ctx;
 use crate::failure::CliResult;
 use crate::output::{self, fit};
 
-/// Lists conversations, most recently active first.
+/// Columns of the external id in the conversation list.
+const EXTERNAL_ID_WIDTH: usize = 14;
+
+/// Lists conversations, most recently active first, with the three names
+/// a command takes them by: id, external id and title.
 pub fn convs(ctx: &Ctx, store: &Store, limit: Option<usize>) -> CliResult<()> {
     let list = match limit {
         Some(n) => store.recent_conversations(n)?,
@@ -22,8 +26,9 @@ pub fn convs(ctx: &Ctx, store: &Store, limit: Option<usize>) -> CliResult<()> {
         return Ok(());
     }
     say!(
-        "{:>5}  {} {:>8} {:>6}  {:<16}  last message",
+        "{:>5}  {} {} {:>8} {:>6}  {:<16}  last message",
         "id",
+        fit("external id", EXTERNAL_ID_WIDTH),
         fit("title", 24),
         "messages",
         "unread",
@@ -36,8 +41,9 @@ pub fn convs(ctx: &Ctx, store: &Store, limit: Option<usize>) -> CliResult<()> {
             None => (String::new(), String::new()),
         };
         say!(
-            "{:>5}  {} {:>8} {:>6}  {:<16}  {}",
+            "{:>5}  {} {} {:>8} {:>6}  {:<16}  {}",
             c.id.get(),
+            fit(c.external_id.as_deref().unwrap_or("-"), EXTERNAL_ID_WIDTH),
             fit(&c.title, 24),
             c.message_count,
             s.unread_count,
@@ -88,7 +94,12 @@ pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
         output::print_json(&v);
         return Ok(());
     }
-    say!("{} · conversation {} · {} messages", output::one_line(&info.title), c.get(), info.message_count);
+    say!(
+        "{} · conversation {} · {}",
+        output::one_line(&info.title),
+        c.get(),
+        output::plural(info.message_count, "message")
+    );
     if messages.is_empty() {
         say!("(no messages here)");
     }
@@ -104,8 +115,21 @@ pub fn show(ctx: &Ctx, conversation: &str, w: Window) -> CliResult<()> {
             say!("{:>7}  {:>16}  {}", "", format!("#{}", a.id), output::attachment_line(a));
         }
     }
+    // Hints only for pages there are.
     if let (Some(first), Some(last)) = (messages.first(), messages.last()) {
-        say!("(older: --before {}, newer: --after {})", first.id.seq(), last.id.seq());
+        let older = !store.messages(c, Page::before(first.id, 1))?.is_empty();
+        let newer = !store.messages(c, Page::after(last.id, 1))?.is_empty();
+        let hint = match (older, newer) {
+            (true, true) => {
+                Some(format!("older: --before {}, newer: --after {}", first.id.seq(), last.id.seq()))
+            }
+            (true, false) => Some(format!("older: --before {}", first.id.seq())),
+            (false, true) => Some(format!("newer: --after {}", last.id.seq())),
+            (false, false) => None,
+        };
+        if let Some(hint) = hint {
+            say!("({hint})");
+        }
     }
     Ok(())
 }

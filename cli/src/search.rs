@@ -21,8 +21,8 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> CliResult<()> {
     if let Some(s) = &args.sender {
         q = q.from_sender(s.clone());
     }
-    let from_ms = args.since.as_deref().map(|d| day_start(ctx, d)).transpose()?;
-    let until_ms = args.until.as_deref().map(|d| day_start(ctx, d)).transpose()?;
+    let from_ms = args.since.as_deref().map(|d| day_start(&ctx.tz, d)).transpose()?;
+    let until_ms = args.until.as_deref().map(|d| day_start(&ctx.tz, d)).transpose()?;
     q = q.between(from_ms, until_ms);
     if let Some(cursor) = &args.after {
         q = q.after(parse_cursor(cursor)?);
@@ -35,7 +35,6 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> CliResult<()> {
             .iter()
             .map(|h| {
                 let mut v = output::message_json(&h.message);
-                v["conversation"] = json!(h.message.id.conversation().get());
                 v["matches"] = Value::Array(h.ranges.iter().map(|r| json!([r.start, r.end])).collect());
                 v
             })
@@ -81,22 +80,23 @@ pub fn run(ctx: &Ctx, args: &SearchArgs) -> CliResult<()> {
     }
     if page.unindexed_segments > 0 {
         say!(
-            "({} segments of this store have no search index yet: the results are complete, but slower; \
-             `chatvault compact` builds it)",
-            page.unindexed_segments
+            "({} of this store {} no search index yet: the results are complete, but slower; `chatvault \
+             compact` builds it)",
+            crate::output::plural(page.unindexed_segments, "segment"),
+            if page.unindexed_segments == 1 { "has" } else { "have" }
         );
     }
     Ok(())
 }
 
-/// Midnight at the start of `date` (YYYY-MM-DD) in the local time zone,
-/// in milliseconds since the Unix epoch.
-fn day_start(ctx: &Ctx, date: &str) -> CliResult<i64> {
+/// Midnight at the start of `date` (YYYY-MM-DD) in the time zone `tz`, in
+/// milliseconds since the Unix epoch (`search --since`, and `browse`'s jump
+/// to a date).
+pub fn day_start(tz: &jiff::tz::TimeZone, date: &str) -> CliResult<i64> {
     let day: Date = date
         .parse()
         .map_err(|_| Failure::user(format!("{date:?} is not a date: write YYYY-MM-DD, e.g. 2024-05-17")))?;
-    let start = ctx
-        .tz
+    let start = tz
         .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
         .map_err(|e| Failure::user(format!("{date}: not a day in this time zone ({e})")))?;
     Ok(start.as_millisecond())

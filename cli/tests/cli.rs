@@ -439,7 +439,11 @@ fn init_new_send_edit_and_delete_work_on_a_fresh_store() {
     assert_eq!(m1["id"], format!("{id}/1"));
     let again =
         json(&["send", "wxid_alice", "bonjour 你好 👋", "--sender", "alice", "--external-id", "srv-1"]);
-    assert_eq!(again["id"], m1["id"], "a retry with the same external id stores nothing new");
+    assert_eq!(
+        (again["stored"].clone(), again["duplicate_of"].clone()),
+        (json!(false), m1["id"].clone()),
+        "a retry with the same external id stores nothing new"
+    );
     assert!(run(&["send", &id.to_string(), "salut", "--reply-to", "1"]).contains(&format!("Sent {id}/2")));
     fails(d.cmd(&[&s[..], &["send", "nobody", "hi"]].concat()).assert(), 1)
         .stderr(contains("no conversation"));
@@ -471,7 +475,7 @@ fn init_new_send_edit_and_delete_work_on_a_fresh_store() {
         edited.as_array().into_iter().flatten().all(|m| m["text"] == "corrigé" && !m["edited_at"].is_null())
     );
     // Ids without a text are not taken as the text.
-    fails(d.cmd(&[&s[..], &["edit", &m5, &m3]].concat()).assert(), 1).stderr(contains("is a message id"));
+    fails(d.cmd(&[&s[..], &["edit", &m5, &m3]].concat()).assert(), 1).stderr(contains("names a message"));
     // One missing message refuses the whole batch: 5 keeps its text.
     fails(d.cmd(&[&s[..], &["edit", &m5, &format!("{id}/1"), "x"]].concat()).assert(), 1)
         .stderr(contains("not found"));
@@ -579,7 +583,7 @@ fn damaged_archives_are_data_errors_and_import_nothing() {
     std::fs::write(d.path("cut.cva"), &bytes[..bytes.len() / 2]).expect("write");
     fails(with(&["inspect", "cut.cva"]).assert(), 2);
     // Cut inside the header: an incomplete archive, not "not an archive".
-    let head = std::fs::read(d.path("backup.cva")).expect("archive");
+    let head = std::fs::read(d.path("b.cva")).expect("archive");
     std::fs::write(d.path("head.cva"), &head[..50]).expect("write");
     fails(with(&["inspect", "head.cva"]).assert(), 2).stderr(contains("incomplete"));
     let mut flipped = bytes.clone();
@@ -608,9 +612,13 @@ fn plaintext_exports_need_an_explicit_choice() {
     assert!(out.contains("NOT encrypted"), "{out}");
     let text = std::fs::read_to_string(d.path("all.jsonl")).expect("jsonl");
     let total = d.json(&["stats"])["messages"].as_u64().expect("messages");
-    assert_eq!(text.lines().count() as u64, total);
-    for line in text.lines().take(50) {
-        let v: Value = serde_json::from_str(line).expect("each line is JSON");
+    let lines: Vec<Value> =
+        text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect();
+    // A line per conversation, then its messages (cli/tests/export.rs).
+    let messages: Vec<&Value> = lines.iter().filter(|v| v["type"] == "message").collect();
+    assert_eq!(messages.len() as u64, total);
+    assert_eq!(lines.len() - messages.len(), 25, "a line per conversation");
+    for v in messages.iter().take(50) {
         assert!(v["text"].is_string() && v["sender"].is_string());
     }
     fails(d.cmd(&["export", "x.html", "--format", "html", "--plaintext"]).assert(), 1)
@@ -688,12 +696,7 @@ fn mode(path: &Path) -> u32 {
 fn passwd_never_loses_the_key() {
     let d = Dir::new();
     d.demo();
-    // The new key file named by another spelling of the path beside the store.
     std::fs::write(d.path("fresh.key"), [5u8; 32]).expect("write");
-    std::fs::copy(d.path("fresh.key"), d.path("demo.chatvault.key.tmp")).expect("copy");
-    d.ok(&["passwd", "--new-key-file", "./demo.chatvault.key"]);
-    assert!(d.path("demo.chatvault.key").exists(), "the file holding the new key stays");
-    d.ok(&["convs"]);
 
     // Another process reading the store: the key changes, the scrub waits.
     let reader = rusqlite::Connection::open(d.path("demo.chatvault")).expect("open raw");
@@ -736,7 +739,8 @@ fn passwd_rotate_puts_the_new_key_in_force_at_once_and_a_run_with_it_finishes() 
 
     // Stopped after one transaction: already only the new key opens the
     // store, so the old key file beside it, which opens nothing there any
-    // more, is removed.
+    // more, is removed; the new key stays only in new.key, which later
+    // commands are told to name.
     let out = d.ok(&["passwd", "--rotate", "--new-key-file", "new.key", "--max-transactions", "1"]);
     assert!(
         out.contains("not finished") && out.contains("already opens only with the key in new.key"),
@@ -745,7 +749,9 @@ fn passwd_rotate_puts_the_new_key_in_force_at_once_and_a_run_with_it_finishes() 
     let resume =
         "`chatvault --key-file new.key passwd --rotate --new-key-file new.key` to finish it with the same";
     assert!(out.contains(resume), "{out}");
-    assert!(!d.path("demo.chatvault.key").exists(), "the old key file is removed");
+    assert!(out.contains("must name it") && out.contains("demo.chatvault.key was removed"), "{out}");
+    assert!(!d.path("demo.chatvault.key").exists(), "the old key is not left where commands look");
+    fails(d.cmd(&["convs"]).assert(), 1).stderr(contains("no key"));
     #[cfg(unix)]
     assert_eq!(mode(&d.path("new.key")), 0o600);
     fails(d.cmd(&["--key-file", "old.key", "convs"]).assert(), 2).stderr(contains("wrong key"));
@@ -914,7 +920,9 @@ fn passwd_rotate_names_damaged_conversations_and_still_moves_the_key_into_place(
     let a = d.cmd(&["--json", "passwd", "--rotate"]).assert().failure().code(2);
     let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
     assert!(
-        err.contains("1 damaged conversations") && err.contains("[3]") && err.contains("chatvault verify"),
+        err.contains("1 damaged conversation moved")
+            && err.contains("[3]")
+            && err.contains("chatvault verify"),
         "{err}"
     );
     let v: Value = serde_json::from_slice(&a.get_output().stdout).expect("JSON output");
@@ -1057,7 +1065,7 @@ fn control_characters_never_reach_the_terminal() {
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{args:?}: {out:?}");
     }
     let out = d.ok(&["show", "e"]);
-    assert_eq!(out.lines().count(), 3, "one line per message: {out}");
+    assert_eq!(out.lines().count(), 2, "a title, and one line per message: {out}");
     assert_eq!(
         d.json(&["show", "e"])["messages"][0]["text"],
         "hi\u{1b}]0;pwned\u{7}\nsecond line",
@@ -1217,12 +1225,12 @@ fn attach_list_and_save_round_trip_the_bytes() {
     let table = a.run(&["attachments", "trip"]);
     assert!(table.lines().next().is_some_and(|h| h.contains("media type") && h.contains("size")), "{table}");
     assert!(
-        table.contains("IMG_0001.JPG") && table.contains("293.0 KiB") && table.contains("image/jpeg"),
+        table.contains("IMG_0001.JPG") && table.contains("292.97 KiB") && table.contains("image/jpeg"),
         "{table}"
     );
     // `show` lists them under their messages.
     let shown = a.run(&["show", "trip"]);
-    assert!(shown.contains(&format!("#{photo_id}  📎 IMG_0001.JPG · image/jpeg · 293.0 KiB")), "{shown}");
+    assert!(shown.contains(&format!("#{photo_id}  📎 IMG_0001.JPG · image/jpeg · 292.97 KiB")), "{shown}");
     let page = a.json(&["show", "trip"]);
     assert_eq!(page["messages"][0]["attachments"][0]["id"].as_u64(), Some(photo_id));
     assert_eq!(page["messages"][2]["attachments"][0]["file_name"], "blob");
@@ -1273,7 +1281,7 @@ fn attach_list_and_save_round_trip_the_bytes() {
     // Mistakes are user errors.
     fails(a.cmd(&["save", "999"]).assert(), 1).stderr(contains("no attachment 999"));
     fails(a.cmd(&["attach", "1/9", "blob"]).assert(), 1).stderr(contains("not found"));
-    fails(a.cmd(&["attach", "7/1", "blob"]).assert(), 1).stderr(contains("not found"));
+    fails(a.cmd(&["attach", "7/1", "blob"]).assert(), 1).stderr(contains("no conversation \"7\""));
     fails(a.cmd(&["attach", "1/1", "absent.jpg"]).assert(), 1).stderr(contains("cannot open absent.jpg"));
     fails(a.cmd(&["attach", "trip", "blob"]).assert(), 1).stderr(contains("conversation/seq"));
     fails(a.cmd(&["attachments", "nowhere"]).assert(), 1).stderr(contains("no conversation"));
@@ -1350,7 +1358,7 @@ fn clear_media_removes_content_keeps_the_stubs_and_asks_first() {
     let dry = a.run(&["clear-media", "--larger-than", "100K", "--media-type", "image/", "--dry-run"]);
     assert!(dry.contains("photo.jpg") && !dry.contains("thumb.jpg") && !dry.contains("video.mp4"), "{dry}");
     assert!(
-        dry.contains("Would remove the content of 1 attachments") && dry.contains("nothing was removed"),
+        dry.contains("Would remove the content of 1 attachment (") && dry.contains("nothing was removed"),
         "{dry}"
     );
     let v = a.json(&["clear-media", "--larger-than", "100K", "--dry-run"]);
@@ -1363,7 +1371,7 @@ fn clear_media_removes_content_keeps_the_stubs_and_asks_first() {
 
     // Images over 100 KiB.
     let out = a.run(&["clear-media", "--media-type", "image/", "--larger-than", "100K", "--yes"]);
-    assert!(out.contains("Removed the content of 1 attachments"), "{out}");
+    assert!(out.contains("Removed the content of 1 attachment,"), "{out}");
     fails(a.cmd(&["save", &photo, "gone.jpg"]).assert(), 1)
         .stderr(contains("was removed").and(contains("photo.jpg")));
     assert!(!a.d.path("gone.jpg").exists());
@@ -1389,7 +1397,7 @@ fn clear_media_removes_content_keeps_the_stubs_and_asks_first() {
     assert!(
         a.run(&["attachments", "trip"]).lines().any(|l| l.contains("photo.jpg") && l.contains("removed"))
     );
-    assert!(a.run(&["show", "trip"]).contains("📎 photo.jpg · image/jpeg · 195.3 KiB (removed)"));
+    assert!(a.run(&["show", "trip"]).contains("📎 photo.jpg · image/jpeg · 195.31 KiB (removed)"));
     // In one conversation only, the rest of a kind: JSON says what went.
     let v = a.json(&["clear-media", "--conversation", "trip", "--larger-than", "100K", "--yes"]);
     assert_eq!(v["attachments"], 2, "the video and the voice note: {v}");
@@ -1489,13 +1497,13 @@ fn an_html_export_writes_the_attachments_beside_the_page() {
     let src = html.split("<img src=\"").nth(1).and_then(|r| r.split('"').next()).expect("an inline image");
     assert!(src.starts_with("trip_files/") && src.ends_with("-beach.jpg"), "{src}");
     assert!(a.read(src) == photo, "{src} holds the photo");
-    assert!(html.contains("clip.mp4 · video/mp4 · 78.1 KiB (removed)"), "{html}");
-    // Again: the directory is there, so nothing is replaced.
+    assert!(html.contains("clip.mp4 · video/mp4 · 78.12 KiB (removed)"), "{html}");
+    // Again: the page is there, so nothing is replaced.
     fails(
         a.cmd(&["export", "trip.html", "--format", "html", "--plaintext", "--conversation", "trip"]).assert(),
         1,
     )
-    .stderr(contains("trip_files already exists"));
+    .stderr(contains("trip.html already exists"));
     let v = json_of(a.cmd(&[
         "--json",
         "export",
@@ -1510,7 +1518,675 @@ fn an_html_export_writes_the_attachments_beside_the_page() {
     // JSON Lines: the metadata.
     a.run(&["export", "all.jsonl", "--format", "jsonl", "--plaintext"]);
     let text = std::fs::read_to_string(a.d.path("all.jsonl")).expect("jsonl");
-    let first: Value = serde_json::from_str(text.lines().next().expect("a line")).expect("JSON");
+    let first: Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("JSON"))
+        .find(|v| v["type"] == "message")
+        .expect("a message line");
     assert_eq!(first["attachments"][0]["file_name"], "beach.jpg");
     assert_eq!(first["attachments"][0]["byte_len"], 120_000);
+}
+
+/// The unread count `convs --json` lists for conversation `name` (its title).
+fn unread(d: &Dir, title: &str) -> u64 {
+    let list = d.json(&["convs"]);
+    let c = list.as_array().and_then(|l| l.iter().find(|c| c["title"] == title)).cloned();
+    c.and_then(|c| c["unread_count"].as_u64()).unwrap_or_else(|| panic!("{title} listed: {list}"))
+}
+
+#[test]
+fn mark_read_and_your_own_messages_are_never_unread() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Alice", "--external-id", "wxid_alice"]);
+    d.ok(&["send", "alice", "hi there", "--sender", "alice"]);
+    d.ok(&["send", "alice", "are you around?", "--sender", "alice"]);
+    assert_eq!(unread(&d, "Alice"), 2, "received messages are unread");
+    // Replying (as "me", the default sender) reads up to the reply.
+    d.ok(&["send", "alice", "yes!"]);
+    assert_eq!(unread(&d, "Alice"), 0, "your own message is not unread, nor what it answers");
+    let c = d.json(&["show", "alice"]);
+    assert_eq!(c["read_up_to"], "1/3");
+    d.ok(&["send", "alice", "great", "--sender", "alice"]);
+    d.ok(&["send", "alice", "see you", "--sender", "alice"]);
+    assert_eq!(unread(&d, "Alice"), 2);
+    let out = d.ok(&["mark-read", "alice", "--up-to", "4"]);
+    assert!(out.contains("read up to 1/4") && out.contains("1 message unread"), "{out}");
+    assert_eq!(unread(&d, "Alice"), 1);
+    d.cmd(&["read", "wxid_alice"]).assert().failure().code(1).stderr(contains("unrecognized subcommand"));
+    let out = d.ok(&["mark-read", "wxid_alice"]);
+    assert!(out.contains("read up to 1/5") && out.contains("0 messages unread"), "{out}");
+    assert_eq!(unread(&d, "Alice"), 0);
+    fails(d.cmd(&["mark-read", "alice", "--up-to", "9"]).assert(), 1).stderr(contains("not found"));
+    d.ok(&["new", "Empty"]);
+    assert!(d.ok(&["mark-read", "empty"]).contains("no messages to mark read"));
+
+    // In the demo, none of your own messages is unread.
+    let d = Dir::new();
+    d.demo();
+    let mut own_seen = 0;
+    for c in d.json(&["convs"]).as_array().expect("array") {
+        let id = c["id"].to_string();
+        let read = c["read_up_to"].as_str().map(|r| r.rsplit_once('/').expect("c/seq").1.to_owned());
+        let mut args = vec!["show", id.as_str(), "--limit", "100000"];
+        if let Some(r) = &read {
+            args.extend(["--after", r.as_str()]);
+        }
+        let page = d.json(&args);
+        let unread = page["messages"].as_array().expect("messages");
+        assert_eq!(unread.len() as u64, c["unread_count"].as_u64().expect("count"), "{c}");
+        assert!(unread.iter().all(|m| m["sender"] != "me"), "an own message is unread in {c}");
+        let all = d.json(&["show", id.as_str(), "--limit", "100000"]);
+        own_seen +=
+            all["messages"].as_array().expect("messages").iter().filter(|m| m["sender"] == "me").count();
+    }
+    assert!(own_seen > 0, "the demo has messages from me");
+}
+
+#[test]
+fn conversations_are_named_by_title_and_messages_by_any_conversation_name() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    let david = d.json(&["new", "David"])["id"].as_u64().expect("id");
+    let chen = d.json(&["new", "David Chen", "--external-id", "dc"])["id"].as_u64().expect("id");
+    let davina = d.json(&["new", "Davina"])["id"].as_u64().expect("id");
+    // The whole title in any case, before a prefix of another.
+    assert_eq!(d.json(&["show", "david"])["id"].as_u64(), Some(david));
+    assert_eq!(d.json(&["show", "DAVID"])["id"].as_u64(), Some(david));
+    // A unique start of a title.
+    assert_eq!(d.json(&["show", "david c"])["id"].as_u64(), Some(chen));
+    assert_eq!(d.json(&["show", "davin"])["id"].as_u64(), Some(davina));
+    assert_eq!(d.json(&["show", "title:davina"])["id"].as_u64(), Some(davina));
+    // Ambiguity names every candidate with its id.
+    let a = fails(d.cmd(&["show", "dav"]).assert(), 1);
+    let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+    assert!(err.contains("3 conversations"), "{err}");
+    for (id, title) in [(david, "David"), (chen, "David Chen"), (davina, "Davina")] {
+        assert!(err.contains(&format!("{id} {title:?}")), "{err}");
+    }
+    fails(d.cmd(&["show", "zed"]).assert(), 1).stderr(contains("no conversation \"zed\""));
+
+    // Every command that takes a conversation or a message takes the title.
+    d.ok(&["send", "david", "one"]);
+    d.ok(&["send", "dc", "two"]);
+    d.ok(&["send", "david chen", "three"]);
+    let out = d.ok(&["edit", "david/1", "dc/1", "changed"]);
+    assert!(out.contains(&format!("Edited {david}/1 and {chen}/1")), "{out}");
+    assert_eq!(d.json(&["show", "dc"])["messages"][0]["text"], "changed");
+    std::fs::write(d.path("note.txt"), "a note").expect("write");
+    d.ok(&["attach", "David Chen/2", "note.txt"]);
+    assert_eq!(d.json(&["attachments", "--message", "dc/2"]).as_array().map(Vec::len), Some(1));
+    d.ok(&["delete", "dc/2"]);
+    assert_eq!(d.json(&["show", "dc"])["message_count"], 1);
+    fails(d.cmd(&["edit", "dav/1", "x"]).assert(), 1).stderr(contains("matches 3 conversations"));
+    fails(d.cmd(&["edit", "david/1", "dc/1"]).assert(), 1).stderr(contains("names a message"));
+    fails(d.cmd(&["edit", "david/x", "x"]).assert(), 1).stderr(contains("conversation/seq"));
+
+    // The table lists the external ids.
+    let table = d.ok(&["convs"]);
+    let header = table.lines().next().expect("header");
+    assert!(header.contains("external id"), "{table}");
+    let row = table.lines().find(|l| l.contains("David Chen")).expect("row");
+    assert!(row.split_whitespace().any(|w| w == "dc"), "{table}");
+}
+
+#[test]
+fn a_duplicate_external_id_is_reported_and_stores_nothing() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Alice", "--external-id", "alice"]);
+    let out = d.ok(&["send", "alice", "hello", "--external-id", "srv-1"]);
+    assert_eq!(out.trim(), "Sent 1/1.");
+    let out = d.ok(&["send", "alice", "hello again", "--external-id", "srv-1"]);
+    assert!(!out.contains("Sent"), "{out}");
+    assert!(out.contains("duplicate") && out.contains("nothing was sent") && out.contains("1/1"), "{out}");
+    let v = d.json(&["send", "alice", "hello again", "--external-id", "srv-1"]);
+    assert_eq!((v["stored"].clone(), v["duplicate_of"].clone()), (json!(false), json!("1/1")));
+    let page = d.json(&["show", "alice"]);
+    assert_eq!(page["message_count"], 1);
+    assert_eq!(page["messages"][0]["text"], "hello");
+    // A newer message, then the id of a deleted message: still nothing stored.
+    d.ok(&["send", "alice", "second", "--external-id", "srv-2"]);
+    d.ok(&["delete", "alice/2"]);
+    let out = d.ok(&["send", "alice", "second again", "--external-id", "srv-2"]);
+    assert!(out.contains("duplicate") && out.contains("1/2"), "{out}");
+    assert_eq!(d.json(&["show", "alice"])["message_count"], 1);
+    // A new id is sent.
+    assert_eq!(d.ok(&["send", "alice", "third", "--external-id", "srv-3"]).trim(), "Sent 1/3.");
+
+    // A message that expires at once (retention 0) was still stored: not a
+    // duplicate, with or without an external id.
+    d.ok(&["new", "Gone", "--retention", "0"]);
+    let out = d.ok(&["send", "gone", "hi"]);
+    assert!(
+        out.contains("Sent 2/1") && out.contains("expired at once") && !out.contains("Not stored"),
+        "{out}"
+    );
+    let v = d.json(&["send", "gone", "hi again"]);
+    assert_eq!(v, json!({ "stored": true, "id": "2/2", "expired": true }));
+    let out = d.ok(&["send", "gone", "x", "--external-id", "e-1"]);
+    assert!(out.contains("Sent 2/3") && !out.contains("Not stored"), "{out}");
+    let out = d.ok(&["send", "gone", "x again", "--external-id", "e-1"]);
+    assert!(out.contains("Not stored") && out.contains("\"e-1\" (2/3)"), "{out}");
+    let v = d.json(&["send", "gone", "x again", "--external-id", "e-1"]);
+    assert_eq!(v, json!({ "stored": false, "duplicate_of": "2/3", "external_id": "e-1" }));
+}
+
+#[test]
+fn passwd_with_a_new_key_file_keeps_it_there_and_says_how_to_name_it() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Alice"]);
+    std::fs::copy(d.path("demo.chatvault.key"), d.path("old.key")).expect("copy");
+    std::fs::create_dir(d.path("safe")).expect("mkdir");
+    let out = d.ok(&["passwd", "--new-key-file", "safe/new.key"]);
+    // Not copied beside the store: the old key file there is removed, and
+    // the output says how later commands must name the new one.
+    assert!(!d.path("demo.chatvault.key").exists(), "{out}");
+    assert!(!d.path("demo.chatvault.key.new").exists(), "{out}");
+    assert!(out.contains("only in safe/new.key"), "{out}");
+    assert!(out.contains("`chatvault --key-file safe/new.key convs`"), "{out}");
+    assert!(out.contains("old key file demo.chatvault.key was removed"), "{out}");
+    #[cfg(unix)]
+    assert_eq!(mode(&d.path("safe/new.key")), 0o600);
+    fails(d.cmd(&["convs"]).assert(), 1).stderr(contains("no key"));
+    fails(d.cmd(&["--key-file", "old.key", "convs"]).assert(), 2);
+    assert_eq!(d.json(&["--key-file", "safe/new.key", "convs"]).as_array().map(Vec::len), Some(1));
+
+    // A key file of hex characters, named in the JSON too.
+    let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+    std::fs::write(d.path("hex.key"), hex).expect("write");
+    let v = d.json(&["--key-file", "safe/new.key", "passwd", "--new-key-file", "hex.key"]);
+    assert_eq!((v["key_file"].clone(), v["old_key_file_removed"].clone()), (json!("hex.key"), json!(false)));
+    d.ok(&["--key-file", "hex.key", "convs"]);
+    assert_eq!(std::fs::read_to_string(d.path("hex.key")).expect("kept"), hex, "left as it was");
+
+    // And with --rotate.
+    let out = d.ok(&["--key-file", "hex.key", "passwd", "--rotate", "--new-key-file", "rotated.key"]);
+    assert!(out.contains("--key-file rotated.key compact"), "{out}");
+    d.ok(&["--key-file", "rotated.key", "convs"]);
+    d.ok(&["--key-file", "rotated.key", "compact"]);
+}
+
+#[test]
+fn passwd_never_removes_the_file_that_holds_the_new_key() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Alice"]);
+    let key = std::fs::read(d.path("demo.chatvault.key")).expect("key");
+    // The path the "interrupted passwd" hint names, where passwd draws its
+    // own keys: refused before anything changes, or the key written there
+    // would be removed with the old one.
+    for new in ["demo.chatvault.key.new", "./demo.chatvault.key.new"] {
+        for rotate in [&[][..], &["--rotate"]] {
+            let args = [&["passwd", "--new-key-file", new][..], rotate].concat();
+            fails(d.cmd(&args).assert(), 1).stderr(contains("keep the new key in another file"));
+            assert!(!d.path("demo.chatvault.key.new").exists(), "{new}: no key drawn");
+            assert_eq!(std::fs::read(d.path("demo.chatvault.key")).expect("key"), key, "{new}");
+            assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(1), "{new}: opens as before");
+        }
+    }
+    // The key file beside the store, under other spellings, as the new key:
+    // it stays (the old key file beside the store is removed only when it
+    // is not the new key's).
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("demo.chatvault.key", d.path("link.key")).expect("symlink");
+    for new in ["./demo.chatvault.key", "link.key"].into_iter().take(if cfg!(unix) { 2 } else { 1 }) {
+        d.ok(&["passwd", "--new-key-file", new]);
+        assert_eq!(std::fs::read(d.path("demo.chatvault.key")).expect("key stays"), key, "{new}");
+        assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(1), "{new}");
+    }
+    // From another key, a new key file drawn beside the store is where later
+    // commands find it.
+    std::fs::rename(d.path("demo.chatvault.key"), d.path("moved.key")).expect("move");
+    let out = d.ok(&["--key-file", "moved.key", "passwd", "--new-key-file", "demo.chatvault.key"]);
+    assert!(!out.contains("must name it"), "{out}");
+    assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(1));
+    fails(d.cmd(&["--key-file", "moved.key", "convs"]).assert(), 2);
+}
+
+#[test]
+fn a_key_file_that_cannot_be_written_is_not_left_half_written() {
+    // A file size limit of 0 (with SIGXFSZ ignored, so the write fails with
+    // EFBIG instead of killing the process): the key file is created, but
+    // its bytes cannot be written.
+    let d = Dir::new();
+    let out = std::process::Command::new("sh")
+        .current_dir(d.0.path())
+        .env_remove("CHATVAULT_PASSPHRASE")
+        .args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" \"$@\""])
+        .arg(binary())
+        .args(["--store", "s.cv", "--key-file", "s.key", "init"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write key file s.key"), "{out:?}");
+    assert!(!d.path("s.key").exists(), "no empty key file left behind");
+    // So a later run (with room to write) draws a key instead of failing on
+    // a file that holds none.
+    d.ok(&["--store", "s.cv", "--key-file", "s.key", "init"]);
+    assert_eq!(std::fs::read(d.path("s.key")).expect("key").len(), 32);
+}
+
+#[test]
+fn a_number_or_the_start_of_a_title_never_names_a_conversation_to_destroy() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    let gone = d.json(&["new", "Gone"])["id"].as_u64().expect("id");
+    let wonders = d.json(&["new", "7 Wonders"])["id"].as_u64().expect("id");
+    let alpha = d.json(&["new", "Alpha"])["id"].as_u64().expect("id");
+    d.ok(&["delete", "Gone", "--yes"]);
+    let convs = || d.json(&["convs"]).as_array().map_or(0, Vec::len);
+    // A number that is no conversation's id is not the start of a title.
+    let missing = gone.to_string();
+    fails(d.cmd(&["delete", &missing, "--yes"]).assert(), 1).stderr(contains(format!("title:{missing}")));
+    fails(d.cmd(&["show", &missing]).assert(), 1);
+    fails(d.cmd(&["delete", "7", "--yes"]).assert(), 1).stderr(contains("title:7"));
+    assert_eq!(d.json(&["show", "title:7"])["id"].as_u64(), Some(wonders));
+    // Commands that destroy take whole names only.
+    assert_eq!(d.json(&["show", "7 won"])["id"].as_u64(), Some(wonders));
+    fails(d.cmd(&["delete", "7 won", "--yes"]).assert(), 1).stderr(contains("no conversation"));
+    fails(d.cmd(&["delete", "title:7 won", "--yes"]).assert(), 1).stderr(contains("no conversation"));
+    fails(d.cmd(&["rotate", "--conversation", "alp"]).assert(), 1).stderr(contains("no conversation"));
+    fails(d.cmd(&["clear-media", "--conversation", "alp", "--yes"]).assert(), 1)
+        .stderr(contains("no conversation"));
+    assert_eq!(convs(), 2, "nothing deleted");
+
+    // An id that is another conversation's title, and an external id that
+    // is another's title: both named, with how to write each.
+    let titled = d.json(&["new", &alpha.to_string()])["id"].as_u64().expect("id");
+    let ext = d.json(&["new", "Zed", "--external-id", "team"])["id"].as_u64().expect("id");
+    let team = d.json(&["new", "Team"])["id"].as_u64().expect("id");
+    for cmd in [&["show"][..], &["delete", "--yes"]] {
+        let a = fails(d.cmd(&[cmd, &[&alpha.to_string()]].concat()).assert(), 1);
+        a.stderr(contains(format!("id:{alpha}")).and(contains(format!("title:{alpha}"))));
+        let a = fails(d.cmd(&[cmd, &["team"]].concat()).assert(), 1);
+        a.stderr(contains("ext:team").and(contains("title:team")).and(contains("2 conversations")));
+    }
+    assert_eq!(convs(), 5, "nothing deleted");
+    assert_eq!(d.json(&["show", &format!("title:{alpha}")])["id"].as_u64(), Some(titled));
+    assert_eq!(d.json(&["show", "ext:team"])["id"].as_u64(), Some(ext));
+    assert_eq!(d.json(&["show", "title:team"])["id"].as_u64(), Some(team));
+
+    // What was destroyed is said, with --yes too.
+    let out = d.ok(&["rotate", "--conversation", "Alpha"]);
+    assert!(out.contains(&format!("Conversation {alpha} \"Alpha\"")), "{out}");
+    let out = d.ok(&["clear-media", "--conversation", "title:team", "--yes"]);
+    assert!(out.contains(&format!("conversation {team} \"Team\"")), "{out}");
+    let out = d.ok(&["delete", "Alpha", "--yes"]);
+    assert!(out.contains(&format!("Deleted conversation {alpha} \"Alpha\"")), "{out}");
+    let v = d.json(&["delete", "title:team", "--yes"]);
+    assert_eq!((v["deleted"].as_u64(), v["title"].clone()), (Some(team), json!("Team")));
+    let a = fails(d.cmd(&["delete", "Zed"]).assert(), 1);
+    a.stderr(contains(format!("conversation {ext} \"Zed\"")).and(contains("--yes")));
+}
+
+#[test]
+fn a_title_with_a_slash_is_not_taken_for_a_message() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    let plans = d.json(&["new", "Plans 2024"])["id"].as_u64().expect("id");
+    for i in 1..=6 {
+        d.ok(&["send", "Plans 2024", &format!("message {i}")]);
+    }
+    let slashed = d.json(&["new", "Plans 2024/5"])["id"].as_u64().expect("id");
+    let count = |c: u64| d.json(&["show", &format!("id:{c}")])["message_count"].as_u64();
+    // Both a conversation's title and a message: refused, nothing deleted.
+    let a = fails(d.cmd(&["delete", "Plans 2024/5", "--yes"]).assert(), 1);
+    a.stderr(contains(format!("conversation {slashed}")).and(contains(format!("message {plans}/5"))));
+    fails(d.cmd(&["delete", "plans 2024/5", "1/6"]).assert(), 1);
+    assert_eq!(count(plans), Some(6));
+    // A name with title: (or ext:, id:) in front is a whole conversation's.
+    fails(d.cmd(&["delete", "title:Plans 2024/5"]).assert(), 1).stderr(contains("--yes"));
+    let out = d.ok(&["delete", "title:Plans 2024/5", "--yes"]);
+    assert!(out.contains(&format!("Deleted conversation {slashed} \"Plans 2024/5\"")), "{out}");
+    assert_eq!(count(plans), Some(6), "no message deleted");
+    // Once the title is gone, the name is the message's alone; the
+    // conversation named whole, not by the start of its title.
+    fails(d.cmd(&["delete", "plans/4"]).assert(), 1).stderr(contains("no conversation"));
+    assert!(d.ok(&["delete", "plans 2024/5"]).contains(&format!("Deleted {plans}/5")));
+    assert_eq!(count(plans), Some(5));
+    // An external id with a slash is a conversation's too.
+    let ext = d.json(&["new", "Slashed", "--external-id", format!("{plans}/6").as_str()])["id"].as_u64();
+    fails(d.cmd(&["delete", &format!("{plans}/6")]).assert(), 1).stderr(contains("names both"));
+    d.ok(&["delete", &format!("ext:{plans}/6"), "--yes"]);
+    assert_eq!(count(plans), Some(5));
+    fails(d.cmd(&["show", &format!("id:{}", ext.expect("id"))]).assert(), 1);
+}
+
+/// Runs `args` with stdout a pipe that is closed before the command writes,
+/// and returns its status and stderr.
+fn run_into_a_closed_pipe(d: &Dir, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(binary())
+        .current_dir(d.0.path())
+        .env_remove("CHATVAULT_STORE")
+        .env_remove("CHATVAULT_PASSPHRASE")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait")
+}
+
+#[test]
+fn a_closed_pipe_still_closes_the_store() {
+    let d = Dir::new();
+    let wal = d.path("demo.chatvault-wal");
+    let out = run_into_a_closed_pipe(&d, &["demo", "--messages", "3000", "--conversations", "25"]);
+    assert!(out.status.success(), "{:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(out.stderr.is_empty(), "no panic message: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(!wal.exists(), "demo | head leaves no write-ahead log behind");
+    for args in [&["convs"][..], &["show", "conv-000000", "--limit", "1000"], &["--json", "stats"]] {
+        let out = run_into_a_closed_pipe(&d, args);
+        assert!(out.status.success() && out.stderr.is_empty(), "{args:?}: {out:?}");
+        assert!(!wal.exists(), "{args:?} | head leaves no write-ahead log behind");
+    }
+    // `save -` writes the attachment's bytes itself, not line by line.
+    let id = d.json(&["attachments"])[0]["id"].as_u64().expect("an attachment").to_string();
+    let out = run_into_a_closed_pipe(&d, &["save", &id, "-"]);
+    assert!(out.status.success() && out.stderr.is_empty(), "save -: {out:?}");
+    assert!(!wal.exists(), "save - | head leaves no write-ahead log behind");
+    assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(25), "the store opens");
+    d.ok(&["verify"]);
+
+    // A closed stderr: the error is lost, but the exit code says what
+    // happened (no panic, which exits with 101).
+    let mut child = std::process::Command::new(binary())
+        .current_dir(d.0.path())
+        .env_remove("CHATVAULT_PASSPHRASE")
+        .args(["--store", "nothing-here.cv", "convs"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stderr.take());
+    assert_eq!(child.wait().expect("wait").code(), Some(1));
+}
+
+#[test]
+fn exports_never_replace_the_store_files() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Alice"]);
+    d.ok(&["send", "alice", "secret"]);
+    // Large enough to go to a file beside the store.
+    std::fs::write(d.path("video.mp4"), vec![7u8; 3 << 20]).expect("write");
+    d.ok(&["attach", "alice/1", "video.mp4"]);
+    assert_eq!(d.json(&["stats"])["attachments_in_files"], 1);
+    std::fs::write(d.path("other.key"), [9u8; 32]).expect("write");
+    std::fs::write(d.path("archive.key"), [8u8; 32]).expect("write");
+    std::fs::write(d.path("demo.chatvault.key.new"), [7u8; 32]).expect("write");
+    let files =
+        ["demo.chatvault", "demo.chatvault.key", "demo.chatvault.key.new", "other.key", "archive.key"];
+    let before: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(d.path(f)).expect("file")).collect();
+    let blob = std::fs::read_dir(d.path("demo.chatvault-attachments"))
+        .expect("attachment files")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .next()
+        .expect("one attachment file");
+    let in_attachments = format!("demo.chatvault-attachments/{blob}");
+    let blob_bytes = std::fs::read(d.path(&in_attachments)).expect("blob");
+    let targets = [
+        "demo.chatvault.key",
+        "./demo.chatvault.key",
+        "demo.chatvault.key.new",
+        "demo.chatvault",
+        "demo.chatvault-wal",
+        "archive.key",
+        in_attachments.as_str(),
+        "demo.chatvault-attachments/new.jsonl",
+    ];
+    for target in targets {
+        for format in [&["--format", "jsonl", "--plaintext"][..], &["--format", "html", "--plaintext"], &[]] {
+            let args = [
+                &["--key-file", "demo.chatvault.key", "export", target, "--force"][..],
+                &["--archive-key-file", "archive.key"],
+                format,
+            ]
+            .concat();
+            fails(d.cmd(&args).assert(), 1).stderr(contains("choose another path"));
+        }
+    }
+    let args = ["export", "--format", "html", "--plaintext", "--force", "demo.chatvault-attachments/"];
+    fails(d.cmd(&args).assert(), 1).stderr(contains("attachment files"));
+    // With --key-file, that file too.
+    let args =
+        ["--key-file", "other.key", "export", "other.key", "--format", "jsonl", "--plaintext", "--force"];
+    fails(d.cmd(&args).assert(), 1);
+    let after: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(d.path(f)).expect("file")).collect();
+    assert!(before == after, "no store or key file was touched");
+    assert_eq!(std::fs::read_dir(d.path("demo.chatvault-attachments")).expect("dir").count(), 1);
+    assert!(std::fs::read(d.path(&in_attachments)).expect("blob") == blob_bytes);
+    assert_eq!(d.json(&["show", "alice"])["messages"][0]["text"], "secret");
+    d.ok(&["verify"]);
+}
+
+#[test]
+fn an_edited_message_shows_one_edit_marker() {
+    let d = Dir::new();
+    d.ok(&["demo", "--messages", "20000", "--conversations", "40"]);
+    let mut edited = 0;
+    for c in d.json(&["convs"]).as_array().expect("array") {
+        let id = c["id"].to_string();
+        let page = d.json(&["show", &id, "--limit", "100000"]);
+        for m in page["messages"].as_array().expect("messages") {
+            assert!(!m["text"].as_str().unwrap_or_default().contains("(edited)"), "{m}");
+            if m["edited_at"].is_null() {
+                continue;
+            }
+            edited += 1;
+            let seq = m["seq"].as_u64().expect("seq");
+            let table = d.ok(&["show", &id, "--after", &(seq - 1).to_string(), "--limit", "1"]);
+            let line = table.lines().nth(1).expect("the message's line");
+            assert_eq!(line.matches("(edited)").count(), 1, "{line}");
+        }
+    }
+    assert!(edited > 0, "the demo has edited messages");
+}
+
+/// Words "1 <noun>s" on a line of `out`: a plural after one.
+fn one_plural(out: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in out.lines() {
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || "(),;:".contains(c))
+            .filter(|w| !w.is_empty())
+            .collect();
+        found.extend(
+            words
+                .windows(2)
+                .filter(|w| w[0] == "1" && w[1].len() > 3 && w[1].ends_with('s') && !w[1].ends_with("ss"))
+                .map(|w| w.join(" ")),
+        );
+    }
+    found
+}
+
+#[test]
+fn counts_of_one_are_singular_and_hints_name_only_pages_there_are() {
+    let d = Dir::new();
+    d.ok(&["init"]);
+    d.ok(&["new", "Solo", "--external-id", "solo"]);
+    d.ok(&["send", "solo", "only message"]);
+    std::fs::write(d.path("a.txt"), "attached").expect("write");
+    d.ok(&["attach", "solo/1", "a.txt"]);
+    let archive = d.path("one.cva");
+    let archive = archive.to_str().expect("path");
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["convs"],
+        vec!["show", "solo"],
+        vec!["stats"],
+        vec!["usage"],
+        vec!["attachments"],
+        vec!["search", "only"],
+        vec!["mark-read", "solo"],
+        vec!["verify"],
+        vec!["export", archive],
+        vec!["inspect", archive],
+        vec!["rotate"],
+        vec!["compact"],
+        vec!["clear-media", "--dry-run"],
+    ];
+    for args in &runs {
+        let out = d.with_archive_passphrase(args).assert().success().get_output().stdout.clone();
+        let out = String::from_utf8(out).expect("UTF-8");
+        assert!(one_plural(&out).is_empty(), "{args:?}: {:?} in {out}", one_plural(&out));
+    }
+    assert!(d.ok(&["show", "solo"]).contains("Solo · conversation 1 · 1 message"));
+    assert!(one_plural("3 (1 messages)").len() == 1, "the check finds a plural after one");
+
+    // No hint to a page that is not there.
+    let out = d.ok(&["show", "solo"]);
+    assert!(!out.contains("--before") && !out.contains("--after"), "{out}");
+    for i in 2..=6 {
+        d.ok(&["send", "solo", &format!("message {i}")]);
+    }
+    let out = d.ok(&["show", "solo", "--oldest", "--limit", "2"]);
+    assert!(out.contains("(newer: --after 2)") && !out.contains("--before"), "{out}");
+    let out = d.ok(&["show", "solo", "--limit", "2"]);
+    assert!(out.contains("(older: --before 5)") && !out.contains("--after"), "{out}");
+    let out = d.ok(&["show", "solo", "--after", "2", "--limit", "2"]);
+    assert!(out.contains("(older: --before 3, newer: --after 4)"), "{out}");
+}
+
+/// A terminal of 120 × 40 in a tmux server of its own, to drive what needs
+/// one (`browse`, the y/N prompt) by its keys. `None` where tmux is not
+/// installed (`apt-get install tmux`), except in CI (`CHATVAULT_CI` set),
+/// where a missing tmux is a failure: `.ci/run` installs it.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn start(d: &Dir, command: &str) -> Option<Tmux> {
+        let probe = std::process::Command::new("tmux").arg("-V").output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            assert!(
+                std::env::var_os("CHATVAULT_CI").is_none(),
+                "tmux is not installed, and CI must run the terminal test: apt-get install tmux"
+            );
+            eprintln!("tmux is not installed: the terminal test is skipped");
+            return None;
+        }
+        // The server's socket in the test's directory: a server of its own,
+        // whose socket goes with the directory.
+        let socket = d.path("tmux.sock").to_str().expect("UTF-8 path").to_owned();
+        let t = Tmux { socket };
+        let dir = d.0.path().to_str().expect("UTF-8 path").to_owned();
+        // The pane stays after the command ends, so that its last screen
+        // can be read.
+        let shell = format!("env -u CHATVAULT_STORE -u CHATVAULT_PASSPHRASE TZ=UTC {command}");
+        t.run(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-c",
+            &dir,
+            &shell,
+            ";",
+            "set-option",
+            "-g",
+            "remain-on-exit",
+            "on",
+        ]);
+        Some(t)
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("tmux")
+            .args(["-S", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .output()
+            .expect("tmux");
+        assert!(out.status.success(), "tmux {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "0"])
+    }
+
+    /// The screen once it shows `what` (within ten seconds).
+    fn wait_for(&self, what: &str) -> String {
+        let mut screen = String::new();
+        for _ in 0..200 {
+            screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("{what:?} never showed: {screen}");
+    }
+
+    /// Whether the command has ended.
+    fn dead(&self) -> bool {
+        self.run(&["display-message", "-p", "-t", "0", "#{pane_dead}"]).trim() == "1"
+    }
+
+    /// Whether the command ends (within ten seconds).
+    fn ended(&self) -> bool {
+        for _ in 0..200 {
+            if self.dead() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("tmux").args(["-S", &self.socket, "kill-server"]).output();
+    }
+}
+
+#[test]
+fn browse_and_the_prompt_in_a_real_terminal() {
+    let d = Dir::new();
+    d.demo();
+    let bin = binary().to_str().expect("UTF-8 path").to_owned();
+    let Some(t) = Tmux::start(&d, &format!("{bin} browse")) else { return };
+    t.wait_for("Conversations (25)");
+    // Esc in the list does not quit; ? shows the keys, any key closes them.
+    t.keys(&["Escape"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert!(!t.dead(), "Esc quit: {}", t.screen());
+    t.keys(&["?"]);
+    t.wait_for("Keys (any key closes)");
+    t.keys(&["x"]);
+    t.keys(&["Enter"]);
+    let screen = t.wait_for(" on screen · ");
+    assert!(!screen.contains("Keys (any key closes)") && screen.contains("message "), "{screen}");
+    t.keys(&["q"]);
+    assert!(t.ended(), "q quits: {}", t.screen());
+    assert!(!d.path("demo.chatvault-wal").exists(), "browse closed the store");
+    drop(t);
+
+    // The y/N prompt: no (the default) deletes nothing, y deletes.
+    let Some(t) = Tmux::start(&d, &format!("{bin} delete conv-000001")) else { return };
+    t.wait_for("[y/N]");
+    t.keys(&["n", "Enter"]);
+    t.wait_for("nothing deleted");
+    drop(t);
+    assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(25));
+    let Some(t) = Tmux::start(&d, &format!("{bin} delete conv-000001")) else { return };
+    t.wait_for("[y/N]");
+    t.keys(&["y", "Enter"]);
+    t.wait_for("Deleted conversation");
+    drop(t);
+    assert_eq!(d.json(&["convs"]).as_array().map(Vec::len), Some(24));
 }

@@ -18,6 +18,7 @@ mod writer;
 use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) use reader::{ArchiveReader, Item, check_conversation, check_message};
 pub(crate) use writer::{ArchiveWriter, Prepared};
@@ -54,6 +55,7 @@ pub struct ExportOptions {
     pub(crate) conversations: Option<Vec<ConversationId>>,
     pub(crate) chunk_shift: u8,
     pub(crate) progress: Option<ArchiveProgressFn>,
+    pub(crate) cancel: Option<Arc<AtomicBool>>,
 }
 
 impl ExportOptions {
@@ -75,7 +77,13 @@ impl ExportOptions {
 
     /// An archive protected by `key`, raw or passphrase.
     pub fn with_key(key: StoreKey) -> Self {
-        ExportOptions { key, conversations: None, chunk_shift: DEFAULT_CHUNK_SHIFT, progress: None }
+        ExportOptions {
+            key,
+            conversations: None,
+            chunk_shift: DEFAULT_CHUNK_SHIFT,
+            progress: None,
+            cancel: None,
+        }
     }
 
     /// Exports only these conversations, in this order (default: all, by id).
@@ -103,6 +111,15 @@ impl ExportOptions {
         self.progress = Some(Arc::new(f));
         self
     }
+
+    /// Stops the export when `flag` becomes `true` (from any thread, or
+    /// from the progress callback): it fails with [`Error::Cancelled`] at
+    /// the next record. [`crate::Store::export_to_file`] then leaves no
+    /// file; [`crate::Store::export`] leaves what it had written in `out`.
+    pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
 }
 
 impl fmt::Debug for ExportOptions {
@@ -120,6 +137,7 @@ pub struct ImportOptions {
     pub(crate) key: StoreKey,
     pub(crate) progress: Option<ArchiveProgressFn>,
     pub(crate) max_kdf: KdfParams,
+    pub(crate) cancel: Option<Arc<AtomicBool>>,
 }
 
 impl ImportOptions {
@@ -135,7 +153,7 @@ impl ImportOptions {
 
     /// Opens an archive protected by `key`.
     pub fn with_key(key: StoreKey) -> Self {
-        ImportOptions { key, progress: None, max_kdf: KdfParams::MAX }
+        ImportOptions { key, progress: None, max_kdf: KdfParams::MAX, cancel: None }
     }
 
     /// The most Argon2id work an archive's header may ask for (default and
@@ -151,6 +169,16 @@ impl ImportOptions {
     /// Reports progress to `f`.
     pub fn on_progress(mut self, f: impl Fn(&ArchiveProgress) + Send + Sync + 'static) -> Self {
         self.progress = Some(Arc::new(f));
+        self
+    }
+
+    /// Stops the import (or [`inspect`]) when `flag` becomes `true` (from
+    /// any thread, or from the progress callback): it fails with
+    /// [`Error::Cancelled`] at the next record, and an import rolls its one
+    /// transaction back, so the store is exactly as it was. Once the
+    /// import has committed, the flag is no longer read.
+    pub fn cancel_flag(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.cancel = Some(flag);
         self
     }
 }
@@ -261,7 +289,11 @@ pub fn inspect(reader: impl Read, options: &ImportOptions) -> Result<ArchiveSumm
     let mut archive = ArchiveReader::open(reader, &options.key, &options.max_kdf)?;
     let header = archive.header().clone();
     let mut conversations: Vec<ArchivedConversation> = Vec::new();
-    let mut reporter = Reporter::new(options.progress.clone(), (header.conversations, header.messages));
+    let mut reporter = Reporter::new(
+        options.progress.clone(),
+        options.cancel.clone(),
+        (header.conversations, header.messages),
+    );
     while let Some(item) = archive.next()? {
         match item {
             Item::Conversation(c) => {
@@ -287,9 +319,9 @@ pub fn inspect(reader: impl Read, options: &ImportOptions) -> Result<ArchiveSumm
             }
             Item::ReadMarker(_) | Item::AttachmentData(_) => {}
         }
-        reporter.tick(archive.bytes_read(), archive.counts(), false);
+        reporter.tick(archive.bytes_read(), archive.counts(), false)?;
     }
-    reporter.tick(archive.bytes_read(), archive.counts(), true);
+    reporter.tick(archive.bytes_read(), archive.counts(), true)?;
     let source = archive.source();
     let (attachments, attachment_bytes) = archive.attachment_counts();
     Ok(ArchiveSummary {
@@ -305,9 +337,11 @@ pub fn inspect(reader: impl Read, options: &ImportOptions) -> Result<ArchiveSumm
     })
 }
 
-/// Calls a progress callback about every 64 KiB.
+/// Calls a progress callback about every 64 KiB, and checks the cancel
+/// flag at every tick.
 pub(crate) struct Reporter {
     progress: Option<ArchiveProgressFn>,
+    cancel: Option<Arc<AtomicBool>>,
     totals: (u64, u64),
     next: u64,
 }
@@ -315,12 +349,27 @@ pub(crate) struct Reporter {
 impl Reporter {
     const EVERY: u64 = 64 << 10;
 
-    pub(crate) fn new(progress: Option<ArchiveProgressFn>, totals: (u64, u64)) -> Self {
-        Reporter { progress, totals, next: 0 }
+    pub(crate) fn new(
+        progress: Option<ArchiveProgressFn>,
+        cancel: Option<Arc<AtomicBool>>,
+        totals: (u64, u64),
+    ) -> Self {
+        Reporter { progress, cancel, totals, next: 0 }
     }
 
-    /// Reports if `bytes` passed the next mark, or if `force`.
-    pub(crate) fn tick(&mut self, bytes: u64, (conversations, messages): (u64, u64), force: bool) {
+    /// Reports if `bytes` passed the next mark, or if `force`; then
+    /// [`Error::Cancelled`] if the cancel flag is set (by the callback, say).
+    pub(crate) fn tick(&mut self, bytes: u64, counts: (u64, u64), force: bool) -> Result<()> {
+        self.report(bytes, counts, force);
+        if self.cancel.as_ref().is_some_and(|c| c.load(Ordering::SeqCst)) {
+            return Err(Error::Cancelled);
+        }
+        Ok(())
+    }
+
+    /// Reports if `bytes` passed the next mark, or if `force`, whatever the
+    /// cancel flag says (for the report after an import committed).
+    pub(crate) fn report(&mut self, bytes: u64, (conversations, messages): (u64, u64), force: bool) {
         let Some(f) = &self.progress else { return };
         if force || bytes >= self.next {
             self.next = bytes + Self::EVERY;

@@ -70,7 +70,7 @@ fn export_in(
     }
     let totals = (ids.len() as u64, total_messages);
     let mut w = ArchiveWriter::create(out, prepared, options.chunk_shift, totals)?;
-    let mut reporter = Reporter::new(options.progress.clone(), totals);
+    let mut reporter = Reporter::new(options.progress.clone(), options.cancel.clone(), totals);
     w.record(&Record::Store {
         chatvault_version: env!("CARGO_PKG_VERSION").to_owned(),
         source_format: FORMAT_VERSION,
@@ -130,7 +130,7 @@ fn export_in(
                 }
                 Ok(())
             })?;
-            reporter.tick(w.written(), (conversations, messages), false);
+            reporter.tick(w.written(), (conversations, messages), false)?;
         }
         drop(rows);
         drop(stmt);
@@ -142,7 +142,7 @@ fn export_in(
         if let Some(read_up_to) = marker.filter(|&r| r > 0) {
             w.record(&Record::ReadMarker { read_up_to })?;
         }
-        reporter.tick(w.written(), (conversations, messages), false);
+        reporter.tick(w.written(), (conversations, messages), false)?;
     }
     if messages != total_messages {
         return Err(Error::corrupt(
@@ -151,7 +151,7 @@ fn export_in(
         ));
     }
     let (_, bytes) = w.finish()?;
-    reporter.tick(bytes, (conversations, messages), true);
+    reporter.tick(bytes, (conversations, messages), true)?;
     Ok(ExportReport { conversations, messages, attachments, bytes })
 }
 

@@ -35,7 +35,7 @@ impl Store {
         // Argon2id and the header checks run before the write lock is taken.
         let mut archive = ArchiveReader::open(input, &options.key, &options.max_kdf)?;
         let totals = (archive.header().conversations, archive.header().messages);
-        let mut reporter = Reporter::new(options.progress.clone(), totals);
+        let mut reporter = Reporter::new(options.progress.clone(), options.cancel.clone(), totals);
         // Attachment content sealed by the import: its files are removed
         // unless the transaction commits.
         let mut sealed = Vec::new();
@@ -48,7 +48,8 @@ impl Store {
             s.settle(self, keep);
         }
         let report = result?;
-        reporter.tick(report.bytes, totals, true);
+        // Committed: too late to cancel.
+        reporter.report(report.bytes, totals, true);
         Ok(report)
     }
 
@@ -141,7 +142,7 @@ fn import_in<R: Read>(
             Item::Attachment(a) => imp.begin_attachment(ctx, a)?,
             Item::AttachmentData(d) => imp.attachment_data(ctx, &d)?,
         }
-        reporter.tick(archive.bytes_read(), archive.counts(), false);
+        reporter.tick(archive.bytes_read(), archive.counts(), false)?;
     }
     imp.finish_conversation(ctx)?;
     imp.report.bytes = archive.bytes_read();

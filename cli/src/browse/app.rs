@@ -60,6 +60,16 @@ pub struct App<'s> {
     pub(super) search: Option<Search>,
     /// The last error, shown in the status line until the next key.
     pub(super) error: Option<String>,
+    /// What the last key did, when it is not on screen otherwise ("marked
+    /// read"), shown in the status line until the next key.
+    pub(super) note: Option<String>,
+    /// Whether the help screen is shown, over everything.
+    pub(super) help: bool,
+    /// A date being typed, to jump to in the open conversation (`d`).
+    pub(super) date: Option<String>,
+    /// The messages followed replies came from, most recent last: where
+    /// Backspace goes back to.
+    pub(super) back: Vec<MessageId>,
     /// History rows visible at the last draw (a page).
     pub(super) rows: usize,
     /// Conversation-list rows visible at the last draw.
@@ -101,6 +111,10 @@ impl<'s> App<'s> {
             history: None,
             search: None,
             error: None,
+            note: None,
+            help: false,
+            date: None,
+            back: Vec::new(),
             rows: 20,
             list_rows: 10,
             attachments: HashMap::new(),
@@ -110,11 +124,30 @@ impl<'s> App<'s> {
 
     pub fn handle_key(&mut self, key: KeyEvent) {
         self.error = None;
-        let typing = self.focus == Focus::Search && self.search.as_ref().is_some_and(|s| s.typing);
-        if (key.code == KeyCode::Char('q') && !typing)
-            || (key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL))
-        {
+        self.note = None;
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
             self.quit = true;
+            return;
+        }
+        // The help screen: q quits, any other key closes it.
+        if self.help {
+            self.quit = key.code == KeyCode::Char('q');
+            self.help = false;
+            return;
+        }
+        if self.date.is_some() {
+            if let Err(e) = self.date_key(key.code) {
+                self.error = Some(e.message);
+            }
+            return;
+        }
+        let typing = self.focus == Focus::Search && self.search.as_ref().is_some_and(|s| s.typing);
+        if key.code == KeyCode::Char('q') && !typing {
+            self.quit = true;
+            return;
+        }
+        if key.code == KeyCode::Char('?') && !typing {
+            self.help = true;
             return;
         }
         if key.code == KeyCode::Char('/') && !typing {
@@ -148,7 +181,13 @@ impl<'s> App<'s> {
             KeyCode::Enter | KeyCode::Right | KeyCode::Char('l') => self.open_selected()?,
             KeyCode::Tab if self.history.is_some() => self.focus = Focus::History,
             KeyCode::Char('r') => self.reload()?,
-            KeyCode::Esc => self.quit = true,
+            KeyCode::Char('m') => {
+                if let Some(c) = self.list.get(self.selected).map(|s| s.conversation.id) {
+                    self.mark_read(c)?;
+                }
+            }
+            // Esc closes what is open over the list; the list itself stays
+            // (q quits).
             _ => {}
         }
         Ok(())
@@ -172,8 +211,125 @@ impl<'s> App<'s> {
             KeyCode::Home | KeyCode::Char('g') => h.jump(store, true, rows)?,
             KeyCode::End | KeyCode::Char('G') => h.jump(store, false, rows)?,
             KeyCode::Left | KeyCode::Char('h') | KeyCode::Esc | KeyCode::Tab => self.focus = Focus::List,
+            KeyCode::Char('d') => self.date = Some(String::new()),
+            KeyCode::Char('m') => {
+                let c = h.conversation;
+                self.mark_read(c)?;
+            }
+            KeyCode::Enter => self.follow_reply()?,
+            KeyCode::Backspace => {
+                if let Some(m) = self.back.pop() {
+                    self.open_at(m)?;
+                } else {
+                    self.note = Some("no reply was followed: nothing to go back to".to_owned());
+                }
+            }
             _ => {}
         }
+        Ok(())
+    }
+
+    /// Keys while a date is typed: the date, then Enter to go to the first
+    /// message sent on or after that day (local time), Esc to cancel.
+    fn date_key(&mut self, code: KeyCode) -> CliResult<()> {
+        let Some(input) = self.date.as_mut() else {
+            return Ok(());
+        };
+        match code {
+            KeyCode::Char(c) => input.push(c),
+            KeyCode::Backspace => {
+                input.pop();
+            }
+            KeyCode::Esc => self.date = None,
+            KeyCode::Enter => {
+                let text = self.date.take().unwrap_or_default();
+                let ms = crate::search::day_start(&self.tz, text.trim())?;
+                self.jump_to_time(ms, text.trim())?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Opens the open conversation at its first message sent at or after
+    /// `ms` (the newest, if all are older), found by a binary search over
+    /// sequence numbers: a few short reads, whatever its length.
+    fn jump_to_time(&mut self, ms: i64, day: &str) -> CliResult<()> {
+        let Some(c) = self.history.as_ref().map(|h| h.conversation) else {
+            return Ok(());
+        };
+        let store = self.store;
+        // The first message numbered after `seq`.
+        let first_after = |seq: u64| -> CliResult<Option<Message>> {
+            let page = if seq == 0 { Page::oldest(1) } else { Page::after(MessageId::new(c, seq), 1) };
+            Ok(store.messages(c, page)?.pop())
+        };
+        let Some(newest) = store.messages(c, Page::latest(1))?.pop() else {
+            self.note = Some("no messages here".to_owned());
+            return Ok(());
+        };
+        let target = if newest.sent_at_ms < ms {
+            self.note = Some(format!("no message on or after {day}: the newest is selected"));
+            newest.id
+        } else {
+            // The first message after `lo` is older than `ms`; the first after
+            // `hi` is not.
+            let (mut lo, mut hi) = (0, newest.id.seq().saturating_sub(1));
+            if first_after(0)?.is_some_and(|m| m.sent_at_ms >= ms) {
+                hi = 0;
+            }
+            while hi > lo + 1 {
+                let mid = lo + (hi - lo) / 2;
+                if first_after(mid)?.is_some_and(|m| m.sent_at_ms >= ms) {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            first_after(hi)?.map_or(newest.id, |m| m.id)
+        };
+        self.open_at(target)
+    }
+
+    /// Opens the message the selected one replies to, remembering where to
+    /// come back to.
+    fn follow_reply(&mut self) -> CliResult<()> {
+        let Some(m) = self.history.as_ref().and_then(History::selected) else {
+            return Ok(());
+        };
+        let (from, Some(to)) = (m.id, m.reply_to) else {
+            self.note = Some("this message is not a reply".to_owned());
+            return Ok(());
+        };
+        match self.store.message(to) {
+            Ok(_) => {}
+            Err(chatvault::Error::NotFound(_)) => {
+                self.note = Some(format!("the message it replies to ({to}) was deleted or has expired"));
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.open_at(to)?;
+        self.back.push(from);
+        self.note = Some("Backspace goes back to the reply".to_owned());
+        Ok(())
+    }
+
+    /// Marks conversation `c` read up to its newest message, and reads the
+    /// list again for its unread counts.
+    fn mark_read(&mut self, c: chatvault::ConversationId) -> CliResult<()> {
+        let Some(newest) = self.store.messages(c, Page::latest(1))?.pop() else {
+            self.note = Some("no messages to mark read".to_owned());
+            return Ok(());
+        };
+        self.store.mark_read(c, newest.id)?;
+        let selected = self.list.get(self.selected).map(|s| s.conversation.id);
+        self.list = self.store.conversations()?;
+        self.selected = selected
+            .and_then(|id| self.list.iter().position(|s| s.conversation.id == id))
+            .unwrap_or(0)
+            .min(self.list.len().saturating_sub(1));
+        self.note = Some(format!("marked read up to {}", newest.id));
         Ok(())
     }
 
@@ -276,6 +432,7 @@ impl<'s> App<'s> {
         let Some(summary) = self.list.get(self.selected) else {
             return Ok(());
         };
+        self.back.clear();
         let c = &summary.conversation;
         let mut h = History {
             title: c.title.clone(),

@@ -3,8 +3,10 @@
 //! A conversation list (title, last message, unread count) beside a
 //! history pane that pages lazily in both directions: it holds a bounded
 //! window of messages ([`app::MAX_WINDOW`]) and fetches pages at its edges,
-//! so a conversation of any size is never loaded whole. Read-only: browsing
-//! changes nothing in the store.
+//! so a conversation of any size is never loaded whole. `?` lists the keys:
+//! search, a jump to a date, following a reply and back. Browsing changes
+//! nothing in the store but the read marker, when `m` marks a conversation
+//! read.
 //!
 //! [`app::App`] holds the state and handles keys; [`view`] draws it. Both
 //! work on any ratatui backend, so the tests drive them on a `TestBackend`.

@@ -154,10 +154,7 @@ fn enter_opens_the_newest_page_and_the_detail_pane_shows_the_selected_message() 
     assert!(seqs.windows(2).all(|w| w[0] + 1 == w[1]), "consecutive, oldest first: {seqs:?}");
     assert!(screen.contains("   5000 2020-09-13 12:26 alice: message number 5000"), "{screen}");
     assert!(screen.contains(&format!("{}/5000 · alice · 2020-09-13 12:26", fx.big)), "detail pane: {screen}");
-    assert!(
-        screen.contains("selected #5000 of 5000") && screen.contains("last message"),
-        "status line: {screen}"
-    );
+    assert!(screen.contains("message 5000 ·") && screen.contains("last message"), "status line: {screen}");
     assert_eq!(
         app.history.as_ref().map(|h| h.window.len()),
         Some(FETCH),
@@ -165,7 +162,7 @@ fn enter_opens_the_newest_page_and_the_detail_pane_shows_the_selected_message() 
     );
 
     let screen = press(&mut app, &mut t, KeyCode::Up).join("\n");
-    assert!(screen.contains("selected #4999 of 5000"), "{screen}");
+    assert!(screen.contains("message 4999 ·"), "{screen}");
     assert!(screen.contains("last message"), "the end is still on screen: {screen}");
     assert_eq!(visible_seqs(&app).last(), Some(&BIG), "moving the selection inside the view does not scroll");
 }
@@ -192,10 +189,10 @@ fn page_up_walks_thousands_of_messages_to_the_oldest_with_a_bounded_window() {
     assert_eq!(presses, (first_top - 1).div_ceil(page), "one screen (less a row of overlap) per press");
     let screen = render(&mut app, &mut t).join("\n");
     assert!(screen.contains("      1 2020-09-13 12:26 alice: message number 1"), "{screen}");
-    assert!(screen.contains("first message") && !screen.contains("selected #1 "), "{screen}");
+    assert!(screen.contains("first message") && !screen.contains("message 1 ·"), "{screen}");
     let screen = press(&mut app, &mut t, KeyCode::PageUp).join("\n");
     assert_eq!(visible_seqs(&app)[0], 1);
-    assert!(screen.contains("selected #1 of 5000"), "PageUp at the top selects the first message: {screen}");
+    assert!(screen.contains("message 1 ·"), "PageUp at the top selects the first message: {screen}");
 
     // And back down, again through fetched pages.
     let mut presses = 0;
@@ -214,14 +211,14 @@ fn home_and_end_jump_to_the_oldest_and_newest_messages() {
     let (mut app, mut t) = open(&fx, "Big");
     let screen = press(&mut app, &mut t, KeyCode::Home).join("\n");
     assert_eq!(visible_seqs(&app)[0], 1);
-    assert!(screen.contains("selected #1 of 5000") && screen.contains("first message"), "{screen}");
+    assert!(screen.contains("message 1 ·") && screen.contains("first message"), "{screen}");
     let screen = press(&mut app, &mut t, KeyCode::Up).join("\n");
-    assert!(screen.contains("selected #1 of 5000"), "Up stops at the oldest: {screen}");
+    assert!(screen.contains("message 1 ·"), "Up stops at the oldest: {screen}");
     let screen = press(&mut app, &mut t, KeyCode::End).join("\n");
     assert_eq!(visible_seqs(&app).last(), Some(&BIG));
-    assert!(screen.contains("selected #5000 of 5000"), "{screen}");
+    assert!(screen.contains("message 5000 ·"), "{screen}");
     let screen = press(&mut app, &mut t, KeyCode::Down).join("\n");
-    assert!(screen.contains("selected #5000 of 5000"), "Down stops at the newest: {screen}");
+    assert!(screen.contains("message 5000 ·"), "Down stops at the newest: {screen}");
 }
 
 #[test]
@@ -278,7 +275,7 @@ fn an_empty_conversation_and_an_empty_store_render() {
     let fx = fixture();
     let (mut app, mut t) = open(&fx, "Empty");
     let screen = render(&mut app, &mut t).join("\n");
-    assert!(screen.contains("(no messages)") && screen.contains("empty"), "{screen}");
+    assert!(screen.contains("(no messages)") && screen.contains(" no messages · 0 of 0 loaded"), "{screen}");
     for key in [KeyCode::Up, KeyCode::PageUp, KeyCode::Home, KeyCode::End, KeyCode::PageDown, KeyCode::Down] {
         press(&mut app, &mut t, key);
     }
@@ -380,7 +377,7 @@ fn slash_searches_and_a_hit_opens_its_conversation_at_the_message() {
     assert!(!app.quit);
     press(&mut app, &mut t, KeyCode::Backspace);
     let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
-    assert!(screen.contains("Search: 1 hits"), "{screen}");
+    assert!(screen.contains("Search: 1 hit "), "{screen}");
     assert!(screen.contains("message number 2500"), "{screen}");
     let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
     assert_eq!(app.focus, Focus::History);
@@ -388,7 +385,7 @@ fn slash_searches_and_a_hit_opens_its_conversation_at_the_message() {
     assert_eq!(h.conversation, fx.big);
     assert_eq!(h.selected().map(|m| m.id.seq()), Some(2500));
     assert!(visible_seqs(&app).contains(&2500));
-    assert!(screen.contains("selected #2500"), "{screen}");
+    assert!(screen.contains("message 2500 ·"), "{screen}");
     // Scrolling on from the hit fetches both ways.
     press(&mut app, &mut t, KeyCode::End);
     assert_eq!(app.history.as_ref().and_then(|h| h.selected()).map(|m| m.id.seq()), Some(BIG));
@@ -400,7 +397,7 @@ fn slash_searches_and_a_hit_opens_its_conversation_at_the_message() {
     }
     press(&mut app, &mut t, KeyCode::Char('你'));
     let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
-    assert!(screen.contains("Search: 1 hits") && screen.contains("Small"), "{screen}");
+    assert!(screen.contains("Search: 1 hit ") && screen.contains("Small"), "{screen}");
     press(&mut app, &mut t, KeyCode::Char('e'));
     press(&mut app, &mut t, KeyCode::Char('x'));
     let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
@@ -472,12 +469,12 @@ fn attachments_show_under_their_messages_and_in_the_detail_pane() {
     let screen = render(&mut app, &mut t).join("\n");
     // The newest message is selected, with its five attachments: three lines and a sum.
     assert!(screen.contains("photo 300"), "{screen}");
-    assert!(screen.contains("📎 scan-0.pdf · application/pdf · 2.0 KiB"), "{screen}");
+    assert!(screen.contains("📎 scan-0.pdf · application/pdf · 2.00 KiB"), "{screen}");
     assert!(screen.contains("📎 scan-2.pdf") && !screen.contains("📎 scan-3.pdf ·"), "{screen}");
     assert!(screen.contains("📎 … and 2 more"), "{screen}");
-    assert!(screen.contains("📎 IMG_0298.jpg · image/jpeg · 1.3 KiB (removed)"), "{screen}");
-    assert!(screen.contains("📎 IMG_0297.jpg · image/jpeg · 1.3 KiB"), "{screen}");
-    assert!(!screen.contains("IMG_0297.jpg · image/jpeg · 1.3 KiB (removed)"), "{screen}");
+    assert!(screen.contains("📎 IMG_0298.jpg · image/jpeg · 1.27 KiB (removed)"), "{screen}");
+    assert!(screen.contains("📎 IMG_0297.jpg · image/jpeg · 1.27 KiB"), "{screen}");
+    assert!(!screen.contains("IMG_0297.jpg · image/jpeg · 1.27 KiB (removed)"), "{screen}");
     // The detail pane lists every attachment of the selected message, with its id.
     let detail = screen.lines().skip_while(|l| !l.contains("Message")).collect::<Vec<_>>().join("\n");
     assert!(detail.contains("scan-0.pdf"), "{detail}");
@@ -539,5 +536,185 @@ fn paging_through_messages_with_attachments_shows_every_message() {
         }
     }
     let screen = render(&mut app, &mut t).join("\n");
-    assert!(screen.contains("selected #300 of 300") && screen.contains("📎 … and 2 more"), "{screen}");
+    assert!(screen.contains("message 300 ·") && screen.contains("📎 … and 2 more"), "{screen}");
+}
+
+/// Noon UTC on 2024-01-01 plus `days`.
+fn day_ms(days: i64) -> i64 {
+    1_704_110_400_000 + days * 86_400_000
+}
+
+/// A conversation "Days" of 100 messages, one a day from 2024-01-01
+/// (message n on day n - 1), where message 100 replies to message 3 and
+/// message 99 to message 5, which is deleted; and the fixture's other
+/// conversations.
+fn days_fixture() -> (Fixture, ConversationId) {
+    let fx = fixture();
+    let c = fx
+        .store
+        .create_conversation(NewConversation { title: "Days".into(), ..Default::default() })
+        .expect("conversation");
+    for n in 1..=100u64 {
+        let reply_to = match n {
+            100 => Some(MessageId::new(c, 3)),
+            99 => Some(MessageId::new(c, 5)),
+            _ => None,
+        };
+        let m = NewMessage {
+            sender: "dana".into(),
+            sent_at_ms: day_ms(n as i64 - 1),
+            text: format!("day {n}"),
+            reply_to,
+            ..Default::default()
+        };
+        fx.store.append(c, m).expect("append");
+    }
+    fx.store.delete_message(MessageId::new(c, 5)).expect("delete");
+    (fx, c)
+}
+
+fn selected_seq(app: &App<'_>) -> Option<u64> {
+    app.history.as_ref().and_then(|h| h.selected()).map(|m| m.id.seq())
+}
+
+fn type_text(app: &mut App<'_>, t: &mut Terminal<TestBackend>, text: &str) -> Vec<String> {
+    let mut screen = Vec::new();
+    for c in text.chars() {
+        screen = press(app, t, KeyCode::Char(c));
+    }
+    screen
+}
+
+#[test]
+fn the_status_line_tells_sequence_numbers_from_counts() {
+    let (fx, _) = days_fixture();
+    // Conversation "Days" holds 99 messages numbered up to 100.
+    let (mut app, mut t) = open(&fx, "Days");
+    let screen = render(&mut app, &mut t).join("\n");
+    assert_eq!(selected_seq(&app), Some(100));
+    let status = screen.lines().last().unwrap_or_default().to_owned();
+    assert!(status.contains("message 100 ·"), "{status}");
+    // A sequence number is never put over a count ("#100 of 99").
+    assert!(status.starts_with(" message 100 · "), "{status}");
+    assert!(status.contains("–100 on screen · 99 of 99 loaded"), "{status}");
+    assert!(!status.contains('#'), "{status}");
+}
+
+#[test]
+fn esc_in_the_list_does_not_quit_and_question_mark_shows_the_keys() {
+    let fx = fixture();
+    let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    render(&mut app, &mut t);
+    press(&mut app, &mut t, KeyCode::Esc);
+    assert!(!app.quit, "Esc in the list does not quit");
+    let screen = press(&mut app, &mut t, KeyCode::Char('?')).join("\n");
+    assert!(app.help);
+    assert!(
+        screen.contains("Keys") && screen.contains("go to a date") && screen.contains("mark it read"),
+        "{screen}"
+    );
+    // Any key closes it (and does nothing else); q quits from it.
+    let screen = press(&mut app, &mut t, KeyCode::Esc).join("\n");
+    assert!(!app.help && !app.quit && !screen.contains("go to a date"), "{screen}");
+    press(&mut app, &mut t, KeyCode::Char('?'));
+    press(&mut app, &mut t, KeyCode::Down);
+    assert!(!app.help && app.selected == 0, "the key that closes help does nothing else");
+    press(&mut app, &mut t, KeyCode::Char('?'));
+    press(&mut app, &mut t, KeyCode::Char('q'));
+    assert!(app.quit);
+}
+
+#[test]
+fn m_marks_the_selected_or_open_conversation_read() {
+    let fx = fixture();
+    let mut app = App::new(&fx.store, TimeZone::UTC).expect("app");
+    let mut t = terminal();
+    let screen = render(&mut app, &mut t).join("\n");
+    assert!(screen.contains("2 unread"), "{screen}");
+    assert_eq!(app.list[0].conversation.title, "Small");
+    let screen = press(&mut app, &mut t, KeyCode::Char('m')).join("\n");
+    assert!(!screen.contains("unread") || !screen.contains("2 unread"), "{screen}");
+    assert!(screen.contains("marked read up to"), "{screen}");
+    let small = fx.store.conversations().expect("list");
+    let small = small.iter().find(|s| s.conversation.title == "Small").expect("Small");
+    assert_eq!(small.unread_count, 0, "the store's read marker moved");
+
+    // From the open conversation too.
+    let (fx, c) = days_fixture();
+    let unread = |fx: &Fixture| {
+        fx.store
+            .conversations()
+            .expect("list")
+            .into_iter()
+            .find(|s| s.conversation.id == c)
+            .map(|s| s.unread_count)
+    };
+    assert_eq!(unread(&fx), Some(99));
+    let (mut app, mut t) = open(&fx, "Days");
+    press(&mut app, &mut t, KeyCode::Char('m'));
+    assert_eq!(unread(&fx), Some(0));
+    assert_eq!(app.focus, Focus::History);
+}
+
+#[test]
+fn d_jumps_to_the_first_message_of_a_date() {
+    let (fx, _) = days_fixture();
+    let (mut app, mut t) = open(&fx, "Days");
+    press(&mut app, &mut t, KeyCode::Char('d'));
+    // Typed keys go to the date, q included.
+    let screen = type_text(&mut app, &mut t, "2024-02-10").join("\n");
+    assert!(screen.contains("go to date: 2024-02-10"), "{screen}");
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    // 2024-02-10 is day 40 from 2024-01-01: message 41.
+    assert_eq!(selected_seq(&app), Some(41), "{screen}");
+    assert!(screen.contains("day 41"), "{screen}");
+    // The deleted message 5 is skipped: the first on 2024-01-05 is 6.
+    press(&mut app, &mut t, KeyCode::Char('d'));
+    type_text(&mut app, &mut t, "2024-01-05");
+    press(&mut app, &mut t, KeyCode::Enter);
+    assert_eq!(selected_seq(&app), Some(6));
+    // Before the first message: the first; after the last: the newest, said.
+    press(&mut app, &mut t, KeyCode::Char('d'));
+    type_text(&mut app, &mut t, "2020-01-01");
+    press(&mut app, &mut t, KeyCode::Enter);
+    assert_eq!(selected_seq(&app), Some(1));
+    press(&mut app, &mut t, KeyCode::Char('d'));
+    type_text(&mut app, &mut t, "2030-01-01");
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert_eq!(selected_seq(&app), Some(100));
+    assert!(screen.contains("no message on or after 2030-01-01"), "{screen}");
+    // A bad date is an error in the status line; Esc cancels a date.
+    press(&mut app, &mut t, KeyCode::Char('d'));
+    type_text(&mut app, &mut t, "qq");
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert!(screen.contains("error:") && screen.contains("is not a date"), "{screen}");
+    assert!(!app.quit);
+    press(&mut app, &mut t, KeyCode::Char('d'));
+    press(&mut app, &mut t, KeyCode::Esc);
+    assert!(app.date.is_none() && app.focus == Focus::History);
+}
+
+#[test]
+fn enter_follows_a_reply_and_backspace_comes_back() {
+    let (fx, _) = days_fixture();
+    let (mut app, mut t) = open(&fx, "Days");
+    assert_eq!(selected_seq(&app), Some(100));
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert_eq!(selected_seq(&app), Some(3), "{screen}");
+    assert!(screen.contains("day 3"), "{screen}");
+    // Message 3 is not a reply: Enter stays.
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert_eq!(selected_seq(&app), Some(3));
+    assert!(screen.contains("not a reply"), "{screen}");
+    press(&mut app, &mut t, KeyCode::Backspace);
+    assert_eq!(selected_seq(&app), Some(100), "back to the reply");
+    let screen = press(&mut app, &mut t, KeyCode::Backspace).join("\n");
+    assert_eq!(selected_seq(&app), Some(100));
+    assert!(screen.contains("nothing to go back to"), "{screen}");
+    // Message 99 replies to the deleted message 5.
+    press(&mut app, &mut t, KeyCode::Up);
+    let screen = press(&mut app, &mut t, KeyCode::Enter).join("\n");
+    assert_eq!(selected_seq(&app), Some(99));
+    assert!(screen.contains("was deleted"), "{screen}");
 }

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span, Text};
-use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, List, ListItem, ListState, Paragraph, Wrap};
 
 use super::app::{ATTACHMENT_LINES, App, Focus, History, lines_for};
 use crate::output::{self, one_line};
@@ -25,6 +25,60 @@ pub fn draw(app: &mut App<'_>, frame: &mut Frame<'_>) {
     }
     draw_history(app, frame, right);
     draw_status(app, frame, status);
+    if app.help {
+        draw_help(frame, main);
+    }
+}
+
+/// Every key, by where it works.
+const HELP: &[(&str, &str)] = &[
+    ("Conversation list", ""),
+    ("↑↓ j k, PgUp PgDn", "select a conversation"),
+    ("Home End g G", "the first, the last"),
+    ("Enter → l", "open it"),
+    ("Tab", "to the open conversation"),
+    ("m", "mark it read"),
+    ("r", "read the list again"),
+    ("Conversation", ""),
+    ("↑↓ j k", "select a message"),
+    ("PgUp PgDn b f Space", "a page older, newer"),
+    ("Home End g G", "the oldest, the newest message"),
+    ("d", "go to a date (YYYY-MM-DD)"),
+    ("Enter", "go to the message it replies to"),
+    ("Backspace", "back to the reply"),
+    ("m", "mark the conversation read"),
+    ("← h Esc Tab", "back to the list"),
+    ("Anywhere", ""),
+    ("/", "search every conversation (Esc closes it)"),
+    ("?", "this help (any key closes it)"),
+    ("q, Ctrl-C", "quit"),
+];
+
+/// The help screen, over the panes.
+fn draw_help(frame: &mut Frame<'_>, area: Rect) {
+    let lines: Vec<Line<'_>> = HELP
+        .iter()
+        .map(|&(keys, what)| {
+            if what.is_empty() {
+                Line::styled(keys, Style::default().add_modifier(Modifier::BOLD))
+            } else {
+                Line::from(vec![
+                    Span::styled(format!("  {keys:<22}"), Style::default().fg(Color::Cyan)),
+                    Span::raw(what),
+                ])
+            }
+        })
+        .collect();
+    let height = u16::try_from(lines.len() + 2).unwrap_or(u16::MAX).min(area.height);
+    let width = 66.min(area.width);
+    let popup =
+        Rect { x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2, width, height };
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(Style::default().fg(Color::Cyan))
+        .title(" Keys (any key closes) ");
+    frame.render_widget(Clear, popup);
+    frame.render_widget(Paragraph::new(lines).block(block), popup);
 }
 
 fn focused(is: bool) -> Style {
@@ -81,7 +135,11 @@ fn draw_search(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
     let title = if search.typing {
         " Search ".to_owned()
     } else {
-        format!(" Search: {} hits{} ", search.hits.len(), if search.more { "+" } else { "" })
+        format!(
+            " Search: {}{} ",
+            output::plural(search.hits.len() as u64, "hit"),
+            if search.more { "+" } else { "" }
+        )
     };
     let block = Block::default().borders(Borders::ALL).border_style(focused(true)).title(title);
     let [input_area, hits_area] =
@@ -164,9 +222,9 @@ fn draw_history(app: &mut App<'_>, frame: &mut Frame<'_>, area: Rect) {
     h.shown = Some(shown);
     let Some(h) = app.history.as_ref() else { return };
     let block = Block::default().borders(Borders::ALL).border_style(style).title(format!(
-        " {} · {} messages ",
+        " {} · {} ",
         one_line(&h.title),
-        h.total
+        output::plural(h.total, "message")
     ));
     let none = Vec::new();
     let attached = |m: &Message| app.attachments.get(&m.id).unwrap_or(&none);
@@ -282,10 +340,19 @@ fn detail_text(m: &Message, attachments: &[Attachment], tz: &jiff::tz::TimeZone)
 fn draw_status(app: &App<'_>, frame: &mut Frame<'_>, area: Rect) {
     let line = if let Some(e) = &app.error {
         Line::styled(format!(" error: {e}"), Style::default().fg(Color::Red))
+    } else if let Some(date) = &app.date {
+        Line::from(vec![
+            Span::styled(format!(" go to date: {}▏", one_line(date)), Style::default().fg(Color::Cyan)),
+            Span::raw(" │ YYYY-MM-DD · Enter go · Esc cancel"),
+        ])
+    } else if let Some(note) = &app.note {
+        Line::styled(format!(" {note}"), Style::default().fg(Color::Yellow))
     } else {
         let keys = match app.focus {
-            Focus::List => "↑↓ select · Enter open · / search · r reload · q quit",
-            Focus::History => "↑↓ PgUp PgDn · Home/End oldest/newest · ← list · / search · q quit",
+            Focus::List => "↑↓ select · Enter open · m mark read · / search · ? help · q quit",
+            Focus::History => {
+                "↑↓ PgUp PgDn · Enter follow reply · d date · m mark read · ← list · ? help · q quit"
+            }
             Focus::Search if app.search.as_ref().is_some_and(|s| s.typing) => {
                 "type words (CJK or any language) · Enter search · Esc cancel"
             }
@@ -302,17 +369,22 @@ fn draw_status(app: &App<'_>, frame: &mut Frame<'_>, area: Rect) {
     frame.render_widget(Paragraph::new(line), area);
 }
 
-/// Where the view is: the first sequence number shown, the selected one,
-/// the loaded window, and whether the conversation's first or last message
-/// is on screen.
+/// Where the view is: the selected message and the messages on screen, by
+/// sequence number (numbers, not positions: deleted messages leave gaps),
+/// then how many of the conversation's messages are loaded (counts), and
+/// whether its first or last message is on screen.
 fn position(h: &History, rows: usize) -> String {
-    let shown: Vec<u64> =
-        h.window.iter().skip(h.top).take(1).chain(h.selected()).map(|m| m.id.seq()).collect();
-    let mut s = match shown.as_slice() {
-        [first, selected] => format!(" #{first}… selected #{selected} of {}", h.total),
-        _ => String::from(" empty"),
+    let on_screen = h.shown.unwrap_or(rows).min(rows).max(1);
+    let first = h.window.get(h.top).map(|m| m.id.seq());
+    let end = (h.top + on_screen).min(h.window.len());
+    let last = end.checked_sub(1).filter(|&i| i >= h.top).and_then(|i| h.window.get(i)).map(|m| m.id.seq());
+    let mut s = match (h.selected(), first, last) {
+        (Some(m), Some(first), Some(last)) => {
+            format!(" message {} · {first}–{last} on screen", m.id.seq())
+        }
+        _ => String::from(" no messages"),
     };
-    s.push_str(&format!(" · {} loaded", h.window.len()));
+    s.push_str(&format!(" · {} of {} loaded", h.window.len(), h.total));
     if h.at_oldest && h.top == 0 {
         s.push_str(" · first message");
     }
