@@ -1,7 +1,10 @@
 //! What crossing the C boundary costs: the same reads through the Rust API
 //! and through the C functions (copying every string into memory the
 //! library hands out, and freeing it; for an attachment's content, zeroing
-//! the caller's buffer before filling it), on one store, in one run.
+//! the caller's buffer before filling it), on one store, in one run; and
+//! what reading a versioned input struct (its `struct_size` checked, its
+//! prefix copied over the defaults) and writing a versioned report cost,
+//! beside the Rust calls they wrap.
 //! `cargo bench -p chatvault-ffi --bench boundary`.
 
 use std::ffi::c_char;
@@ -80,6 +83,61 @@ fn boundary(c: &mut Criterion) {
                 assert_eq!(chatvault_conversation_list_get(handle, 0, &mut list), chatvault_status::Ok);
                 chatvault_conversation_list_free(list);
             }
+        })
+    });
+    g.finish();
+
+    // Versioned structs: an input (a message, struct_size checked and
+    // copied) and a report (stats, written within struct_size).
+    let scratch = rust.create_conversation(NewConversation { title: "scratch".into(), ..Default::default() });
+    let scratch = scratch.unwrap();
+    let mut g = c.benchmark_group("append_one");
+    let mut i = 0i64;
+    g.bench_function("rust", |b| {
+        b.iter(|| {
+            i += 1;
+            let m = NewMessage {
+                sender: "me".into(),
+                sent_at_ms: 1_800_000_000_000 + i,
+                text: TEXTS[0].into(),
+                ..Default::default()
+            };
+            rust.append(scratch, m).unwrap()
+        })
+    });
+    let text = |s: &str| chatvault_str { ptr: s.as_ptr().cast::<c_char>(), len: s.len() };
+    g.bench_function("c_api", |b| {
+        b.iter(|| {
+            i += 1;
+            let m = chatvault_new_message {
+                struct_size: size_of::<chatvault_new_message>() as u32,
+                external_id: chatvault_str { ptr: std::ptr::null(), len: 0 },
+                sender: text("me"),
+                text: text(TEXTS[0]),
+                sent_at_ms: 1_800_000_000_000 + i,
+                has_reply_to: 0,
+                reply_to_seq: 0,
+                extra: chatvault_bytes { ptr: std::ptr::null(), len: 0 },
+                has_expires_at: 0,
+                expires_at_ms: 0,
+            };
+            let mut id = chatvault_message_id::default();
+            // SAFETY: a live handle, a valid message and out-pointer.
+            let st = unsafe { chatvault_message_append(handle, scratch.get(), &m, &mut id) };
+            assert_eq!(st, chatvault_status::Ok);
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("stats");
+    g.bench_function("rust", |b| b.iter(|| rust.stats().unwrap()));
+    g.bench_function("c_api", |b| {
+        b.iter(|| {
+            let mut stats =
+                chatvault_stats { struct_size: size_of::<chatvault_stats>() as u32, ..Default::default() };
+            // SAFETY: a live handle and a valid report with its struct_size.
+            let st = unsafe { chatvault_store_stats(handle, &mut stats) };
+            assert_eq!(st, chatvault_status::Ok);
         })
     });
     g.finish();

@@ -37,10 +37,43 @@
  * - Threads. A chatvault_store handle may be used from several threads at
  *   once: writes are serialised inside the library and reads run in
  *   parallel. Close it only when no other call on it is running. Progress
- *   callbacks run on the calling thread and must not call into the same store.
+ *   and zone callbacks run on the calling thread and must not call into the
+ *   same store; a store's clock (chatvault_store_options.now_ms) runs on
+ *   whichever thread a call on it runs, possibly several at once.
  *
  * - Panics. No Rust panic crosses this boundary: one becomes
  *   CHATVAULT_STATUS_PANIC (a bug; the store remains usable).
+ *
+ * - Struct sizes (the ABI evolution rule). Every struct except the small
+ *   fixed values (chatvault_str, chatvault_bytes, chatvault_key,
+ *   chatvault_message_id, chatvault_search_cursor, chatvault_match_range)
+ *   begins with `uint32_t struct_size`, and new fields are only ever
+ *   appended. A struct you fill in (new_conversation, new_message,
+ *   options, search query, filter, ...) or that the library writes a
+ *   report into (stats, compact/export/import/rotation/index/clear
+ *   reports) must have struct_size set to sizeof(that struct) as this
+ *   header declares it: start from CHATVAULT_INIT(type), which zeroes the
+ *   rest. The library refuses with CHATVAULT_STATUS_INVALID_ARGUMENT a
+ *   struct_size of 0 (a program built against a header without
+ *   struct_size), one smaller than the struct's required fields, or one
+ *   larger than its own (a header newer than the library). Between those,
+ *   it reads only the first struct_size bytes, the fields past them taking
+ *   their defaults (0 / absent), and writes only the first struct_size
+ *   bytes. A struct the library allocates (message, conversation, pages,
+ *   lists, reports) carries the library's own size: a field exists if it
+ *   ends within struct_size; arrays of them are laid out at a stride of
+ *   their first element's struct_size (index them with CHATVAULT_ITEM).
+ *   chatvault_message_append_batch's entries are read at a stride of
+ *   entries[0].struct_size, which every entry must repeat.
+ *
+ * - Codes and presence. Every code-valued field has a C enum below (its
+ *   field is a uint32_t); an optional value has a `has_x` flag (0 or 1,
+ *   anything else refused) beside it, for inputs and outputs alike.
+ *
+ * - Cancellation. Progress callbacks return CHATVAULT_PROGRESS_CONTINUE
+ *   (0) to go on; anything else stops the operation cleanly with
+ *   CHATVAULT_STATUS_CANCELLED: an import changes nothing, an export or
+ *   inspection leaves no file, a compaction keeps what it committed.
  */
 
 
@@ -52,6 +85,20 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/* A struct the caller fills in or receives a report in, with struct_size
+ * set and every other field 0: `chatvault_stats s = CHATVAULT_INIT(chatvault_stats);` */
+#ifdef __cplusplus
+#define CHATVAULT_INIT(type) {(uint32_t)sizeof(type)}
+#else
+#define CHATVAULT_INIT(type) {.struct_size = (uint32_t)sizeof(type)}
+#endif
+
+/* Element i of an array the library returns (items, problems,
+ * conversations), stepping by its first element's struct_size, so that a
+ * program built against an older header still finds each element. */
+#define CHATVAULT_ITEM(type, array, i) \
+    ((const type *)(const void *)((const char *)(array) + (size_t)(i) * (size_t)(array)[0].struct_size))
+
 
 // What a chatvault function did. `CHATVAULT_STATUS_OK` (0) is success;
 // every other value is an error, described for the calling thread by
@@ -147,6 +194,11 @@ enum chatvault_status
   // nothing was closed and the handle stays valid. Finish or abort the
   // writers, then close it again.
   CHATVAULT_STATUS_STORE_IN_USE = 30,
+  // The progress callback asked to stop (`CHATVAULT_PROGRESS_STOP`): an
+  // import changed nothing, an export or inspection left no file, a
+  // compaction kept the transactions it had committed (the store is
+  // valid; call it again to go on).
+  CHATVAULT_STATUS_CANCELLED = 31,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -213,6 +265,48 @@ typedef uint32_t chatvault_problem_kind;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// When commits are durable (`chatvault_store_options.durability`).
+enum chatvault_durability
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Every commit is synced before it returns: an acknowledged write
+  // survives a crash of the app and of the device. The default.
+  CHATVAULT_DURABILITY_FULL = 0,
+  // Commits survive a crash of the app; a power loss or OS crash may
+  // roll back the last few. Faster on slow flash.
+  CHATVAULT_DURABILITY_NORMAL = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum chatvault_durability chatvault_durability;
+#else
+typedef uint32_t chatvault_durability;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// What a progress callback returns: go on, or stop the operation, which
+// then fails with `CHATVAULT_STATUS_CANCELLED` (any value other than
+// `CHATVAULT_PROGRESS_CONTINUE` stops it).
+enum chatvault_progress
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Go on.
+  CHATVAULT_PROGRESS_CONTINUE = 0,
+  // Stop, cleanly: see each operation for what a stop leaves.
+  CHATVAULT_PROGRESS_STOP = 1,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum chatvault_progress chatvault_progress;
+#else
+typedef int32_t chatvault_progress;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // An attachment's content, open for reading any range: see
 // `chatvault_attachment_open`. It owns everything it reads (its key, its
 // file or bytes): it needs no store handle, and outlives a closed one. It
@@ -239,7 +333,8 @@ typedef struct chatvault_attachment_writer chatvault_attachment_writer;
 // attachment writer made from it is open (`CHATVAULT_STATUS_STORE_IN_USE`).
 typedef struct chatvault_store chatvault_store;
 
-// A store or archive key: `kind` is a `chatvault_key_kind`.
+// A store or archive key: `kind` is a `chatvault_key_kind`. A fixed
+// layout (no `struct_size`): a new way to give a key is a new kind.
 //
 // The library copies the key into memory it wipes after use; wipe your
 // own copy once the call returns.
@@ -252,8 +347,104 @@ typedef struct chatvault_key {
   size_t len;
 } chatvault_key;
 
+// Argon2id cost parameters, for a new passphrase (a store's or an
+// archive's) or as a ceiling on what an archive may ask for. A new
+// passphrase's must be at least 19 MiB, 2 passes, 1 lane, and at most 256
+// MiB, 16 passes, 8 lanes, with memory times passes at most 512 MiB
+// (`CHATVAULT_STATUS_INVALID_ARGUMENT` otherwise).
+typedef struct chatvault_kdf_params {
+  // `sizeof(chatvault_kdf_params)`.
+  uint32_t struct_size;
+  // KiB of memory.
+  uint32_t memory_kib;
+  // Passes.
+  uint32_t iterations;
+  // Lanes.
+  uint32_t parallelism;
+} chatvault_kdf_params;
+
+// A store's clock: milliseconds since the Unix epoch.
+typedef int64_t (*chatvault_clock_fn)(void *ctx);
+
+// Settings for `chatvault_store_create_with` and `chatvault_store_open_with`.
+// Start from `CHATVAULT_INIT(chatvault_store_options)`: every field 0 is
+// the default.
+typedef struct chatvault_store_options {
+  // `sizeof(chatvault_store_options)`.
+  uint32_t struct_size;
+  // A `chatvault_durability`; `CHATVAULT_DURABILITY_FULL` (0) by default.
+  uint32_t durability;
+  // 1: wait at most `busy_timeout_ms` for another process's lock before
+  // failing with `CHATVAULT_STATUS_BUSY`; 0: the default (5 seconds).
+  uint8_t has_busy_timeout;
+  // Milliseconds.
+  uint64_t busy_timeout_ms;
+  // 1: the database file never grows past `max_size_bytes` (rounded down
+  // to whole 4 KiB pages): a write that would need more fails with
+  // `CHATVAULT_STATUS_STORAGE_FULL` and changes nothing. 0: no limit.
+  uint8_t has_max_size;
+  // Bytes.
+  uint64_t max_size_bytes;
+  // 1: a passphrase store's header may ask for at most this much
+  // Argon2id work at open (below the library's ceiling, which is the
+  // default); a header asking for more fails with
+  // `CHATVAULT_STATUS_KDF_TOO_COSTLY`. For memory-tight app extensions.
+  uint8_t has_max_kdf;
+  // KiB of memory.
+  uint32_t max_kdf_memory_kib;
+  // Passes.
+  uint32_t max_kdf_iterations;
+  // Lanes.
+  uint32_t max_kdf_parallelism;
+  // Create only: the Argon2id cost of a passphrase `key` (NULL: the
+  // default, 19 MiB and 2 passes). Refused for a raw key, and by open
+  // (a store's header holds its own).
+  const struct chatvault_kdf_params *kdf;
+  // A clock for the store's timestamps (message expiry, `created_at`
+  // defaults, read marks), milliseconds since the Unix epoch; NULL: the
+  // system clock. Called with `clock_ctx` from whichever thread a call
+  // on the store runs on, possibly several at once: it must be
+  // thread-safe, must not call chatvault, and `clock_ctx` must stay
+  // valid until the store is closed.
+  chatvault_clock_fn now_ms;
+  // Passed to `now_ms`.
+  void *clock_ctx;
+} chatvault_store_options;
+
+// UTF-8 text with an explicit length in bytes.
+//
+// As an input it need not be NUL-terminated; `ptr` may be NULL only when
+// `len` is 0: the empty text, or "none" in fields documented as optional
+// (NULL with a nonzero length is `CHATVAULT_STATUS_NULL_ARGUMENT`).
+//
+// As an output it is NUL-terminated (at `ptr[len]`) as well, but the text
+// itself may contain NUL bytes: `len` is the truth. An optional output that
+// is absent has `ptr` NULL.
+typedef struct chatvault_str {
+  // The first byte.
+  const char *ptr;
+  // The number of bytes, not counting any NUL terminator.
+  size_t len;
+} chatvault_str;
+
+// Settings for `chatvault_store_rotate_master_key`; NULL for the defaults
+// (run to the end).
+typedef struct chatvault_rotate_options {
+  // `sizeof(chatvault_rotate_options)`.
+  uint32_t struct_size;
+  // Stop after this many transactions (at least one runs); 0 for no limit.
+  uint64_t max_transactions;
+  // Stop starting new transactions after this many milliseconds; 0 for no limit.
+  uint64_t time_budget_ms;
+  // The Argon2id cost of a passphrase `key` (NULL: the default); refused
+  // for a raw key.
+  const struct chatvault_kdf_params *kdf;
+} chatvault_rotate_options;
+
 // What `chatvault_store_rotate_master_key` did.
 typedef struct chatvault_rotation_report {
+  // `sizeof(chatvault_rotation_report)`, set by the caller.
+  uint32_t struct_size;
   // Conversations this call moved to a new master key (a rotation
   // resumed after an interruption counts only those it moved itself; a
   // conversation moved twice, by the rotation under way and then by the
@@ -271,19 +462,21 @@ typedef struct chatvault_rotation_report {
   // the rotation; `chatvault_store_verify` says what is wrong.
   uint64_t conversations_damaged;
   // 1 if the rotation to `key` finished: the old master key is gone and
-  // only `key` opens the store. 0 if `max_transactions` ran out first:
-  // call again with the same `key` to continue.
+  // only `key` opens the store. 0 if a budget ran out first: call again
+  // with the same `key` to continue.
   uint8_t finished;
   // 1 if `key` is now the store's key: the rotation to it began (or `key`
   // already was, resuming). 0 only if the call stopped before that
-  // (`max_transactions` ran out while it finished a rotation to another
-  // key that was under way): the store's key is unchanged, and `key`
-  // opens nothing yet.
+  // (a budget ran out while it finished a rotation to another key that
+  // was under way): the store's key is unchanged, and `key` opens
+  // nothing yet.
   uint8_t key_in_force;
 } chatvault_rotation_report;
 
 // Figures about a store, from plaintext columns only (nothing is decrypted).
 typedef struct chatvault_stats {
+  // `sizeof(chatvault_stats)`, set by the caller.
+  uint32_t struct_size;
   // Conversations.
   uint64_t conversations;
   // Messages held, including expired ones compaction has not removed yet.
@@ -314,22 +507,6 @@ typedef struct chatvault_stats {
   uint64_t orphan_file_bytes;
 } chatvault_stats;
 
-// UTF-8 text with an explicit length in bytes.
-//
-// As an input it need not be NUL-terminated; `ptr` may be NULL only when
-// `len` is 0: the empty text, or "none" in fields documented as optional
-// (NULL with a nonzero length is `CHATVAULT_STATUS_NULL_ARGUMENT`).
-//
-// As an output it is NUL-terminated (at `ptr[len]`) as well, but the text
-// itself may contain NUL bytes: `len` is the truth. An optional output that
-// is absent has `ptr` NULL.
-typedef struct chatvault_str {
-  // The first byte.
-  const char *ptr;
-  // The number of bytes, not counting any NUL terminator.
-  size_t len;
-} chatvault_str;
-
 // Bytes with an explicit length; `ptr` may be NULL when `len` is 0.
 typedef struct chatvault_bytes {
   // The first byte.
@@ -338,8 +515,11 @@ typedef struct chatvault_bytes {
   size_t len;
 } chatvault_bytes;
 
-// A conversation to create.
+// A conversation to create. Required: `struct_size` and `title` (fields
+// from `app_data` on may be left out by a smaller `struct_size`).
 typedef struct chatvault_new_conversation {
+  // `sizeof(chatvault_new_conversation)`.
+  uint32_t struct_size;
   // Optional: the app's id for it, unique in the store (`{NULL, 0}` for none).
   struct chatvault_str external_id;
   // Its display title.
@@ -350,16 +530,22 @@ typedef struct chatvault_new_conversation {
   size_t members_len;
   // Opaque app data, sealed with the conversation.
   struct chatvault_bytes app_data;
-  // Creation time in milliseconds since the Unix epoch; 0 means now.
+  // 1: created at `created_at_ms`; 0: now.
+  uint8_t has_created_at;
+  // Creation time in milliseconds since the Unix epoch.
   int64_t created_at_ms;
-  // Disappearing messages: messages appended later expire this many
-  // milliseconds after they were sent; 0 means they never do.
+  // 1: disappearing messages: messages appended later expire
+  // `retention_ms` milliseconds after they were sent. 0: they never do.
+  uint8_t has_retention;
+  // Milliseconds.
   uint64_t retention_ms;
 } chatvault_new_conversation;
 
 // A conversation's metadata. Owned by the list or `chatvault_conversation`
 // allocation it came from.
 typedef struct chatvault_conversation {
+  // The library's `sizeof(chatvault_conversation)`.
+  uint32_t struct_size;
   // Its id (never 0, never reused).
   uint64_t id;
   // The app's id for it; `ptr` NULL if none.
@@ -374,15 +560,20 @@ typedef struct chatvault_conversation {
   struct chatvault_bytes app_data;
   // Creation time, milliseconds since the Unix epoch.
   int64_t created_at_ms;
-  // The sequence number of the last message marked read; 0 if none.
+  // 1 if a message was marked read: the last one is `read_up_to_seq`.
+  uint8_t has_read_up_to;
+  // Its sequence number.
   uint64_t read_up_to_seq;
   // How many messages it holds (expired ones excluded).
   uint64_t message_count;
-  // Its disappearing-message retention in milliseconds; 0 if none.
+  // 1 if messages appended to it disappear `retention_ms` after they were sent.
+  uint8_t has_retention;
+  // Milliseconds.
   uint64_t retention_ms;
 } chatvault_conversation;
 
 // A message id: its conversation and its sequence number there (from 1).
+// A fixed layout.
 typedef struct chatvault_message_id {
   // The conversation's id.
   uint64_t conversation;
@@ -390,9 +581,12 @@ typedef struct chatvault_message_id {
   uint64_t seq;
 } chatvault_message_id;
 
-// A stored message. Owned by the page, conversation list or
+// A stored message. Owned by the page, conversation list, search page or
 // `chatvault_message` allocation it came from.
 typedef struct chatvault_message {
+  // The library's `sizeof(chatvault_message)`: a field exists if it ends
+  // within it.
+  uint32_t struct_size;
   // Its id.
   struct chatvault_message_id id;
   // The server's or sender's id for it; `ptr` NULL if none.
@@ -403,12 +597,17 @@ typedef struct chatvault_message {
   struct chatvault_str text;
   // When it was sent, milliseconds since the Unix epoch.
   int64_t sent_at_ms;
-  // When its text was last edited, milliseconds since the Unix epoch; 0 if never.
+  // 1 if its text was edited, last at `edited_at_ms`.
+  uint8_t has_edited_at;
+  // Milliseconds since the Unix epoch.
   int64_t edited_at_ms;
-  // When it disappears, milliseconds since the Unix epoch; 0 if never.
+  // 1 if it disappears, at `expires_at_ms`.
+  uint8_t has_expires_at;
+  // Milliseconds since the Unix epoch.
   int64_t expires_at_ms;
-  // The sequence number of the message it replies to, in the same
-  // conversation; 0 if it is not a reply.
+  // 1 if it replies to message `reply_to_seq` of the same conversation.
+  uint8_t has_reply_to;
+  // The sequence number of the message it replies to.
   uint64_t reply_to_seq;
   // Opaque app data.
   struct chatvault_bytes extra;
@@ -416,8 +615,10 @@ typedef struct chatvault_message {
 
 // A line of the conversation list.
 typedef struct chatvault_conversation_summary {
-  // The conversation.
-  struct chatvault_conversation conversation;
+  // The library's `sizeof(chatvault_conversation_summary)`.
+  uint32_t struct_size;
+  // The conversation (never NULL).
+  const struct chatvault_conversation *conversation;
   // Its newest message; NULL if it has none.
   const struct chatvault_message *last_message;
   // Messages after the read marker (all of them if none was marked read).
@@ -427,14 +628,50 @@ typedef struct chatvault_conversation_summary {
 // The conversation list, most recently active first. Free it with
 // `chatvault_conversation_list_free`.
 typedef struct chatvault_conversation_list {
-  // `len` summaries (a valid pointer even when `len` is 0).
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // `len` summaries (a valid pointer even when `len` is 0), at a stride
+  // of `items[0].struct_size`.
   const struct chatvault_conversation_summary *items;
   // How many.
   size_t len;
 } chatvault_conversation_list;
 
-// A message to append.
+// Changes to a conversation: see `chatvault_conversation_update`. Each
+// `has_*` (or `set_retention`) flag 1 changes its field; 0 leaves it as
+// it is. Flags other than 0 and 1 are refused.
+typedef struct chatvault_conversation_changes {
+  // `sizeof(chatvault_conversation_changes)`.
+  uint32_t struct_size;
+  // 1: a new title.
+  uint8_t has_title;
+  // The title (UTF-8).
+  struct chatvault_str title;
+  // 1: a new member list.
+  uint8_t has_members;
+  // `members_len` member texts.
+  const struct chatvault_str *members;
+  // How many.
+  size_t members_len;
+  // 1: new app data.
+  uint8_t has_app_data;
+  // The app data.
+  struct chatvault_bytes app_data;
+  // 1: change the retention, to `retention_ms` if `has_retention` is 1,
+  // or off (messages never disappear) if it is 0. It applies to messages
+  // appended from then on.
+  uint8_t set_retention;
+  // See `set_retention`.
+  uint8_t has_retention;
+  // Milliseconds.
+  uint64_t retention_ms;
+} chatvault_conversation_changes;
+
+// A message to append. Required: `struct_size`, `sender`, `text` and
+// `sent_at_ms` (fields from `has_reply_to` on may be left out).
 typedef struct chatvault_new_message {
+  // `sizeof(chatvault_new_message)`.
+  uint32_t struct_size;
   // Optional: the server's or sender's id for it (`{NULL, 0}` for none).
   // Appending an external id the conversation already has returns that
   // message's id and stores nothing, so sync retries are safe.
@@ -445,42 +682,63 @@ typedef struct chatvault_new_message {
   struct chatvault_str text;
   // When it was sent, milliseconds since the Unix epoch.
   int64_t sent_at_ms;
-  // The sequence number of the message it replies to, in the same
-  // conversation; 0 if it is not a reply.
+  // 1: it replies to message `reply_to_seq` of the same conversation.
+  uint8_t has_reply_to;
+  // The sequence number of the message it replies to.
   uint64_t reply_to_seq;
   // Opaque app data (attachment references, reactions, ...).
   struct chatvault_bytes extra;
-  // When it disappears, milliseconds since the Unix epoch; 0 means never.
+  // 1: it disappears at `expires_at_ms`; 0: never (unless the
+  // conversation's retention says otherwise).
+  uint8_t has_expires_at;
+  // Milliseconds since the Unix epoch.
   int64_t expires_at_ms;
 } chatvault_new_message;
 
-// One entry of `chatvault_message_append_batch`.
+// One entry of `chatvault_message_append_batch`; the array's stride is
+// `entries[0].struct_size`, which every entry must repeat.
 typedef struct chatvault_batch_entry {
+  // `sizeof(chatvault_batch_entry)`.
+  uint32_t struct_size;
   // The conversation to append to.
   uint64_t conversation;
-  // The message.
-  struct chatvault_new_message message;
+  // The message (its own `struct_size` set).
+  const struct chatvault_new_message *message;
 } chatvault_batch_entry;
 
 // A page of messages, oldest first. Free it with `chatvault_message_page_free`.
 typedef struct chatvault_message_page {
-  // `len` messages (a valid pointer even when `len` is 0).
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // `len` messages (a valid pointer even when `len` is 0), at a stride
+  // of `items[0].struct_size` (`CHATVAULT_ITEM`).
   const struct chatvault_message *items;
   // How many.
   size_t len;
 } chatvault_message_page;
 
 // Settings for `chatvault_store_compact`; pass NULL for the defaults (run
-// to completion).
+// to completion, default segment targets). Every field 0 is its default.
 typedef struct chatvault_compact_options {
+  // `sizeof(chatvault_compact_options)`.
+  uint32_t struct_size;
   // Stop starting new transactions after this many milliseconds; 0 for no limit.
   uint64_t time_budget_ms;
   // Stop after rewriting about this many segments; 0 for no limit.
   uint64_t segment_budget;
+  // Largest number of messages in a segment compaction writes, at most
+  // 65536; 0 for the default (64). Smaller segments leak less through
+  // their compressed length (SECURITY.md), at some cost in size.
+  uint64_t target_messages;
+  // Largest plaintext, in bytes before compression, of a segment
+  // compaction writes, at most 1 MiB; 0 for the default (32 KiB).
+  uint64_t target_bytes;
 } chatvault_compact_options;
 
 // Where a compaction is.
 typedef struct chatvault_compact_progress {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // Conversations finished so far.
   uint64_t conversations_done;
   // Conversations that had work when compaction started.
@@ -491,14 +749,19 @@ typedef struct chatvault_compact_progress {
 
 // Called after each compaction transaction commits, on the thread that
 // called `chatvault_store_compact`, with the `user_data` given to it. The
-// progress is valid only during the call. Return 0 to go on, anything else
-// to stop after the current transaction (the report then says
-// `work_remains`). It must not call chatvault functions on the same store.
+// progress is valid only during the call. Return
+// `CHATVAULT_PROGRESS_CONTINUE` (0) to go on, anything else to stop after
+// the current transaction: the compaction then fails with
+// `CHATVAULT_STATUS_CANCELLED`, keeping the transactions committed so far
+// (the store is valid; call it again to go on). It must not call
+// chatvault functions on the same store.
 typedef int32_t (*chatvault_compact_progress_fn)(void *user_data,
                                                  const struct chatvault_compact_progress *progress);
 
 // What `chatvault_store_compact` did.
 typedef struct chatvault_compact_report {
+  // `sizeof(chatvault_compact_report)`, set by the caller.
+  uint32_t struct_size;
   // Conversations whose work was finished.
   uint64_t conversations_compacted;
   // Existing segments rewritten.
@@ -516,7 +779,7 @@ typedef struct chatvault_compact_report {
   // Conversations left alone because something in them does not open;
   // `chatvault_store_verify` says what.
   uint64_t conversations_skipped;
-  // 1 if a budget ran out or the callback stopped it: call again to continue.
+  // 1 if a budget ran out: call again to continue.
   uint8_t work_remains;
   // Attachments of expired messages removed, their files included.
   uint64_t attachments_expired;
@@ -527,31 +790,42 @@ typedef struct chatvault_compact_report {
 
 // One problem `chatvault_store_verify` found.
 typedef struct chatvault_problem {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // A `chatvault_problem_kind`.
   uint32_t kind;
-  // The conversation it is in; 0 if none.
+  // 1 if it is in conversation `conversation`.
+  uint8_t has_conversation;
+  // The conversation.
   uint64_t conversation;
-  // The first and last sequence numbers it concerns; both 0 if none.
-  // For a problem with an attachment (`detail` names it), `first_seq` is
-  // the attachment's id and `last_seq` its message's sequence number.
+  // 1 if it concerns sequence numbers `first_seq` to `last_seq`. For a
+  // problem with an attachment (`detail` names it), `first_seq` is the
+  // attachment's id and `last_seq` its message's sequence number.
+  uint8_t has_seqs;
+  // See `has_seqs`.
   uint64_t first_seq;
-  // See `first_seq`.
+  // See `has_seqs`.
   uint64_t last_seq;
-  // The key epoch it concerns; -1 if none.
-  int64_t epoch;
+  // 1 if it concerns key epoch `epoch`.
+  uint8_t has_epoch;
+  // The key epoch.
+  uint32_t epoch;
   // A description, without any secret or message content.
   struct chatvault_str detail;
 } chatvault_problem;
 
 // What `chatvault_store_verify` found. Free it with `chatvault_verify_report_free`.
 typedef struct chatvault_verify_report {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // Conversations checked.
   uint64_t conversations;
   // Segments checked.
   uint64_t segments;
   // Messages in the segments checked.
   uint64_t messages;
-  // `problems_len` problems, in the order found; none means the store is sound.
+  // `problems_len` problems, in the order found, at a stride of
+  // `problems[0].struct_size`; none means the store is sound.
   const struct chatvault_problem *problems;
   // How many problems.
   size_t problems_len;
@@ -559,8 +833,10 @@ typedef struct chatvault_verify_report {
   uint64_t attachments;
 } chatvault_verify_report;
 
-// How far an export or import has got.
+// How far an export, import or inspection has got.
 typedef struct chatvault_archive_progress {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // Archive bytes written or read so far.
   uint64_t bytes;
   // Conversations written or read so far.
@@ -573,25 +849,49 @@ typedef struct chatvault_archive_progress {
   uint64_t total_messages;
 } chatvault_archive_progress;
 
-// Called at the start, about every 64 KiB, and at the end of an export or
-// import, on the calling thread, with the `user_data` given to it. The
-// progress is valid only during the call. It must not call chatvault
-// functions on the same store.
-typedef void (*chatvault_archive_progress_fn)(void *user_data,
-                                              const struct chatvault_archive_progress *progress);
+// Called at the start, about every 64 KiB, and at the end of an export,
+// import or inspection, on the calling thread, with the `user_data` given
+// to it. The progress is valid only during the call. Return
+// `CHATVAULT_PROGRESS_CONTINUE` (0) to go on, anything else to stop: the
+// call then fails with `CHATVAULT_STATUS_CANCELLED`, having imported
+// nothing, or left no archive file. (An import's last call comes after it
+// committed: its answer is ignored.) It must not call chatvault functions
+// on the same store.
+typedef int32_t (*chatvault_archive_progress_fn)(void *user_data,
+                                                 const struct chatvault_archive_progress *progress);
 
 // What `chatvault_store_export` wrote.
 typedef struct chatvault_export_report {
+  // `sizeof(chatvault_export_report)`, set by the caller.
+  uint32_t struct_size;
   // Conversations in the archive.
   uint64_t conversations;
   // Messages in the archive (expired ones are left out).
   uint64_t messages;
   // The archive's size in bytes.
   uint64_t bytes;
+  // Attachments in the archive (those of expired messages left out;
+  // removed ones as metadata only).
+  uint64_t attachments;
 } chatvault_export_report;
+
+// How `chatvault_store_export_with` writes an archive. Every field 0 is
+// its default.
+typedef struct chatvault_export_options {
+  // `sizeof(chatvault_export_options)`.
+  uint32_t struct_size;
+  // The Argon2id cost of a passphrase `archive_key` (NULL: the default);
+  // refused for a raw key.
+  const struct chatvault_kdf_params *kdf;
+  // The body's chunk size in bytes: a power of two from 1024 to 1048576;
+  // 0 for the default (65536). Smaller chunks cost 16 bytes of tag each.
+  uint64_t chunk_size;
+} chatvault_export_options;
 
 // What `chatvault_store_import` did.
 typedef struct chatvault_import_report {
+  // `sizeof(chatvault_import_report)`, set by the caller.
+  uint32_t struct_size;
   // Conversations the store did not have, created.
   uint64_t conversations_created;
   // Conversations the store had already.
@@ -602,39 +902,173 @@ typedef struct chatvault_import_report {
   uint64_t messages_skipped;
   // The archive's size in bytes.
   uint64_t bytes;
+  // Attachments added.
+  uint64_t attachments_added;
+  // Attachments the store had already, or whose message was not added.
+  uint64_t attachments_skipped;
 } chatvault_import_report;
+
+// How `chatvault_store_import_with` and `chatvault_archive_inspect_with`
+// read an archive. Every field 0 is its default.
+typedef struct chatvault_import_options {
+  // `sizeof(chatvault_import_options)`.
+  uint32_t struct_size;
+  // The most Argon2id work the archive's header may ask for (NULL: the
+  // library's ceiling); a header asking for more fails with
+  // `CHATVAULT_STATUS_KDF_TOO_COSTLY` before any key derivation.
+  const struct chatvault_kdf_params *max_kdf;
+} chatvault_import_options;
+
+// One conversation of an archive: see `chatvault_archive_inspect`.
+typedef struct chatvault_archived_conversation {
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // The app's id for it; `ptr` NULL if none.
+  struct chatvault_str external_id;
+  // Its title.
+  struct chatvault_str title;
+  // How many messages the archive holds for it.
+  uint64_t messages;
+  // 1 if it holds messages, sent from `first_sent_ms` to `last_sent_ms`.
+  uint8_t has_sent_between;
+  // The earliest `sent_at_ms`.
+  int64_t first_sent_ms;
+  // The latest `sent_at_ms`.
+  int64_t last_sent_ms;
+  // How many attachments the archive holds for it.
+  uint64_t attachments;
+} chatvault_archived_conversation;
+
+// What an archive holds: see `chatvault_archive_inspect`. Free it with
+// `chatvault_archive_summary_free`.
+typedef struct chatvault_archive_summary {
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // The archive format version.
+  uint32_t version;
+  // A `chatvault_key_kind`: what protects it.
+  uint32_t key_kind;
+  // The chatvault version that wrote it.
+  struct chatvault_str chatvault_version;
+  // When it was written, by the writer's clock (ms since the Unix epoch).
+  int64_t exported_at_ms;
+  // `conversations_len` conversations, in archive order, at a stride of
+  // `conversations[0].struct_size`.
+  const struct chatvault_archived_conversation *conversations;
+  // How many.
+  size_t conversations_len;
+  // Messages in all.
+  uint64_t messages;
+  // Attachments in all.
+  uint64_t attachments;
+  // Bytes of attachment content.
+  uint64_t attachment_bytes;
+  // Its size in bytes.
+  uint64_t bytes;
+} chatvault_archive_summary;
+
+// The time zone at the instant `ms` (milliseconds since the Unix epoch):
+// write its offset in seconds east of UTC to `*offset_seconds` (within ±24
+// hours; larger ones are clamped), and its name (UTF-8, e.g. "CEST"), at
+// most `name_cap` bytes, to `name`, and its length to `*name_len` (0, or
+// a name too long or not UTF-8, shows the offset alone). Both outputs
+// start at 0. It must not call chatvault.
+typedef void (*chatvault_zone_fn)(void *ctx,
+                                  int64_t ms,
+                                  int32_t *offset_seconds,
+                                  char *name,
+                                  size_t name_cap,
+                                  size_t *name_len);
+
+// How an HTML export is written: see `chatvault_store_export_html_with`.
+// Every field 0 is its default (times in UTC, nobody's messages shown as
+// one's own, 5000 messages a page, no existing page replaced).
+typedef struct chatvault_html_options {
+  // `sizeof(chatvault_html_options)`.
+  uint32_t struct_size;
+  // Messages whose sender is exactly this are shown as the user's own;
+  // `{NULL, 0}` for none.
+  struct chatvault_str me;
+  // A conversation of more messages than this is split into pages of
+  // this many; 0 for the default (5000).
+  uint64_t messages_per_page;
+  // 1: show times at `zone_offset_seconds` east of UTC, named
+  // `zone_name` (e.g. "CET"; `{NULL, 0}` to show the offset alone); 0:
+  // in UTC. One offset for the whole export: the library has no
+  // time-zone database.
+  uint8_t has_zone;
+  // Seconds east of UTC (west negative), within ±24 hours.
+  int32_t zone_offset_seconds;
+  // The zone's name.
+  struct chatvault_str zone_name;
+  // 1: a file already where a page or the index goes is replaced; 0: the
+  // export fails before writing anything. An existing attachment
+  // directory is never replaced.
+  uint8_t replace_existing;
+  // The zone at each instant (NULL: `has_zone`'s fixed offset, or UTC),
+  // so that an offset that changes (summer time) is followed; set
+  // either this or `has_zone`, not both. Called with `zone_ctx` on the
+  // calling thread during the export.
+  chatvault_zone_fn zone;
+  // Passed to `zone`.
+  void *zone_ctx;
+} chatvault_html_options;
+
+// What an HTML export to files wrote.
+typedef struct chatvault_html_report {
+  // `sizeof(chatvault_html_report)`, set by the caller.
+  uint32_t struct_size;
+  // Conversations exported.
+  uint64_t conversations;
+  // Messages exported.
+  uint64_t messages;
+  // Pages written (the index not counted).
+  uint64_t pages;
+  // 1 if an index page was written.
+  uint8_t has_index;
+  // Attachment directories made.
+  uint64_t attachment_dirs;
+} chatvault_html_report;
 
 // Where a page of search hits ended: the last hit's send time and id.
 // Hits are ordered by (send time, conversation, sequence number), newest
-// first; `message.conversation` 0 means none (no cursor, or no next page).
+// first. A fixed layout.
 typedef struct chatvault_search_cursor {
   // The last hit's `sent_at_ms`.
   int64_t sent_at_ms;
-  // The last hit's id; conversation 0 for none.
+  // The last hit's id.
   struct chatvault_message_id message;
 } chatvault_search_cursor;
 
-// A search: see `chatvault_search`.
+// A search: see `chatvault_search`. Required: `struct_size` and `text`.
 typedef struct chatvault_search_query {
+  // `sizeof(chatvault_search_query)`.
+  uint32_t struct_size;
   // The words to find (UTF-8).
   struct chatvault_str text;
-  // Only this conversation; 0 for the whole store.
+  // 1: only conversation `conversation`; 0: the whole store.
+  uint8_t has_conversation;
+  // The conversation.
   uint64_t conversation;
   // Only messages from this sender (exact); `{NULL, 0}` for any.
   struct chatvault_str sender;
-  // Only messages sent at or after this time (ms since the Unix epoch);
-  // `INT64_MIN` for no lower bound.
+  // 1: only messages sent at or after `from_ms` (ms since the Unix epoch).
+  uint8_t has_from;
+  // See `has_from`.
   int64_t from_ms;
-  // Only messages sent before this time; `INT64_MAX` for no upper bound.
+  // 1: only messages sent before `until_ms`.
+  uint8_t has_until;
+  // See `has_until`.
   int64_t until_ms;
   // At most this many hits; 0 for 50.
   size_t limit;
-  // The page after this cursor (the previous page's `next`); conversation
-  // 0 for the first page.
+  // 1: the page after `after` (the previous page's `next`); 0: the first page.
+  uint8_t has_after;
+  // See `has_after`.
   struct chatvault_search_cursor after;
 } chatvault_search_query;
 
-// A byte range `[start, end)` of a hit's text that matched.
+// A byte range `[start, end)` of a hit's text that matched. A fixed layout.
 typedef struct chatvault_match_range {
   // The first byte.
   size_t start;
@@ -644,9 +1078,11 @@ typedef struct chatvault_match_range {
 
 // One message that matched. Owned by its page.
 typedef struct chatvault_search_hit {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // The message.
-  struct chatvault_message message;
-  // `ranges_len` ranges of `message.text`, sorted and disjoint.
+  const struct chatvault_message *message;
+  // `ranges_len` ranges of `message->text`, sorted and disjoint.
   const struct chatvault_match_range *ranges;
   // How many.
   size_t ranges_len;
@@ -655,12 +1091,17 @@ typedef struct chatvault_search_hit {
 // A page of search hits, newest first. Free it with
 // `chatvault_search_page_free`.
 typedef struct chatvault_search_page {
-  // `len` hits (a valid pointer even when `len` is 0).
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // `len` hits (a valid pointer even when `len` is 0), at a stride of
+  // `items[0].struct_size`.
   const struct chatvault_search_hit *items;
   // How many.
   size_t len;
-  // Pass it as the next query's `after`; conversation 0 when there is no
-  // next page.
+  // 1 if there may be a next page: pass `next` as the next query's
+  // `after` (with `has_after` 1).
+  uint8_t has_next;
+  // See `has_next`.
   struct chatvault_search_cursor next;
   // Segments the search opened whole because the store was upgraded and
   // `chatvault_index_for_search` has not reached them yet (the results
@@ -668,8 +1109,36 @@ typedef struct chatvault_search_page {
   uint64_t unindexed_segments;
 } chatvault_search_page;
 
-// An attachment to write: see `chatvault_attachment_begin`.
+// The byte ranges of a text that matched a query, from
+// `chatvault_search_matches`. Free it with `chatvault_match_list_free`.
+typedef struct chatvault_match_list {
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // `len` ranges of the text, sorted and disjoint (a valid pointer even
+  // when `len` is 0).
+  const struct chatvault_match_range *ranges;
+  // How many.
+  size_t len;
+} chatvault_match_list;
+
+// What `chatvault_index_for_search` did.
+typedef struct chatvault_index_report {
+  // `sizeof(chatvault_index_report)`, set by the caller.
+  uint32_t struct_size;
+  // Segments given a search filter by this call.
+  uint64_t segments_indexed;
+  // Segments still without one (0: the index is complete).
+  uint64_t segments_remaining;
+  // Segments that could not be read (damaged: `chatvault_store_verify`
+  // reports them), skipped.
+  uint64_t segments_skipped;
+} chatvault_index_report;
+
+// An attachment to write: see `chatvault_attachment_begin`. Required:
+// `struct_size` and `media_type`.
 typedef struct chatvault_new_attachment {
+  // `sizeof(chatvault_new_attachment)`.
+  uint32_t struct_size;
   // Its media type, e.g. "image/jpeg" (the gallery and the storage
   // manager select by its prefix, e.g. "image/").
   struct chatvault_str media_type;
@@ -682,6 +1151,8 @@ typedef struct chatvault_new_attachment {
 // A stored attachment's metadata. Owned by the list or
 // `chatvault_attachment` allocation it came from.
 typedef struct chatvault_attachment {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // Its id (never 0, never reused).
   uint64_t id;
   // The message it belongs to.
@@ -696,17 +1167,22 @@ typedef struct chatvault_attachment {
   struct chatvault_bytes app_data;
   // When it was written, milliseconds since the Unix epoch.
   int64_t created_at_ms;
-  // When `chatvault_clear_attachments` removed its content, milliseconds
-  // since the Unix epoch; 0 if the content is there. Removed content
-  // cannot be opened (`CHATVAULT_STATUS_NOT_FOUND`); the metadata stays
-  // so the message can show what was there.
+  // 1 if `chatvault_clear_attachments` removed its content, at
+  // `removed_at_ms`. Removed content cannot be opened
+  // (`CHATVAULT_STATUS_NOT_FOUND`); the metadata stays so the message
+  // can show what was there.
+  uint8_t has_removed_at;
+  // Milliseconds since the Unix epoch.
   int64_t removed_at_ms;
 } chatvault_attachment;
 
 // Attachments: a message's, or a page of a conversation's gallery. Free it
 // with `chatvault_attachment_list_free`.
 typedef struct chatvault_attachment_list {
-  // `len` attachments (a valid pointer even when `len` is 0).
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // `len` attachments (a valid pointer even when `len` is 0), at a
+  // stride of `items[0].struct_size`.
   const struct chatvault_attachment *items;
   // How many.
   size_t len;
@@ -717,6 +1193,8 @@ typedef struct chatvault_attachment_list {
 // its value. Flags other than 0 and 1 are refused. All flags 0 matches
 // every attachment in the store.
 typedef struct chatvault_attachment_filter {
+  // `sizeof(chatvault_attachment_filter)`.
+  uint32_t struct_size;
   // 1: only in conversation `conversation`.
   uint8_t has_conversation;
   // The conversation.
@@ -737,6 +1215,8 @@ typedef struct chatvault_attachment_filter {
 
 // What `chatvault_clear_attachments` removed.
 typedef struct chatvault_clear_report {
+  // `sizeof(chatvault_clear_report)`, set by the caller.
+  uint32_t struct_size;
   // Attachments whose content was removed.
   uint64_t attachments;
   // Bytes of stored content removed.
@@ -745,6 +1225,8 @@ typedef struct chatvault_clear_report {
 
 // What one conversation takes on disk.
 typedef struct chatvault_conversation_usage {
+  // The library's size of this struct.
+  uint32_t struct_size;
   // The conversation.
   uint64_t conversation;
   // Sealed bytes of its messages, search filters and metadata.
@@ -758,11 +1240,23 @@ typedef struct chatvault_conversation_usage {
 // What each conversation takes on disk, largest first. Free it with
 // `chatvault_storage_usage_free`.
 typedef struct chatvault_storage_usage_list {
-  // `len` conversations (a valid pointer even when `len` is 0).
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // `len` conversations (a valid pointer even when `len` is 0), at a
+  // stride of `items[0].struct_size`.
   const struct chatvault_conversation_usage *items;
   // How many.
   size_t len;
 } chatvault_storage_usage_list;
+
+// A text the library made (JSON, a time, a file name): free it with
+// `chatvault_text_free`. Its bytes are wiped when freed.
+typedef struct chatvault_text {
+  // The library's size of this struct.
+  uint32_t struct_size;
+  // The text: UTF-8, NUL-terminated.
+  struct chatvault_str text;
+} chatvault_text;
 
 #ifdef __cplusplus
 extern "C" {
@@ -798,6 +1292,18 @@ chatvault_status chatvault_store_create(const char *path,
                                         const struct chatvault_key *key,
                                         struct chatvault_store **out);
 
+// `chatvault_store_create` with `options` (durability, busy timeout,
+// size limit, Argon2id ceiling); NULL is the defaults.
+//
+// # Safety
+// `path` is valid for `path_len` bytes; `key`, `options` and `out` are
+// NULL or valid.
+chatvault_status chatvault_store_create_with(const char *path,
+                                             size_t path_len,
+                                             const struct chatvault_key *key,
+                                             const struct chatvault_store_options *options,
+                                             struct chatvault_store **out);
+
 // Opens the store at `path` (UTF-8, `path_len` bytes) with `key`, and
 // writes its handle to `*out`.
 //
@@ -810,6 +1316,28 @@ chatvault_status chatvault_store_open(const char *path,
                                       size_t path_len,
                                       const struct chatvault_key *key,
                                       struct chatvault_store **out);
+
+// `chatvault_store_open` with `options` (durability, busy timeout, size
+// limit, Argon2id ceiling: they hold for this handle only); NULL is the
+// defaults.
+//
+// # Safety
+// `path` is valid for `path_len` bytes; `key`, `options` and `out` are
+// NULL or valid.
+chatvault_status chatvault_store_open_with(const char *path,
+                                           size_t path_len,
+                                           const struct chatvault_key *key,
+                                           const struct chatvault_store_options *options,
+                                           struct chatvault_store **out);
+
+// Writes the path the store was opened at (UTF-8, as given to create or
+// open) to `*out`: NUL-terminated, owned by the handle and valid until it
+// is closed.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_store_path(const struct chatvault_store *store,
+                                      struct chatvault_str *out);
 
 // Closes a store: checkpoints and removes its write-ahead log, and frees
 // the handle, which must not be used again, whatever the status, with one
@@ -838,6 +1366,17 @@ chatvault_status chatvault_store_close(struct chatvault_store *store);
 chatvault_status chatvault_store_change_key(const struct chatvault_store *store,
                                             const struct chatvault_key *key);
 
+// `chatvault_store_change_key` with the Argon2id cost of a new passphrase
+// (`kdf`; NULL is the default, as `chatvault_store_change_key`). A `kdf`
+// with a raw key, or outside the bounds `chatvault_kdf_params` states,
+// fails with `CHATVAULT_STATUS_INVALID_ARGUMENT` and changes nothing.
+//
+// # Safety
+// `store`, `key` and `kdf` are NULL or valid.
+chatvault_status chatvault_store_change_key_with(const struct chatvault_store *store,
+                                                 const struct chatvault_key *key,
+                                                 const struct chatvault_kdf_params *kdf);
+
 // Rotates the master key, for when the store's key or passphrase leaked:
 // afterwards the old key, with any copy of the file's header, opens
 // nothing written or rewrapped since. It draws a new master key, rewraps
@@ -861,15 +1400,16 @@ chatvault_status chatvault_store_change_key(const struct chatvault_store *store,
 // pending one.
 //
 // It runs in many short transactions, so other calls on the store go on
-// meanwhile. `max_transactions` stops it after that many (at least one
-// runs); 0 runs it to the end. Writes what it did to `*out`. While
+// meanwhile. `options` (NULL: run to the end) may stop it after
+// `max_transactions` transactions (at least one runs) or `time_budget_ms`.
+// Writes what it did to `*out`. While
 // `out->finished` is 0, the rotation is under way: open the store with
 // `key` and call this again with the SAME `key` to continue. A call with
 // another key while a rotation is under way first finishes that rotation
 // under the store's current key, then rotates again to the key given
-// (`out->finished` is about that last rotation); if `max_transactions`
-// runs out before the second rotation begins, the key given does not open
-// the store yet.
+// (`out->finished` is about that last rotation); if a budget runs out
+// before the second rotation begins, the key given does not open the
+// store yet (`out->key_in_force` is 0).
 //
 // `CHATVAULT_STATUS_SCRUB_INCOMPLETE` means a rotation finished but the
 // old wrapping could not be scrubbed from the write-ahead log yet: call
@@ -882,10 +1422,10 @@ chatvault_status chatvault_store_change_key(const struct chatvault_store *store,
 // key the rotation moved: close them and open the store again with `key`.
 //
 // # Safety
-// `store`, `key` and `out` are NULL or valid.
+// `store`, `key`, `options` and `out` are NULL or valid; `out->struct_size` is set.
 chatvault_status chatvault_store_rotate_master_key(const struct chatvault_store *store,
                                                    const struct chatvault_key *key,
-                                                   uint64_t max_transactions,
+                                                   const struct chatvault_rotate_options *options,
                                                    struct chatvault_rotation_report *out);
 
 // Removes every trace of deleted data from the file and the write-ahead
@@ -920,7 +1460,7 @@ chatvault_status chatvault_store_vacuum(const struct chatvault_store *store);
 // the attachment directory's listing) only.
 //
 // # Safety
-// `store` and `out` are NULL or valid.
+// `store` and `out` are NULL or valid; `out->struct_size` is set.
 chatvault_status chatvault_store_stats(const struct chatvault_store *store,
                                        struct chatvault_stats *out);
 
@@ -980,6 +1520,36 @@ chatvault_status chatvault_conversation_list_get(const struct chatvault_store *s
 // `list` is NULL or came from `chatvault_conversation_list_get`, and is not
 // used again.
 void chatvault_conversation_list_free(struct chatvault_conversation_list *list);
+
+// Changes a conversation's title, members, app data or retention (each
+// `has_*` flag of `update` says whether to change its field), in one
+// transaction. A new retention applies to messages appended from then on.
+//
+// # Safety
+// `store` and `update` are NULL or valid; every pointer in `update` is
+// NULL or valid for its length.
+chatvault_status chatvault_conversation_update(const struct chatvault_store *store,
+                                               uint64_t id,
+                                               const struct chatvault_conversation_changes *update);
+
+// Starts a new key epoch in conversation `id`: messages appended from now
+// on are sealed under a fresh key, and the next compaction reseals older
+// ones and destroys the old keys (SECURITY.md). Writes the new epoch to
+// `*out_epoch`.
+//
+// # Safety
+// `store` and `out_epoch` are NULL or valid.
+chatvault_status chatvault_conversation_rotate_key(const struct chatvault_store *store,
+                                                   uint64_t id,
+                                                   uint32_t *out_epoch);
+
+// `chatvault_conversation_rotate_key` for every conversation, in one
+// transaction; writes how many were rotated to `*out_count`.
+//
+// # Safety
+// `store` and `out_count` are NULL or valid.
+chatvault_status chatvault_store_rotate_all_keys(const struct chatvault_store *store,
+                                                 uint64_t *out_count);
 
 // Deletes a conversation: its key is destroyed and its messages are
 // scrubbed from the file and the write-ahead log before this returns.
@@ -1135,12 +1705,19 @@ chatvault_status chatvault_message_mark_read(const struct chatvault_store *store
 // Compacts the store: merges and compresses segments, drops expired
 // messages and their attachments, reseals old key epochs and destroys
 // their keys, removes attachment files no attachment names, then scrubs.
-// `options` may be NULL (run to completion); `progress` may be NULL. Writes
-// what it did to `*out`; if `work_remains` is set, call it again later.
+// `options` may be NULL (run to completion, default segment targets);
+// `progress` may be NULL. Writes what it did to `*out`; if `work_remains`
+// is set, a budget ran out: call it again later.
+//
+// If `progress` returns `CHATVAULT_PROGRESS_STOP`, compaction stops after
+// the current transaction and fails with `CHATVAULT_STATUS_CANCELLED`,
+// `*out` untouched: what committed before stays (each transaction leaves
+// the store valid), the rest is left for the next call.
 //
 // # Safety
-// `store`, `options` and `out` are NULL or valid; `progress`, if not NULL,
-// may be called with `user_data` on this thread until this returns.
+// `store`, `options` and `out` are NULL or valid (`out->struct_size`
+// set); `progress`, if not NULL, may be called with `user_data` on this
+// thread until this returns.
 chatvault_status chatvault_store_compact(const struct chatvault_store *store,
                                          const struct chatvault_compact_options *options,
                                          chatvault_compact_progress_fn progress,
@@ -1171,11 +1748,15 @@ void chatvault_verify_report_free(struct chatvault_verify_report *report);
 // over `path`); the store's own files are refused with
 // `CHATVAULT_STATUS_INVALID_ARGUMENT`. Writes what it wrote to `*out`.
 //
+// If `progress` returns `CHATVAULT_PROGRESS_STOP`, the export stops and
+// fails with `CHATVAULT_STATUS_CANCELLED`: no file is left at `path` (a
+// file that was there before stays as it was).
+//
 // # Safety
 // `path` is valid for `path_len` bytes and `conversations` for
 // `conversations_len` ids; `store`, `archive_key` and `out` are
-// NULL or valid; `progress`, if not NULL, may be called with `user_data` on
-// this thread until this returns.
+// NULL or valid (`out->struct_size` set); `progress`, if not NULL, may be
+// called with `user_data` on this thread until this returns.
 chatvault_status chatvault_store_export(const struct chatvault_store *store,
                                         const char *path,
                                         size_t path_len,
@@ -1186,14 +1767,39 @@ chatvault_status chatvault_store_export(const struct chatvault_store *store,
                                         void *user_data,
                                         struct chatvault_export_report *out);
 
+// `chatvault_store_export` with `options` (the Argon2id cost of a
+// passphrase `archive_key`, the chunk size); NULL is the defaults. A bad
+// option fails with `CHATVAULT_STATUS_INVALID_ARGUMENT` before any file
+// is written.
+//
+// # Safety
+// As `chatvault_store_export`; `options` is NULL or valid, and so is its
+// `kdf`.
+chatvault_status chatvault_store_export_with(const struct chatvault_store *store,
+                                             const char *path,
+                                             size_t path_len,
+                                             const struct chatvault_key *archive_key,
+                                             const struct chatvault_export_options *options,
+                                             const uint64_t *conversations,
+                                             size_t conversations_len,
+                                             chatvault_archive_progress_fn progress,
+                                             void *user_data,
+                                             struct chatvault_export_report *out);
+
 // Imports the archive at `path` (UTF-8, `path_len` bytes), opened with
-// `archive_key`: all or nothing, and importing the same archive twice adds
-// nothing twice. Writes what it did to `*out`.
+// `archive_key`: all or nothing, in one transaction, and importing the same
+// archive twice adds nothing twice. Writes what it did to `*out`.
+//
+// If `progress` returns `CHATVAULT_PROGRESS_STOP` before the end, the
+// import fails with `CHATVAULT_STATUS_CANCELLED` and its transaction is
+// rolled back: the store is exactly as it was (no conversation, message,
+// attachment or read marker of the archive was added). The last call of
+// `progress`, made after the import committed, cannot stop it.
 //
 // # Safety
 // `path` is valid for `path_len` bytes; `store`, `archive_key` and `out` are
-// NULL or valid; `progress`, if not NULL, may be called with `user_data` on
-// this thread until this returns.
+// NULL or valid (`out->struct_size` set); `progress`, if not NULL, may be
+// called with `user_data` on this thread until this returns.
 chatvault_status chatvault_store_import(const struct chatvault_store *store,
                                         const char *path,
                                         size_t path_len,
@@ -1201,6 +1807,135 @@ chatvault_status chatvault_store_import(const struct chatvault_store *store,
                                         chatvault_archive_progress_fn progress,
                                         void *user_data,
                                         struct chatvault_import_report *out);
+
+// `chatvault_store_import` with `options` (a lower ceiling on the
+// Argon2id work the archive may ask for); NULL is the defaults.
+//
+// # Safety
+// As `chatvault_store_import`; `options` is NULL or valid, and so is its
+// `max_kdf`.
+chatvault_status chatvault_store_import_with(const struct chatvault_store *store,
+                                             const char *path,
+                                             size_t path_len,
+                                             const struct chatvault_key *archive_key,
+                                             const struct chatvault_import_options *options,
+                                             chatvault_archive_progress_fn progress,
+                                             void *user_data,
+                                             struct chatvault_import_report *out);
+
+// Reads the archive at `path` (UTF-8, `path_len` bytes) to its end with
+// `archive_key`, verifying every chunk and record, and writes what it
+// holds to `*out` without importing anything (no store is needed); free
+// it with `chatvault_archive_summary_free`. Fails as an import would
+// (`CHATVAULT_STATUS_WRONG_KEY`, `CHATVAULT_STATUS_ARCHIVE_TAMPERED`,
+// `CHATVAULT_STATUS_ARCHIVE_TRUNCATED`, ...); `progress` returning
+// `CHATVAULT_PROGRESS_STOP` fails it with `CHATVAULT_STATUS_CANCELLED`.
+//
+// # Safety
+// `path` is valid for `path_len` bytes; `archive_key` and `out` are NULL
+// or valid; `progress`, if not NULL, may be called with `user_data` on
+// this thread until this returns.
+chatvault_status chatvault_archive_inspect(const char *path,
+                                           size_t path_len,
+                                           const struct chatvault_key *archive_key,
+                                           chatvault_archive_progress_fn progress,
+                                           void *user_data,
+                                           struct chatvault_archive_summary **out);
+
+// `chatvault_archive_inspect` with `options` (a lower ceiling on the
+// Argon2id work the archive may ask for); NULL is the defaults.
+//
+// # Safety
+// As `chatvault_archive_inspect`; `options` is NULL or valid, and so is
+// its `max_kdf`.
+chatvault_status chatvault_archive_inspect_with(const char *path,
+                                                size_t path_len,
+                                                const struct chatvault_key *archive_key,
+                                                const struct chatvault_import_options *options,
+                                                chatvault_archive_progress_fn progress,
+                                                void *user_data,
+                                                struct chatvault_archive_summary **out);
+
+// Frees what `chatvault_archive_inspect` returned; NULL does nothing.
+//
+// # Safety
+// `summary` is NULL or came from `chatvault_archive_inspect`, and is not used again.
+void chatvault_archive_summary_free(struct chatvault_archive_summary *summary);
+
+// Writes conversations to `path` (UTF-8, `path_len` bytes) as JSON Lines,
+// one message a line, UNENCRYPTED: for the user's own explicit "export
+// as text" only (the encrypted archive, `chatvault_store_export`, is
+// for moving a store). `conversations` lists `conversations_len` ids, in
+// order; 0 exports every conversation. The file appears complete or not
+// at all (mode 0600 on Unix). Writes how many messages it wrote to
+// `*out_messages`. The line format is the library's
+// (`Store::export_json_lines`, docs/MOBILE.md).
+//
+// # Safety
+// `path` is valid for `path_len` bytes and `conversations` for
+// `conversations_len` ids; `store` and `out_messages` are NULL or valid.
+chatvault_status chatvault_store_export_json_lines(const struct chatvault_store *store,
+                                                   const char *path,
+                                                   size_t path_len,
+                                                   const uint64_t *conversations,
+                                                   size_t conversations_len,
+                                                   uint64_t *out_messages);
+
+// Writes conversation `conversation` to `path` (UTF-8, `path_len` bytes)
+// as one self-contained HTML page, UNENCRYPTED, with the content of its
+// attachments in a directory beside it (`<stem>_files`): for the user's
+// own explicit "export as a web page" only. The page and the directory
+// appear complete or not at all; an existing directory of that name is
+// never written into (the call fails and changes nothing). Writes how
+// many messages it lists to `*out_messages`.
+//
+// # Safety
+// `path` is valid for `path_len` bytes; `store` and `out_messages` are
+// NULL or valid.
+chatvault_status chatvault_store_export_html(const struct chatvault_store *store,
+                                             uint64_t conversation,
+                                             const char *path,
+                                             size_t path_len,
+                                             uint64_t *out_messages);
+
+// `chatvault_store_export_html` with `options` (NULL: the defaults, but
+// no existing page replaced): a conversation longer than
+// `messages_per_page` is split into pages (`chat.html`, `chat-2.html`, ...),
+// times shown in the zone given, the user's own messages told apart.
+// UNENCRYPTED, for the user's explicit choice only; complete or not at
+// all. Writes what it wrote to `*out`.
+//
+// # Safety
+// `path` is valid for `path_len` bytes; `store`, `options` and `out` are
+// NULL or valid (`out->struct_size` set), the texts in `options` valid
+// for their lengths.
+chatvault_status chatvault_store_export_html_with(const struct chatvault_store *store,
+                                                  uint64_t conversation,
+                                                  const char *path,
+                                                  size_t path_len,
+                                                  const struct chatvault_html_options *options,
+                                                  struct chatvault_html_report *out);
+
+// Writes conversations as HTML pages into the directory `dir` (UTF-8,
+// `dir_len` bytes; made if missing), UNENCRYPTED, with an index page
+// (`dir/index.html`) linking each conversation's first page; pages are
+// `dir/conversation-N.html` (`-2`, `-3`, ... when split), attachments in
+// `dir/conversation-N_files/`. `conversations` lists `conversations_len`
+// ids in the index's order; 0 exports every conversation. `options` as
+// `chatvault_store_export_html_with`. Complete or not at all. Writes
+// what it wrote to `*out`.
+//
+// # Safety
+// `dir` is valid for `dir_len` bytes and `conversations` for
+// `conversations_len` ids; `store`, `options` and `out` are NULL or valid
+// (`out->struct_size` set).
+chatvault_status chatvault_store_export_html_dir(const struct chatvault_store *store,
+                                                 const char *dir,
+                                                 size_t dir_len,
+                                                 const uint64_t *conversations,
+                                                 size_t conversations_len,
+                                                 const struct chatvault_html_options *options,
+                                                 struct chatvault_html_report *out);
 
 // Finds messages by their words, newest first, and writes a page of hits
 // to `*out`; free it with `chatvault_search_page_free`. A message matches
@@ -1219,6 +1954,27 @@ chatvault_status chatvault_search(const struct chatvault_store *store,
                                   const struct chatvault_search_query *query,
                                   struct chatvault_search_page **out);
 
+// Whether `text` (UTF-8, `text_len` bytes) matches `query->text` by
+// search's rules (`chatvault_search`'s), without a store: for highlighting
+// a text the app already holds. Writes the byte ranges of `text` that
+// matched to `*out` (free it with `chatvault_match_list_free`), or NULL if
+// the text does not match or the query has no word to look for. Only
+// `query->text` is used: its other conditions concern stored messages.
+//
+// # Safety
+// `query` and `out` are NULL or valid; `text` and the texts in `query` are
+// NULL (with length 0) or valid for their lengths.
+chatvault_status chatvault_search_matches(const struct chatvault_search_query *query,
+                                          const char *text,
+                                          size_t text_len,
+                                          struct chatvault_match_list **out);
+
+// Frees a match list; NULL does nothing.
+//
+// # Safety
+// `list` is NULL or came from `chatvault_search_matches`, and is not used again.
+void chatvault_match_list_free(struct chatvault_match_list *list);
+
 // Frees a search page; NULL does nothing.
 //
 // # Safety
@@ -1227,15 +1983,17 @@ void chatvault_search_page_free(struct chatvault_search_page *page);
 
 // Gives search filters to the segments of an upgraded store that have
 // none yet, until none is left or `time_budget_ms` milliseconds have
-// passed (0: no budget). Writes how many are still left to
-// `*out_remaining` (0: the index is complete). Searches are complete
-// before it finishes, only slower.
+// passed (0: no budget). Writes what it did to `*out`
+// (`segments_remaining` 0: the index is complete). Searches are complete
+// before it finishes, only slower. (It takes a budget rather than a
+// progress callback: run it with a short budget, again and again, to
+// keep it interruptible.)
 //
 // # Safety
-// `store` and `out_remaining` are NULL or valid.
+// `store` and `out` are NULL or valid; `out->struct_size` is set.
 chatvault_status chatvault_index_for_search(const struct chatvault_store *store,
                                             uint64_t time_budget_ms,
-                                            uint64_t *out_remaining);
+                                            struct chatvault_index_report *out);
 
 // Starts writing an attachment of message `message` and writes the
 // writer's handle to `*out`. Write the content with
@@ -1327,6 +2085,15 @@ chatvault_status chatvault_attachment_open(const struct chatvault_store *store,
 // `reader` is NULL or a live reader handle; `out_len` is NULL or valid.
 chatvault_status chatvault_attachment_length(const struct chatvault_attachment_reader *reader,
                                              uint64_t *out_len);
+
+// Writes to `*out` how many chunks `reader` has decrypted so far: a read
+// decrypts only the chunks its range spans, and none the reader decrypted
+// last (a test of how much work a read costs, or a cache's).
+//
+// # Safety
+// `reader` and `out` are NULL or valid.
+chatvault_status chatvault_attachment_chunks_decrypted(const struct chatvault_attachment_reader *reader,
+                                                       uint64_t *out);
 
 // Reads the content from byte `offset` into `buf`, filling it: writes
 // `min(cap, length - offset)` bytes and that count to `*out_n` (0 at or
@@ -1449,6 +2216,67 @@ chatvault_status chatvault_storage_usage(const struct chatvault_store *store,
 // # Safety
 // `usage` is NULL or came from `chatvault_storage_usage`, and is not used again.
 void chatvault_storage_usage_free(struct chatvault_storage_usage_list *usage);
+
+// Writes `ms` (milliseconds since the Unix epoch) as RFC 3339 in UTC with
+// milliseconds, e.g. "2023-11-14T22:13:20.123Z", to `*out`, as every
+// export writes times; years before 0 or after 9999 are clamped. Free it
+// with `chatvault_text_free`.
+//
+// # Safety
+// `out` is NULL or valid.
+chatvault_status chatvault_rfc3339(int64_t ms, struct chatvault_text **out);
+
+// Writes message `id` as one JSON object (a line of the JSON Lines
+// export, docs/EXPORT.md) to `*out`. With `with_attachments` 1 it has an
+// `attachments` array (the message's attachments' metadata, empty if
+// none); with 0, no `attachments` key. Free it with `chatvault_text_free`.
+// It holds the message's text unencrypted: show or share it only as the
+// user asked.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_message_json(const struct chatvault_store *store,
+                                        struct chatvault_message_id id,
+                                        uint8_t with_attachments,
+                                        struct chatvault_text **out);
+
+// Writes conversation `id` as one JSON object (docs/EXPORT.md; its
+// `app_data` left out) to `*out`. Free it with `chatvault_text_free`.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_conversation_json(const struct chatvault_store *store,
+                                             uint64_t id,
+                                             struct chatvault_text **out);
+
+// Writes attachment `id`'s metadata as one JSON object (docs/EXPORT.md;
+// its `app_data` and content left out) to `*out`. Free it with
+// `chatvault_text_free`.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_attachment_json(const struct chatvault_store *store,
+                                           uint64_t id,
+                                           struct chatvault_text **out);
+
+// Writes the name under which attachment `id` is safe to save on disk to
+// `*out`, by the exports' rule: its file name with every character but
+// letters, digits, `-`, `_` and `.` replaced by `_` (so no directory
+// part), or `attachment-<id>.<ext>` from its media type when it has none.
+// Free it with `chatvault_text_free`.
+//
+// # Safety
+// `store` and `out` are NULL or valid.
+chatvault_status chatvault_attachment_file_name(const struct chatvault_store *store,
+                                                uint64_t id,
+                                                struct chatvault_text **out);
+
+// Frees a text; NULL does nothing.
+//
+// # Safety
+// `text` is NULL or came from a function of this library that returns a
+// `chatvault_text`, and is not used again.
+void chatvault_text_free(struct chatvault_text *text);
 
 #ifdef __cplusplus
 }  // extern "C"

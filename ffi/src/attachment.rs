@@ -178,6 +178,25 @@ pub unsafe extern "C" fn chatvault_attachment_length(
     })
 }
 
+/// Writes to `*out` how many chunks `reader` has decrypted so far: a read
+/// decrypts only the chunks its range spans, and none the reader decrypted
+/// last (a test of how much work a read costs, or a cache's).
+///
+/// # Safety
+/// `reader` and `out` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_attachment_chunks_decrypted(
+    reader: *const chatvault_attachment_reader,
+    out: *mut u64,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (reader, out) = unsafe { (raw::arg(reader, "reader")?, raw::out(out, "out")?) };
+        out.write(reader.lock().chunks_decrypted());
+        Ok(())
+    })
+}
+
 /// Reads the content from byte `offset` into `buf`, filling it: writes
 /// `min(cap, length - offset)` bytes and that count to `*out_n` (0 at or
 /// past the end). Only the 64 KiB chunks the range spans are read and
@@ -392,9 +411,9 @@ pub unsafe extern "C" fn chatvault_clear_attachments(
     guard(|| {
         // SAFETY: the caller's promise: pointers NULL or valid, the prefix for its length.
         let (store, out, filter) =
-            unsafe { (raw::store(store)?, raw::out(out, "out")?, raw::attachment_filter(filter)?) };
+            unsafe { (raw::store(store)?, raw::out_struct(out, "out")?, raw::attachment_filter(filter)?) };
         let r = store.clear_attachments(&filter)?;
-        out.write(chatvault_clear_report { attachments: r.attachments, bytes: r.bytes });
+        out.write(chatvault_clear_report { struct_size: 0, attachments: r.attachments, bytes: r.bytes });
         Ok(())
     })
 }

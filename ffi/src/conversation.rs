@@ -1,4 +1,4 @@
-//! Conversations: create, find, get, list, delete.
+//! Conversations: create, find, get, list, update, rotate keys, delete.
 
 use std::ffi::c_char;
 
@@ -7,7 +7,10 @@ use chatvault::ConversationId;
 use crate::raw;
 use crate::status::{Failure, chatvault_status, guard};
 use crate::types::chatvault_store;
-use crate::types::{chatvault_conversation, chatvault_conversation_list, chatvault_new_conversation};
+use crate::types::{
+    chatvault_conversation, chatvault_conversation_changes, chatvault_conversation_list,
+    chatvault_new_conversation,
+};
 
 /// Creates a conversation with a fresh key and writes its id to `*out_id`.
 ///
@@ -132,6 +135,65 @@ pub unsafe extern "C" fn chatvault_conversation_list_free(list: *mut chatvault_c
         unsafe { raw::conversation_list_free(list) };
         Ok(())
     });
+}
+
+/// Changes a conversation's title, members, app data or retention (each
+/// `has_*` flag of `update` says whether to change its field), in one
+/// transaction. A new retention applies to messages appended from then on.
+///
+/// # Safety
+/// `store` and `update` are NULL or valid; every pointer in `update` is
+/// NULL or valid for its length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_update(
+    store: *const chatvault_store,
+    id: u64,
+    update: *const chatvault_conversation_changes,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: pointers NULL or valid for their lengths.
+        let (store, update) = unsafe { (raw::store(store)?, raw::conversation_update(update)?) };
+        Ok(store.update_conversation(ConversationId::from_raw(id), update)?)
+    })
+}
+
+/// Starts a new key epoch in conversation `id`: messages appended from now
+/// on are sealed under a fresh key, and the next compaction reseals older
+/// ones and destroys the old keys (SECURITY.md). Writes the new epoch to
+/// `*out_epoch`.
+///
+/// # Safety
+/// `store` and `out_epoch` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_conversation_rotate_key(
+    store: *const chatvault_store,
+    id: u64,
+    out_epoch: *mut u32,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out_epoch, "out_epoch")?) };
+        out.write(store.rotate_conversation_key(ConversationId::from_raw(id))?.get());
+        Ok(())
+    })
+}
+
+/// `chatvault_conversation_rotate_key` for every conversation, in one
+/// transaction; writes how many were rotated to `*out_count`.
+///
+/// # Safety
+/// `store` and `out_count` are NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn chatvault_store_rotate_all_keys(
+    store: *const chatvault_store,
+    out_count: *mut u64,
+) -> chatvault_status {
+    guard(|| {
+        // SAFETY: the caller's promise: pointers NULL or valid.
+        let (store, out) = unsafe { (raw::store(store)?, raw::out(out_count, "out_count")?) };
+        out.write(store.rotate_all_keys()?);
+        Ok(())
+    })
 }
 
 /// Deletes a conversation: its key is destroyed and its messages are

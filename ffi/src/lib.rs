@@ -22,14 +22,22 @@
 //!   (`CHATVAULT_STATUS_STORE_IN_USE`, the handle left valid) while an
 //!   attachment writer made from it is open.
 //! * No panic crosses the boundary: one becomes `CHATVAULT_STATUS_PANIC`.
+//! * Every struct but a few small fixed values begins with `struct_size`
+//!   and only gains fields at its end; the library checks the size a
+//!   caller gives (`abi` holds the rule and its one implementation).
+//! * Optional values carry a `has_*` flag (0 or 1) beside them, and every
+//!   code-valued field has a C enum.
+//! * A progress callback that returns nonzero stops its operation, which
+//!   fails with `CHATVAULT_STATUS_CANCELLED`, all or nothing.
 //!
-//! The modules, bottom up, each using only those below it: `status` and
-//! `types` (codes, the per-thread message and the panic boundary; the
-//! `#[repr(C)]` values and the opaque handles: the store, and the
-//! attachment writer and reader), `raw` (every raw pointer read, allocated
+//! The modules, bottom up, each using only those below it: `status`
+//! (codes, the per-thread message and the panic boundary), `abi` (the
+//! struct-size rule), `types` (the `#[repr(C)]` values and the opaque
+//! handles: the store, and the attachment writer and reader), `raw` (every raw pointer read, allocated
 //! or freed, each helper an `unsafe fn` stating what it relies on), and the
 //! exported functions by the noun they act on: `store`, `conversation`,
-//! `message`, `maintenance`, `search`, `attachment`.
+//! `message`, `maintenance`, `search`, `attachment`, and `text` (the
+//! plaintext shapes: JSON, RFC 3339, safe file names).
 
 #![allow(non_camel_case_types)]
 #![deny(missing_docs)]
@@ -38,6 +46,8 @@
 
 // The order here is the header's order.
 mod status;
+
+mod abi;
 mod types;
 
 mod store;
@@ -52,6 +62,8 @@ mod search;
 
 mod attachment;
 
+mod text;
+
 mod raw;
 
 pub use attachment::*;
@@ -61,4 +73,5 @@ pub use message::*;
 pub use search::*;
 pub use status::{chatvault_last_error_message, chatvault_status, chatvault_status_name};
 pub use store::*;
+pub use text::*;
 pub use types::*;

@@ -18,14 +18,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use chatvault::archive::ArchiveProgress;
+use chatvault::archive::{ArchiveProgress, ArchiveSummary};
 use chatvault::{
     Attachment, AttachmentFilter, CompactProgress, Conversation, ConversationId, ConversationSummary,
-    ConversationUsage, Message, MessageId, NewAttachment, NewConversation, NewMessage, SearchPage, Store,
-    StoreKey, VerifyReport,
+    ConversationUpdate, ConversationUsage, KdfParams, Message, MessageId, NewAttachment, NewConversation,
+    NewMessage, SearchPage, Store, StoreKey, VerifyReport,
 };
 use zeroize::Zeroizing;
 
+use crate::abi::{self, Versioned};
 use crate::status::{Failure, chatvault_status};
 use crate::types::chatvault_store;
 use crate::types::*;
@@ -72,16 +73,37 @@ pub(crate) unsafe fn arg<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Fail
     Ok(unsafe { &*ptr })
 }
 
-/// Borrows an optional argument: NULL is `None`.
+/// Copies a versioned input struct (see `abi`): NULL is a `NullArgument`.
 ///
 /// # Safety
-/// As [`arg`].
-pub(crate) unsafe fn optional_arg<'a, T>(ptr: *const T, what: &str) -> Result<Option<&'a T>, Failure> {
+/// If `ptr` is not NULL and is aligned, it points to a struct whose
+/// `struct_size` is set and that is readable for that many bytes.
+pub(crate) unsafe fn input<T: Versioned>(ptr: *const T, what: &str) -> Result<T, Failure> {
+    // SAFETY: forwarded from this function's contract (arg only checks).
+    unsafe { arg(ptr, what) }?;
+    // SAFETY: non-NULL and aligned (checked above); readable by the contract.
+    unsafe { abi::read(ptr, what) }
+}
+
+/// Copies an optional versioned input struct: NULL is `None`.
+///
+/// # Safety
+/// As [`input`].
+pub(crate) unsafe fn optional_input<T: Versioned>(ptr: *const T, what: &str) -> Result<Option<T>, Failure> {
     if ptr.is_null() {
         return Ok(None);
     }
     // SAFETY: forwarded from this function's contract.
-    unsafe { arg(ptr, what) }.map(Some)
+    unsafe { input(ptr, what) }.map(Some)
+}
+
+/// Checks a report struct the library will write (see `abi`).
+///
+/// # Safety
+/// As [`abi::out_struct`].
+pub(crate) unsafe fn out_struct<T: Versioned>(ptr: *mut T, what: &str) -> Result<abi::OutStruct<T>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { abi::out_struct(ptr, what) }
 }
 
 /// The store behind a handle.
@@ -223,7 +245,7 @@ pub(crate) unsafe fn text<'a>(ptr: *const c_char, len: usize, what: &str) -> Res
 ///
 /// # Safety
 /// As [`slice`], for `s.len` bytes.
-unsafe fn optional_text<'a>(s: chatvault_str, what: &str) -> Result<Option<&'a str>, Failure> {
+pub(crate) unsafe fn optional_text<'a>(s: chatvault_str, what: &str) -> Result<Option<&'a str>, Failure> {
     if s.ptr.is_null() && s.len == 0 {
         return Ok(None);
     }
@@ -341,7 +363,44 @@ pub(crate) unsafe fn path(ptr: *const c_char, len: usize) -> Result<PathBuf, Fai
 /// As [`arg`] for `key`, and [`slice`] for its `len` bytes at `bytes`.
 pub(crate) unsafe fn key(key: *const chatvault_key, what: &str) -> Result<StoreKey, Failure> {
     // SAFETY: forwarded from this function's contract.
+    unsafe { key_with(key, what, None) }
+}
+
+/// The caller's Argon2id parameters; NULL is none.
+///
+/// # Safety
+/// `p` is NULL or valid for its `struct_size`.
+pub(crate) unsafe fn kdf_params(
+    p: *const chatvault_kdf_params,
+    what: &str,
+) -> Result<Option<KdfParams>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    let p = unsafe { optional_input(p, what) }?;
+    Ok(p.map(|p| KdfParams {
+        memory_kib: p.memory_kib,
+        iterations: p.iterations,
+        parallelism: p.parallelism,
+    }))
+}
+
+/// The caller's key, a passphrase stretched with `params` if given (the
+/// library checks them when it derives); `params` with a raw key is refused.
+///
+/// # Safety
+/// As [`key`].
+pub(crate) unsafe fn key_with(
+    key: *const chatvault_key,
+    what: &str,
+    params: Option<KdfParams>,
+) -> Result<StoreKey, Failure> {
+    // SAFETY: forwarded from this function's contract.
     let key = unsafe { arg(key, what) }?;
+    if params.is_some() && key.kind == chatvault_key_kind::Raw as u32 {
+        return Err(Failure::invalid(format!(
+            "{what} is a raw key, which no key derivation stretches: give Argon2id parameters only with \
+             a passphrase"
+        )));
+    }
     // SAFETY: forwarded from this function's contract.
     let bytes = unsafe { slice(key.bytes, key.len, "key bytes") }?;
     match key.kind {
@@ -350,7 +409,10 @@ pub(crate) unsafe fn key(key: *const chatvault_key, what: &str) -> Result<StoreK
             let passphrase = std::str::from_utf8(bytes).map_err(|_| {
                 Failure::new(chatvault_status::InvalidUtf8, "the passphrase is not valid UTF-8")
             })?;
-            Ok(StoreKey::passphrase(passphrase))
+            Ok(match params {
+                Some(params) => StoreKey::passphrase_with_params(passphrase, params),
+                None => StoreKey::passphrase(passphrase),
+            })
         }
         other => Err(Failure::invalid(format!(
             "key kind {other} is neither CHATVAULT_KEY_KIND_RAW (1) nor CHATVAULT_KEY_KIND_PASSPHRASE (2)"
@@ -407,7 +469,7 @@ pub(crate) unsafe fn new_message(
     m: *const chatvault_new_message,
 ) -> Result<NewMessage, Failure> {
     // SAFETY: forwarded from this function's contract.
-    unsafe { new_message_fields(c, arg(m, "message")?) }
+    unsafe { new_message_fields(c, &input(m, "message")?) }
 }
 
 /// Copies a batch out of C memory.
@@ -419,13 +481,13 @@ pub(crate) unsafe fn batch(
     len: usize,
 ) -> Result<Vec<(ConversationId, NewMessage)>, Failure> {
     // SAFETY: forwarded from this function's contract.
-    let entries = unsafe { slice(entries, len, "entries") }?;
+    let entries = unsafe { abi::read_array(entries, len, "entries") }?;
     entries
         .iter()
         .map(|e| {
             let c = ConversationId::from_raw(e.conversation);
             // SAFETY: forwarded from this function's contract.
-            Ok((c, unsafe { new_message_fields(c, &e.message) }?))
+            Ok((c, unsafe { new_message(c, e.message) }?))
         })
         .collect()
 }
@@ -446,6 +508,7 @@ pub(crate) unsafe fn compact_progress(
     let user_data = user_data as usize;
     move |p| {
         let p = chatvault_compact_progress {
+            struct_size: crate::types::size_of_u32::<chatvault_compact_progress>(),
             conversations_done: p.conversations_done,
             conversations_total: p.conversations_total,
             segments_rewritten: p.segments_rewritten,
@@ -457,19 +520,22 @@ pub(crate) unsafe fn compact_progress(
     }
 }
 
-/// Wraps an export or import progress callback.
+/// Wraps an export, import or inspection progress callback: it is called
+/// with `user_data`, and a nonzero answer sets `stop`.
 ///
 /// # Safety
 /// `callback` may be called with `user_data` on the calling thread until
 /// the export or import returns.
 pub(crate) unsafe fn archive_progress(
-    callback: unsafe extern "C" fn(*mut c_void, *const chatvault_archive_progress),
+    callback: unsafe extern "C" fn(*mut c_void, *const chatvault_archive_progress) -> i32,
     user_data: *mut c_void,
+    stop: Arc<AtomicBool>,
 ) -> impl Fn(&ArchiveProgress) + Send + Sync + 'static {
     // As in compact_progress.
     let user_data = user_data as usize;
     move |p| {
         let p = chatvault_archive_progress {
+            struct_size: crate::types::size_of_u32::<chatvault_archive_progress>(),
             bytes: p.bytes,
             conversations: p.conversations,
             messages: p.messages,
@@ -477,7 +543,9 @@ pub(crate) unsafe fn archive_progress(
             total_messages: p.total_messages,
         };
         // SAFETY: the promise made to archive_progress.
-        unsafe { callback(user_data as *mut c_void, &p) }
+        if unsafe { callback(user_data as *mut c_void, &p) } != 0 {
+            stop.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -491,20 +559,168 @@ pub(crate) unsafe fn new_conversation(
 ) -> Result<NewConversation, Failure> {
     // SAFETY: forwarded from this function's contract, field by field.
     unsafe {
-        let c = arg(c, "conversation")?;
-        let members = slice(c.members, c.members_len, "members")?
-            .iter()
-            .map(|m| required_text(*m, "a member").map(str::to_owned))
-            .collect::<Result<_, _>>()?;
+        let c = input(c, "conversation")?;
         Ok(NewConversation {
             external_id: optional_text(c.external_id, "external_id")?.map(str::to_owned),
             title: required_text(c.title, "title")?.to_owned(),
-            members,
+            members: members(c.members, c.members_len)?,
             app_data: bytes(c.app_data, "app_data")?.to_vec(),
-            created_at_ms: (c.created_at_ms != 0).then_some(c.created_at_ms),
-            retention_ms: (c.retention_ms != 0).then_some(c.retention_ms),
+            created_at_ms: flag(c.has_created_at, "has_created_at")?.then_some(c.created_at_ms),
+            retention_ms: flag(c.has_retention, "has_retention")?.then_some(c.retention_ms),
         })
     }
+}
+
+/// Copies a member list out of C memory.
+///
+/// # Safety
+/// As [`slice`] for `ptr`; each text valid for its length.
+unsafe fn members(ptr: *const chatvault_str, len: usize) -> Result<Vec<String>, Failure> {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { texts(ptr, len, "members") }.map(|m| m.into_iter().map(str::to_owned).collect())
+}
+
+/// Copies a conversation update out of C memory.
+///
+/// # Safety
+/// As [`input`] for `u`; every pointer in it is NULL or valid for its length.
+pub(crate) unsafe fn conversation_update(
+    u: *const chatvault_conversation_changes,
+) -> Result<ConversationUpdate, Failure> {
+    // SAFETY: forwarded from this function's contract, field by field.
+    unsafe {
+        let u = input(u, "update")?;
+        let mut update = ConversationUpdate::default();
+        if flag(u.has_title, "has_title")? {
+            update.title = Some(required_text(u.title, "title")?.to_owned());
+        }
+        if flag(u.has_members, "has_members")? {
+            update.members = Some(members(u.members, u.members_len)?);
+        }
+        if flag(u.has_app_data, "has_app_data")? {
+            update.app_data = Some(bytes(u.app_data, "app_data")?.to_vec());
+        }
+        let retention = flag(u.has_retention, "has_retention")?.then_some(u.retention_ms);
+        if flag(u.set_retention, "set_retention")? {
+            update.retention_ms = Some(retention);
+        }
+        Ok(update)
+    }
+}
+
+/// The caller's zone function as the library's.
+///
+/// # Safety
+/// `zone` may be called with `ctx` (on any thread the returned function is
+/// called on) for as long as the returned function lives.
+unsafe fn zone_fn(
+    zone: unsafe extern "C" fn(*mut c_void, i64, *mut i32, *mut c_char, usize, *mut usize),
+    ctx: *mut c_void,
+) -> impl Fn(i64) -> chatvault::LocalZone + Send + Sync + 'static {
+    // A pointer is neither Send nor Sync; the caller vouched for it.
+    let ctx = ctx as usize;
+    move |ms| {
+        let mut offset_seconds = 0i32;
+        let mut name = [0u8; ZONE_NAME_CAP];
+        let mut len = 0usize;
+        // SAFETY: the promise made to zone_fn; the outputs are valid for
+        // the call, the name for ZONE_NAME_CAP bytes.
+        unsafe {
+            zone(ctx as *mut c_void, ms, &mut offset_seconds, name.as_mut_ptr().cast(), name.len(), &mut len)
+        };
+        let name = name.get(..len).and_then(|n| std::str::from_utf8(n).ok()).unwrap_or("");
+        chatvault::LocalZone { offset_seconds, name: name.to_owned() }
+    }
+}
+
+/// The room a zone function is given for its name.
+const ZONE_NAME_CAP: usize = 64;
+
+/// The caller's clock as the library's.
+///
+/// # Safety
+/// `now_ms` may be called with `ctx` from any thread for as long as the
+/// returned clock lives (the caller's promise: until the store is closed).
+pub(crate) unsafe fn clock(
+    now_ms: unsafe extern "C" fn(*mut c_void) -> i64,
+    ctx: *mut c_void,
+) -> chatvault::Clock {
+    let ctx = ctx as usize;
+    // SAFETY: the promise made to this function.
+    chatvault::Clock::new(move || unsafe { now_ms(ctx as *mut c_void) })
+}
+
+/// The byte ranges of a text that matched, for C.
+pub(crate) fn match_list_out(ranges: &[std::ops::Range<usize>]) -> *mut chatvault_match_list {
+    let items: Vec<chatvault_match_range> =
+        ranges.iter().map(|r| chatvault_match_range { start: r.start, end: r.end }).collect();
+    let public = chatvault_match_list {
+        struct_size: size_of_u32::<chatvault_match_list>(),
+        ranges: items.as_ptr(),
+        len: items.len(),
+    };
+    hand_out(public, items, Keep::with_arena(0))
+}
+
+/// A text for C.
+pub(crate) fn text_out(s: &str) -> *mut chatvault_text {
+    let mut keep = Keep::with_arena(s.len() + 2);
+    let public = chatvault_text { struct_size: size_of_u32::<chatvault_text>(), text: keep.text(s) };
+    hand_out::<_, ()>(public, Vec::new(), keep)
+}
+
+/// # Safety
+/// `p` is NULL or came from [`text_out`], and is not used again.
+pub(crate) unsafe fn text_free(p: *mut chatvault_text) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_text, ()>(p) }
+}
+
+/// # Safety
+/// `p` is NULL or came from [`match_list_out`], and is not used again.
+pub(crate) unsafe fn match_list_free(p: *mut chatvault_match_list) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_match_list, chatvault_match_range>(p) }
+}
+
+/// Reads HTML export options; NULL is the defaults.
+///
+/// # Safety
+/// As [`optional_input`] for `o`; its texts are NULL (length 0) or valid
+/// for their lengths; its `zone` callable with `zone_ctx` until the export
+/// returns.
+pub(crate) unsafe fn html_options(
+    o: *const chatvault_html_options,
+) -> Result<chatvault::HtmlOptions, Failure> {
+    let mut options = chatvault::HtmlOptions::new();
+    // SAFETY: forwarded from this function's contract.
+    let Some(o) = unsafe { optional_input(o, "options") }? else {
+        return Ok(options);
+    };
+    // SAFETY: forwarded from this function's contract.
+    if let Some(me) = unsafe { optional_text(o.me, "me") }? {
+        options = options.me(me);
+    }
+    if o.messages_per_page != 0 {
+        options = options.messages_per_page(usize::try_from(o.messages_per_page).unwrap_or(usize::MAX));
+    }
+    if let Some(zone) = o.zone {
+        if flag(o.has_zone, "has_zone")? {
+            return Err(Failure::invalid(
+                "options set both has_zone and zone: give a fixed offset or a function, not both",
+            ));
+        }
+        // SAFETY: the caller's promise (this function's contract): `zone`
+        // may be called with `zone_ctx` on this thread until the export
+        // returns, which is as long as the options live.
+        options = options.zone(unsafe { zone_fn(zone, o.zone_ctx) });
+    } else if flag(o.has_zone, "has_zone")? {
+        // SAFETY: forwarded from this function's contract.
+        let name = unsafe { optional_text(o.zone_name, "zone_name") }?.unwrap_or("").to_owned();
+        let offset_seconds = o.zone_offset_seconds;
+        options = options.zone(move |_| chatvault::LocalZone { offset_seconds, name: name.clone() });
+    }
+    Ok(options.replace_existing(flag(o.replace_existing, "replace_existing")?))
 }
 
 /// Copies an attachment to write out of C memory.
@@ -514,7 +730,7 @@ pub(crate) unsafe fn new_conversation(
 pub(crate) unsafe fn new_attachment(a: *const chatvault_new_attachment) -> Result<NewAttachment, Failure> {
     // SAFETY: forwarded from this function's contract, field by field.
     unsafe {
-        let a = arg(a, "attachment")?;
+        let a = input(a, "attachment")?;
         Ok(NewAttachment {
             media_type: required_text(a.media_type, "media_type")?.to_owned(),
             file_name: optional_text(a.file_name, "file_name")?.map(str::to_owned),
@@ -523,12 +739,12 @@ pub(crate) unsafe fn new_attachment(a: *const chatvault_new_attachment) -> Resul
     }
 }
 
-/// Reads a presence flag of a filter: 0 or 1.
-fn flag(v: u8, what: &str) -> Result<bool, Failure> {
+/// Reads a presence flag: 0 or 1.
+pub(crate) fn flag(v: u8, what: &str) -> Result<bool, Failure> {
     match v {
         0 => Ok(false),
         1 => Ok(true),
-        other => Err(Failure::invalid(format!("{what} is {other}: it must be 0 (ignore) or 1 (filter)"))),
+        other => Err(Failure::invalid(format!("{what} is {other}: it must be 0 (absent) or 1 (present)"))),
     }
 }
 
@@ -540,7 +756,7 @@ pub(crate) unsafe fn attachment_filter(
     f: *const chatvault_attachment_filter,
 ) -> Result<AttachmentFilter, Failure> {
     // SAFETY: forwarded from this function's contract.
-    let f = unsafe { arg(f, "filter") }?;
+    let f = unsafe { input(f, "filter") }?;
     let prefix = if flag(f.has_media_type_prefix, "has_media_type_prefix")? {
         // SAFETY: forwarded from this function's contract.
         Some(unsafe { required_text(f.media_type_prefix, "media_type_prefix") }?.to_owned())
@@ -568,9 +784,9 @@ unsafe fn new_message_fields(c: ConversationId, m: &chatvault_new_message) -> Re
             sender: required_text(m.sender, "sender")?.to_owned(),
             sent_at_ms: m.sent_at_ms,
             text: required_text(m.text, "text")?.to_owned(),
-            reply_to: (m.reply_to_seq != 0).then(|| MessageId::new(c, m.reply_to_seq)),
+            reply_to: flag(m.has_reply_to, "has_reply_to")?.then(|| MessageId::new(c, m.reply_to_seq)),
             extra: bytes(m.extra, "extra")?.to_vec(),
-            expires_at_ms: (m.expires_at_ms != 0).then_some(m.expires_at_ms),
+            expires_at_ms: flag(m.has_expires_at, "has_expires_at")?.then_some(m.expires_at_ms),
         })
     }
 }
@@ -586,7 +802,8 @@ struct Keep {
     arena: Zeroizing<Vec<u8>>,
     overflow: Vec<Zeroizing<Vec<u8>>>,
     member_lists: Vec<Vec<chatvault_str>>,
-    last_messages: Vec<chatvault_message>,
+    messages: Vec<chatvault_message>,
+    conversations: Vec<chatvault_conversation>,
     match_ranges: Vec<chatvault_match_range>,
 }
 
@@ -644,13 +861,17 @@ impl Keep {
 
     fn message(&mut self, m: &Message) -> chatvault_message {
         chatvault_message {
+            struct_size: size_of_u32::<chatvault_message>(),
             id: message_id(m.id),
             external_id: self.optional_text(m.external_id.as_deref()),
             sender: self.text(&m.sender),
             text: self.text(&m.text),
             sent_at_ms: m.sent_at_ms,
+            has_edited_at: u8::from(m.edited_at_ms.is_some()),
             edited_at_ms: m.edited_at_ms.unwrap_or(0),
+            has_expires_at: u8::from(m.expires_at_ms.is_some()),
             expires_at_ms: m.expires_at_ms.unwrap_or(0),
+            has_reply_to: u8::from(m.reply_to.is_some()),
             reply_to_seq: m.reply_to.map_or(0, MessageId::seq),
             extra: self.bytes(&m.extra),
         }
@@ -658,6 +879,7 @@ impl Keep {
 
     fn attachment(&mut self, a: &Attachment) -> chatvault_attachment {
         chatvault_attachment {
+            struct_size: size_of_u32::<chatvault_attachment>(),
             id: a.id.get(),
             message: message_id(a.message),
             media_type: self.text(&a.media_type),
@@ -665,6 +887,7 @@ impl Keep {
             byte_len: a.byte_len,
             app_data: self.bytes(&a.app_data),
             created_at_ms: a.created_at_ms,
+            has_removed_at: u8::from(a.removed_at_ms.is_some()),
             removed_at_ms: a.removed_at_ms.unwrap_or(0),
         }
     }
@@ -672,6 +895,7 @@ impl Keep {
     fn conversation(&mut self, c: &Conversation) -> chatvault_conversation {
         let members: Vec<chatvault_str> = c.members.iter().map(|m| self.text(m)).collect();
         let out = chatvault_conversation {
+            struct_size: size_of_u32::<chatvault_conversation>(),
             id: c.id.get(),
             external_id: self.optional_text(c.external_id.as_deref()),
             title: self.text(&c.title),
@@ -679,8 +903,10 @@ impl Keep {
             members_len: members.len(),
             app_data: self.bytes(&c.app_data),
             created_at_ms: c.created_at_ms,
+            has_read_up_to: u8::from(c.read_up_to.is_some()),
             read_up_to_seq: c.read_up_to.map_or(0, MessageId::seq),
             message_count: c.message_count,
+            has_retention: u8::from(c.retention_ms.is_some()),
             retention_ms: c.retention_ms.unwrap_or(0),
         };
         self.member_lists.push(members);
@@ -724,7 +950,11 @@ unsafe fn take_back<P, I>(p: *mut P) {
 pub(crate) fn page_out(messages: &[Message]) -> *mut chatvault_message_page {
     let mut keep = Keep::with_arena(messages.iter().map(message_size).sum());
     let items: Vec<chatvault_message> = messages.iter().map(|m| keep.message(m)).collect();
-    let public = chatvault_message_page { items: items.as_ptr(), len: items.len() };
+    let public = chatvault_message_page {
+        struct_size: size_of_u32::<chatvault_message_page>(),
+        items: items.as_ptr(),
+        len: items.len(),
+    };
     hand_out(public, items, keep)
 }
 
@@ -769,8 +999,11 @@ pub(crate) fn conversation_list_out(list: &[ConversationSummary]) -> *mut chatva
         .iter()
         .map(|s| conversation_size(&s.conversation) + s.last_message.as_ref().map_or(0, message_size));
     let mut keep = Keep::with_arena(size.sum());
-    // The last messages go into one Vec, filled before any pointer into it
-    // is taken; moving the Vec into `keep` afterwards does not move them.
+    // The conversations and last messages go into Vecs filled before any
+    // pointer into them is taken; moving the Vecs into `keep` afterwards
+    // does not move their elements.
+    let conversations: Vec<chatvault_conversation> =
+        list.iter().map(|s| keep.conversation(&s.conversation)).collect();
     let mut last_messages = Vec::new();
     let mut last_index = Vec::with_capacity(list.len());
     for s in list {
@@ -779,18 +1012,25 @@ pub(crate) fn conversation_list_out(list: &[ConversationSummary]) -> *mut chatva
             last_messages.len() - 1
         }));
     }
-    let base = last_messages.as_ptr();
+    let (conv_base, last_base) = (conversations.as_ptr(), last_messages.as_ptr());
     let items: Vec<chatvault_conversation_summary> = list
         .iter()
         .zip(last_index)
-        .map(|(s, i)| chatvault_conversation_summary {
-            conversation: keep.conversation(&s.conversation),
-            last_message: i.map_or(std::ptr::null(), |i| base.wrapping_add(i)),
+        .enumerate()
+        .map(|(at, (s, i))| chatvault_conversation_summary {
+            struct_size: size_of_u32::<chatvault_conversation_summary>(),
+            conversation: conv_base.wrapping_add(at),
+            last_message: i.map_or(std::ptr::null(), |i| last_base.wrapping_add(i)),
             unread_count: s.unread_count,
         })
         .collect();
-    keep.last_messages = last_messages;
-    let public = chatvault_conversation_list { items: items.as_ptr(), len: items.len() };
+    keep.messages = last_messages;
+    keep.conversations = conversations;
+    let public = chatvault_conversation_list {
+        struct_size: size_of_u32::<chatvault_conversation_list>(),
+        items: items.as_ptr(),
+        len: items.len(),
+    };
     hand_out(public, items, keep)
 }
 
@@ -804,52 +1044,55 @@ pub(crate) unsafe fn conversation_list_free(p: *mut chatvault_conversation_list)
 /// A search query copied out of C memory, its texts borrowed.
 pub(crate) struct SearchArgs<'a> {
     pub(crate) text: &'a str,
-    pub(crate) conversation: u64,
+    pub(crate) conversation: Option<u64>,
     pub(crate) sender: Option<&'a str>,
-    pub(crate) from_ms: i64,
-    pub(crate) until_ms: i64,
+    pub(crate) from_ms: Option<i64>,
+    pub(crate) until_ms: Option<i64>,
     pub(crate) limit: usize,
-    pub(crate) after: chatvault_search_cursor,
+    pub(crate) after: Option<chatvault_search_cursor>,
 }
 
 /// Reads a search query.
 ///
 /// # Safety
-/// As [`arg`] for `q`; its texts are NULL (length 0) or valid for their lengths.
+/// As [`input`] for `q`; its texts are NULL (length 0) or valid for their lengths.
 pub(crate) unsafe fn search_query<'a>(q: *const chatvault_search_query) -> Result<SearchArgs<'a>, Failure> {
     // SAFETY: forwarded from this function's contract.
-    let q = unsafe { arg(q, "query") }?;
+    let q = unsafe { input(q, "query") }?;
     Ok(SearchArgs {
         // SAFETY: forwarded from this function's contract.
         text: unsafe { required_text(q.text, "query text") }?,
-        conversation: q.conversation,
+        conversation: flag(q.has_conversation, "has_conversation")?.then_some(q.conversation),
         // SAFETY: forwarded from this function's contract.
         sender: unsafe { optional_text(q.sender, "sender") }?,
-        from_ms: q.from_ms,
-        until_ms: q.until_ms,
+        from_ms: flag(q.has_from, "has_from")?.then_some(q.from_ms),
+        until_ms: flag(q.has_until, "has_until")?.then_some(q.until_ms),
         limit: q.limit,
-        after: q.after,
+        after: flag(q.has_after, "has_after")?.then_some(q.after),
     })
 }
 
 /// A page of search hits for C.
 pub(crate) fn search_page_out(page: &SearchPage) -> *mut chatvault_search_page {
     let mut keep = Keep::with_arena(page.hits.iter().map(|h| message_size(&h.message)).sum());
-    // The ranges go into one Vec, filled before any pointer into it is
-    // taken; moving the Vec into `keep` afterwards does not move them.
+    // The messages and ranges go into Vecs filled before any pointer into
+    // them is taken; moving the Vecs into `keep` afterwards does not move them.
+    let messages: Vec<chatvault_message> = page.hits.iter().map(|h| keep.message(&h.message)).collect();
     let ranges: Vec<chatvault_match_range> = page
         .hits
         .iter()
         .flat_map(|h| h.ranges.iter().map(|r| chatvault_match_range { start: r.start, end: r.end }))
         .collect();
-    let base = ranges.as_ptr();
+    let (base, message_base) = (ranges.as_ptr(), messages.as_ptr());
     let mut at = 0usize;
     let items: Vec<chatvault_search_hit> = page
         .hits
         .iter()
-        .map(|h| {
+        .enumerate()
+        .map(|(i, h)| {
             let hit = chatvault_search_hit {
-                message: keep.message(&h.message),
+                struct_size: size_of_u32::<chatvault_search_hit>(),
+                message: message_base.wrapping_add(i),
                 ranges: base.wrapping_add(at),
                 ranges_len: h.ranges.len(),
             };
@@ -858,13 +1101,16 @@ pub(crate) fn search_page_out(page: &SearchPage) -> *mut chatvault_search_page {
         })
         .collect();
     keep.match_ranges = ranges;
+    keep.messages = messages;
     let next = page.next.map_or(chatvault_search_cursor::default(), |c| chatvault_search_cursor {
         sent_at_ms: c.sent_at_ms,
         message: message_id(c.message),
     });
     let public = chatvault_search_page {
+        struct_size: size_of_u32::<chatvault_search_page>(),
         items: items.as_ptr(),
         len: items.len(),
+        has_next: u8::from(page.next.is_some()),
         next,
         unindexed_segments: page.unindexed_segments,
     };
@@ -899,16 +1145,21 @@ pub(crate) fn verify_report_out(r: &VerifyReport) -> *mut chatvault_verify_repor
             };
             let (first_seq, last_seq) = p.seqs.unwrap_or((0, 0));
             chatvault_problem {
+                struct_size: size_of_u32::<chatvault_problem>(),
                 kind: kind as u32,
+                has_conversation: u8::from(p.conversation.is_some()),
                 conversation: p.conversation.map_or(0, ConversationId::get),
+                has_seqs: u8::from(p.seqs.is_some()),
                 first_seq,
                 last_seq,
-                epoch: p.epoch.map_or(-1, |e| i64::from(e.get())),
+                has_epoch: u8::from(p.epoch.is_some()),
+                epoch: p.epoch.map_or(0, |e| e.get()),
                 detail: keep.text(&p.detail),
             }
         })
         .collect();
     let public = chatvault_verify_report {
+        struct_size: size_of_u32::<chatvault_verify_report>(),
         conversations: r.conversations,
         segments: r.segments,
         messages: r.messages,
@@ -944,7 +1195,11 @@ pub(crate) unsafe fn attachment_free(p: *mut chatvault_attachment) {
 pub(crate) fn attachment_list_out(list: &[Attachment]) -> *mut chatvault_attachment_list {
     let mut keep = Keep::with_arena(list.iter().map(attachment_size).sum());
     let items: Vec<chatvault_attachment> = list.iter().map(|a| keep.attachment(a)).collect();
-    let public = chatvault_attachment_list { items: items.as_ptr(), len: items.len() };
+    let public = chatvault_attachment_list {
+        struct_size: size_of_u32::<chatvault_attachment_list>(),
+        items: items.as_ptr(),
+        len: items.len(),
+    };
     hand_out(public, items, keep)
 }
 
@@ -960,13 +1215,18 @@ pub(crate) fn storage_usage_out(usage: &[ConversationUsage]) -> *mut chatvault_s
     let items: Vec<chatvault_conversation_usage> = usage
         .iter()
         .map(|u| chatvault_conversation_usage {
+            struct_size: size_of_u32::<chatvault_conversation_usage>(),
             conversation: u.conversation.get(),
             text_bytes: u.text_bytes,
             attachment_bytes: u.attachment_bytes,
             attachments: u.attachments,
         })
         .collect();
-    let public = chatvault_storage_usage_list { items: items.as_ptr(), len: items.len() };
+    let public = chatvault_storage_usage_list {
+        struct_size: size_of_u32::<chatvault_storage_usage_list>(),
+        items: items.as_ptr(),
+        len: items.len(),
+    };
     hand_out(public, items, Keep::default())
 }
 
@@ -975,6 +1235,53 @@ pub(crate) fn storage_usage_out(usage: &[ConversationUsage]) -> *mut chatvault_s
 pub(crate) unsafe fn storage_usage_free(p: *mut chatvault_storage_usage_list) {
     // SAFETY: forwarded from this function's contract.
     unsafe { take_back::<chatvault_storage_usage_list, chatvault_conversation_usage>(p) }
+}
+
+/// An archive's summary for C.
+pub(crate) fn archive_summary_out(a: &ArchiveSummary) -> *mut chatvault_archive_summary {
+    let size = a.chatvault_version.len()
+        + 1
+        + a.conversations
+            .iter()
+            .map(|c| c.title.len() + 1 + c.external_id.as_ref().map_or(0, |e| e.len() + 1))
+            .sum::<usize>();
+    let mut keep = Keep::with_arena(size);
+    let items: Vec<chatvault_archived_conversation> = a
+        .conversations
+        .iter()
+        .map(|c| chatvault_archived_conversation {
+            struct_size: size_of_u32::<chatvault_archived_conversation>(),
+            external_id: keep.optional_text(c.external_id.as_deref()),
+            title: keep.text(&c.title),
+            messages: c.messages,
+            has_sent_between: u8::from(c.sent_between_ms.is_some()),
+            first_sent_ms: c.sent_between_ms.map_or(0, |(first, _)| first),
+            last_sent_ms: c.sent_between_ms.map_or(0, |(_, last)| last),
+            attachments: c.attachments,
+        })
+        .collect();
+    let key_kind = if a.passphrase { chatvault_key_kind::Passphrase } else { chatvault_key_kind::Raw };
+    let public = chatvault_archive_summary {
+        struct_size: size_of_u32::<chatvault_archive_summary>(),
+        version: u32::from(a.version),
+        key_kind: key_kind as u32,
+        chatvault_version: keep.text(&a.chatvault_version),
+        exported_at_ms: a.exported_at_ms,
+        conversations: items.as_ptr(),
+        conversations_len: items.len(),
+        messages: a.messages,
+        attachments: a.attachments,
+        attachment_bytes: a.attachment_bytes,
+        bytes: a.bytes,
+    };
+    hand_out(public, items, keep)
+}
+
+/// # Safety
+/// `p` is NULL or came from [`archive_summary_out`], and is not used again.
+pub(crate) unsafe fn archive_summary_free(p: *mut chatvault_archive_summary) {
+    // SAFETY: forwarded from this function's contract.
+    unsafe { take_back::<chatvault_archive_summary, chatvault_archived_conversation>(p) }
 }
 
 /// Hands a value to C as an opaque handle.
@@ -1044,7 +1351,9 @@ mod tests {
             assert!(out.external_id.ptr.is_null());
             let t = std::slice::from_raw_parts(out.text.ptr.cast::<u8>(), out.text.len + 1);
             assert_eq!(t, "x\0y 你好\0".as_bytes());
-            assert_eq!((out.reply_to_seq, out.edited_at_ms, out.expires_at_ms), (2, 0, 77));
+            assert_eq!(out.struct_size as usize, size_of::<chatvault_message>());
+            assert_eq!((out.has_reply_to, out.reply_to_seq), (1, 2));
+            assert_eq!((out.has_edited_at, out.has_expires_at, out.expires_at_ms), (0, 1, 77));
             assert_eq!(std::slice::from_raw_parts(out.extra.ptr, out.extra.len), [1, 2, 3]);
             page_free(p);
             page_free(std::ptr::null_mut());
@@ -1092,12 +1401,11 @@ mod tests {
             let items = std::slice::from_raw_parts(list.items, list.len);
             assert_eq!(items.len(), 40);
             for (s, want) in items.iter().zip(&summaries) {
-                let title = std::slice::from_raw_parts(
-                    s.conversation.title.ptr.cast::<u8>(),
-                    s.conversation.title.len,
-                );
+                let conversation = &*s.conversation;
+                let title =
+                    std::slice::from_raw_parts(conversation.title.ptr.cast::<u8>(), conversation.title.len);
                 assert_eq!(title, want.conversation.title.as_bytes());
-                let members = std::slice::from_raw_parts(s.conversation.members, s.conversation.members_len);
+                let members = std::slice::from_raw_parts(conversation.members, conversation.members_len);
                 let second = std::slice::from_raw_parts(members[1].ptr.cast::<u8>(), members[1].len);
                 assert_eq!(second, want.conversation.members[1].as_bytes());
                 match &want.last_message {

@@ -99,12 +99,17 @@ pub enum chatvault_status {
     /// nothing was closed and the handle stays valid. Finish or abort the
     /// writers, then close it again.
     StoreInUse = 30,
+    /// The progress callback asked to stop (`CHATVAULT_PROGRESS_STOP`): an
+    /// import changed nothing, an export or inspection left no file, a
+    /// compaction kept the transactions it had committed (the store is
+    /// valid; call it again to go on).
+    Cancelled = 31,
 }
 
 impl chatvault_status {
     /// Every status, in order of number.
     #[cfg(test)]
-    pub(crate) const ALL: [chatvault_status; 31] = {
+    pub(crate) const ALL: [chatvault_status; 32] = {
         use chatvault_status as S;
         [
             S::Ok,
@@ -138,6 +143,7 @@ impl chatvault_status {
             S::MasterKeyRotated,
             S::SchemaModified,
             S::StoreInUse,
+            S::Cancelled,
         ]
     };
 }
@@ -215,6 +221,7 @@ impl From<Error> for Failure {
             Error::Random => S::Random,
             Error::Io(_) => S::Io,
             Error::Database(_) => S::Database,
+            Error::Cancelled => S::Cancelled,
             _ => S::Unknown,
         };
         // The C API's own name for the fix, where the core's message names a Rust method.
@@ -231,8 +238,8 @@ impl From<Error> for Failure {
                 "{} already exists: open it with chatvault_store_open, or choose another path",
                 path.display()
             ),
-            // The C API has no way to raise the limit (no options at open
-            // yet): its limit is the library's ceiling.
+            // The limit is the library's ceiling, or the caller's
+            // `max_kdf` (chatvault_store_options), whichever is lower.
             Error::KdfTooCostly { found, limit } => format!(
                 "the key-derivation parameters in the header (Argon2id m = {} KiB, t = {}, p = {}) exceed \
                  what this library allows (m <= {} KiB, t <= {}, p <= {}, m x t <= {} KiB): the header was \
@@ -248,6 +255,10 @@ impl From<Error> for Failure {
             Error::MasterKeyRotated => "the store's master key was rotated by another handle or process \
                 since this one was opened: close this handle with chatvault_store_close and open the store \
                 again with its current key"
+                .to_owned(),
+            Error::Cancelled => "the progress callback asked to stop: nothing was imported, no archive \
+                or export file was left, or (for a compaction) the transactions committed so far stay and \
+                the store is valid; call it again to do the rest"
                 .to_owned(),
             Error::ConversationExists(c) => format!(
                 "a conversation with this external id already exists ({c}): use \
@@ -338,6 +349,7 @@ pub extern "C" fn chatvault_status_name(status: u32) -> *const c_char {
         28 => c"CHATVAULT_STATUS_MASTER_KEY_ROTATED",
         29 => c"CHATVAULT_STATUS_SCHEMA_MODIFIED",
         30 => c"CHATVAULT_STATUS_STORE_IN_USE",
+        31 => c"CHATVAULT_STATUS_CANCELLED",
         _ => c"CHATVAULT_STATUS_UNKNOWN",
     };
     name.as_ptr()
@@ -406,6 +418,7 @@ mod tests {
             S::MasterKeyRotated => 28,
             S::SchemaModified => 29,
             S::StoreInUse => 30,
+            S::Cancelled => 31,
         };
         assert_eq!(chatvault_status::ALL.get(n), Some(&s), "{s:?} is missing from ALL");
         n
@@ -413,7 +426,7 @@ mod tests {
 
     #[test]
     fn every_status_is_named_after_its_variant() {
-        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::StoreInUse) + 1);
+        assert_eq!(chatvault_status::ALL.len(), position(chatvault_status::Cancelled) + 1);
         for (n, status) in chatvault_status::ALL.into_iter().enumerate() {
             assert_eq!(position(status), n, "{status:?} is out of order");
             assert_eq!(status as usize, n, "{status:?} is numbered out of order");

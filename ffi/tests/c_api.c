@@ -85,8 +85,7 @@ static chatvault_key passphrase(const char *p) {
 }
 
 static chatvault_new_message message(const char *sender, const char *body, int64_t sent_at_ms) {
-    chatvault_new_message m;
-    memset(&m, 0, sizeof m);
+    chatvault_new_message m = CHATVAULT_INIT(chatvault_new_message);
     m.external_id = none;
     m.sender = text(sender);
     m.text = text(body);
@@ -173,14 +172,14 @@ static chatvault_store *test_create_and_open(const char *path) {
 static uint64_t test_conversations(chatvault_store *s) {
     chatvault_str members[2] = {text("alice"), text("李雷")};
     const uint8_t app_data[3] = {0, 1, 2};
-    chatvault_new_conversation c;
-    memset(&c, 0, sizeof c);
+    chatvault_new_conversation c = CHATVAULT_INIT(chatvault_new_conversation);
     c.external_id = text("wxid_alice");
     c.title = text("Alice 👋");
     c.members = members;
     c.members_len = 2;
     c.app_data.ptr = app_data;
     c.app_data.len = 3;
+    c.has_created_at = 1;
     c.created_at_ms = 1700000000000;
     uint64_t alice = 0;
     OK(chatvault_conversation_create(s, &c, &alice));
@@ -207,10 +206,10 @@ static uint64_t test_conversations(chatvault_store *s) {
     CHECK(unused == 42);
 
     /* A second conversation, no external id, disappearing messages. */
-    chatvault_new_conversation g_new;
-    memset(&g_new, 0, sizeof g_new);
+    chatvault_new_conversation g_new = CHATVAULT_INIT(chatvault_new_conversation);
     g_new.external_id = none;
     g_new.title = text("");
+    g_new.has_retention = 1;
     g_new.retention_ms = 3600 * 1000;
     OK(chatvault_conversation_create(s, &g_new, &group));
     CHECK(group != 0 && group != alice);
@@ -235,11 +234,13 @@ static uint64_t test_conversations(chatvault_store *s) {
     CHECK(conv->members_len == 2 && same(conv->members[0], "alice") && same(conv->members[1], "李雷"));
     CHECK(conv->app_data.len == 3 && memcmp(conv->app_data.ptr, app_data, 3) == 0);
     CHECK(conv->created_at_ms == 1700000000000);
-    CHECK(conv->read_up_to_seq == 0 && conv->message_count == 0 && conv->retention_ms == 0);
+    CHECK(conv->struct_size == sizeof(chatvault_conversation));
+    CHECK(conv->has_read_up_to == 0 && conv->message_count == 0 && conv->has_retention == 0);
     chatvault_conversation_free(conv);
     OK(chatvault_conversation_get(s, group, &conv));
-    CHECK(conv->external_id.ptr == NULL && conv->title.len == 0 && conv->retention_ms == 3600 * 1000);
-    CHECK(conv->created_at_ms > 1700000000000); /* 0 meant now */
+    CHECK(conv->external_id.ptr == NULL && conv->title.len == 0);
+    CHECK(conv->has_retention == 1 && conv->retention_ms == 3600 * 1000);
+    CHECK(conv->created_at_ms > 1700000000000); /* has_created_at 0 meant now */
     chatvault_conversation_free(conv);
     conv = NULL;
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_conversation_get(s, 999999, &conv));
@@ -267,7 +268,9 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     /* Text with a NUL byte inside crosses intact: the length is the truth. */
     chatvault_new_message reply = message("me", "a\0b", 1700000001000);
     reply.text.len = 3;
+    reply.has_reply_to = 1;
     reply.reply_to_seq = first.seq;
+    reply.has_expires_at = 1;
     reply.expires_at_ms = 4102444800000; /* 2100 */
     chatvault_message_id second = {0, 0};
     OK(chatvault_message_append(s, alice, &reply, &second));
@@ -284,8 +287,21 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     bad.sender.ptr = NULL;
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append(s, alice, &bad, &untouched));
     bad = message("me", "x", 0);
+    bad.has_reply_to = 1;
     bad.reply_to_seq = 1000;
     EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_message_append(s, alice, &bad, &untouched));
+    bad.has_reply_to = 2; /* a presence flag is 0 or 1 */
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_message_append(s, alice, &bad, &untouched));
+    MESSAGE_HAS("has_reply_to");
+    /* struct_size: 0 (a program built against the header before it) and
+     * larger than the library's are refused; nothing is stored. */
+    bad = message("me", "x", 0);
+    bad.struct_size = 0;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_message_append(s, alice, &bad, &untouched));
+    MESSAGE_HAS("struct_size");
+    bad.struct_size = sizeof bad + 8;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_message_append(s, alice, &bad, &untouched));
+    MESSAGE_HAS("newer");
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append(s, alice, NULL, &untouched));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append(s, alice, &m, NULL));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append(NULL, alice, &m, &untouched));
@@ -294,23 +310,30 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     /* A batch of 300, in one transaction. */
     enum { N = 300 };
     chatvault_batch_entry *entries = calloc(N, sizeof *entries);
+    chatvault_new_message *messages = calloc(N, sizeof *messages);
     chatvault_message_id *ids = calloc(N, sizeof *ids);
     char(*bodies)[32] = calloc(N, 32);
-    CHECK(entries && ids && bodies);
+    CHECK(entries && messages && ids && bodies);
     for (int i = 0; i < N; i++) {
         snprintf(bodies[i], 32, "batch %d", i);
+        entries[i].struct_size = sizeof entries[i];
         entries[i].conversation = alice;
-        entries[i].message = message(i % 2 ? "alice" : "me", bodies[i], 1700000002000 + i);
+        messages[i] = message(i % 2 ? "alice" : "me", bodies[i], 1700000002000 + i);
+        entries[i].message = &messages[i];
     }
     OK(chatvault_message_append_batch(s, entries, N, ids));
     for (int i = 0; i < N; i++) CHECK(ids[i].conversation == alice && ids[i].seq == (uint64_t)(3 + i));
 
     /* All or none: a bad entry at the end stores nothing and writes no id. */
     memset(ids, 0, N * sizeof *ids);
-    entries[N - 1].message.text.ptr = NULL;
-    entries[N - 1].message.text.len = 1;
+    messages[N - 1].text.ptr = NULL;
+    messages[N - 1].text.len = 1;
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_append_batch(s, entries, N, ids));
-    entries[N - 1].message = message("me", "to nowhere", 0);
+    messages[N - 1] = message("me", "to nowhere", 0);
+    entries[N - 1].struct_size = sizeof *entries + 8; /* every entry gives the first one's size */
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_message_append_batch(s, entries, N, ids));
+    MESSAGE_HAS("entries[299].struct_size");
+    entries[N - 1].struct_size = sizeof *entries;
     entries[N - 1].conversation = 31337;
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_message_append_batch(s, entries, N, ids));
     CHECK(ids[0].seq == 0);
@@ -319,6 +342,7 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     OK(chatvault_message_append_batch(s, entries, 0, ids)); /* an empty batch */
     OK(chatvault_message_append_batch(s, NULL, 0, NULL)); /* NULL with length 0 is the empty array */
     free(entries);
+    free(messages);
     free(ids);
     free(bodies);
 
@@ -335,11 +359,13 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     CHECK(page->len == 252 && page->items[0].id.seq == 1 && page->items[251].id.seq == 252);
     const chatvault_message *one = &page->items[0];
     CHECK(same(one->text, "bonjour 你好 👋") && same(one->external_id, "srv-1"));
-    CHECK(one->sent_at_ms == 1700000000000 && one->edited_at_ms == 0 && one->reply_to_seq == 0);
+    CHECK(one->sent_at_ms == 1700000000000 && one->has_edited_at == 0 && one->has_reply_to == 0);
+    CHECK(one->struct_size == sizeof(chatvault_message) && one->has_expires_at == 0);
     CHECK(one->extra.len == 2 && one->extra.ptr[0] == 0xde && one->extra.ptr[1] == 0xad);
     const chatvault_message *two = &page->items[1];
     CHECK(two->text.len == 3 && memcmp(two->text.ptr, "a\0b", 4) == 0);
-    CHECK(two->external_id.ptr == NULL && two->reply_to_seq == 1 && two->expires_at_ms == 4102444800000);
+    CHECK(two->external_id.ptr == NULL && two->has_reply_to == 1 && two->reply_to_seq == 1);
+    CHECK(two->has_expires_at == 1 && two->expires_at_ms == 4102444800000);
     chatvault_message_page_free(page);
 
     OK(chatvault_message_page_after(s, first, 2, &page));
@@ -368,7 +394,7 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     chatvault_message_free(msg);
     OK(chatvault_message_edit(s, second, "édité ✓", strlen("édité ✓")));
     OK(chatvault_message_get(s, second, &msg));
-    CHECK(same(msg->text, "édité ✓") && msg->edited_at_ms > 0);
+    CHECK(same(msg->text, "édité ✓") && msg->has_edited_at == 1 && msg->edited_at_ms > 0);
     chatvault_message_free(msg);
     OK(chatvault_message_edit(s, second, NULL, 0)); /* the empty text */
     EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_message_edit(s, second, "\xc0\xaf", 2));
@@ -390,7 +416,7 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     chatvault_str two_texts[2] = {{"quatre", 6}, {"cinq", 4}};
     OK(chatvault_messages_edit(s, pair, two_texts, 2));
     OK(chatvault_message_get(s, pair[1], &msg));
-    CHECK(same(msg->text, "cinq") && msg->edited_at_ms > 0);
+    CHECK(same(msg->text, "cinq") && msg->has_edited_at == 1 && msg->edited_at_ms > 0);
     chatvault_message_free(msg);
     chatvault_message_id with_missing[2] = {{alice, 4}, {alice, 9999}};
     chatvault_str other_texts[2] = {{"changed", 7}, {"x", 1}};
@@ -419,14 +445,15 @@ static void test_messages(chatvault_store *s, uint64_t alice) {
     OK(chatvault_conversation_list_get(s, 0, &list));
     CHECK(list->len == 2);
     const chatvault_conversation_summary *top = &list->items[0];
-    CHECK(top->conversation.id == alice && top->conversation.read_up_to_seq == 102);
-    CHECK(top->conversation.message_count == 299); /* 302 appended, three deleted */
+    CHECK(top->conversation->id == alice && top->conversation->has_read_up_to == 1);
+    CHECK(top->conversation->read_up_to_seq == 102);
+    CHECK(top->conversation->message_count == 299); /* 302 appended, three deleted */
     CHECK(top->unread_count == 200);
     CHECK(top->last_message != NULL && same(top->last_message->text, "batch 299"));
     CHECK(list->items[1].last_message == NULL && list->items[1].unread_count == 0);
     chatvault_conversation_list_free(list);
     OK(chatvault_conversation_list_get(s, 1, &list));
-    CHECK(list->len == 1 && list->items[0].conversation.id == alice);
+    CHECK(list->len == 1 && list->items[0].conversation->id == alice);
     chatvault_conversation_list_free(list);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_list_get(s, 0, NULL));
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_list_get(NULL, 0, &list));
@@ -446,18 +473,22 @@ static int32_t on_compact(void *user_data, const chatvault_compact_progress *p) 
     return log->stop_after != 0 && log->calls >= log->stop_after;
 }
 
-static void on_archive(void *user_data, const chatvault_archive_progress *p) {
+static int32_t on_archive(void *user_data, const chatvault_archive_progress *p) {
     struct progress_log *log = user_data;
     log->calls++;
+    CHECK(p->struct_size == sizeof *p);
     CHECK(p->bytes >= log->last_bytes);
     log->last_bytes = p->bytes;
     log->total_messages = p->total_messages;
+    return log->stop_after != 0 && log->calls >= log->stop_after ? CHATVAULT_PROGRESS_STOP
+                                                                 : CHATVAULT_PROGRESS_CONTINUE;
 }
 
 static void test_maintenance(chatvault_store *s, uint64_t alice) {
-    chatvault_stats stats;
+    chatvault_stats stats = CHATVAULT_INIT(chatvault_stats);
     OK(chatvault_store_stats(s, &stats));
     CHECK(stats.conversations == 2 && stats.messages == 299 && stats.file_bytes > 0);
+    CHECK(stats.struct_size == sizeof stats);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_stats(s, NULL));
 
     chatvault_verify_report *report = NULL;
@@ -474,18 +505,37 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
         OK(chatvault_message_append(s, i < 40 ? alice : group, &m, &id));
     }
     /* A callback that asks to stop after the first transaction. */
+    /* It is cancelled: the transaction done stays, the report is untouched. */
     struct progress_log log = {0, 1, 0, 0};
-    chatvault_compact_report cr;
-    OK(chatvault_store_compact(s, NULL, on_compact, &log, &cr));
-    CHECK(log.calls == 1 && cr.work_remains == 1);
-    chatvault_compact_report rest;
+    chatvault_compact_report cr = CHATVAULT_INIT(chatvault_compact_report);
+    cr.segments_written = 777;
+    chatvault_stats before = CHATVAULT_INIT(chatvault_stats);
+    OK(chatvault_store_stats(s, &before));
+    EXPECT(CHATVAULT_STATUS_CANCELLED, chatvault_store_compact(s, NULL, on_compact, &log, &cr));
+    MESSAGE_HAS("progress callback asked to stop");
+    CHECK(log.calls == 1 && cr.segments_written == 777);
+    chatvault_stats after = CHATVAULT_INIT(chatvault_stats);
+    OK(chatvault_store_stats(s, &after));
+    CHECK(after.segments < before.segments); /* one transaction's work committed */
+    chatvault_verify_report *checked = NULL;
+    OK(chatvault_store_verify(s, &checked));
+    CHECK(checked->problems_len == 0); /* and the store is sound */
+    chatvault_verify_report_free(checked);
+    chatvault_compact_report rest = CHATVAULT_INIT(chatvault_compact_report);
     struct progress_log full = {0, 0, 0, 0};
-    chatvault_compact_options budget = {60000, 100000}; /* budgets too large to matter */
+    chatvault_compact_options budget = CHATVAULT_INIT(chatvault_compact_options);
+    budget.time_budget_ms = 60000; /* budgets too large to matter */
+    budget.segment_budget = 100000;
+    budget.target_messages = 64;
     OK(chatvault_store_compact(s, &budget, on_compact, &full, &rest));
     CHECK(full.calls >= 1 && rest.work_remains == 0 && rest.conversations_skipped == 0);
-    CHECK(cr.segments_rewritten + rest.segments_rewritten > 40);
-    CHECK(cr.segments_written + rest.segments_written < 10);
-    CHECK(cr.messages_expired + rest.messages_expired == 5);
+    CHECK(rest.segments_rewritten > 0 && rest.segments_written < 10);
+    CHECK(rest.messages_expired <= 5);
+    budget.target_messages = 70000; /* above the ceiling */
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_compact(s, &budget, NULL, NULL, &rest));
+    budget.struct_size = 0;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_compact(s, &budget, NULL, NULL, &rest));
+    MESSAGE_HAS("struct_size");
     OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr)); /* nothing left, no callback */
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_compact(s, NULL, NULL, NULL, NULL));
 
@@ -493,7 +543,12 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     char *archive = path_of("backup.cvarchive");
     chatvault_key archive_key = raw_key(other_key_bytes);
     struct progress_log exp = {0, 0, 0, 0};
-    chatvault_export_report er;
+    chatvault_export_report er = CHATVAULT_INIT(chatvault_export_report);
+    /* Cancelled by its callback: no file. */
+    struct progress_log stop_export = {0, 1, 0, 0};
+    EXPECT(CHATVAULT_STATUS_CANCELLED,
+           chatvault_store_export(s, archive, strlen(archive), &archive_key, NULL, 0, on_archive, &stop_export, &er));
+    CHECK(stop_export.calls == 1 && fopen(archive, "rb") == NULL);
     OK(chatvault_store_export(s, archive, strlen(archive), &archive_key, NULL, 0, on_archive, &exp, &er));
     CHECK(er.conversations == 2 && er.messages == 339 && er.bytes == exp.last_bytes && exp.calls >= 2);
     uint64_t only[1] = {alice};
@@ -529,7 +584,18 @@ static void test_maintenance(chatvault_store *s, uint64_t alice) {
     chatvault_store *other = NULL;
     OK(chatvault_store_create(other_path, strlen(other_path), &pass, &other));
     struct progress_log imp = {0, 0, 0, 0};
-    chatvault_import_report ir;
+    chatvault_import_report ir = CHATVAULT_INIT(chatvault_import_report);
+    /* Cancelled by its callback before the end (this small archive reports
+     * once before it commits, once after): nothing imported. */
+    for (int at = 1; at <= 1; at++) {
+        struct progress_log stop_import = {0, at, 0, 0};
+        EXPECT(CHATVAULT_STATUS_CANCELLED, chatvault_store_import(other, archive, strlen(archive), &archive_key,
+                                                                  on_archive, &stop_import, &ir));
+        CHECK(stop_import.calls == at);
+        chatvault_stats empty = CHATVAULT_INIT(chatvault_stats);
+        OK(chatvault_store_stats(other, &empty));
+        CHECK(empty.conversations == 0 && empty.messages == 0);
+    }
     OK(chatvault_store_import(other, archive, strlen(archive), &archive_key, on_archive, &imp, &ir));
     CHECK(ir.conversations_created == 2 && ir.messages_added == 339 && ir.messages_skipped == 0);
     CHECK(imp.calls >= 2 && imp.total_messages == 339 && ir.bytes == imp.last_bytes);
@@ -617,8 +683,7 @@ static void test_rotation(void) {
     OK(chatvault_store_create(path, strlen(path), &old_key, &s));
     uint64_t convs[3];
     for (int i = 0; i < 3; i++) {
-        chatvault_new_conversation c;
-        memset(&c, 0, sizeof c);
+        chatvault_new_conversation c = CHATVAULT_INIT(chatvault_new_conversation);
         char ext[16];
         snprintf(ext, sizeof ext, "rot-%d", i);
         c.external_id = text(ext);
@@ -631,14 +696,17 @@ static void test_rotation(void) {
     }
 
     /* Error paths write nothing. */
-    chatvault_rotation_report rr;
+    chatvault_rotation_report rr = CHATVAULT_INIT(chatvault_rotation_report);
     memset(&rr, 0xAB, sizeof rr);
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(NULL, &new_key, 0, &rr));
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(s, NULL, 0, &rr));
+    rr.struct_size = sizeof rr;
+    chatvault_rotate_options one = CHATVAULT_INIT(chatvault_rotate_options);
+    one.max_transactions = 1;
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(NULL, &new_key, NULL, &rr));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(s, NULL, NULL, &rr));
     MESSAGE_HAS("key is NULL");
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(s, &new_key, 0, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_master_key(s, &new_key, NULL, NULL));
     chatvault_key short_key = {CHATVAULT_KEY_KIND_RAW, new_bytes, 16};
-    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_rotate_master_key(s, &short_key, 0, &rr));
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_rotate_master_key(s, &short_key, NULL, &rr));
     CHECK(rr.transactions == 0xABABABABABABABABu && rr.conversations_damaged == 0xABABABABABABABABu &&
           rr.finished == 0xAB);
 
@@ -646,7 +714,7 @@ static void test_rotation(void) {
     chatvault_store *stale = open_store(path, old_key);
 
     /* One transaction: the rotation begins, and stays under way. */
-    OK(chatvault_store_rotate_master_key(s, &new_key, 1, &rr));
+    OK(chatvault_store_rotate_master_key(s, &new_key, &one, &rr));
     CHECK(rr.finished == 0 && rr.key_in_force == 1 && rr.transactions == 1 && rr.conversations == 0 && rr.conversations_damaged == 0);
     /* The store works meanwhile. */
     chatvault_new_message during = message("me", "during the rotation", 1700000301000);
@@ -661,7 +729,7 @@ static void test_rotation(void) {
     OK(chatvault_store_close(other));
 
     /* Resumed with the same key, one more transaction: every conversation moves. */
-    OK(chatvault_store_rotate_master_key(s, &new_key, 1, &rr));
+    OK(chatvault_store_rotate_master_key(s, &new_key, &one, &rr));
     CHECK(rr.finished == 0 && rr.transactions == 1 && rr.conversations == 3 && rr.conversations_damaged == 0);
     CHECK(rr.references == 4 && rr.references_dropped == 0); /* one per message */
     /* The handle opened with the old key cannot follow a moved conversation. */
@@ -675,12 +743,12 @@ static void test_rotation(void) {
     /* After a restart, the new key opens it and resumes it, to the end. */
     EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &old_key, &s));
     s = open_store(path, new_key);
-    OK(chatvault_store_rotate_master_key(s, &new_key, 0, &rr));
+    OK(chatvault_store_rotate_master_key(s, &new_key, NULL, &rr));
     CHECK(rr.finished == 1 && rr.conversations == 0 && rr.transactions == 1 && rr.conversations_damaged == 0);
 
     /* Compaction reseals under the new epochs and destroys the old keys;
      * vacuum rewrites the file; the store is sound. */
-    chatvault_compact_report cr;
+    chatvault_compact_report cr = CHATVAULT_INIT(chatvault_compact_report);
     OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
     CHECK(cr.work_remains == 0 && cr.keys_destroyed == 3);
     OK(chatvault_store_vacuum(s));
@@ -707,7 +775,7 @@ static void test_rotation(void) {
     expect_only_message(s, convs[2], "before the rotation");
 
     /* Another rotation, interrupted after its first transaction... */
-    OK(chatvault_store_rotate_master_key(s, &unused_key, 1, &rr));
+    OK(chatvault_store_rotate_master_key(s, &unused_key, &one, &rr));
     CHECK(rr.finished == 0 && rr.transactions == 1);
     OK(chatvault_store_close(s));
     EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &new_key, &s));
@@ -716,7 +784,7 @@ static void test_rotation(void) {
      * rotation under way, then rotates again, moving every conversation
      * twice. Only the passphrase opens the store afterwards. */
     chatvault_key pass = passphrase("rotated passphrase");
-    OK(chatvault_store_rotate_master_key(s, &pass, 0, &rr));
+    OK(chatvault_store_rotate_master_key(s, &pass, NULL, &rr));
     CHECK(rr.finished == 1 && rr.conversations == 6 && rr.conversations_damaged == 0);
     OK(chatvault_store_close(s));
     EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_store_open(path, strlen(path), &unused_key, &s));
@@ -739,27 +807,24 @@ static void test_rotation(void) {
 static void test_null_store(void) {
     const chatvault_store *n = NULL;
     chatvault_key key = raw_key(raw_key_bytes);
-    chatvault_new_conversation c;
-    memset(&c, 0, sizeof c);
+    chatvault_new_conversation c = CHATVAULT_INIT(chatvault_new_conversation);
     chatvault_new_message m = message("me", "x", 1);
-    chatvault_batch_entry e = {1, m};
+    chatvault_batch_entry e = {sizeof(chatvault_batch_entry), 1, &m};
     chatvault_message_id id = {1, 1};
     uint64_t u = 9;
     void *p = &u;
-    chatvault_stats stats;
-    chatvault_compact_report cr;
-    chatvault_export_report er;
-    chatvault_import_report ir;
-    chatvault_rotation_report rr;
-    chatvault_new_attachment na;
-    memset(&na, 0, sizeof na);
+    chatvault_stats stats = CHATVAULT_INIT(chatvault_stats);
+    chatvault_compact_report cr = CHATVAULT_INIT(chatvault_compact_report);
+    chatvault_export_report er = CHATVAULT_INIT(chatvault_export_report);
+    chatvault_import_report ir = CHATVAULT_INIT(chatvault_import_report);
+    chatvault_rotation_report rr = CHATVAULT_INIT(chatvault_rotation_report);
+    chatvault_new_attachment na = CHATVAULT_INIT(chatvault_new_attachment);
     na.media_type = text("image/png");
-    chatvault_attachment_filter filter;
-    memset(&filter, 0, sizeof filter);
-    chatvault_clear_report clear;
+    chatvault_attachment_filter filter = CHATVAULT_INIT(chatvault_attachment_filter);
+    chatvault_clear_report clear = CHATVAULT_INIT(chatvault_clear_report);
     const chatvault_status want = CHATVAULT_STATUS_NULL_ARGUMENT;
     EXPECT(want, chatvault_store_change_key(n, &key));
-    EXPECT(want, chatvault_store_rotate_master_key(n, &key, 0, &rr));
+    EXPECT(want, chatvault_store_rotate_master_key(n, &key, NULL, &rr));
     EXPECT(want, chatvault_store_scrub(n));
     EXPECT(want, chatvault_store_vacuum(n));
     EXPECT(want, chatvault_store_stats(n, &stats));
@@ -792,8 +857,443 @@ static void test_null_store(void) {
     EXPECT(want, chatvault_attachment_delete(n, 1));
     EXPECT(want, chatvault_clear_attachments(n, &filter, &clear));
     EXPECT(want, chatvault_storage_usage(n, (chatvault_storage_usage_list **)&p));
+    chatvault_conversation_changes changes = CHATVAULT_INIT(chatvault_conversation_changes);
+    uint32_t epoch = 9;
+    chatvault_index_report ix = CHATVAULT_INIT(chatvault_index_report);
+    EXPECT(want, chatvault_conversation_update(n, 1, &changes));
+    EXPECT(want, chatvault_conversation_rotate_key(n, 1, &epoch));
+    EXPECT(want, chatvault_store_rotate_all_keys(n, &u));
+    EXPECT(want, chatvault_index_for_search(n, 0, &ix));
+    EXPECT(want, chatvault_store_export_json_lines(n, "x", 1, NULL, 0, &u));
+    EXPECT(want, chatvault_store_export_html(n, 1, "x", 1, &u));
+    chatvault_html_report hr = CHATVAULT_INIT(chatvault_html_report);
+    EXPECT(want, chatvault_store_export_html_with(n, 1, "x", 1, NULL, &hr));
+    EXPECT(want, chatvault_store_export_html_dir(n, "x", 1, NULL, 0, NULL, &hr));
     MESSAGE_HAS("store is NULL");
+    CHECK(epoch == 9);
     CHECK(u == 9 && p == (void *)&u && id.conversation == 1 && id.seq == 1);
+}
+
+static int32_t stop_at_once(void *user_data, const chatvault_archive_progress *p) {
+    (void)p;
+    (*(int *)user_data)++;
+    return CHATVAULT_PROGRESS_STOP;
+}
+
+static long file_size(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) return -1;
+    CHECK(fseek(f, 0, SEEK_END) == 0);
+    long n = ftell(f);
+    fclose(f);
+    return n;
+}
+
+/* What the earlier C API lacked: store options, conversation updates, key
+ * rotation, archive inspection, plaintext exports. */
+static void test_parity(void) {
+    char *path = path_of("parity.chatvault");
+    chatvault_key key = raw_key(raw_key_bytes);
+    chatvault_store_options options = CHATVAULT_INIT(chatvault_store_options);
+    options.durability = 7;
+    chatvault_store *s = NULL;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_create_with(path, strlen(path), &key, &options, &s));
+    MESSAGE_HAS("CHATVAULT_DURABILITY_NORMAL");
+    CHECK(s == NULL);
+    options.durability = CHATVAULT_DURABILITY_NORMAL;
+    options.has_busy_timeout = 1;
+    options.busy_timeout_ms = 250;
+    OK(chatvault_store_create_with(path, strlen(path), &key, &options, &s));
+    chatvault_str where = none;
+    OK(chatvault_store_path(s, &where));
+    CHECK(same(where, path));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_path(s, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_path(NULL, &where));
+
+    chatvault_new_conversation nc = CHATVAULT_INIT(chatvault_new_conversation);
+    nc.title = text("before");
+    uint64_t c = 0;
+    OK(chatvault_conversation_create(s, &nc, &c));
+
+    /* Update: title and retention on, then retention off; members untouched. */
+    chatvault_conversation_changes changes = CHATVAULT_INIT(chatvault_conversation_changes);
+    changes.has_title = 1;
+    changes.title = text("after ✓");
+    changes.set_retention = 1;
+    changes.has_retention = 1;
+    changes.retention_ms = 60000;
+    OK(chatvault_conversation_update(s, c, &changes));
+    chatvault_conversation *conv = NULL;
+    OK(chatvault_conversation_get(s, c, &conv));
+    CHECK(same(conv->title, "after ✓") && conv->has_retention == 1 && conv->retention_ms == 60000);
+    chatvault_conversation_free(conv);
+    chatvault_conversation_changes off = CHATVAULT_INIT(chatvault_conversation_changes);
+    off.set_retention = 1; /* has_retention 0: disappearing messages off */
+    OK(chatvault_conversation_update(s, c, &off));
+    OK(chatvault_conversation_get(s, c, &conv));
+    CHECK(same(conv->title, "after ✓") && conv->has_retention == 0);
+    chatvault_conversation_free(conv);
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_conversation_update(s, 999999, &changes));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_update(s, c, NULL));
+    off.set_retention = 3;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_conversation_update(s, c, &off));
+    MESSAGE_HAS("set_retention");
+
+    /* Messages, then key rotation: a new epoch, and compaction destroys the old key. */
+    for (int i = 0; i < 3; i++) {
+        chatvault_new_message m = message("me", "rotated later", 1700000600000 + i);
+        chatvault_message_id id;
+        OK(chatvault_message_append(s, c, &m, &id));
+    }
+    uint32_t epoch = 0;
+    OK(chatvault_conversation_rotate_key(s, c, &epoch));
+    CHECK(epoch == 1);
+    uint64_t rotated = 0;
+    OK(chatvault_store_rotate_all_keys(s, &rotated));
+    CHECK(rotated == 1);
+    epoch = 77;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_conversation_rotate_key(s, 999999, &epoch));
+    CHECK(epoch == 77);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_rotate_key(s, c, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_rotate_all_keys(s, NULL));
+    chatvault_compact_report cr = CHATVAULT_INIT(chatvault_compact_report);
+    OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
+    CHECK(cr.keys_destroyed == 2);
+
+    /* Archive inspection: what it holds, without a store. */
+    char *archive = path_of("parity.cvarchive");
+    chatvault_key archive_key = passphrase("inspect me");
+    chatvault_export_report er = CHATVAULT_INIT(chatvault_export_report);
+    OK(chatvault_store_export(s, archive, strlen(archive), &archive_key, NULL, 0, NULL, NULL, &er));
+    chatvault_archive_summary *summary = NULL;
+    OK(chatvault_archive_inspect(archive, strlen(archive), &archive_key, NULL, NULL, &summary));
+    CHECK(summary->struct_size == sizeof *summary && summary->key_kind == CHATVAULT_KEY_KIND_PASSPHRASE);
+    CHECK(summary->messages == 3 && summary->conversations_len == 1 && summary->bytes == er.bytes);
+    CHECK(strcmp(summary->chatvault_version.ptr, chatvault_version()) == 0);
+    const chatvault_archived_conversation *ac = CHATVAULT_ITEM(chatvault_archived_conversation, summary->conversations, 0);
+    CHECK(same(ac->title, "after ✓") && ac->messages == 3 && ac->external_id.ptr == NULL);
+    CHECK(ac->has_sent_between == 1 && ac->first_sent_ms == 1700000600000 && ac->last_sent_ms == 1700000600002);
+    chatvault_archive_summary_free(summary);
+    summary = NULL;
+    chatvault_key wrong = passphrase("not it");
+    EXPECT(CHATVAULT_STATUS_WRONG_KEY, chatvault_archive_inspect(archive, strlen(archive), &wrong, NULL, NULL, &summary));
+    int calls = 0;
+    EXPECT(CHATVAULT_STATUS_CANCELLED,
+           chatvault_archive_inspect(archive, strlen(archive), &archive_key, stop_at_once, &calls, &summary));
+    CHECK(calls == 1 && summary == NULL);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_archive_inspect(archive, strlen(archive), &archive_key, NULL, NULL, NULL));
+    chatvault_archive_summary_free(NULL);
+
+    /* Plaintext exports, each complete or absent. */
+    char *jsonl = path_of("parity.jsonl");
+    uint64_t written = 0;
+    OK(chatvault_store_export_json_lines(s, jsonl, strlen(jsonl), NULL, 0, &written));
+    CHECK(written == 3 && file_size(jsonl) > 0);
+    uint64_t unknown[1] = {424242};
+    written = 5;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_store_export_json_lines(s, jsonl, strlen(jsonl), unknown, 1, &written));
+    CHECK(written == 5);
+    char *html = path_of("parity.html");
+    OK(chatvault_store_export_html(s, c, html, strlen(html), &written));
+    CHECK(written == 3 && file_size(html) > 0);
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_store_export_html(s, c, html, strlen(html), NULL));
+    /* With options: two messages a page, a zone, "me" told apart; an
+     * existing page is refused unless replace_existing. */
+    chatvault_html_options ho = CHATVAULT_INIT(chatvault_html_options);
+    ho.me = text("me");
+    ho.messages_per_page = 2;
+    ho.has_zone = 1;
+    ho.zone_offset_seconds = 3600;
+    ho.zone_name = text("CET");
+    chatvault_html_report hr = CHATVAULT_INIT(chatvault_html_report);
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    CHECK(hr.pages == 0);
+    ho.replace_existing = 1;
+    OK(chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    CHECK(hr.conversations == 1 && hr.messages == 3 && hr.pages == 2 && hr.has_index == 0);
+    char *second = path_of("parity-2.html");
+    CHECK(file_size(second) > 0);
+    ho.has_zone = 2;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    MESSAGE_HAS("has_zone");
+    char *site = path_of("site");
+    chatvault_html_report dr = CHATVAULT_INIT(chatvault_html_report);
+    OK(chatvault_store_export_html_dir(s, site, strlen(site), NULL, 0, NULL, &dr));
+    CHECK(dr.conversations == 1 && dr.messages == 3 && dr.pages == 1 && dr.has_index == 1);
+    char *index = path_of("site/index.html");
+    CHECK(file_size(index) > 0);
+    free(second);
+    free(site);
+    free(index);
+
+    OK(chatvault_store_close(s));
+    /* Options at open: a size limit smaller than the file refuses growth. */
+    chatvault_store_options small = CHATVAULT_INIT(chatvault_store_options);
+    small.has_max_size = 1;
+    small.max_size_bytes = 4096;
+    OK(chatvault_store_open_with(path, strlen(path), &key, &small, &s));
+    char big[20000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    int full = 0;
+    for (int i = 0; i < 50 && !full; i++) {
+        chatvault_new_message m = message("me", big, 1700000700000 + i);
+        chatvault_message_id id;
+        chatvault_status st = chatvault_message_append(s, c, &m, &id);
+        CHECK(st == CHATVAULT_STATUS_OK || st == CHATVAULT_STATUS_STORAGE_FULL);
+        full = st == CHATVAULT_STATUS_STORAGE_FULL;
+    }
+    CHECK(full);
+    MESSAGE_HAS("max_size_bytes");
+    OK(chatvault_store_close(s));
+    free(path);
+    free(archive);
+    free(jsonl);
+    free(html);
+}
+
+static int64_t fixed_clock(void *ctx) {
+    return *(const int64_t *)ctx;
+}
+
+/* A made-up zone with summer time from SUMMER_MS on, counting its calls. */
+#define SUMMER_MS 1711846800000 /* 2024-03-31 01:00 UTC */
+static void test_zone(void *ctx, int64_t ms, int32_t *offset_seconds, char *name, size_t name_cap, size_t *name_len) {
+    (*(int *)ctx)++;
+    const char *n = ms >= SUMMER_MS ? "CEST" : "CET";
+    *offset_seconds = ms >= SUMMER_MS ? 7200 : 3600;
+    if (strlen(n) <= name_cap) {
+        memcpy(name, n, strlen(n));
+        *name_len = strlen(n);
+    }
+}
+
+static char *read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    long size = file_size(path);
+    char *buf = malloc((size_t)size + 1);
+    CHECK(buf != NULL && fread(buf, 1, (size_t)size, f) == (size_t)size);
+    buf[size] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static chatvault_kdf_params kdf(uint32_t memory_kib, uint32_t iterations, uint32_t parallelism) {
+    chatvault_kdf_params k = CHATVAULT_INIT(chatvault_kdf_params);
+    k.memory_kib = memory_kib;
+    k.iterations = iterations;
+    k.parallelism = parallelism;
+    return k;
+}
+
+/* What the Rust API can do beyond the basics: Argon2id parameters for a new
+ * passphrase, a clock, export and import options, a zone per instant,
+ * matching a text against a query. */
+static void test_options(void) {
+    char *path = path_of("options.chatvault");
+    chatvault_key key = passphrase("strong one");
+    chatvault_key raw = raw_key(raw_key_bytes);
+    int64_t clock = 1711800000000;
+    chatvault_kdf_params three = kdf(19 * 1024, 3, 1);
+    chatvault_store_options options = CHATVAULT_INIT(chatvault_store_options);
+    options.now_ms = fixed_clock;
+    options.clock_ctx = &clock;
+    chatvault_store *s = NULL;
+
+    /* Parameters are checked as the Rust API checks them, before any file. */
+    chatvault_kdf_params weak = kdf(1024, 3, 1);
+    options.kdf = &weak;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_create_with(path, strlen(path), &key, &options, &s));
+    chatvault_kdf_params unsized = three;
+    unsized.struct_size = 0;
+    options.kdf = &unsized;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_create_with(path, strlen(path), &key, &options, &s));
+    MESSAGE_HAS("struct_size");
+    options.kdf = &three;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_create_with(path, strlen(path), &raw, &options, &s));
+    MESSAGE_HAS("raw key");
+    CHECK(s == NULL && file_size(path) < 0);
+    OK(chatvault_store_create_with(path, strlen(path), &key, &options, &s));
+
+    /* The clock stamps what the store dates itself. */
+    chatvault_new_conversation nc = CHATVAULT_INIT(chatvault_new_conversation);
+    nc.title = text("zones");
+    uint64_t c = 0;
+    OK(chatvault_conversation_create(s, &nc, &c));
+    chatvault_conversation *conv = NULL;
+    OK(chatvault_conversation_get(s, c, &conv));
+    CHECK(conv->created_at_ms == 1711800000000);
+    chatvault_conversation_free(conv);
+    clock = 1711900000000;
+    OK(chatvault_conversation_create(s, &nc, &c));
+    OK(chatvault_conversation_get(s, c, &conv));
+    CHECK(conv->created_at_ms == 1711900000000);
+    chatvault_conversation_free(conv);
+    /* Before and after the switch to summer time, and a long message. */
+    char body[20000];
+    for (size_t i = 0; i < sizeof body - 1; i++) body[i] = (char)('a' + (i * 2654435761u >> 13) % 26);
+    body[sizeof body - 1] = '\0';
+    int64_t times[3] = {SUMMER_MS - 3600000, SUMMER_MS + 3600000, SUMMER_MS + 7200000};
+    for (int i = 0; i < 3; i++) {
+        chatvault_new_message m = message("me", i == 2 ? body : "around the switch", times[i]);
+        chatvault_message_id id;
+        OK(chatvault_message_append(s, c, &m, &id));
+    }
+    OK(chatvault_store_close(s));
+
+    /* The header holds 3 passes: a ceiling of 2 refuses it; kdf at open is refused. */
+    chatvault_store_options capped = CHATVAULT_INIT(chatvault_store_options);
+    capped.has_max_kdf = 1;
+    capped.max_kdf_memory_kib = 19 * 1024;
+    capped.max_kdf_iterations = 2;
+    capped.max_kdf_parallelism = 1;
+    EXPECT(CHATVAULT_STATUS_KDF_TOO_COSTLY, chatvault_store_open_with(path, strlen(path), &key, &capped, &s));
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_open_with(path, strlen(path), &key, &options, &s));
+    MESSAGE_HAS("kdf");
+    options.kdf = NULL;
+    OK(chatvault_store_open_with(path, strlen(path), &key, &options, &s));
+
+    /* A new passphrase with 4 passes: a ceiling of 3 refuses it. */
+    chatvault_key next = passphrase("stronger still");
+    chatvault_kdf_params four = kdf(19 * 1024, 4, 1);
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_change_key_with(s, &raw, &four));
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_change_key_with(s, &next, &weak));
+    OK(chatvault_store_change_key_with(s, &next, &four));
+    OK(chatvault_store_close(s));
+    capped.max_kdf_iterations = 3;
+    EXPECT(CHATVAULT_STATUS_KDF_TOO_COSTLY, chatvault_store_open_with(path, strlen(path), &next, &capped, &s));
+    OK(chatvault_store_open_with(path, strlen(path), &next, &options, &s));
+
+    /* Export options: the archive's Argon2id cost and its chunk size. */
+    char *archive = path_of("options.cvarchive");
+    char *small = path_of("options-small.cvarchive");
+    chatvault_key archive_key = passphrase("archive");
+    chatvault_export_options eo = CHATVAULT_INIT(chatvault_export_options);
+    eo.kdf = &three;
+    chatvault_export_report er = CHATVAULT_INIT(chatvault_export_report);
+    OK(chatvault_store_export_with(s, archive, strlen(archive), &archive_key, &eo, NULL, 0, NULL, NULL, &er));
+    eo.chunk_size = 1000;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT,
+           chatvault_store_export_with(s, small, strlen(small), &archive_key, &eo, NULL, 0, NULL, NULL, &er));
+    MESSAGE_HAS("chunk size");
+    CHECK(file_size(small) < 0);
+    eo.chunk_size = 1024;
+    eo.kdf = NULL;
+    chatvault_export_report sr = CHATVAULT_INIT(chatvault_export_report);
+    OK(chatvault_store_export_with(s, small, strlen(small), &archive_key, &eo, NULL, 0, NULL, NULL, &sr));
+    CHECK(sr.messages == 3 && sr.bytes >= er.bytes + 4 * 16); /* a tag per 1 KiB chunk */
+    eo.kdf = &three;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT,
+           chatvault_store_export_with(s, small, strlen(small), &raw, &eo, NULL, 0, NULL, NULL, &sr));
+
+    /* Import options: a ceiling below the archive's 3 passes refuses it. */
+    chatvault_kdf_params two = kdf(19 * 1024, 2, 1);
+    chatvault_import_options io = CHATVAULT_INIT(chatvault_import_options);
+    io.max_kdf = &two;
+    chatvault_archive_summary *summary = NULL;
+    EXPECT(CHATVAULT_STATUS_KDF_TOO_COSTLY,
+           chatvault_archive_inspect_with(archive, strlen(archive), &archive_key, &io, NULL, NULL, &summary));
+    CHECK(summary == NULL);
+    OK(chatvault_archive_inspect_with(small, strlen(small), &archive_key, &io, NULL, NULL, &summary));
+    CHECK(summary->messages == 3 && summary->exported_at_ms == 1711900000000); /* the store's clock */
+    chatvault_archive_summary_free(summary);
+    chatvault_import_report ir = CHATVAULT_INIT(chatvault_import_report);
+    EXPECT(CHATVAULT_STATUS_KDF_TOO_COSTLY,
+           chatvault_store_import_with(s, archive, strlen(archive), &archive_key, &io, NULL, NULL, &ir));
+    io.max_kdf = &three;
+    OK(chatvault_store_import_with(s, archive, strlen(archive), &archive_key, &io, NULL, NULL, &ir));
+    CHECK(ir.messages_skipped == 3 && ir.messages_added == 0);
+    io.max_kdf = &unsized;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT,
+           chatvault_store_import_with(s, archive, strlen(archive), &archive_key, &io, NULL, NULL, &ir));
+
+    /* A zone per instant: the days and offsets follow summer time. */
+    char *html = path_of("zones.html");
+    int calls = 0;
+    chatvault_html_options ho = CHATVAULT_INIT(chatvault_html_options);
+    ho.zone = test_zone;
+    ho.zone_ctx = &calls;
+    ho.has_zone = 1;
+    chatvault_html_report hr = CHATVAULT_INIT(chatvault_html_report);
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    MESSAGE_HAS("both");
+    ho.has_zone = 0;
+    OK(chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    CHECK(calls >= 3 && hr.messages == 3);
+    char *page = read_file(html);
+    CHECK(strstr(page, "CET (UTC+01:00)") != NULL && strstr(page, "CEST (UTC+02:00)") != NULL);
+    free(page);
+
+    /* The plaintext shapes: JSON, RFC 3339, a safe file name. */
+    chatvault_text *t = NULL;
+    OK(chatvault_rfc3339(1700000000123, &t));
+    CHECK(t->struct_size == sizeof *t && same(t->text, "2023-11-14T22:13:20.123Z") && t->text.ptr[t->text.len] == '\0');
+    chatvault_text_free(t);
+    chatvault_message_id first = {c, 1};
+    chatvault_new_attachment na = CHATVAULT_INIT(chatvault_new_attachment);
+    na.media_type = text("image/png");
+    na.file_name = text("../../photo 1.png");
+    chatvault_attachment_writer *w = NULL;
+    OK(chatvault_attachment_begin(s, first, &na, &w));
+    OK(chatvault_attachment_write(w, (const uint8_t *)"\x89PNG", 4));
+    uint64_t photo = 0;
+    OK(chatvault_attachment_finish(w, &photo));
+    OK(chatvault_message_json(s, first, 1, &t));
+    CHECK(strstr(t->text.ptr, "\"around the switch\"") != NULL && strstr(t->text.ptr, "\"attachments\":[{") != NULL);
+    chatvault_text_free(t);
+    OK(chatvault_message_json(s, first, 0, &t));
+    CHECK(strstr(t->text.ptr, "around the switch") != NULL && strstr(t->text.ptr, "attachments") == NULL);
+    chatvault_text_free(t);
+    t = NULL;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_message_json(s, first, 2, &t));
+    chatvault_message_id missing = {c, 999};
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_message_json(s, missing, 0, &t));
+    CHECK(t == NULL);
+    OK(chatvault_conversation_json(s, c, &t));
+    CHECK(t->text.ptr[0] == '{' && strstr(t->text.ptr, "\"zones\"") != NULL);
+    chatvault_text_free(t);
+    OK(chatvault_attachment_json(s, photo, &t));
+    CHECK(strstr(t->text.ptr, "\"image/png\"") != NULL);
+    chatvault_text_free(t);
+    OK(chatvault_attachment_file_name(s, photo, &t));
+    CHECK(same(t->text, "_.._photo_1.png"));
+    chatvault_text_free(t);
+    t = NULL;
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_file_name(s, 424242, &t));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_json(s, 424242, &t));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_conversation_json(s, 424242, &t));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_rfc3339(0, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_conversation_json(NULL, c, &t));
+    CHECK(t == NULL);
+    chatvault_text_free(NULL);
+    OK(chatvault_store_close(s));
+
+    /* Matching a text the app holds, without a store. */
+    chatvault_search_query q = CHATVAULT_INIT(chatvault_search_query);
+    q.text = text("东 东京 see");
+    const char *hay = "东京 see";
+    chatvault_match_list *ml = NULL;
+    OK(chatvault_search_matches(&q, hay, strlen(hay), &ml));
+    CHECK(ml != NULL && ml->struct_size == sizeof *ml && ml->len == 2);
+    CHECK(ml->ranges[0].start == 0 && ml->ranges[0].end == 6 && ml->ranges[1].start == 7 && ml->ranges[1].end == 10);
+    chatvault_match_list_free(ml);
+    ml = (chatvault_match_list *)&q; /* overwritten with NULL: no match */
+    OK(chatvault_search_matches(&q, "nothing", 7, &ml));
+    CHECK(ml == NULL);
+    q.text = text("...");
+    ml = (chatvault_match_list *)&q;
+    OK(chatvault_search_matches(&q, "...", 3, &ml));
+    CHECK(ml == NULL);
+    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_search_matches(&q, "\xff", 1, &ml));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_search_matches(NULL, hay, strlen(hay), &ml));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_search_matches(&q, hay, strlen(hay), NULL));
+    chatvault_match_list_free(NULL);
+
+    free(path);
+    free(archive);
+    free(small);
+    free(html);
 }
 
 static void test_free_null(void) {
@@ -842,10 +1342,13 @@ static void *writer(void *arg) {
         chatvault_status st;
         if (i % 10 == 9) {
             chatvault_batch_entry e[3];
+            chatvault_new_message ms[3];
             chatvault_message_id ids[3];
             for (int j = 0; j < 3; j++) {
+                ms[j] = message("worker", body, 1700000200000 + i);
+                e[j].struct_size = sizeof e[j];
                 e[j].conversation = w->conversation;
-                e[j].message = message("worker", body, 1700000200000 + i);
+                e[j].message = &ms[j];
             }
             st = chatvault_message_append_batch(w->store, e, 3, ids);
         } else {
@@ -903,8 +1406,7 @@ static void test_threads(chatvault_store *s) {
     pthread_t t[WRITERS + READERS];
     memset(w, 0, sizeof w);
     for (int i = 0; i < WRITERS; i++) {
-        chatvault_new_conversation c;
-        memset(&c, 0, sizeof c);
+        chatvault_new_conversation c = CHATVAULT_INIT(chatvault_new_conversation);
         c.title = text("thread");
         w[i].store = s;
         OK(chatvault_conversation_create(s, &c, &w[i].conversation));
@@ -933,12 +1435,9 @@ static void test_threads(chatvault_store *s) {
 }
 
 static chatvault_search_query search_for(const char *words) {
-    chatvault_search_query q;
-    memset(&q, 0, sizeof q);
+    chatvault_search_query q = CHATVAULT_INIT(chatvault_search_query);
     q.text = text(words);
     q.sender = none;
-    q.from_ms = INT64_MIN;
-    q.until_ms = INT64_MAX;
     return q;
 }
 
@@ -947,8 +1446,7 @@ static void test_search(void) {
     chatvault_key key = raw_key(raw_key_bytes);
     chatvault_store *s = NULL;
     OK(chatvault_store_create(path, strlen(path), &key, &s));
-    chatvault_new_conversation nc;
-    memset(&nc, 0, sizeof nc);
+    chatvault_new_conversation nc = CHATVAULT_INIT(chatvault_new_conversation);
     nc.title = text("search");
     uint64_t c = 0;
     OK(chatvault_conversation_create(s, &nc, &c));
@@ -963,8 +1461,8 @@ static void test_search(void) {
     chatvault_search_query q = search_for("东京");
     chatvault_search_page *page = NULL;
     OK(chatvault_search(s, &q, &page));
-    CHECK(page->len == 1 && page->next.message.conversation == 0 && page->unindexed_segments == 0);
-    CHECK(same(page->items[0].message.text, bodies[0]));
+    CHECK(page->len == 1 && page->has_next == 0 && page->unindexed_segments == 0);
+    CHECK(same(page->items[0].message->text, bodies[0]));
     CHECK(page->items[0].ranges_len == 1 && page->items[0].ranges[0].start == 12 && page->items[0].ranges[0].end == 18);
     chatvault_search_page_free(page);
 
@@ -972,11 +1470,13 @@ static void test_search(void) {
     q = search_for("cafe");
     q.limit = 1;
     OK(chatvault_search(s, &q, &page));
-    CHECK(page->len == 1 && page->items[0].message.id.seq == 4 && page->next.message.seq == 4);
+    CHECK(page->len == 1 && page->items[0].message->id.seq == 4 && page->has_next == 1);
+    CHECK(page->next.message.seq == 4);
+    q.has_after = 1;
     q.after = page->next;
     chatvault_search_page_free(page);
     OK(chatvault_search(s, &q, &page));
-    CHECK(page->len == 1 && page->items[0].message.id.seq == 2);
+    CHECK(page->len == 1 && page->items[0].message->id.seq == 2);
     CHECK(page->items[0].ranges_len == 1 && page->items[0].ranges[0].start == 3 && page->items[0].ranges[0].end == 8);
     chatvault_search_page_free(page);
 
@@ -984,13 +1484,15 @@ static void test_search(void) {
     q = search_for("cafe");
     q.sender = text("bob");
     OK(chatvault_search(s, &q, &page));
-    CHECK(page->len == 1 && page->items[0].message.id.seq == 4);
+    CHECK(page->len == 1 && page->items[0].message->id.seq == 4);
     chatvault_search_page_free(page);
     q = search_for("cafe");
+    q.has_until = 1;
     q.until_ms = 1700000400003;
+    q.has_conversation = 1;
     q.conversation = c;
     OK(chatvault_search(s, &q, &page));
-    CHECK(page->len == 1 && page->items[0].message.id.seq == 2);
+    CHECK(page->len == 1 && page->items[0].message->id.seq == 2);
     chatvault_search_page_free(page);
 
     q = search_for("?!");
@@ -999,6 +1501,13 @@ static void test_search(void) {
     MESSAGE_HAS("no word to look for");
     CHECK(page == NULL);
     q = search_for("cafe");
+    q.has_from = 1;
+    q.from_ms = 1700000400004; /* after every message */
+    OK(chatvault_search(s, &q, &page));
+    CHECK(page->len == 0);
+    chatvault_search_page_free(page);
+    q.has_from = 0;
+    q.has_conversation = 1;
     q.conversation = 999999;
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_search(s, &q, &page));
     q.text.ptr = "\xff";
@@ -1008,9 +1517,10 @@ static void test_search(void) {
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_search(s, &q, NULL));
     chatvault_search_page_free(NULL);
 
-    uint64_t remaining = 7;
-    OK(chatvault_index_for_search(s, 0, &remaining));
-    CHECK(remaining == 0);
+    chatvault_index_report ix = CHATVAULT_INIT(chatvault_index_report);
+    ix.segments_remaining = 7;
+    OK(chatvault_index_for_search(s, 0, &ix));
+    CHECK(ix.segments_remaining == 0 && ix.segments_skipped == 0);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_index_for_search(s, 0, NULL));
     OK(chatvault_store_close(s));
     free(path);
@@ -1046,8 +1556,7 @@ static void write_content(chatvault_attachment_writer *w, uint64_t seed, uint64_
 }
 
 static chatvault_new_attachment new_attachment(const char *media_type, const char *file_name) {
-    chatvault_new_attachment a;
-    memset(&a, 0, sizeof a);
+    chatvault_new_attachment a = CHATVAULT_INIT(chatvault_new_attachment);
     a.media_type = text(media_type);
     a.file_name = file_name ? text(file_name) : none;
     return a;
@@ -1153,8 +1662,7 @@ static void test_attachments(void) {
     chatvault_key key = raw_key(raw_key_bytes);
     chatvault_store *s = NULL;
     OK(chatvault_store_create(path, strlen(path), &key, &s));
-    chatvault_new_conversation nc;
-    memset(&nc, 0, sizeof nc);
+    chatvault_new_conversation nc = CHATVAULT_INIT(chatvault_new_conversation);
     nc.title = text("photos");
     uint64_t c = 0;
     OK(chatvault_conversation_create(s, &nc, &c));
@@ -1248,10 +1756,20 @@ static void test_attachments(void) {
     uint8_t *buf = malloc(PHOTO_LEN + 100);
     CHECK(buf != NULL);
     size_t n = 0;
+    uint64_t chunks = 99;
+    OK(chatvault_attachment_chunks_decrypted(r, &chunks));
+    CHECK(chunks == 0);
     OK(chatvault_attachment_read_at(r, 0, buf, 100, &n));
     CHECK(n == 100 && content_matches(buf, 2, 0, 100));
+    OK(chatvault_attachment_read_at(r, 100, buf, 100, &n)); /* the same chunk: not decrypted again */
+    OK(chatvault_attachment_chunks_decrypted(r, &chunks));
+    CHECK(chunks == 1);
     OK(chatvault_attachment_read_at(r, 65530, buf, 20, &n));
     CHECK(n == 20 && content_matches(buf, 2, 65530, 20));
+    OK(chatvault_attachment_chunks_decrypted(r, &chunks));
+    CHECK(chunks == 2); /* chunk 1 only: chunk 0 was the last one decrypted */
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_chunks_decrypted(r, NULL));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachment_chunks_decrypted(NULL, &chunks));
     OK(chatvault_attachment_read_at(r, 200000, buf, 300000, &n)); /* five chunks in one call */
     CHECK(n == 300000 && content_matches(buf, 2, 200000, 300000));
     OK(chatvault_attachment_read_at(r, PHOTO_LEN - 10, buf, 100, &n));
@@ -1311,7 +1829,7 @@ static void test_attachments(void) {
     CHECK(a->id == photo_id && a->message.conversation == c && a->message.seq == m1.seq);
     CHECK(same(a->media_type, "image/heic") && same(a->file_name, "IMG_0001.HEIC"));
     CHECK(a->byte_len == PHOTO_LEN && a->app_data.len == 4 && memcmp(a->app_data.ptr, dims, 4) == 0);
-    CHECK(a->created_at_ms > 1700000000000 && a->removed_at_ms == 0);
+    CHECK(a->created_at_ms > 1700000000000 && a->has_removed_at == 0);
     chatvault_attachment_free(a);
     OK(chatvault_attachment_get(s, thumb, &a));
     CHECK(a->file_name.ptr == NULL && a->byte_len == THUMB_LEN && a->app_data.len == 0);
@@ -1369,7 +1887,7 @@ static void test_attachments(void) {
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_storage_usage(s, NULL));
     /* Compaction with work to do scrubs, and the scrub removes orphans
      * itself (uncounted): do that work first. */
-    chatvault_compact_report cr;
+    chatvault_compact_report cr = CHATVAULT_INIT(chatvault_compact_report);
     OK(chatvault_store_compact(s, NULL, NULL, NULL, &cr));
     CHECK(cr.work_remains == 0 && cr.attachments_expired == 0);
     size_t orphan_len = strlen(files_dir) + 34;
@@ -1379,7 +1897,7 @@ static void test_attachments(void) {
     FILE *f = fopen(orphan, "wb");
     CHECK(f != NULL && fwrite("junk", 1, 4, f) == 4);
     fclose(f);
-    chatvault_stats stats;
+    chatvault_stats stats = CHATVAULT_INIT(chatvault_stats);
     OK(chatvault_store_stats(s, &stats));
     CHECK(stats.attachments == 4 && stats.attachments_in_files == 2);
     CHECK(stats.attachment_bytes > PHOTO_LEN + VIDEO_LEN);
@@ -1413,7 +1931,8 @@ static void test_attachments(void) {
     chatvault_attachment_close(r);
     OK(chatvault_store_verify(s, &report));
     CHECK(report->problems_len == 1 && report->problems[0].kind == CHATVAULT_PROBLEM_KIND_AUTHENTICATION);
-    CHECK(report->problems[0].conversation == c && report->problems[0].first_seq == photo_id);
+    CHECK(report->problems[0].has_conversation == 1 && report->problems[0].conversation == c);
+    CHECK(report->problems[0].has_seqs == 1 && report->problems[0].first_seq == photo_id);
     CHECK(report->problems[0].last_seq == m1.seq);
     chatvault_verify_report_free(report);
     flip_byte(photo_file, 70000); /* restored */
@@ -1422,9 +1941,10 @@ static void test_attachments(void) {
     CHECK(n == 100 && content_matches(buf, 2, 66000, 100));
 
     /* The storage manager. */
-    chatvault_attachment_filter filter;
-    memset(&filter, 0, sizeof filter);
-    chatvault_clear_report clear = {9, 9};
+    chatvault_attachment_filter filter = CHATVAULT_INIT(chatvault_attachment_filter);
+    chatvault_clear_report clear = CHATVAULT_INIT(chatvault_clear_report);
+    clear.attachments = 9;
+    clear.bytes = 9;
     filter.has_conversation = 2;
     EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_clear_attachments(s, &filter, &clear));
     MESSAGE_HAS("has_conversation");
@@ -1445,11 +1965,12 @@ static void test_attachments(void) {
     OK(chatvault_clear_attachments(s, &filter, &clear));
     CHECK(clear.attachments == 1 && clear.bytes > VIDEO_LEN);
     OK(chatvault_attachment_get(s, video, &a));
-    CHECK(a->removed_at_ms > 0 && a->byte_len == VIDEO_LEN && same(a->media_type, "video/mp4"));
+    CHECK(a->has_removed_at == 1 && a->removed_at_ms > 0 && a->byte_len == VIDEO_LEN && same(a->media_type, "video/mp4"));
     chatvault_attachment_free(a);
     chatvault_attachment_reader *gone = NULL;
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_open(s, video, &gone)); /* removed content */
     memset(&filter, 0, sizeof filter);
+    filter.struct_size = sizeof filter;
     filter.has_conversation = 1;
     filter.conversation = c;
     filter.has_min_bytes = 1;
@@ -1471,12 +1992,13 @@ static void test_attachments(void) {
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_get(s, thumb, &a));
     EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachment_delete(s, thumb));
     OK(chatvault_message_attachments(s, m1, &list));
-    CHECK(list->len == 1 && list->items[0].id == photo_id && list->items[0].removed_at_ms > 0);
+    CHECK(list->len == 1 && list->items[0].id == photo_id && list->items[0].has_removed_at == 1);
     chatvault_attachment_list_free(list);
 
     /* A disappearing message's attachment expires with it; compaction
      * removes it (and its file). */
     chatvault_new_message brief = message("me", "gone soon", 1700000503000);
+    brief.has_expires_at = 1;
     brief.expires_at_ms = now_ms() + 4000; /* time to attach, even under valgrind */
     chatvault_message_id m4;
     OK(chatvault_message_append(s, c, &brief, &m4));
@@ -1575,6 +2097,8 @@ int main(int argc, char **argv) {
     test_rotation();
     test_search();
     test_attachments();
+    test_parity();
+    test_options();
     test_free_null();
     test_null_store();
     test_threads(s);
@@ -1582,7 +2106,7 @@ int main(int argc, char **argv) {
 
     /* Reopen: everything acknowledged is there. */
     s = open_store(path, raw_key(raw_key_bytes));
-    chatvault_stats stats;
+    chatvault_stats stats = CHATVAULT_INIT(chatvault_stats);
     OK(chatvault_store_stats(s, &stats));
     CHECK(stats.conversations == 2 + WRITERS && stats.messages == 339 + WRITERS * (PER_WRITER / 10 * 12));
     OK(chatvault_store_close(s));

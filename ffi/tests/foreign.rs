@@ -62,15 +62,22 @@ fn have(tool: &str) -> bool {
 /// Compiles tests/c_api.c against the staticlib; `None` if the compiler
 /// rejects `extra` flags (a sanitizer it lacks), a panic on any other failure.
 fn compile(out: &Path, extra: &[&str]) -> Option<PathBuf> {
+    compile_program("tests/c_api.c", out, extra)
+}
+
+/// Compiles the C program at `source` (relative to the crate) against the
+/// header and the static library.
+fn compile_program(source: &str, out: &Path, extra: &[&str]) -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let exe = out.join(if extra.is_empty() { "c_api" } else { "c_api_asan" });
+    let stem = Path::new(source).file_stem().and_then(|s| s.to_str()).unwrap_or("program");
+    let exe = out.join(if extra.is_empty() { stem.to_owned() } else { format!("{stem}_asan") });
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let mut cmd = Command::new(&cc);
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-pthread", "-g"])
         .args(extra)
         .arg("-I")
         .arg(manifest.join("include"))
-        .arg(manifest.join("tests/c_api.c"))
+        .arg(manifest.join(source))
         .arg(artifacts().join(static_lib_name()))
         .args(["-lm", "-ldl"])
         .arg("-o")
@@ -78,7 +85,7 @@ fn compile(out: &Path, extra: &[&str]) -> Option<PathBuf> {
     let result = cmd.output().unwrap_or_else(|e| panic!("running the C compiler {cc:?}: {e}"));
     if !result.status.success() {
         let stderr = String::from_utf8_lossy(&result.stderr);
-        assert!(!extra.is_empty(), "compiling tests/c_api.c failed:\n{stderr}");
+        assert!(!extra.is_empty(), "compiling {source} failed:\n{stderr}");
         eprintln!("the C compiler cannot build with {extra:?}:\n{stderr}");
         return None;
     }
@@ -106,6 +113,48 @@ fn c_program_exercises_every_function() {
     let data = scratch();
     let out = Command::new(&exe).arg(data.path()).output().expect("run c_api");
     assert_passed("tests/c_api.c", &out, "c_api: all passed");
+}
+
+/// Runs an ABI program (tests/abi/): plainly, and under valgrind when it
+/// is installed (a read or write outside the caller's structs is an error there).
+fn run_abi_program(source: &str, marker: &str) {
+    let build = scratch();
+    let exe = compile_program(source, build.path(), &[]).expect("compiled");
+    let data = scratch();
+    let out = Command::new(&exe).arg(data.path()).output().expect("run the ABI program");
+    assert_passed(source, &out, marker);
+    if have("valgrind") {
+        let data = scratch();
+        let out = Command::new("valgrind")
+            .args([
+                "--error-exitcode=99",
+                concat!("--suppressions=", env!("CARGO_MANIFEST_DIR"), "/tests/valgrind.supp"),
+                "--leak-check=full",
+                "--errors-for-leak-kinds=definite,indirect",
+            ])
+            .arg(&exe)
+            .arg(data.path())
+            .output()
+            .expect("run valgrind");
+        assert_passed(&format!("{source} under valgrind"), &out, marker);
+    } else {
+        assert!(!required(), "valgrind is missing, and CHATVAULT_CI is set");
+    }
+}
+
+/// A program built against the previous header (no struct_size) is
+/// refused with INVALID_ARGUMENT, and nothing is written in or past its structs.
+#[test]
+fn a_program_built_against_the_previous_header_is_refused_cleanly() {
+    run_abi_program("tests/abi/old_layout.c", "old_layout: all passed");
+}
+
+/// A program built against an older header (structs cut short, with their
+/// struct_size) gets the defaults for what it left out, and reports
+/// written only within its structs.
+#[test]
+fn a_program_with_smaller_structs_gets_defaults_and_bounded_writes() {
+    run_abi_program("tests/abi/smaller.c", "smaller: all passed");
 }
 
 #[test]

@@ -57,86 +57,109 @@ class MessageId(C.Structure):
     _fields_ = [("conversation", C.c_uint64), ("seq", C.c_uint64)]
 
 
-class NewConversation(C.Structure):
-    _fields_ = [
+class Sized(C.Structure):
+    """A struct that begins with struct_size: set to its size, as CHATVAULT_INIT does."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(C.sizeof(type(self)), *args, **kwargs)
+
+
+SIZE = [("struct_size", C.c_uint32)]
+
+
+class NewConversation(Sized):
+    _fields_ = SIZE + [
         ("external_id", Str), ("title", Str), ("members", C.POINTER(Str)), ("members_len", C.c_size_t),
-        ("app_data", Bytes), ("created_at_ms", C.c_int64), ("retention_ms", C.c_uint64),
+        ("app_data", Bytes), ("has_created_at", C.c_uint8), ("created_at_ms", C.c_int64),
+        ("has_retention", C.c_uint8), ("retention_ms", C.c_uint64),
     ]
 
 
-class NewMessage(C.Structure):
-    _fields_ = [
+class NewMessage(Sized):
+    _fields_ = SIZE + [
         ("external_id", Str), ("sender", Str), ("text", Str), ("sent_at_ms", C.c_int64),
-        ("reply_to_seq", C.c_uint64), ("extra", Bytes), ("expires_at_ms", C.c_int64),
+        ("has_reply_to", C.c_uint8), ("reply_to_seq", C.c_uint64), ("extra", Bytes),
+        ("has_expires_at", C.c_uint8), ("expires_at_ms", C.c_int64),
     ]
 
 
-class Message(C.Structure):
-    _fields_ = [
+class Message(Sized):
+    _fields_ = SIZE + [
         ("id", MessageId), ("external_id", Str), ("sender", Str), ("text", Str), ("sent_at_ms", C.c_int64),
-        ("edited_at_ms", C.c_int64), ("expires_at_ms", C.c_int64), ("reply_to_seq", C.c_uint64),
+        ("has_edited_at", C.c_uint8), ("edited_at_ms", C.c_int64), ("has_expires_at", C.c_uint8),
+        ("expires_at_ms", C.c_int64), ("has_reply_to", C.c_uint8), ("reply_to_seq", C.c_uint64),
         ("extra", Bytes),
     ]
 
 
-class MessagePage(C.Structure):
-    _fields_ = [("items", C.POINTER(Message)), ("len", C.c_size_t)]
+class MessagePage(Sized):
+    _fields_ = SIZE + [("items", C.POINTER(Message)), ("len", C.c_size_t)]
 
 
-class Conversation(C.Structure):
-    _fields_ = [
+class Conversation(Sized):
+    _fields_ = SIZE + [
         ("id", C.c_uint64), ("external_id", Str), ("title", Str), ("members", C.POINTER(Str)),
         ("members_len", C.c_size_t), ("app_data", Bytes), ("created_at_ms", C.c_int64),
-        ("read_up_to_seq", C.c_uint64), ("message_count", C.c_uint64), ("retention_ms", C.c_uint64),
+        ("has_read_up_to", C.c_uint8), ("read_up_to_seq", C.c_uint64), ("message_count", C.c_uint64),
+        ("has_retention", C.c_uint8), ("retention_ms", C.c_uint64),
     ]
 
 
-class Summary(C.Structure):
-    _fields_ = [("conversation", Conversation), ("last_message", C.POINTER(Message)), ("unread_count", C.c_uint64)]
+class Summary(Sized):
+    _fields_ = SIZE + [("conversation", C.POINTER(Conversation)), ("last_message", C.POINTER(Message)),
+                       ("unread_count", C.c_uint64)]
 
 
-class ConversationList(C.Structure):
-    _fields_ = [("items", C.POINTER(Summary)), ("len", C.c_size_t)]
+class ConversationList(Sized):
+    _fields_ = SIZE + [("items", C.POINTER(Summary)), ("len", C.c_size_t)]
 
 
-class ArchiveProgress(C.Structure):
-    _fields_ = [(n, C.c_uint64) for n in ("bytes", "conversations", "messages", "total_conversations", "total_messages")]
+class ArchiveProgress(Sized):
+    _fields_ = SIZE + [(n, C.c_uint64) for n in ("bytes", "conversations", "messages", "total_conversations",
+                                                 "total_messages")]
 
 
-class ExportReport(C.Structure):
-    _fields_ = [(n, C.c_uint64) for n in ("conversations", "messages", "bytes")]
+class ExportReport(Sized):
+    _fields_ = SIZE + [(n, C.c_uint64) for n in ("conversations", "messages", "bytes", "attachments")]
 
 
-class ImportReport(C.Structure):
-    _fields_ = [(n, C.c_uint64) for n in ("conversations_created", "conversations_matched", "messages_added",
-                                          "messages_skipped", "bytes")]
+class ImportReport(Sized):
+    _fields_ = SIZE + [(n, C.c_uint64) for n in ("conversations_created", "conversations_matched",
+                                                 "messages_added", "messages_skipped", "bytes",
+                                                 "attachments_added", "attachments_skipped")]
 
 
-class RotationReport(C.Structure):
-    _fields_ = [(n, C.c_uint64) for n in ("conversations", "references", "references_dropped", "transactions",
-                                          "conversations_damaged")] + [("finished", C.c_uint8), ("key_in_force", C.c_uint8)]
+class RotateOptions(Sized):
+    _fields_ = SIZE + [("max_transactions", C.c_uint64), ("time_budget_ms", C.c_uint64)]
 
 
-ARCHIVE_PROGRESS = C.CFUNCTYPE(None, C.c_void_p, C.POINTER(ArchiveProgress))
+class RotationReport(Sized):
+    _fields_ = SIZE + [(n, C.c_uint64) for n in ("conversations", "references", "references_dropped",
+                                                 "transactions", "conversations_damaged")] + [
+        ("finished", C.c_uint8), ("key_in_force", C.c_uint8)]
 
 
-class NewAttachment(C.Structure):
-    _fields_ = [("media_type", Str), ("file_name", Str), ("app_data", Bytes)]
+ARCHIVE_PROGRESS = C.CFUNCTYPE(C.c_int32, C.c_void_p, C.POINTER(ArchiveProgress))
 
 
-class Attachment(C.Structure):
-    _fields_ = [
+class NewAttachment(Sized):
+    _fields_ = SIZE + [("media_type", Str), ("file_name", Str), ("app_data", Bytes)]
+
+
+class Attachment(Sized):
+    _fields_ = SIZE + [
         ("id", C.c_uint64), ("message", MessageId), ("media_type", Str), ("file_name", Str),
-        ("byte_len", C.c_uint64), ("app_data", Bytes), ("created_at_ms", C.c_int64), ("removed_at_ms", C.c_int64),
+        ("byte_len", C.c_uint64), ("app_data", Bytes), ("created_at_ms", C.c_int64),
+        ("has_removed_at", C.c_uint8), ("removed_at_ms", C.c_int64),
     ]
 
 
-class AttachmentList(C.Structure):
-    _fields_ = [("items", C.POINTER(Attachment)), ("len", C.c_size_t)]
+class AttachmentList(Sized):
+    _fields_ = SIZE + [("items", C.POINTER(Attachment)), ("len", C.c_size_t)]
 
 
-class AttachmentFilter(C.Structure):
-    _fields_ = [
+class AttachmentFilter(Sized):
+    _fields_ = SIZE + [
         ("has_conversation", C.c_uint8), ("conversation", C.c_uint64),
         ("has_media_type_prefix", C.c_uint8), ("media_type_prefix", Str),
         ("has_created_before", C.c_uint8), ("created_before_ms", C.c_int64),
@@ -144,16 +167,16 @@ class AttachmentFilter(C.Structure):
     ]
 
 
-class ClearReport(C.Structure):
-    _fields_ = [("attachments", C.c_uint64), ("bytes", C.c_uint64)]
+class ClearReport(Sized):
+    _fields_ = SIZE + [("attachments", C.c_uint64), ("bytes", C.c_uint64)]
 
 
-class ConversationUsage(C.Structure):
-    _fields_ = [(n, C.c_uint64) for n in ("conversation", "text_bytes", "attachment_bytes", "attachments")]
+class ConversationUsage(Sized):
+    _fields_ = SIZE + [(n, C.c_uint64) for n in ("conversation", "text_bytes", "attachment_bytes", "attachments")]
 
 
-class UsageList(C.Structure):
-    _fields_ = [("items", C.POINTER(ConversationUsage)), ("len", C.c_size_t)]
+class UsageList(Sized):
+    _fields_ = SIZE + [("items", C.POINTER(ConversationUsage)), ("len", C.c_size_t)]
 
 Store = C.c_void_p
 Writer = C.c_void_p
@@ -166,7 +189,8 @@ for name, args in {
     "chatvault_store_create": [C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(Store)],
     "chatvault_store_open": [C.c_char_p, C.c_size_t, C.POINTER(Key), C.POINTER(Store)],
     "chatvault_store_close": [Store],
-    "chatvault_store_rotate_master_key": [Store, C.POINTER(Key), C.c_uint64, C.POINTER(RotationReport)],
+    "chatvault_store_rotate_master_key": [Store, C.POINTER(Key), C.POINTER(RotateOptions),
+                                          C.POINTER(RotationReport)],
     "chatvault_store_vacuum": [Store],
     "chatvault_conversation_create": [Store, C.POINTER(NewConversation), C.POINTER(C.c_uint64)],
     "chatvault_conversation_find": [Store, C.c_char_p, C.c_size_t, C.POINTER(C.c_uint64)],
@@ -230,7 +254,7 @@ assert found.value == cid.value
 
 sent = ["hello", "ça va ?", "你好 👋", "a\0b"]
 for i, body in enumerate(sent):
-    m = NewMessage(NONE, text("alice"), text(body), 1700000000000 + i, 0, Bytes(None, 0), 0)
+    m = NewMessage(external_id=NONE, sender=text("alice"), text=text(body), sent_at_ms=1700000000000 + i)
     mid = MessageId()
     ok(lib.chatvault_message_append(store, cid, C.byref(m), C.byref(mid)))
     assert (mid.conversation, mid.seq) == (cid.value, i + 1)
@@ -248,7 +272,7 @@ ok(lib.chatvault_message_mark_read(store, MessageId(cid.value, 2)))
 lst = C.POINTER(ConversationList)()
 ok(lib.chatvault_conversation_list_get(store, 0, C.byref(lst)))
 s = lst.contents.items[0]
-assert s.conversation.title.get() == "Python 🐍" and s.conversation.members[1].get() == "bob"
+assert s.conversation.contents.title.get() == "Python 🐍" and s.conversation.contents.members[1].get() == "bob"
 assert s.unread_count == 2 and s.last_message.contents.text.get() == "a\0b"
 lib.chatvault_conversation_list_free(lst)
 
@@ -262,7 +286,7 @@ assert untouched.value == 77
 
 # An archive, with a progress callback into Python, imported into a second store.
 seen = []
-progress = ARCHIVE_PROGRESS(lambda _user, p: seen.append(p.contents.bytes))
+progress = ARCHIVE_PROGRESS(lambda _user, p: seen.append(p.contents.bytes) or 0)
 archive = os.path.join(scratch, "py.cvarchive").encode()
 akey = key(KEY_PASSPHRASE, "mot de passe 🔑".encode())
 # An attachment streamed in two pieces (past 64 KiB: a file beside the
@@ -290,7 +314,7 @@ gallery = C.POINTER(AttachmentList)()
 ok(lib.chatvault_attachments(store, cid, 0, b"image/", 6, 0, C.byref(gallery)))
 item = gallery.contents.items[0]
 assert gallery.contents.len == 1 and item.id == aid.value and item.file_name.get() == "été.png"
-assert item.byte_len == len(content) and item.removed_at_ms == 0
+assert item.byte_len == len(content) and item.has_removed_at == 0
 lib.chatvault_attachment_list_free(gallery)
 usage = C.POINTER(UsageList)()
 ok(lib.chatvault_storage_usage(store, C.byref(usage)))
@@ -335,19 +359,20 @@ assert (imported.conversations_created, imported.messages_added) == (1, 4)
 # new key opens the store from then on, and the old one no longer does.
 new_raw = key(KEY_RAW, bytes(range(100, 132)))
 rotation = RotationReport()
-ok(lib.chatvault_store_rotate_master_key(other, C.byref(new_raw), 1, C.byref(rotation)))
+ok(lib.chatvault_store_rotate_master_key(other, C.byref(new_raw), C.byref(RotateOptions(1, 0)),
+                                        C.byref(rotation)))
 assert (rotation.finished, rotation.transactions, rotation.key_in_force) == (0, 1, 1), \
     (rotation.finished, rotation.transactions, rotation.key_in_force)
 ok(lib.chatvault_store_close(other))
 expect(WRONG_KEY, lib.chatvault_store_open(other_path, len(other_path), C.byref(raw), C.byref(other)))
 ok(lib.chatvault_store_open(other_path, len(other_path), C.byref(new_raw), C.byref(other)))
 # Resumed with the same key, to the end.
-ok(lib.chatvault_store_rotate_master_key(other, C.byref(new_raw), 0, C.byref(rotation)))
+ok(lib.chatvault_store_rotate_master_key(other, C.byref(new_raw), None, C.byref(rotation)))
 assert rotation.finished == 1 and rotation.conversations == 1 and rotation.references == 4
 assert rotation.conversations_damaged == 0
 ok(lib.chatvault_store_vacuum(other))
 expect(NULL_ARGUMENT, lib.chatvault_store_vacuum(None))
-expect(NULL_ARGUMENT, lib.chatvault_store_rotate_master_key(other, None, 0, C.byref(rotation)))
+expect(NULL_ARGUMENT, lib.chatvault_store_rotate_master_key(other, None, None, C.byref(rotation)))
 for code, name in ((KDF_TOO_COSTLY, b"KDF_TOO_COSTLY"), (MASTER_KEY_ROTATED, b"MASTER_KEY_ROTATED"),
                    (SCHEMA_MODIFIED, b"SCHEMA_MODIFIED"), (STORE_IN_USE, b"STORE_IN_USE")):
     assert lib.chatvault_status_name(code) == b"CHATVAULT_STATUS_" + name
@@ -356,7 +381,7 @@ expect(WRONG_KEY, lib.chatvault_store_open(other_path, len(other_path), C.byref(
 ok(lib.chatvault_store_open(other_path, len(other_path), C.byref(new_raw), C.byref(other)))
 lst = C.POINTER(ConversationList)()
 ok(lib.chatvault_conversation_list_get(other, 0, C.byref(lst)))
-assert lst.contents.len == 1 and lst.contents.items[0].conversation.message_count == 4
+assert lst.contents.len == 1 and lst.contents.items[0].conversation.contents.message_count == 4
 lib.chatvault_conversation_list_free(lst)
 ok(lib.chatvault_store_close(other))
 ok(lib.chatvault_store_close(None))
@@ -371,7 +396,7 @@ db.close()
 damaged = damaged.encode()
 hurt = Store()
 ok(lib.chatvault_store_open(damaged, len(damaged), C.byref(raw), C.byref(hurt)))
-ok(lib.chatvault_store_rotate_master_key(hurt, C.byref(new_raw), 0, C.byref(rotation)))
+ok(lib.chatvault_store_rotate_master_key(hurt, C.byref(new_raw), None, C.byref(rotation)))
 assert (rotation.finished, rotation.conversations, rotation.conversations_damaged) == (1, 1, 1), \
     (rotation.finished, rotation.conversations, rotation.conversations_damaged)
 ok(lib.chatvault_store_close(hurt))
