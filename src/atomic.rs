@@ -10,7 +10,9 @@ use crate::error::{Error, Result};
 /// Writes `path` through `write`: into a new temporary file beside it, which
 /// is synced and then renamed over `path` (and the directory synced) only if
 /// `write` succeeds. An interrupted or failed write leaves no file at `path`
-/// (or the old one), and the temporary file is removed on failure.
+/// (or the old one), and the temporary file is removed on failure, and on
+/// a panic as the stack unwinds (the C API turns panics into a status; a
+/// plaintext export's temporary file must not outlive one).
 pub(crate) fn write_atomically<T>(
     path: &Path,
     write: impl FnOnce(&mut BufWriter<&File>) -> Result<T>,
@@ -22,6 +24,7 @@ pub(crate) fn write_atomically<T>(
     let name =
         path.file_name().ok_or_else(|| Error::invalid(format!("{} does not name a file", path.display())))?;
     let (file, tmp) = create_temporary(&dir, name)?;
+    let mut pending = RemoveOnDrop(Some(tmp.clone()));
     let result = (|| {
         let syncing = BackgroundSync::start(&file)?;
         let mut out = BufWriter::with_capacity(64 << 10, &file);
@@ -33,6 +36,7 @@ pub(crate) fn write_atomically<T>(
         flushed?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
+        pending.0 = None;
         // Make the rename itself durable; not every platform can open a
         // directory, and the data is already synced, so a failure here is ignored.
         if let Ok(d) = File::open(&dir) {
@@ -40,10 +44,19 @@ pub(crate) fn write_atomically<T>(
         }
         Ok(value)
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
+    drop(pending);
     result
+}
+
+/// Removes the file it names when dropped, unless it was taken.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            let _ = fs::remove_file(path);
+        }
+    }
 }
 
 /// Syncs a file being written from another thread, every
@@ -152,6 +165,20 @@ pub(crate) fn create_temporary(dir: &Path, name: &OsStr) -> Result<(File, PathBu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.jsonl");
+        let caught = std::panic::catch_unwind(|| {
+            let _ = write_atomically(&path, |w| -> Result<()> {
+                w.write_all(b"plaintext")?;
+                panic!("a bug in the middle of an export");
+            });
+        });
+        assert!(caught.is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "no file, no temporary left");
+    }
 
     #[test]
     fn a_failed_write_leaves_nothing_and_a_good_one_replaces() {

@@ -41,6 +41,16 @@
  *   same store; a store's clock (chatvault_store_options.now_ms) runs on
  *   whichever thread a call on it runs, possibly several at once.
  *
+ * - Callbacks return normally. A progress, zone or clock callback must
+ *   return to the library: no C++ exception may propagate out of it and no
+ *   longjmp may jump over the library's frames (either is undefined
+ *   behaviour, and skips the library's cleanup and locks).
+ *
+ * - Clocks. The library trusts the store's clock: a clock returning absurd
+ *   values makes expiry act on them (INT64_MAX, say, expires every message
+ *   of a conversation with a retention, and every message with an expiry).
+ *   An app's clock must be sane: milliseconds since the Unix epoch, now.
+ *
  * - Panics. No Rust panic crosses this boundary: one becomes
  *   CHATVAULT_STATUS_PANIC (a bug; the store remains usable).
  *
@@ -48,7 +58,9 @@
  *   fixed values (chatvault_str, chatvault_bytes, chatvault_key,
  *   chatvault_message_id, chatvault_search_cursor, chatvault_match_range)
  *   begins with `uint32_t struct_size`, and new fields are only ever
- *   appended. A struct you fill in (new_conversation, new_message,
+ *   appended, each at or after the previous version's sizeof (never into
+ *   its trailing padding), so that struct_size tells every version apart.
+ *   A struct you fill in (new_conversation, new_message,
  *   options, search query, filter, ...) or that the library writes a
  *   report into (stats, compact/export/import/rotation/index/clear
  *   reports) must have struct_size set to sizeof(that struct) as this
@@ -56,8 +68,10 @@
  *   rest. The library refuses with CHATVAULT_STATUS_INVALID_ARGUMENT a
  *   struct_size of 0 (a program built against a header without
  *   struct_size), one smaller than the struct's required fields, or one
- *   larger than its own (a header newer than the library). Between those,
- *   it reads only the first struct_size bytes, the fields past them taking
+ *   larger than its own (a header newer than the library), or one that
+ *   ends inside a field (no layout of the struct has that size; padding
+ *   between fields may be included or not). Between those, it reads only
+ *   the first struct_size bytes, the fields past them taking
  *   their defaults (0 / absent), and writes only the first struct_size
  *   bytes. A struct the library allocates (message, conversation, pages,
  *   lists, reports) carries the library's own size: a field exists if it
@@ -1712,7 +1726,8 @@ chatvault_status chatvault_message_mark_read(const struct chatvault_store *store
 // If `progress` returns `CHATVAULT_PROGRESS_STOP`, compaction stops after
 // the current transaction and fails with `CHATVAULT_STATUS_CANCELLED`,
 // `*out` untouched: what committed before stays (each transaction leaves
-// the store valid), the rest is left for the next call.
+// the store valid), the rest is left for the next call. A STOP after the
+// last transaction stops nothing: the call succeeds and writes `*out`.
 //
 // # Safety
 // `store`, `options` and `out` are NULL or valid (`out->struct_size`

@@ -1,6 +1,8 @@
 //! The ABI evolution rule, in one place: every struct that crosses the
 //! boundary begins with `uint32_t struct_size`, and fields are only ever
-//! appended.
+//! appended, each new one at or after the previous version's `sizeof`
+//! (never into its trailing padding), so `struct_size` tells every version
+//! apart. `types`' tests freeze every published struct's size.
 //!
 //! * A struct the caller fills in (an input) or that the library writes
 //!   into caller memory (a report) carries the size the caller's header
@@ -11,8 +13,14 @@
 //!   begin with 0 or a pointer). More than the library's own size is
 //!   refused as well: the caller was built against a newer header than the
 //!   library, and the library never reads or writes past what it knows.
-//!   Between the two, the library reads only the first `struct_size` bytes
-//!   (the fields past them take their defaults) and writes only those.
+//!   So is a size that ends inside a field ([`Versioned::FIELDS`]): no
+//!   version of the struct has that size, and half a pointer copied over a
+//!   default would be a garbage pointer; a size that includes the padding
+//!   after a field, or not, is fine. Between the two, the library reads
+//!   only the first `struct_size` bytes (the fields past them take their
+//!   defaults) and writes only those. No `&T` is ever made over a caller's
+//!   struct (it may be shorter than a `T`): pointers are checked with
+//!   [`check_ptr`] and copied bytewise.
 //! * A struct the library allocates carries the library's own size, so a
 //!   caller can tell whether a field exists (`offsetof(field) +
 //!   sizeof(field) <= struct_size`). Arrays of them are laid out at a
@@ -39,6 +47,9 @@ pub(crate) unsafe trait Versioned: Copy {
     /// The smallest `struct_size` accepted: the end of the fields every
     /// caller must have (the rest have defaults).
     const MIN_SIZE: usize;
+    /// Every field, in order, as `(offset, size)`: a `struct_size` that
+    /// ends inside one of them is no layout of the struct (see [`check_size`]).
+    const FIELDS: &'static [(usize, usize)];
     /// The value whose fields a caller's smaller struct leaves out take;
     /// its `struct_size` is the library's size.
     fn defaults() -> Self;
@@ -69,7 +80,30 @@ pub(crate) fn check_size<T: Versioned>(size: u32, what: &str) -> Result<usize, F
              its header"
         )));
     }
+    // A size between two layouts' would cut a field: half a pointer copied
+    // over a default is a garbage pointer. Padding between fields is fine.
+    if let Some(&(at, len)) = T::FIELDS.iter().find(|&&(at, len)| at < size && size < at.saturating_add(len))
+    {
+        return Err(Failure::invalid(format!(
+            "{what}->struct_size is {size}, which is not the size of any layout of {name}: it ends \
+             inside the field at bytes {at}..{}; set it to sizeof({name})",
+            at.saturating_add(len)
+        )));
+    }
     Ok(size)
+}
+
+/// Checks that `ptr`, about to be read or written as a `T`, is not NULL
+/// and is aligned, without making a reference to it (a caller's versioned
+/// struct may be shorter than a `T`, so a `&T` over it would be unsound).
+pub(crate) fn check_ptr<T>(ptr: *const T, what: &str) -> Result<(), Failure> {
+    if ptr.is_null() {
+        return Err(Failure::null(what));
+    }
+    if !ptr.is_aligned() {
+        return Err(Failure::invalid(format!("{what} is not aligned")));
+    }
+    Ok(())
 }
 
 /// Copies the caller's `T` at `ptr`: its first `struct_size` bytes over
@@ -108,12 +142,7 @@ pub(crate) struct OutStruct<T> {
 /// (the caller set `struct_size`), and it is valid for writes of
 /// `struct_size` bytes until the returned [`OutStruct`] is written or dropped.
 pub(crate) unsafe fn out_struct<T: Versioned>(ptr: *mut T, what: &str) -> Result<OutStruct<T>, Failure> {
-    if ptr.is_null() {
-        return Err(Failure::null(what));
-    }
-    if !ptr.is_aligned() {
-        return Err(Failure::invalid(format!("{what} is not aligned")));
-    }
+    check_ptr(ptr, what)?;
     // SAFETY: non-NULL, aligned, its first u32 readable (the contract).
     let size = unsafe { ptr.cast::<u32>().read() };
     check_size::<T>(size, what)?;
@@ -204,6 +233,7 @@ mod tests {
     unsafe impl Versioned for Probe {
         const NAME: &'static str = "probe";
         const MIN_SIZE: usize = std::mem::offset_of!(Probe, b);
+        const FIELDS: &'static [(usize, usize)] = &[(0, 4), (8, 8), (16, 8)];
         fn defaults() -> Self {
             Probe { struct_size: size_of::<Probe>() as u32, a: 0, b: 77 }
         }
@@ -220,6 +250,58 @@ mod tests {
         assert!(check_size::<Probe>(1000, "p").unwrap_err().message.contains("newer"));
         assert_eq!(check_size::<Probe>(16, "p").unwrap(), 16);
         assert_eq!(check_size::<Probe>(24, "p").unwrap(), 24);
+    }
+
+    /// A struct with a pointer after padding, like `chatvault_html_options`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy)]
+    struct Cut {
+        struct_size: u32,
+        flag: u8,
+        ptr: *const u8,
+        last: u32,
+    }
+
+    // SAFETY: repr(C), u32 first, integers and a raw pointer only.
+    unsafe impl Versioned for Cut {
+        const NAME: &'static str = "cut";
+        const MIN_SIZE: usize = std::mem::offset_of!(Cut, flag);
+        const FIELDS: &'static [(usize, usize)] = &[(0, 4), (4, 1), (8, 8), (16, 4)];
+        fn defaults() -> Self {
+            Cut { struct_size: size_of::<Cut>() as u32, flag: 0, ptr: std::ptr::null(), last: 0 }
+        }
+    }
+
+    #[test]
+    fn a_size_that_cuts_a_field_is_refused_and_padding_is_not_a_field() {
+        // Inside Probe's `b` (16..24).
+        for bad in [17u32, 20, 23] {
+            let e = check_size::<Probe>(bad, "p").unwrap_err();
+            assert_eq!(e.status, chatvault_status::InvalidArgument, "{bad}");
+            assert!(e.message.contains("not the size of any layout of probe"), "{}", e.message);
+        }
+        // Half of Cut's pointer (8..16) is refused ...
+        for bad in [9u32, 12, 15, 17] {
+            assert!(check_size::<Cut>(bad, "c").is_err(), "{bad}");
+        }
+        // ... while a size in the padding after `flag` or `last` is a layout.
+        for good in [4u32, 5, 6, 8, 16, 20, 24] {
+            assert_eq!(check_size::<Cut>(good, "c").unwrap(), good as usize, "{good}");
+        }
+        // And half a pointer never reaches the copy.
+        let value = Cut { struct_size: 12, flag: 1, ptr: 0x1234_5678_9abc_def0 as *const u8, last: 3 };
+        // SAFETY: a valid, full Cut.
+        assert!(unsafe { read(&value, "c") }.is_err());
+    }
+
+    #[test]
+    fn check_ptr_refuses_null_and_misaligned_pointers() {
+        let e = check_ptr(std::ptr::null::<Probe>(), "p").unwrap_err();
+        assert_eq!(e.status, chatvault_status::NullArgument);
+        let words = [0u64; 4];
+        let odd = words.as_ptr().cast::<u8>().wrapping_add(1).cast::<Probe>();
+        assert_eq!(check_ptr(odd, "p").unwrap_err().status, chatvault_status::InvalidArgument);
+        assert!(check_ptr(words.as_ptr().cast::<Probe>(), "p").is_ok());
     }
 
     #[test]

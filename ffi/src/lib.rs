@@ -23,8 +23,14 @@
 //!   attachment writer made from it is open.
 //! * No panic crosses the boundary: one becomes `CHATVAULT_STATUS_PANIC`.
 //! * Every struct but a few small fixed values begins with `struct_size`
-//!   and only gains fields at its end; the library checks the size a
-//!   caller gives (`abi` holds the rule and its one implementation).
+//!   and only gains fields at its end, at or after the previous version's
+//!   `sizeof` (never in its trailing padding); the library checks the size
+//!   a caller gives, refusing one that ends inside a field (`abi` holds the
+//!   rule and its one implementation).
+//! * Callbacks (progress, zone, clock) must return normally: no C++
+//!   exception or `longjmp` may leave one across the library's frames.
+//! * The store's clock is trusted: absurd values (`i64::MAX`) make expiry
+//!   act on them, expiring every message with a retention or an expiry.
 //! * Optional values carry a `has_*` flag (0 or 1) beside them, and every
 //!   code-valued field has a C enum.
 //! * A progress callback that returns nonzero stops its operation, which

@@ -33,7 +33,8 @@ fn cancelled() -> Failure {
 /// If `progress` returns `CHATVAULT_PROGRESS_STOP`, compaction stops after
 /// the current transaction and fails with `CHATVAULT_STATUS_CANCELLED`,
 /// `*out` untouched: what committed before stays (each transaction leaves
-/// the store valid), the rest is left for the next call.
+/// the store valid), the rest is left for the next call. A STOP after the
+/// last transaction stops nothing: the call succeeds and writes `*out`.
 ///
 /// # Safety
 /// `store`, `options` and `out` are NULL or valid (`out->struct_size`
@@ -78,7 +79,9 @@ pub unsafe extern "C" fn chatvault_store_compact(
             compact = compact.cancel_flag(Arc::clone(&stop)).on_progress(on_progress);
         }
         let r = store.compact(&compact)?;
-        if stop.load(Ordering::SeqCst) {
+        // A STOP on the last call, after the final step, stopped nothing:
+        // the compaction finished, and says so.
+        if stop.load(Ordering::SeqCst) && r.work_remains {
             return Err(cancelled());
         }
         out.write(chatvault_compact_report {

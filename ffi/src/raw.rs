@@ -63,24 +63,20 @@ unsafe fn slice<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T],
 /// If `ptr` is not NULL and is aligned, it points to a valid `T` that stays
 /// valid and unchanged for `'a`.
 pub(crate) unsafe fn arg<'a, T>(ptr: *const T, what: &str) -> Result<&'a T, Failure> {
-    if ptr.is_null() {
-        return Err(Failure::null(what));
-    }
-    if !ptr.is_aligned() {
-        return Err(Failure::invalid(format!("{what} is not aligned")));
-    }
+    abi::check_ptr(ptr, what)?;
     // SAFETY: non-NULL and aligned, and valid by the caller's promise.
     Ok(unsafe { &*ptr })
 }
 
 /// Copies a versioned input struct (see `abi`): NULL is a `NullArgument`.
+/// The caller's struct may be shorter than a `T` (an older header's), so
+/// no `&T` is ever made over it: only its first `struct_size` bytes are read.
 ///
 /// # Safety
 /// If `ptr` is not NULL and is aligned, it points to a struct whose
 /// `struct_size` is set and that is readable for that many bytes.
 pub(crate) unsafe fn input<T: Versioned>(ptr: *const T, what: &str) -> Result<T, Failure> {
-    // SAFETY: forwarded from this function's contract (arg only checks).
-    unsafe { arg(ptr, what) }?;
+    abi::check_ptr(ptr, what)?;
     // SAFETY: non-NULL and aligned (checked above); readable by the contract.
     unsafe { abi::read(ptr, what) }
 }
@@ -172,12 +168,7 @@ pub(crate) struct Out<T>(*mut T);
 /// If `ptr` is not NULL and is aligned, it is valid for a write of a `T`
 /// until the returned [`Out`] is written or dropped.
 pub(crate) unsafe fn out<T>(ptr: *mut T, what: &str) -> Result<Out<T>, Failure> {
-    if ptr.is_null() {
-        return Err(Failure::null(what));
-    }
-    if !ptr.is_aligned() {
-        return Err(Failure::invalid(format!("{what} is not aligned")));
-    }
+    abi::check_ptr(ptr, what)?;
     Ok(Out(ptr))
 }
 
@@ -1301,6 +1292,32 @@ pub(crate) unsafe fn handle_take<T>(p: *mut T) -> Option<Box<T>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A caller's struct from an older header is shorter than the
+    /// library's: `input` reads it in an allocation of exactly its
+    /// `struct_size`, making no `&T` over it. (Natively this passes either
+    /// way; under Miri, `cargo +nightly miri test -p chatvault-ffi --lib
+    /// shorter_input`, a full-size reference over it is reported as UB.)
+    #[test]
+    fn a_shorter_input_is_read_without_a_reference_to_a_full_struct() {
+        let size = std::mem::offset_of!(chatvault_compact_options, segment_budget);
+        let layout =
+            std::alloc::Layout::from_size_align(size, align_of::<chatvault_compact_options>()).unwrap();
+        // SAFETY: a layout of nonzero size.
+        let p = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!p.is_null());
+        // SAFETY: `p` is valid for `size` (16) bytes, aligned for u64.
+        unsafe {
+            p.cast::<u32>().write(size as u32);
+            p.add(8).cast::<u64>().write(1234);
+        }
+        // SAFETY: a struct readable for its struct_size bytes.
+        let got = unsafe { input(p.cast::<chatvault_compact_options>().cast_const(), "options") };
+        // SAFETY: allocated above with this layout.
+        unsafe { std::alloc::dealloc(p, layout) };
+        let got = got.unwrap();
+        assert_eq!((got.time_budget_ms, got.segment_budget, got.target_messages), (1234, 0, 0));
+    }
 
     #[test]
     fn null_is_empty_only_at_length_zero() {

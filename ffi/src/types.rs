@@ -1137,10 +1137,17 @@ pub(crate) const fn size_of_u32<T>() -> u32 {
     size_of::<T>() as u32
 }
 
+/// The size of the field `_field` picks out (for [`Versioned::FIELDS`]).
+const fn field_size<T, F>(_field: fn(&T) -> &F) -> usize {
+    size_of::<F>()
+}
+
 /// The versioned structs a caller fills in or receives a report in, each
-/// with the smallest `struct_size` accepted and its defaults.
+/// with every field in order (the list must name them all: the pattern
+/// below fails to compile otherwise), the smallest `struct_size` accepted
+/// and its defaults.
 macro_rules! versioned {
-    ($($t:ident: min $min:expr, $defaults:expr;)*) => {$(
+    ($($t:ident [$($f:ident),* $(,)?]: min $min:expr, $defaults:expr;)*) => {$(
         // SAFETY: repr(C), `struct_size: u32` first, every field an
         // integer, a raw pointer, a nullable function pointer (an
         // `Option<extern fn>`: zero bytes are `None`, any others a
@@ -1148,81 +1155,88 @@ macro_rules! versioned {
         unsafe impl Versioned for $t {
             const NAME: &'static str = stringify!($t);
             const MIN_SIZE: usize = $min;
+            const FIELDS: &'static [(usize, usize)] =
+                &[$((offset_of!($t, $f), field_size(|v: &$t| &v.$f))),*];
             fn defaults() -> Self {
                 $defaults
             }
         }
+        // Every field is listed: a field added to the struct but not to
+        // the list above fails to compile here.
+        const _: fn($t) = |v: $t| {
+            let $t { $($f: _),* } = v;
+        };
     )*};
 }
 
 versioned! {
-    chatvault_store_options: min offset_of!(chatvault_store_options, durability), chatvault_store_options {
+    chatvault_store_options [struct_size, durability, has_busy_timeout, busy_timeout_ms, has_max_size, max_size_bytes, has_max_kdf, max_kdf_memory_kib, max_kdf_iterations, max_kdf_parallelism, kdf, now_ms, clock_ctx]: min offset_of!(chatvault_store_options, durability), chatvault_store_options {
         struct_size: size_of_u32::<Self>(), durability: 0, has_busy_timeout: 0, busy_timeout_ms: 0,
         has_max_size: 0, max_size_bytes: 0, has_max_kdf: 0, max_kdf_memory_kib: 0,
         max_kdf_iterations: 0, max_kdf_parallelism: 0, kdf: std::ptr::null(), now_ms: None,
         clock_ctx: std::ptr::null_mut(),
     };
-    chatvault_kdf_params: min size_of::<chatvault_kdf_params>(), chatvault_kdf_params {
+    chatvault_kdf_params [struct_size, memory_kib, iterations, parallelism]: min size_of::<chatvault_kdf_params>(), chatvault_kdf_params {
         struct_size: size_of_u32::<Self>(), memory_kib: 0, iterations: 0, parallelism: 0,
     };
-    chatvault_export_options: min offset_of!(chatvault_export_options, kdf), chatvault_export_options {
+    chatvault_export_options [struct_size, kdf, chunk_size]: min offset_of!(chatvault_export_options, kdf), chatvault_export_options {
         struct_size: size_of_u32::<Self>(), kdf: std::ptr::null(), chunk_size: 0,
     };
-    chatvault_import_options: min offset_of!(chatvault_import_options, max_kdf), chatvault_import_options {
+    chatvault_import_options [struct_size, max_kdf]: min offset_of!(chatvault_import_options, max_kdf), chatvault_import_options {
         struct_size: size_of_u32::<Self>(), max_kdf: std::ptr::null(),
     };
-    chatvault_new_conversation: min offset_of!(chatvault_new_conversation, app_data), chatvault_new_conversation {
+    chatvault_new_conversation [struct_size, external_id, title, members, members_len, app_data, has_created_at, created_at_ms, has_retention, retention_ms]: min offset_of!(chatvault_new_conversation, app_data), chatvault_new_conversation {
         struct_size: size_of_u32::<Self>(), external_id: chatvault_str::NONE, title: chatvault_str::NONE,
         members: std::ptr::null(), members_len: 0, app_data: chatvault_bytes::NONE, has_created_at: 0,
         created_at_ms: 0, has_retention: 0, retention_ms: 0,
     };
-    chatvault_conversation_changes: min offset_of!(chatvault_conversation_changes, has_title), chatvault_conversation_changes {
+    chatvault_conversation_changes [struct_size, has_title, title, has_members, members, members_len, has_app_data, app_data, set_retention, has_retention, retention_ms]: min offset_of!(chatvault_conversation_changes, has_title), chatvault_conversation_changes {
         struct_size: size_of_u32::<Self>(), has_title: 0, title: chatvault_str::NONE, has_members: 0,
         members: std::ptr::null(), members_len: 0, has_app_data: 0, app_data: chatvault_bytes::NONE,
         set_retention: 0, has_retention: 0, retention_ms: 0,
     };
-    chatvault_new_message: min offset_of!(chatvault_new_message, has_reply_to), chatvault_new_message {
+    chatvault_new_message [struct_size, external_id, sender, text, sent_at_ms, has_reply_to, reply_to_seq, extra, has_expires_at, expires_at_ms]: min offset_of!(chatvault_new_message, has_reply_to), chatvault_new_message {
         struct_size: size_of_u32::<Self>(), external_id: chatvault_str::NONE, sender: chatvault_str::NONE,
         text: chatvault_str::NONE, sent_at_ms: 0, has_reply_to: 0, reply_to_seq: 0,
         extra: chatvault_bytes::NONE, has_expires_at: 0, expires_at_ms: 0,
     };
-    chatvault_batch_entry: min size_of::<chatvault_batch_entry>(), chatvault_batch_entry {
+    chatvault_batch_entry [struct_size, conversation, message]: min size_of::<chatvault_batch_entry>(), chatvault_batch_entry {
         struct_size: size_of_u32::<Self>(), conversation: 0, message: std::ptr::null(),
     };
-    chatvault_compact_options: min offset_of!(chatvault_compact_options, time_budget_ms), chatvault_compact_options {
+    chatvault_compact_options [struct_size, time_budget_ms, segment_budget, target_messages, target_bytes]: min offset_of!(chatvault_compact_options, time_budget_ms), chatvault_compact_options {
         struct_size: size_of_u32::<Self>(), time_budget_ms: 0, segment_budget: 0, target_messages: 0,
         target_bytes: 0,
     };
-    chatvault_rotate_options: min offset_of!(chatvault_rotate_options, max_transactions), chatvault_rotate_options {
+    chatvault_rotate_options [struct_size, max_transactions, time_budget_ms, kdf]: min offset_of!(chatvault_rotate_options, max_transactions), chatvault_rotate_options {
         struct_size: size_of_u32::<Self>(), max_transactions: 0, time_budget_ms: 0, kdf: std::ptr::null(),
     };
-    chatvault_search_query: min offset_of!(chatvault_search_query, has_conversation), chatvault_search_query {
+    chatvault_search_query [struct_size, text, has_conversation, conversation, sender, has_from, from_ms, has_until, until_ms, limit, has_after, after]: min offset_of!(chatvault_search_query, has_conversation), chatvault_search_query {
         struct_size: size_of_u32::<Self>(), text: chatvault_str::NONE, has_conversation: 0, conversation: 0,
         sender: chatvault_str::NONE, has_from: 0, from_ms: 0, has_until: 0, until_ms: 0, limit: 0,
         has_after: 0, after: chatvault_search_cursor { sent_at_ms: 0, message: chatvault_message_id { conversation: 0, seq: 0 } },
     };
-    chatvault_new_attachment: min offset_of!(chatvault_new_attachment, file_name), chatvault_new_attachment {
+    chatvault_new_attachment [struct_size, media_type, file_name, app_data]: min offset_of!(chatvault_new_attachment, file_name), chatvault_new_attachment {
         struct_size: size_of_u32::<Self>(), media_type: chatvault_str::NONE, file_name: chatvault_str::NONE,
         app_data: chatvault_bytes::NONE,
     };
-    chatvault_attachment_filter: min offset_of!(chatvault_attachment_filter, has_conversation), chatvault_attachment_filter {
+    chatvault_attachment_filter [struct_size, has_conversation, conversation, has_media_type_prefix, media_type_prefix, has_created_before, created_before_ms, has_min_bytes, min_bytes]: min offset_of!(chatvault_attachment_filter, has_conversation), chatvault_attachment_filter {
         struct_size: size_of_u32::<Self>(), has_conversation: 0, conversation: 0, has_media_type_prefix: 0,
         media_type_prefix: chatvault_str::NONE, has_created_before: 0, created_before_ms: 0,
         has_min_bytes: 0, min_bytes: 0,
     };
-    chatvault_html_options: min offset_of!(chatvault_html_options, me), chatvault_html_options {
+    chatvault_html_options [struct_size, me, messages_per_page, has_zone, zone_offset_seconds, zone_name, replace_existing, zone, zone_ctx]: min offset_of!(chatvault_html_options, me), chatvault_html_options {
         struct_size: size_of_u32::<Self>(), me: chatvault_str::NONE, messages_per_page: 0, has_zone: 0,
         zone_offset_seconds: 0, zone_name: chatvault_str::NONE, replace_existing: 0, zone: None,
         zone_ctx: std::ptr::null_mut(),
     };
-    chatvault_html_report: min offset_of!(chatvault_html_report, conversations), Self::default();
-    chatvault_compact_report: min offset_of!(chatvault_compact_report, conversations_compacted), Self::default();
-    chatvault_rotation_report: min offset_of!(chatvault_rotation_report, conversations), Self::default();
-    chatvault_export_report: min offset_of!(chatvault_export_report, conversations), Self::default();
-    chatvault_import_report: min offset_of!(chatvault_import_report, conversations_created), Self::default();
-    chatvault_stats: min offset_of!(chatvault_stats, conversations), Self::default();
-    chatvault_index_report: min offset_of!(chatvault_index_report, segments_indexed), Self::default();
-    chatvault_clear_report: min offset_of!(chatvault_clear_report, attachments), Self::default();
+    chatvault_html_report [struct_size, conversations, messages, pages, has_index, attachment_dirs]: min offset_of!(chatvault_html_report, conversations), Self::default();
+    chatvault_compact_report [struct_size, conversations_compacted, segments_rewritten, segments_written, messages_expired, keys_destroyed, bytes_before, bytes_after, conversations_skipped, work_remains, attachments_expired, orphan_files_removed]: min offset_of!(chatvault_compact_report, conversations_compacted), Self::default();
+    chatvault_rotation_report [struct_size, conversations, references, references_dropped, transactions, conversations_damaged, finished, key_in_force]: min offset_of!(chatvault_rotation_report, conversations), Self::default();
+    chatvault_export_report [struct_size, conversations, messages, bytes, attachments]: min offset_of!(chatvault_export_report, conversations), Self::default();
+    chatvault_import_report [struct_size, conversations_created, conversations_matched, messages_added, messages_skipped, bytes, attachments_added, attachments_skipped]: min offset_of!(chatvault_import_report, conversations_created), Self::default();
+    chatvault_stats [struct_size, conversations, messages, segments, segments_uncompacted, segment_bytes, file_bytes, wal_bytes, reclaimable_bytes, attachments, attachment_bytes, attachments_in_files, orphan_files, orphan_file_bytes]: min offset_of!(chatvault_stats, conversations), Self::default();
+    chatvault_index_report [struct_size, segments_indexed, segments_remaining, segments_skipped]: min offset_of!(chatvault_index_report, segments_indexed), Self::default();
+    chatvault_clear_report [struct_size, attachments, bytes]: min offset_of!(chatvault_clear_report, attachments), Self::default();
 }
 
 /// An attachment being written. `chatvault_attachment_begin` makes one;
@@ -1376,3 +1390,172 @@ const _: () = {
     send_and_sync::<chatvault_attachment_writer>();
     send_and_sync::<chatvault_attachment_reader>();
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::Versioned;
+
+    /// Every published struct's size on a 64-bit target, as the header
+    /// declares it today. A change that moves a layout (a field inserted,
+    /// removed, resized or put into trailing padding) fails here: a struct
+    /// only ever grows by fields appended at or after its previous
+    /// `sizeof`, and then this table gains the new size deliberately.
+    #[cfg(target_pointer_width = "64")]
+    #[test]
+    fn published_struct_sizes_are_frozen() {
+        macro_rules! frozen {
+            ($t:ident) => {
+                (stringify!($t), size_of::<$t>())
+            };
+        }
+        let now = [
+            frozen!(chatvault_str),
+            frozen!(chatvault_bytes),
+            frozen!(chatvault_key),
+            frozen!(chatvault_store_options),
+            frozen!(chatvault_kdf_params),
+            frozen!(chatvault_export_options),
+            frozen!(chatvault_import_options),
+            frozen!(chatvault_message_id),
+            frozen!(chatvault_new_conversation),
+            frozen!(chatvault_conversation_changes),
+            frozen!(chatvault_new_message),
+            frozen!(chatvault_batch_entry),
+            frozen!(chatvault_message),
+            frozen!(chatvault_message_page),
+            frozen!(chatvault_conversation),
+            frozen!(chatvault_conversation_summary),
+            frozen!(chatvault_conversation_list),
+            frozen!(chatvault_compact_options),
+            frozen!(chatvault_compact_progress),
+            frozen!(chatvault_compact_report),
+            frozen!(chatvault_rotate_options),
+            frozen!(chatvault_rotation_report),
+            frozen!(chatvault_archive_progress),
+            frozen!(chatvault_export_report),
+            frozen!(chatvault_import_report),
+            frozen!(chatvault_archived_conversation),
+            frozen!(chatvault_archive_summary),
+            frozen!(chatvault_problem),
+            frozen!(chatvault_verify_report),
+            frozen!(chatvault_stats),
+            frozen!(chatvault_index_report),
+            frozen!(chatvault_search_cursor),
+            frozen!(chatvault_search_query),
+            frozen!(chatvault_match_range),
+            frozen!(chatvault_text),
+            frozen!(chatvault_match_list),
+            frozen!(chatvault_search_hit),
+            frozen!(chatvault_search_page),
+            frozen!(chatvault_new_attachment),
+            frozen!(chatvault_attachment),
+            frozen!(chatvault_attachment_list),
+            frozen!(chatvault_attachment_filter),
+            frozen!(chatvault_clear_report),
+            frozen!(chatvault_conversation_usage),
+            frozen!(chatvault_storage_usage_list),
+            frozen!(chatvault_html_options),
+            frozen!(chatvault_html_report),
+        ];
+        let frozen: &[(&str, usize)] = &[
+            ("chatvault_str", 16),
+            ("chatvault_bytes", 16),
+            ("chatvault_key", 24),
+            ("chatvault_store_options", 80),
+            ("chatvault_kdf_params", 16),
+            ("chatvault_export_options", 24),
+            ("chatvault_import_options", 16),
+            ("chatvault_message_id", 16),
+            ("chatvault_new_conversation", 104),
+            ("chatvault_conversation_changes", 88),
+            ("chatvault_new_message", 112),
+            ("chatvault_batch_entry", 24),
+            ("chatvault_message", 144),
+            ("chatvault_message_page", 24),
+            ("chatvault_conversation", 128),
+            ("chatvault_conversation_summary", 32),
+            ("chatvault_conversation_list", 24),
+            ("chatvault_compact_options", 40),
+            ("chatvault_compact_progress", 32),
+            ("chatvault_compact_report", 96),
+            ("chatvault_rotate_options", 32),
+            ("chatvault_rotation_report", 56),
+            ("chatvault_archive_progress", 48),
+            ("chatvault_export_report", 40),
+            ("chatvault_import_report", 64),
+            ("chatvault_archived_conversation", 80),
+            ("chatvault_archive_summary", 88),
+            ("chatvault_problem", 72),
+            ("chatvault_verify_report", 56),
+            ("chatvault_stats", 112),
+            ("chatvault_index_report", 32),
+            ("chatvault_search_cursor", 24),
+            ("chatvault_search_query", 128),
+            ("chatvault_match_range", 16),
+            ("chatvault_text", 24),
+            ("chatvault_match_list", 24),
+            ("chatvault_search_hit", 32),
+            ("chatvault_search_page", 64),
+            ("chatvault_new_attachment", 56),
+            ("chatvault_attachment", 112),
+            ("chatvault_attachment_list", 24),
+            ("chatvault_attachment_filter", 72),
+            ("chatvault_clear_report", 24),
+            ("chatvault_conversation_usage", 40),
+            ("chatvault_storage_usage_list", 24),
+            ("chatvault_html_options", 80),
+            ("chatvault_html_report", 48),
+        ];
+        assert_eq!(now.len(), frozen.len());
+        for ((name, size), (frozen_name, frozen_size)) in now.iter().zip(frozen) {
+            assert_eq!(name, frozen_name);
+            assert_eq!(size, frozen_size, "sizeof({name}) changed: a published layout moved");
+        }
+    }
+
+    /// Each versioned struct's field list covers it, in order: it starts
+    /// with `struct_size`, fields do not overlap, the gaps are padding
+    /// (smaller than the next field's alignment), and `MIN_SIZE` is a
+    /// field boundary.
+    #[test]
+    fn versioned_field_lists_describe_their_structs() {
+        fn check<T: Versioned>() {
+            let name = T::NAME;
+            let fields = T::FIELDS;
+            assert_eq!(fields.first(), Some(&(0, 4)), "{name}: struct_size first");
+            let mut end = 0;
+            for &(at, len) in fields {
+                assert!(at >= end && at - end < 8, "{name}: field at {at} after {end}");
+                end = at + len;
+            }
+            assert!(end <= size_of::<T>() && size_of::<T>() - end < align_of::<T>(), "{name}: tail");
+            assert!(
+                fields.iter().any(|&(at, len)| at == T::MIN_SIZE || at + len == T::MIN_SIZE),
+                "{name}: MIN_SIZE on a boundary"
+            );
+        }
+        check::<chatvault_store_options>();
+        check::<chatvault_kdf_params>();
+        check::<chatvault_export_options>();
+        check::<chatvault_import_options>();
+        check::<chatvault_new_conversation>();
+        check::<chatvault_conversation_changes>();
+        check::<chatvault_new_message>();
+        check::<chatvault_batch_entry>();
+        check::<chatvault_compact_options>();
+        check::<chatvault_rotate_options>();
+        check::<chatvault_search_query>();
+        check::<chatvault_new_attachment>();
+        check::<chatvault_attachment_filter>();
+        check::<chatvault_html_options>();
+        check::<chatvault_html_report>();
+        check::<chatvault_compact_report>();
+        check::<chatvault_rotation_report>();
+        check::<chatvault_export_report>();
+        check::<chatvault_import_report>();
+        check::<chatvault_stats>();
+        check::<chatvault_index_report>();
+        check::<chatvault_clear_report>();
+    }
+}

@@ -484,6 +484,50 @@ static int32_t on_archive(void *user_data, const chatvault_archive_progress *p) 
                                                                  : CHATVAULT_PROGRESS_CONTINUE;
 }
 
+/* A store of its own with one conversation of one message (work for
+ * compaction), compacted with `log` as its progress callback's state. */
+static chatvault_status compact_new_store(const char *name, struct progress_log *log,
+                                          chatvault_compact_report *out) {
+    char *path = path_of(name);
+    chatvault_key key = raw_key(raw_key_bytes);
+    chatvault_store *s = NULL;
+    OK(chatvault_store_create(path, strlen(path), &key, &s));
+    chatvault_new_conversation c = CHATVAULT_INIT(chatvault_new_conversation);
+    c.title = text("one message");
+    uint64_t conv = 0;
+    OK(chatvault_conversation_create(s, &c, &conv));
+    chatvault_new_message m = message("me", "the only one", 1700000000000);
+    chatvault_message_id id;
+    OK(chatvault_message_append(s, conv, &m, &id));
+    chatvault_status st = chatvault_store_compact(s, NULL, on_compact, log, out);
+    OK(chatvault_store_close(s));
+    free(path);
+    return st;
+}
+
+/* A callback that says STOP on its last call, after the final step: the
+ * compaction finished (no work remains), so it succeeds with its report.
+ * The number of calls is counted on an identical store first. */
+static void test_compact_stop_on_last_call(void) {
+    struct progress_log count = {0, 0, 0, 0};
+    chatvault_compact_report full = CHATVAULT_INIT(chatvault_compact_report);
+    OK(compact_new_store("count-steps.chatvault", &count, &full));
+    CHECK(count.calls >= 1 && full.work_remains == 0 && full.conversations_compacted == 1);
+    struct progress_log stop = {0, count.calls, 0, 0}; /* STOP on the last call */
+    chatvault_compact_report done = CHATVAULT_INIT(chatvault_compact_report);
+    done.conversations_compacted = 777;
+    OK(compact_new_store("stop-last.chatvault", &stop, &done));
+    CHECK(stop.calls == count.calls);
+    CHECK(done.work_remains == 0 && done.conversations_compacted == 1 && done.struct_size == sizeof done);
+    if (count.calls > 1) { /* STOP one call earlier does stop it */
+        struct progress_log early = {0, count.calls - 1, 0, 0};
+        chatvault_compact_report untouched = CHATVAULT_INIT(chatvault_compact_report);
+        untouched.conversations_compacted = 777;
+        EXPECT(CHATVAULT_STATUS_CANCELLED, compact_new_store("stop-early.chatvault", &early, &untouched));
+        CHECK(untouched.conversations_compacted == 777);
+    }
+}
+
 static void test_maintenance(chatvault_store *s, uint64_t alice) {
     chatvault_stats stats = CHATVAULT_INIT(chatvault_stats);
     OK(chatvault_store_stats(s, &stats));
@@ -1224,6 +1268,18 @@ static void test_options(void) {
     char *page = read_file(html);
     CHECK(strstr(page, "CET (UTC+01:00)") != NULL && strstr(page, "CEST (UTC+02:00)") != NULL);
     free(page);
+    /* A struct_size that ends inside a field (half of the zone pointer) is
+     * no layout of the struct: refused, the half pointer never called. */
+    ho.struct_size = (uint32_t)(offsetof(chatvault_html_options, zone) + 4);
+    ho.replace_existing = 1; /* nothing else to refuse it for */
+    calls = 0;
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    MESSAGE_HAS("not the size of any layout of chatvault_html_options");
+    CHECK(calls == 0);
+    ho.struct_size = (uint32_t)offsetof(chatvault_html_options, zone); /* a layout without the zone: fine */
+    OK(chatvault_store_export_html_with(s, c, html, strlen(html), &ho, &hr));
+    CHECK(calls == 0 && hr.messages == 3);
+    ho.struct_size = sizeof ho;
 
     /* The plaintext shapes: JSON, RFC 3339, a safe file name. */
     chatvault_text *t = NULL;
@@ -2095,6 +2151,7 @@ int main(int argc, char **argv) {
     test_messages(s, alice);
     test_maintenance(s, alice);
     test_rotation();
+    test_compact_stop_on_last_call();
     test_search();
     test_attachments();
     test_parity();

@@ -16,11 +16,22 @@ private const val CHUNK = 64 * 1024
  * (what it wrote is removed), so `use {}` never leaves a writer open.
  * Meant for one thread at a time (calls are serialised).
  */
-class AttachmentWriter internal constructor(private var handle: Pointer?) : Closeable {
+class AttachmentWriter internal constructor(
+    private var handle: Pointer?,
+    /**
+     * The store it writes to, referenced so the JVM keeps the store (and
+     * the clock callback the library calls when the writer finishes) while
+     * the writer lives.
+     */
+    private val store: Store
+) : Closeable {
     private val lib = Raw.lib
     private var buffer: Memory? = null
 
-    private fun live(): Pointer = handle ?: throw IllegalStateException("the attachment writer is finished or closed")
+    private fun live(): Pointer {
+        store.guard.refuse()
+        return handle ?: throw IllegalStateException("the attachment writer is finished or closed")
+    }
 
     /** Appends `length` bytes of `bytes` from `offset`. */
     @Synchronized

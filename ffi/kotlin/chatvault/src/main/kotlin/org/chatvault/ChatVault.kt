@@ -92,8 +92,9 @@ object ChatVault {
         val p = path.toByteArray(Charsets.UTF_8)
         val out = PointerByReference()
         val lib = Raw.lib
+        val guard = CallbackGuard()
         // Kept by the Store: the library calls it until the store is closed.
-        val clock = options?.clock?.let { Clock(it) }
+        val clock = options?.clock?.let { Clock(it, guard) }
         Arena().use { a ->
             val k = a.key(key)
             val len = SizeT(p.size.toLong())
@@ -108,7 +109,7 @@ object ChatVault {
                 }
             )
         }
-        return Store(out.value ?: throw IllegalStateException("the library returned no store handle"), clock)
+        return Store(out.value ?: throw IllegalStateException("the library returned no store handle"), clock, guard)
     }
 }
 
@@ -144,18 +145,24 @@ internal inline fun <T> fetch(call: (PointerByReference) -> Int, read: (Pointer)
  * An open store. Share one per file between all threads: calls run
  * concurrently (writes are serialised inside the library). [close] waits
  * for calls under way, then closes; later calls throw IllegalStateException.
+ * A progress, clock or time zone callback must not call its own store
+ * (nor its attachment writers): such a call throws IllegalStateException
+ * (which stops the operation and is rethrown by it) instead of deadlocking.
  * Every failure of the library is a [ChatVaultException].
  */
 class Store internal constructor(
     handle: Pointer,
     /** The clock callback the library holds a pointer to: referenced here so the JVM keeps it while the store lives. */
-    private val clock: ClockFn? = null
+    private val clock: ClockFn? = null,
+    /** Marks the threads running this store's callbacks: the store refuses calls from them. */
+    internal val guard: CallbackGuard = CallbackGuard()
 ) : Closeable {
     private var handle: Pointer? = handle
     private val lock = ReentrantReadWriteLock()
     private val lib = Raw.lib
 
     private inline fun <T> on(f: (Pointer) -> T): T {
+        guard.refuse()
         val read = lock.readLock()
         read.lock()
         try {
@@ -193,6 +200,11 @@ class Store internal constructor(
      * store stays open: finish or close the writers, then close it again.
      */
     override fun close() {
+        guard.refuse()
+        // A read lock cannot become the write lock: waiting for it here would wait forever.
+        check(lock.readHoldCount == 0) {
+            "close() was called from inside a call to this store on the same thread: close it after that call returns"
+        }
         val write = lock.writeLock()
         write.lock()
         try {
@@ -260,7 +272,7 @@ class Store internal constructor(
     fun compact(options: CompactOptions = CompactOptions(), progress: ((CompactProgress) -> Boolean)? = null): CompactReport =
         on { h ->
             val out = CompactReportStruct()
-            val listener = progress?.let { CompactListener(it) }
+            val listener = progress?.let { CompactListener(it, guard) }
             Arena().use { a -> listener.finish(lib.chatvault_store_compact(h, a.compactOptions(options), listener, null, out)) }
             out.toReport()
         }
@@ -303,7 +315,7 @@ class Store internal constructor(
         val p = path.toByteArray(Charsets.UTF_8)
         val ids = if (conversations.isEmpty()) null else conversations.toLongArray()
         val out = ExportReportStruct()
-        val listener = progress?.let { ArchiveListener(it) }
+        val listener = progress?.let { ArchiveListener(it, guard) }
         Arena().use { a ->
             val k = a.key(archiveKey)
             val len = SizeT(p.size.toLong())
@@ -342,7 +354,7 @@ class Store internal constructor(
     ): ImportReport = on { h ->
         val p = path.toByteArray(Charsets.UTF_8)
         val out = ImportReportStruct()
-        val listener = progress?.let { ArchiveListener(it) }
+        val listener = progress?.let { ArchiveListener(it, guard) }
         Arena().use { a ->
             val k = a.key(archiveKey)
             val len = SizeT(p.size.toLong())
@@ -389,7 +401,7 @@ class Store internal constructor(
     fun exportHtml(conversation: Long, path: String, options: HtmlOptions): HtmlReport = on { h ->
         val p = path.toByteArray(Charsets.UTF_8)
         val out = HtmlReportStruct()
-        val zone = options.zoneAt?.let { ZoneListener(it) }
+        val zone = options.zoneAt?.let { ZoneListener(it, guard) }
         Arena().use { a ->
             zone.finish(lib.chatvault_store_export_html_with(h, conversation, p, SizeT(p.size.toLong()), a.htmlOptions(options, zone), out))
         }
@@ -407,7 +419,7 @@ class Store internal constructor(
             val d = dir.toByteArray(Charsets.UTF_8)
             val ids = if (conversations.isEmpty()) null else conversations.toLongArray()
             val out = HtmlReportStruct()
-            val zone = options.zoneAt?.let { ZoneListener(it) }
+            val zone = options.zoneAt?.let { ZoneListener(it, guard) }
             Arena().use { a ->
                 zone.finish(
                     lib.chatvault_store_export_html_dir(
@@ -651,7 +663,7 @@ class Store internal constructor(
         Arena().use { a ->
             check(lib.chatvault_attachment_begin(h, MessageIdStruct.ByValue(message), a.newAttachment(attachment), out))
         }
-        AttachmentWriter(out.value ?: throw IllegalStateException("the library returned no writer"))
+        AttachmentWriter(out.value ?: throw IllegalStateException("the library returned no writer"), this)
     }
 
     /** Opens attachment `id`'s content for reading any range; it outlives the store. */
@@ -707,19 +719,58 @@ class Store internal constructor(
 }
 
 /**
+ * Which threads are running a store's user callbacks (progress, clock, time
+ * zone): the C API forbids calling into a store from its own callbacks (a
+ * call could wait on the operation that called back, forever), so the
+ * store refuses them with IllegalStateException. One per store.
+ */
+internal class CallbackGuard {
+    private val depth = ThreadLocal<Int>()
+
+    /** Runs `f` marked as inside this store's callback on this thread. */
+    inline fun <T> inside(f: () -> T): T {
+        val before = enter()
+        try {
+            return f()
+        } finally {
+            leave(before)
+        }
+    }
+
+    fun enter(): Int {
+        val before = depth.get() ?: 0
+        depth.set(before + 1)
+        return before
+    }
+
+    fun leave(before: Int) {
+        if (before == 0) depth.remove() else depth.set(before)
+    }
+
+    /** Throws IllegalStateException if this thread is inside one of the store's callbacks. */
+    fun refuse() {
+        check((depth.get() ?: 0) == 0) {
+            "this thread is running the store's callback (progress, clock or time zone): code must not call into the same store " +
+                "from a progress callback; call it after the operation returns (return false to stop the operation)"
+        }
+    }
+}
+
+/**
  * A Kotlin progress lambda behind a C callback: true is
  * CHATVAULT_PROGRESS_CONTINUE, false CHATVAULT_PROGRESS_STOP. An exception
  * it throws stops the operation too and is kept for [finish] to rethrow;
  * the lambda is not called again after one.
  */
-internal abstract class ProgressListener<P>(private val f: (P) -> Boolean) {
+internal abstract class ProgressListener<P>(private val f: (P) -> Boolean, private val guard: CallbackGuard?) {
     @Volatile
     var failure: Throwable? = null
 
     protected fun call(progress: Pointer?, read: (Pointer) -> P): Int {
         if (failure != null || progress == null) return Raw.PROGRESS_STOP
         return try {
-            if (f(read(progress))) Raw.PROGRESS_CONTINUE else Raw.PROGRESS_STOP
+            val goOn = if (guard == null) f(read(progress)) else guard.inside { f(read(progress)) }
+            if (goOn) Raw.PROGRESS_CONTINUE else Raw.PROGRESS_STOP
         } catch (t: Throwable) {
             failure = t
             Raw.PROGRESS_STOP
@@ -727,18 +778,20 @@ internal abstract class ProgressListener<P>(private val f: (P) -> Boolean) {
     }
 }
 
-private class CompactListener(f: (CompactProgress) -> Boolean) : ProgressListener<CompactProgress>(f), CompactProgressFn {
+private class CompactListener(f: (CompactProgress) -> Boolean, guard: CallbackGuard) :
+    ProgressListener<CompactProgress>(f, guard), CompactProgressFn {
     override fun invoke(userData: Pointer?, progress: Pointer?): Int = call(progress, Read::compactProgress)
 }
 
-internal class ArchiveListener(f: (ArchiveProgress) -> Boolean) : ProgressListener<ArchiveProgress>(f), ArchiveProgressFn {
+internal class ArchiveListener(f: (ArchiveProgress) -> Boolean, guard: CallbackGuard? = null) :
+    ProgressListener<ArchiveProgress>(f, guard), ArchiveProgressFn {
     override fun invoke(userData: Pointer?, progress: Pointer?): Int = call(progress, Read::archiveProgress)
 }
 
 /** A store's clock for the library; an exception falls back to the system clock (the library cannot take one). */
-internal class Clock(private val f: () -> Long) : ClockFn {
+internal class Clock(private val f: () -> Long, private val guard: CallbackGuard) : ClockFn {
     override fun invoke(ctx: Pointer?): Long = try {
-        f()
+        guard.inside(f)
     } catch (t: Throwable) {
         System.currentTimeMillis()
     }
@@ -749,14 +802,14 @@ internal class Clock(private val f: () -> Long) : ClockFn {
  * is kept for [finish] to rethrow after the export (the library cannot
  * take one: meanwhile the zone is UTC).
  */
-internal class ZoneListener(private val f: (Long) -> HtmlZone) : ZoneFn {
+internal class ZoneListener(private val f: (Long) -> HtmlZone, private val guard: CallbackGuard) : ZoneFn {
     @Volatile
     var failure: Throwable? = null
 
     override fun invoke(ctx: Pointer?, ms: Long, offsetSeconds: Pointer, name: Pointer, nameCap: SizeT, nameLen: Pointer) {
         if (failure != null) return
         try {
-            val zone = f(ms)
+            val zone = guard.inside { f(ms) }
             offsetSeconds.setInt(0, zone.offsetSeconds)
             val bytes = (zone.name ?: "").toByteArray(Charsets.UTF_8)
             if (bytes.size <= nameCap.toLong()) {

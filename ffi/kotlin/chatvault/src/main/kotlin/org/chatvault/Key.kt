@@ -26,7 +26,12 @@ class Key private constructor(
     @Volatile
     private var wiped = false
 
-    /** Runs `use` with the key's kind and bytes; refused once the key is closed. */
+    /**
+     * Runs `use` with the key's kind and bytes; refused once the key is
+     * closed. Synchronized with [close], so a concurrent close waits
+     * rather than zeroing the bytes while `use` reads them.
+     */
+    @Synchronized
     internal fun <T> withBytes(use: (Kind, ByteArray) -> T): T {
         check(!wiped) { "this Key was closed (its bytes are wiped): make a new one" }
         return use(kind, bytes)
@@ -36,7 +41,8 @@ class Key private constructor(
     val isClosed: Boolean
         get() = wiped
 
-    /** Zeroes the key's bytes; the Key cannot be used afterwards. */
+    /** Zeroes the key's bytes (after any call using them has copied them); the Key cannot be used afterwards. */
+    @Synchronized
     override fun close() {
         bytes.fill(0)
         wiped = true
@@ -62,11 +68,26 @@ class Key private constructor(
          */
         @JvmStatic
         fun passphrase(chars: CharArray, kdf: KdfParams?): Key {
-            val buffer: ByteBuffer = Charsets.UTF_8.newEncoder().encode(CharBuffer.wrap(chars))
-            val out = ByteArray(buffer.remaining())
-            buffer.get(out)
-            if (buffer.hasArray()) buffer.array().fill(0)
-            return Key(Kind.PASSPHRASE, out, kdf)
+            // One buffer big enough for any input (the encoder's own encode()
+            // grows and drops buffers, each holding part of the passphrase).
+            val encoder = Charsets.UTF_8.newEncoder()
+            val room = encoder.maxBytesPerChar().toDouble() * chars.size
+            require(room <= Int.MAX_VALUE - 8) { "the passphrase has ${chars.size} chars: too long" }
+            val buffer = ByteBuffer.allocate(kotlin.math.ceil(room).toInt())
+            try {
+                val input = CharBuffer.wrap(chars)
+                var result = encoder.encode(input, buffer, true)
+                if (!result.isError) result = encoder.flush(buffer)
+                if (result.isError) result.throwException()
+                check(!result.isOverflow) { "the passphrase's UTF-8 did not fit its buffer" }
+                buffer.flip()
+                val out = ByteArray(buffer.remaining())
+                buffer.get(out)
+                return Key(Kind.PASSPHRASE, out, kdf)
+            } finally {
+                // The CharBuffer wraps the caller's array (theirs to wipe): only our bytes are wiped here.
+                buffer.array().fill(0)
+            }
         }
 
         /** A passphrase from a String (which cannot be wiped: prefer the CharArray overload). */

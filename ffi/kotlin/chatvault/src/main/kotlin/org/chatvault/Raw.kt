@@ -336,7 +336,7 @@ class StrStruct : Structure {
     constructor(p: Pointer) : super(p) { read() }
 
     /** The bytes, copied; empty if absent. */
-    fun bytes(): ByteArray = ptr?.getByteArray(0, len.toInt()) ?: ByteArray(0)
+    fun bytes(): ByteArray = ptr?.getByteArray(0, arrayLength(len)) ?: ByteArray(0)
 
     /** The text, or null if absent (`ptr` NULL). The copied bytes are wiped. */
     fun textOrNull(): String? = ptr?.let { decodeWiping(bytes()) }
@@ -349,7 +349,16 @@ class BytesStruct : Structure() {
     @JvmField var ptr: Pointer? = null
     @JvmField var len: SizeT = SizeT()
 
-    fun bytes(): ByteArray = ptr?.getByteArray(0, len.toInt()) ?: ByteArray(0)
+    fun bytes(): ByteArray = ptr?.getByteArray(0, arrayLength(len)) ?: ByteArray(0)
+}
+
+/** `len` as a ByteArray's size; IllegalStateException (not a wrapped, negative size) above what a ByteArray holds. */
+internal fun arrayLength(len: SizeT): Int {
+    val n = len.toLong()
+    check(n >= 0 && n <= Int.MAX_VALUE - 8) {
+        "the library returned ${java.lang.Long.toUnsignedString(n)} bytes: more than a ByteArray holds (2 GiB)"
+    }
+    return n.toInt()
 }
 
 @Structure.FieldOrder("conversation", "seq")

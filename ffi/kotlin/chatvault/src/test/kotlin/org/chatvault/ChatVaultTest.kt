@@ -106,7 +106,12 @@ class Suite(private val scratch: File) {
         "store_clock_stamps_and_survives_gc" to ::storeClock,
         "html_zone_per_instant_follows_summer_time" to ::htmlZoneAt,
         "search_query_matches_a_text_as_string_indices" to ::searchMatches,
-        "plaintext_shapes_json_rfc3339_file_name" to ::plaintextShapes
+        "plaintext_shapes_json_rfc3339_file_name" to ::plaintextShapes,
+        "attachment_writer_keeps_its_store_and_clock" to ::writerKeepsStore,
+        "callbacks_cannot_call_into_their_store" to ::callbacksCannotReenter,
+        "key_close_waits_for_a_call_using_it" to ::keyCloseWaits,
+        "passphrase_chars_encode_as_utf8" to ::passphraseUtf8,
+        "str_struct_refuses_more_than_a_byte_array" to ::strStructTooLong
     )
 
     fun plaintextShapes() {
@@ -204,6 +209,108 @@ class Suite(private val scratch: File) {
     fun storeWithClock(p: String, now: java.util.concurrent.atomic.AtomicLong, create: Boolean): Store = key().use { k ->
         val options = StoreOptions(clock = { now.get() })
         if (create) ChatVault.create(p, k, options) else ChatVault.open(p, k, options)
+    }
+
+    /** Begins an attachment in a new clock store and returns only the writer, and a weak reference to the store. */
+    private fun writerOnly(p: String, now: java.util.concurrent.atomic.AtomicLong): Pair<AttachmentWriter, java.lang.ref.WeakReference<Store>> {
+        val s = storeWithClock(p, now, create = true)
+        val c = s.createConversation(NewConversation("media"))
+        val m = s.append(c, msg("a photo", 1))
+        return s.beginAttachment(m, NewAttachment("image/png")) to java.lang.ref.WeakReference(s)
+    }
+
+    fun writerKeepsStore() {
+        val now = java.util.concurrent.atomic.AtomicLong(1_700_000_000_000)
+        val (w, weak) = writerOnly(path("writer-clock"), now)
+        w.write(ByteArray(1000) { it.toByte() })
+        // Nothing but the writer references the Store (and its clock callback) now.
+        repeat(10) {
+            System.gc()
+            Thread.sleep(20)
+        }
+        // Checked before finish: a collected clock callback would crash the JVM there.
+        assertTrue(weak.get() != null, "the writer keeps its store (and its clock) from the garbage collector")
+        now.set(1_800_000_000_000)
+        val id = w.finish()
+        val s = weak.get() ?: fail("the store was collected")
+        s.use { assertEq(1_800_000_000_000, it.attachment(id).createdAtMs, "finish stamped the clock's time") }
+    }
+
+    /** Runs `block` on another thread, failing if it has not returned within 60 s (a deadlock). */
+    private fun withinTimeout(what: String, block: () -> Unit) {
+        var failure: Throwable? = null
+        val t = Thread { try { block() } catch (e: Throwable) { failure = e } }
+        t.isDaemon = true
+        t.start()
+        t.join(60_000)
+        if (t.isAlive) fail("$what: still running after 60 s (deadlocked)")
+        failure?.let { throw it }
+    }
+
+    fun callbacksCannotReenter() {
+        val (s, _) = newStore("reenter")
+        fill(s, 2, 10)
+        val archive = path("reenter.cva")
+        withinTimeout("store.close() from a compaction's progress") {
+            val e = expectThrows<IllegalStateException>("close() from a progress callback") {
+                s.compact { s.close(); true }
+            }
+            assertTrue(e.message!!.contains("must not call into the same store"), "says why: ${e.message}")
+        }
+        withinTimeout("store.stats() from an export's progress") {
+            val e = expectThrows<IllegalStateException>("stats() from a progress callback") {
+                s.exportArchive(archive, otherKey(3)) { s.stats(); true }
+            }
+            assertTrue(e.message!!.contains("must not call into the same store"), "says why: ${e.message}")
+        }
+        s.exportArchive(archive, otherKey(3))
+        withinTimeout("store.stats() from an import's progress") {
+            expectThrows<IllegalStateException>("stats() from an import's callback") {
+                s.importArchive(archive, otherKey(3)) { s.stats(); true }
+            }
+        }
+        assertTrue(!s.isClosed, "the store stayed open")
+        assertEq(20L, s.stats().messages, "the store still works after the refusals")
+        // Outside callbacks, close works.
+        s.close()
+        assertTrue(s.isClosed, "closed after the callbacks")
+    }
+
+    fun keyCloseWaits() {
+        val k = Key.raw(ByteArray(32) { 7 })
+        val closing = CountDownLatch(1)
+        var closer: Thread? = null
+        val seen = k.withBytes { _, bytes ->
+            closer = Thread {
+                closing.countDown()
+                k.close()
+            }.also { it.start() }
+            closing.await()
+            Thread.sleep(200)
+            bytes.copyOf()
+        }
+        closer!!.join(10_000)
+        assertEq(List(32) { 7.toByte() }, seen.toList(), "close() did not zero the bytes while a call used them")
+        assertTrue(k.isClosed, "closed once the call returned")
+    }
+
+    fun passphraseUtf8() {
+        val text = "pässwörd ✓ 𝄞 ключ " + "é€".repeat(300)
+        Key.passphrase(text.toCharArray()).use { k ->
+            k.withBytes { _, bytes -> assertEq(text.toByteArray(Charsets.UTF_8).toList(), bytes.toList(), "UTF-8 of the chars") }
+        }
+        Key.passphrase(CharArray(0)).use { k -> k.withBytes { _, bytes -> assertEq(0, bytes.size, "empty") } }
+        expectThrows<java.nio.charset.CharacterCodingException>("a lone surrogate is not a passphrase") {
+            Key.passphrase(charArrayOf('a', '\uD800'))
+        }
+    }
+
+    fun strStructTooLong() {
+        val s = StrStruct()
+        s.ptr = Memory(1)
+        s.len = SizeT(3L shl 30)
+        val e = expectThrows<IllegalStateException>("3 GiB as a ByteArray") { s.bytes() }
+        assertTrue(e.message!!.contains("more than a ByteArray holds"), "says why: ${e.message}")
     }
 
     fun storeClock() {
