@@ -2170,8 +2170,9 @@ chatvault_status chatvault_message_attachments(const struct chatvault_store *sto
 // `chatvault_attachment_list_free`. At most `limit` (0: all of them);
 // only media types starting with `media_type_prefix` (UTF-8,
 // `media_type_prefix_len` bytes; NULL with length 0 for any), e.g.
-// "image/"; and only those listed after attachment `before` (0 for the
-// first page; the last item of the previous page for the next).
+// "image/"; and, if `has_before` is 1, only those listed after attachment
+// `before` (the last item of the previous page; `has_before` 0 for the
+// first page).
 //
 // Fails with `CHATVAULT_STATUS_NOT_FOUND` for an unknown conversation or
 // `before`, and `CHATVAULT_STATUS_INVALID_ARGUMENT` if `before` is in
@@ -2185,6 +2186,7 @@ chatvault_status chatvault_attachments(const struct chatvault_store *store,
                                        size_t limit,
                                        const char *media_type_prefix,
                                        size_t media_type_prefix_len,
+                                       uint8_t has_before,
                                        uint64_t before,
                                        struct chatvault_attachment_list **out);
 

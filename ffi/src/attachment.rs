@@ -320,8 +320,9 @@ pub unsafe extern "C" fn chatvault_message_attachments(
 /// `chatvault_attachment_list_free`. At most `limit` (0: all of them);
 /// only media types starting with `media_type_prefix` (UTF-8,
 /// `media_type_prefix_len` bytes; NULL with length 0 for any), e.g.
-/// "image/"; and only those listed after attachment `before` (0 for the
-/// first page; the last item of the previous page for the next).
+/// "image/"; and, if `has_before` is 1, only those listed after attachment
+/// `before` (the last item of the previous page; `has_before` 0 for the
+/// first page).
 ///
 /// Fails with `CHATVAULT_STATUS_NOT_FOUND` for an unknown conversation or
 /// `before`, and `CHATVAULT_STATUS_INVALID_ARGUMENT` if `before` is in
@@ -337,10 +338,12 @@ pub unsafe extern "C" fn chatvault_attachments(
     limit: usize,
     media_type_prefix: *const c_char,
     media_type_prefix_len: usize,
+    has_before: u8,
     before: u64,
     out: *mut *mut chatvault_attachment_list,
 ) -> chatvault_status {
     guard(|| {
+        let has_before = raw::flag(has_before, "has_before")?;
         // SAFETY: the caller's promise: pointers NULL or valid, the prefix
         // for its length.
         let (store, out, prefix) = unsafe {
@@ -354,7 +357,7 @@ pub unsafe extern "C" fn chatvault_attachments(
         if let Some(prefix) = prefix {
             page = page.media_type(prefix);
         }
-        if before != 0 {
+        if has_before {
             page = page.before(AttachmentId::from_raw(before));
         }
         let list = store.attachments(ConversationId::from_raw(conversation), page)?;

@@ -897,7 +897,7 @@ static void test_null_store(void) {
     EXPECT(want, chatvault_attachment_open(n, 1, (chatvault_attachment_reader **)&p));
     EXPECT(want, chatvault_attachment_get(n, 1, (chatvault_attachment **)&p));
     EXPECT(want, chatvault_message_attachments(n, id, (chatvault_attachment_list **)&p));
-    EXPECT(want, chatvault_attachments(n, 1, 0, NULL, 0, 0, (chatvault_attachment_list **)&p));
+    EXPECT(want, chatvault_attachments(n, 1, 0, NULL, 0, 0, 0, (chatvault_attachment_list **)&p));
     EXPECT(want, chatvault_attachment_delete(n, 1));
     EXPECT(want, chatvault_clear_attachments(n, &filter, &clear));
     EXPECT(want, chatvault_storage_usage(n, (chatvault_storage_usage_list **)&p));
@@ -1908,29 +1908,33 @@ static void test_attachments(void) {
     chatvault_attachment_list_free(list);
     EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_message_attachments(s, m1, NULL));
 
-    OK(chatvault_attachments(s, c, 0, NULL, 0, 0, &list)); /* newest message first */
+    OK(chatvault_attachments(s, c, 0, NULL, 0, 0, 0, &list)); /* newest message first */
     CHECK(list->len == 4 && list->items[0].id == empty_id && list->items[1].id == video);
     CHECK(list->items[2].id == photo_id && list->items[3].id == thumb);
     chatvault_attachment_list_free(list);
-    OK(chatvault_attachments(s, c, 0, "image/", 6, 0, &list));
+    OK(chatvault_attachments(s, c, 0, "image/", 6, 0, 0, &list));
     CHECK(list->len == 2 && list->items[0].id == photo_id && list->items[1].id == thumb);
     chatvault_attachment_list_free(list);
-    OK(chatvault_attachments(s, c, 1, "image/XX", 6, 0, &list)); /* only 6 bytes are read */
+    OK(chatvault_attachments(s, c, 1, "image/XX", 6, 0, 0, &list)); /* only 6 bytes are read */
     CHECK(list->len == 1 && list->items[0].id == photo_id);
     uint64_t last_shown = list->items[0].id;
     chatvault_attachment_list_free(list);
-    OK(chatvault_attachments(s, c, 1, "image/", 6, last_shown, &list)); /* the next page */
+    OK(chatvault_attachments(s, c, 1, "image/", 6, 1, last_shown, &list)); /* the next page */
     CHECK(list->len == 1 && list->items[0].id == thumb);
     chatvault_attachment_list_free(list);
-    OK(chatvault_attachments(s, c, 10, "audio/", 6, 0, &list));
+    OK(chatvault_attachments(s, c, 10, "audio/", 6, 0, 0, &list));
     CHECK(list->len == 0);
     chatvault_attachment_list_free(list);
     list = NULL;
-    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_attachments(s, c, 0, "\xfe", 1, 0, &list));
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 3, 0, &list));
-    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c + 1000, 0, NULL, 0, 0, &list));
-    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c, 0, NULL, 0, 424242, &list));
-    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 0, 0, NULL));
+    EXPECT(CHATVAULT_STATUS_INVALID_UTF8, chatvault_attachments(s, c, 0, "\xfe", 1, 0, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 3, 0, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c + 1000, 0, NULL, 0, 0, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c, 0, NULL, 0, 1, 424242, &list));
+    /* Presence is explicit: before = 0 with has_before 1 is an attachment id
+       like any other (none has it), and a flag of 2 is refused. */
+    EXPECT(CHATVAULT_STATUS_NOT_FOUND, chatvault_attachments(s, c, 0, NULL, 0, 1, 0, &list));
+    EXPECT(CHATVAULT_STATUS_INVALID_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 0, 2, 0, &list));
+    EXPECT(CHATVAULT_STATUS_NULL_ARGUMENT, chatvault_attachments(s, c, 0, NULL, 0, 0, 0, NULL));
     CHECK(list == NULL);
 
     /* Usage, stats and verify see them; an orphan file (as a crash while

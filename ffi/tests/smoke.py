@@ -209,7 +209,7 @@ for name, args in {
     "chatvault_attachment_open": [Store, C.c_uint64, C.POINTER(Reader)],
     "chatvault_attachment_length": [Reader, C.POINTER(C.c_uint64)],
     "chatvault_attachment_read_at": [Reader, C.c_uint64, C.c_void_p, C.c_size_t, C.POINTER(C.c_size_t)],
-    "chatvault_attachments": [Store, C.c_uint64, C.c_size_t, C.c_char_p, C.c_size_t, C.c_uint64,
+    "chatvault_attachments": [Store, C.c_uint64, C.c_size_t, C.c_char_p, C.c_size_t, C.c_uint8, C.c_uint64,
                               C.POINTER(C.POINTER(AttachmentList))],
     "chatvault_clear_attachments": [Store, C.POINTER(AttachmentFilter), C.POINTER(ClearReport)],
     "chatvault_storage_usage": [Store, C.POINTER(C.POINTER(UsageList))],
@@ -311,7 +311,7 @@ ok(lib.chatvault_attachment_read_at(reader, 149000, buf, 5000, C.byref(n)))
 assert buf.raw[:n.value] == content[149000:]
 lib.chatvault_attachment_close(reader)
 gallery = C.POINTER(AttachmentList)()
-ok(lib.chatvault_attachments(store, cid, 0, b"image/", 6, 0, C.byref(gallery)))
+ok(lib.chatvault_attachments(store, cid, 0, b"image/", 6, 0, 0, C.byref(gallery)))
 item = gallery.contents.items[0]
 assert gallery.contents.len == 1 and item.id == aid.value and item.file_name.get() == "été.png"
 assert item.byte_len == len(content) and item.has_removed_at == 0

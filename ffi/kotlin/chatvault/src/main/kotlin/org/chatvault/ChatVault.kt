@@ -694,7 +694,8 @@ class Store internal constructor(
             fetch(
                 {
                     lib.chatvault_attachments(
-                        h, conversation, SizeT(limit.toLong()), prefix, SizeT((prefix?.size ?: 0).toLong()), before ?: 0, it
+                        h, conversation, SizeT(limit.toLong()), prefix, SizeT((prefix?.size ?: 0).toLong()),
+                        (if (before != null) 1 else 0).toByte(), before ?: 0, it
                     )
                 },
                 Read::attachmentList,

@@ -253,6 +253,7 @@ interface ChatVaultLibrary : Library {
         limit: SizeT,
         media_type_prefix: ByteArray?,
         media_type_prefix_len: SizeT,
+        has_before: Byte,
         before: Long,
         out: PointerByReference
     ): Int
