@@ -65,13 +65,8 @@ pub unsafe extern "C" fn chatvault_conversation_json(
     id: u64,
     out: *mut *mut chatvault_text,
 ) -> chatvault_status {
-    guard(|| {
-        // SAFETY: the caller's promise: pointers NULL or valid.
-        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
-        let c = store.conversation(ConversationId::from_raw(id))?;
-        out.write(raw::text_out(&c.to_json()));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { store_text(store, out, |store| Ok(store.conversation(ConversationId::from_raw(id))?.to_json())) }
 }
 
 /// Writes attachment `id`'s metadata as one JSON object (docs/EXPORT.md;
@@ -86,13 +81,8 @@ pub unsafe extern "C" fn chatvault_attachment_json(
     id: u64,
     out: *mut *mut chatvault_text,
 ) -> chatvault_status {
-    guard(|| {
-        // SAFETY: the caller's promise: pointers NULL or valid.
-        let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
-        let a = store.attachment(AttachmentId::from_raw(id))?;
-        out.write(raw::text_out(&a.to_json()));
-        Ok(())
-    })
+    // SAFETY: forwarded from this function's contract.
+    unsafe { store_text(store, out, |store| Ok(store.attachment(AttachmentId::from_raw(id))?.to_json())) }
 }
 
 /// Writes the name under which attachment `id` is safe to save on disk to
@@ -109,11 +99,27 @@ pub unsafe extern "C" fn chatvault_attachment_file_name(
     id: u64,
     out: *mut *mut chatvault_text,
 ) -> chatvault_status {
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        store_text(store, out, |store| Ok(store.attachment(AttachmentId::from_raw(id))?.file_name_for_disk()))
+    }
+}
+
+/// Writes the text `make` draws from the store to `*out`: the one body of
+/// the functions above that read one item and show it.
+///
+/// # Safety
+/// `store` and `out` are NULL or valid.
+unsafe fn store_text(
+    store: *const chatvault_store,
+    out: *mut *mut chatvault_text,
+    make: impl FnOnce(&chatvault::Store) -> chatvault::Result<String>,
+) -> chatvault_status {
     guard(|| {
         // SAFETY: the caller's promise: pointers NULL or valid.
         let (store, out) = unsafe { (raw::store(store)?, raw::out(out, "out")?) };
-        let a = store.attachment(AttachmentId::from_raw(id))?;
-        out.write(raw::text_out(&a.file_name_for_disk()));
+        let text = make(store)?;
+        out.write(raw::text_out(&text));
         Ok(())
     })
 }
